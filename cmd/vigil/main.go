@@ -1,0 +1,29 @@
+// Command vigil runs and administers a Vigil node: the 24/7 point of
+// contact for urgent cybercrime cooperation (Budapest Art. 35, UN Art. 41).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := &cobra.Command{
+		Use:           "vigil",
+		Short:         "Vigil: signed, encrypted 24/7 point-of-contact network for urgent cybercrime requests",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(initCmd(), runCmd(), rosterCmd(), testnetCmd())
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "vigil:", err)
+		os.Exit(1)
+	}
+}

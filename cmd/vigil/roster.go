@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/protocol"
+)
+
+func rosterCmd() *cobra.Command {
+	c := &cobra.Command{Use: "roster", Short: "Create, sign, verify and distribute the network roster"}
+	c.AddCommand(rosterAuthorityInit(), rosterAdd(), rosterSign(), rosterVerify(), rosterShow(), rosterPush())
+	return c
+}
+
+func rosterAuthorityInit() *cobra.Command {
+	var dir string
+	c := &cobra.Command{
+		Use:   "authority-init",
+		Short: "Create the network authority's Ed25519 signing key (kept by the secretariat)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return err
+			}
+			pub, created, err := node.InitAuthority(dir)
+			if err != nil {
+				return err
+			}
+			if created {
+				fmt.Fprintf(cmd.OutOrStdout(), "created %s (mode 0600) and %s\n",
+					filepath.Join(dir, node.AuthorityKeyFile), filepath.Join(dir, node.AuthorityPubFile))
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "authority key already exists in %s; unchanged\n", dir)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "authority public key (pin in every node's roster.authority_key):\n%s\n", pub)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "authority", "directory for the authority key")
+	return c
+}
+
+func rosterAdd() *cobra.Command {
+	var (
+		draft, memberFile string
+		m                 protocol.Member
+	)
+	c := &cobra.Command{
+		Use:   "add",
+		Short: "Add or replace a member in an unsigned roster draft",
+		Long: `add inserts a member (replacing one with the same country) into the draft.
+Give the member as the member.json that 'vigil init' wrote (--member), and/or
+with flags; flags override the file.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var base protocol.Member
+			if memberFile != "" {
+				b, err := os.ReadFile(memberFile)
+				if err != nil {
+					return fmt.Errorf("read member %s: %w", memberFile, err)
+				}
+				if err := json.Unmarshal(b, &base); err != nil {
+					return fmt.Errorf("parse member %s: %w", memberFile, err)
+				}
+			}
+			f := cmd.Flags()
+			set := func(name string, dst *string, v string) {
+				if f.Changed(name) {
+					*dst = v
+				}
+			}
+			set("country", &base.Country, strings.ToUpper(m.Country))
+			set("organisation", &base.Organisation, m.Organisation)
+			set("peer-id", &base.PeerID, m.PeerID)
+			set("encryption-key", &base.EncryptionKey, m.EncryptionKey)
+			set("time-zone", &base.TimeZone, m.TimeZone)
+			set("office-hours", &base.OfficeHours, m.OfficeHours)
+			set("phone", &base.FallbackPhone, m.FallbackPhone)
+			set("email", &base.FallbackEmail, m.FallbackEmail)
+			if f.Changed("addr") {
+				base.Addrs = m.Addrs
+			}
+			if f.Changed("language") {
+				base.Languages = m.Languages
+			}
+			r, err := node.LoadDraftRoster(draft)
+			if err != nil {
+				return err
+			}
+			node.AddMember(r, base)
+			// Check the member now rather than at signing time.
+			probe := protocol.Roster{Serial: 1, ValidUntil: time.Now().Add(time.Hour), Members: []protocol.Member{base}}
+			if err := probe.Validate(); err != nil {
+				return fmt.Errorf("member %s: %w", base.Country, err)
+			}
+			if err := node.SaveDraftRoster(draft, r); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d members; run 'vigil roster sign' to publish\n", draft, len(r.Members))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&draft, "draft", "roster.draft.json", "unsigned roster draft to edit")
+	c.Flags().StringVar(&memberFile, "member", "", "member.json written by 'vigil init'")
+	c.Flags().StringVar(&m.Country, "country", "", "ISO 3166-1 alpha-2 code")
+	c.Flags().StringVar(&m.Organisation, "organisation", "", "organisation running the point of contact")
+	c.Flags().StringVar(&m.PeerID, "peer-id", "", "node peer ID")
+	c.Flags().StringSliceVar(&m.Addrs, "addr", nil, "node multiaddr (repeatable)")
+	c.Flags().StringVar(&m.EncryptionKey, "encryption-key", "", "node X25519 public key (base64)")
+	c.Flags().StringSliceVar(&m.Languages, "language", nil, "working language (repeatable)")
+	c.Flags().StringVar(&m.TimeZone, "time-zone", "", "IANA time zone, e.g. Europe/Berlin")
+	c.Flags().StringVar(&m.OfficeHours, "office-hours", "", `office hours, e.g. "Mon-Fri 08:00-18:00"`)
+	c.Flags().StringVar(&m.FallbackPhone, "phone", "", "fallback phone")
+	c.Flags().StringVar(&m.FallbackEmail, "email", "", "fallback e-mail")
+	return c
+}
+
+func rosterSign() *cobra.Command {
+	var (
+		draft, keyPath, out, current string
+		validFor                     time.Duration
+	)
+	c := &cobra.Command{
+		Use:   "sign",
+		Short: "Sign a roster draft with the authority key, with the next serial",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			r, err := node.LoadDraftRoster(draft)
+			if err != nil {
+				return err
+			}
+			key, err := node.LoadAuthorityKey(keyPath)
+			if err != nil {
+				return err
+			}
+			var minSerial uint64
+			if current != "" {
+				doc, err := os.ReadFile(current)
+				if err != nil {
+					return fmt.Errorf("read current roster: %w", err)
+				}
+				cur, err := protocol.VerifyRoster(doc, key.Public().(ed25519.PublicKey))
+				if err != nil {
+					return fmt.Errorf("current roster %s: %w", current, err)
+				}
+				minSerial = cur.Serial
+			}
+			doc, err := node.SignDraft(r, key, minSerial, validFor, time.Now())
+			if err != nil {
+				return err
+			}
+			if err := node.WriteFileAtomic(out, doc, 0o644); err != nil {
+				return err
+			}
+			if err := node.SaveDraftRoster(draft, r); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "signed %s: serial %d, %d members, valid until %s\n",
+				out, r.Serial, len(r.Members), r.ValidUntil.Format(time.RFC3339))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&draft, "draft", "roster.draft.json", "roster draft")
+	c.Flags().StringVar(&keyPath, "key", "authority/"+node.AuthorityKeyFile, "authority private key")
+	c.Flags().StringVar(&out, "out", "roster.json", "signed roster to write")
+	c.Flags().StringVar(&current, "current", "", "roster in force, so the new serial is higher")
+	c.Flags().DurationVar(&validFor, "valid-for", 365*24*time.Hour, "validity period")
+	return c
+}
+
+func authorityFrom(cmd *cobra.Command, key, cfgPath string) (string, error) {
+	if key != "" {
+		return key, nil
+	}
+	if cfgPath != "" {
+		cfg, err := node.LoadConfig(cfgPath)
+		if err != nil {
+			return "", err
+		}
+		return cfg.Roster.AuthorityKey, nil
+	}
+	return "", fmt.Errorf("give --authority-key or --config")
+}
+
+func rosterVerify() *cobra.Command {
+	var path, key, cfgPath string
+	c := &cobra.Command{
+		Use:   "verify",
+		Short: "Check a signed roster against the authority key",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			k, err := authorityFrom(cmd, key, cfgPath)
+			if err != nil {
+				return err
+			}
+			pub, err := protocol.ParseAuthorityKey(k)
+			if err != nil {
+				return err
+			}
+			doc, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("read roster: %w", err)
+			}
+			r, err := protocol.VerifyRoster(doc, pub)
+			if err != nil {
+				return fmt.Errorf("roster %s: %w", path, err)
+			}
+			status := "valid"
+			if !r.ValidUntil.After(time.Now()) {
+				status = "signature valid but EXPIRED"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s; serial %d, %d members, valid until %s\n",
+				path, status, r.Serial, len(r.Members), r.ValidUntil.Format(time.RFC3339))
+			if status != "valid" {
+				return fmt.Errorf("roster expired")
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&path, "roster", "roster.json", "signed roster")
+	c.Flags().StringVar(&key, "authority-key", "", "authority public key (base64)")
+	c.Flags().StringVar(&cfgPath, "config", "", "take the authority key from this node config")
+	return c
+}
+
+func rosterShow() *cobra.Command {
+	var path string
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "show",
+		Short: "Print a roster's members (signed roster or draft; does not verify)",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			doc, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("read roster: %w", err)
+			}
+			var sr protocol.SignedRoster
+			body := doc
+			if json.Unmarshal(doc, &sr) == nil && len(sr.Roster) > 0 {
+				body = sr.Roster
+			}
+			var r protocol.Roster
+			if err := json.Unmarshal(body, &r); err != nil {
+				return fmt.Errorf("parse roster: %w", err)
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(r)
+			}
+			fmt.Fprintf(out, "network %s  serial %d  issued %s  valid until %s\n", r.Network, r.Serial,
+				r.IssuedAt.Format(time.RFC3339), r.ValidUntil.Format(time.RFC3339))
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "COUNTRY\tORGANISATION\tPEER ID\tTIME ZONE\tOFFICE HOURS\tPHONE\tE-MAIL")
+			for _, m := range r.Members {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Country, m.Organisation, m.PeerID,
+					m.TimeZone, m.OfficeHours, m.FallbackPhone, m.FallbackEmail)
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().StringVar(&path, "roster", "roster.json", "roster file")
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func rosterPush() *cobra.Command {
+	var path, cfgPath string
+	c := &cobra.Command{
+		Use:   "push",
+		Short: "Give a newer signed roster to a running node; it spreads it to the network",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := node.LoadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			doc, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("read roster: %w", err)
+			}
+			tok, err := os.ReadFile(cfg.Path(cfg.API.TokenFile))
+			if err != nil {
+				return fmt.Errorf("read api token: %w", err)
+			}
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, "http://"+cfg.API.Listen+"/api/v1/roster", bytes.NewReader(doc))
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return fmt.Errorf("push roster to %s: %w", cfg.API.Listen, err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("node refused roster (%s): %s", resp.Status, strings.TrimSpace(string(body)))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "applied: %s\n", strings.TrimSpace(string(body)))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&path, "roster", "roster.json", "signed roster")
+	c.Flags().StringVar(&cfgPath, "config", "vigil.yaml", "config of the node to push to")
+	return c
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/vigil-network/vigil/node/testnet"
+)
+
+func testnetCmd() *cobra.Command {
+	var nodes int
+	var keep bool
+	c := &cobra.Command{
+		Use:   "testnet",
+		Short: "Run a local federation of N nodes on 127.0.0.1 until Ctrl-C",
+		Long: `testnet creates a temporary testnet (authority key, N nodes, signed roster)
+and runs every node as its own process. Use 'testnet init' and 'testnet run'
+to keep the directory.`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := os.MkdirTemp("", "vigil-testnet-")
+			if err != nil {
+				return err
+			}
+			if !keep {
+				defer os.RemoveAll(dir)
+			}
+			m, err := testnet.Init(testnet.InitOptions{Dir: dir, Nodes: nodes})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "testnet in %s\n", dir)
+			return runTestnet(cmd, m)
+		},
+	}
+	c.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
+	c.Flags().BoolVar(&keep, "keep", false, "keep the temporary directory after exit")
+	c.AddCommand(testnetInit(), testnetRun())
+	return c
+}
+
+func testnetInit() *cobra.Command {
+	var o testnet.InitOptions
+	c := &cobra.Command{
+		Use:   "init",
+		Short: "Create a testnet directory with N nodes, a signed roster and DIR/testnet.json",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := testnet.Init(o)
+			if err != nil {
+				return err
+			}
+			printManifest(cmd, m)
+			fmt.Fprintf(cmd.OutOrStdout(), "run it with: vigil testnet run --dir %s\n", o.Dir)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&o.Dir, "dir", "testnet", "directory to create")
+	c.Flags().IntVar(&o.Nodes, "nodes", 3, "number of nodes")
+	return c
+}
+
+func testnetRun() *cobra.Command {
+	var dir string
+	c := &cobra.Command{
+		Use:   "run",
+		Short: "Run every node of a testnet directory as a child process until Ctrl-C",
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := testnet.LoadManifest(dir)
+			if err != nil {
+				return err
+			}
+			return runTestnet(cmd, m)
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "testnet", "testnet directory")
+	return c
+}
+
+func runTestnet(cmd *cobra.Command, m *testnet.Manifest) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own binary: %w", err)
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "starting %d nodes...\n", len(m.Nodes))
+	err = testnet.RunAll(cmd.Context(), exe, m, func([]*testnet.Process) {
+		printManifest(cmd, m)
+		fmt.Fprintln(out, "all nodes up; logs in each node's node.log. Ctrl-C stops them.")
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "all nodes stopped")
+	return nil
+}
+
+func printManifest(cmd *cobra.Command, m *testnet.Manifest) {
+	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COUNTRY\tPEER ID\tAPI\tTOKEN")
+	for _, n := range m.Nodes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Country, n.PeerID, n.API, n.Token)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,114 @@
+package node
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vigil-network/vigil/protocol"
+)
+
+// Authority key files: the private key signs rosters and must stay with the
+// network secretariat (ideally offline); the public key is pinned in every
+// node's config.
+const (
+	AuthorityKeyFile = "authority.key"
+	AuthorityPubFile = "authority.pub"
+)
+
+// InitAuthority creates an authority key pair in dir unless one exists, and
+// returns the base64 public key.
+func InitAuthority(dir string) (pub string, created bool, err error) {
+	keyPath := filepath.Join(dir, AuthorityKeyFile)
+	if _, err := os.Stat(keyPath); err == nil {
+		k, err := LoadAuthorityKey(keyPath)
+		if err != nil {
+			return "", false, err
+		}
+		return base64.StdEncoding.EncodeToString(k.Public().(ed25519.PublicKey)), false, nil
+	}
+	pk, sk, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", false, fmt.Errorf("generate authority key: %w", err)
+	}
+	if _, err := createSecret(keyPath, []byte(base64.StdEncoding.EncodeToString(sk.Seed())+"\n")); err != nil {
+		return "", false, err
+	}
+	pub = base64.StdEncoding.EncodeToString(pk)
+	if err := WriteFileAtomic(filepath.Join(dir, AuthorityPubFile), []byte(pub+"\n"), 0o644); err != nil {
+		return "", false, err
+	}
+	return pub, true, nil
+}
+
+// LoadAuthorityKey reads the authority's private key.
+func LoadAuthorityKey(path string) (ed25519.PrivateKey, error) {
+	b, err := readSecret(path)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("authority key %s: not a base64 Ed25519 seed", path)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// LoadDraftRoster reads an unsigned roster draft, or returns an empty one
+// if the file does not exist yet.
+func LoadDraftRoster(path string) (*protocol.Roster, error) {
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return &protocol.Roster{Network: "vigil"}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read roster draft %s: %w", path, err)
+	}
+	var r protocol.Roster
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("parse roster draft %s: %w", path, err)
+	}
+	return &r, nil
+}
+
+// SaveDraftRoster writes a roster draft.
+func SaveDraftRoster(path string, r *protocol.Roster) error {
+	r.SortMembers()
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode roster draft: %w", err)
+	}
+	return WriteFileAtomic(path, append(b, '\n'), 0o644)
+}
+
+// AddMember inserts or replaces (by country) a member in a draft.
+func AddMember(r *protocol.Roster, m protocol.Member) {
+	for i := range r.Members {
+		if r.Members[i].Country == m.Country {
+			r.Members[i] = m
+			return
+		}
+	}
+	r.Members = append(r.Members, m)
+}
+
+// SignDraft stamps a draft with the next serial and validity and signs it.
+// The serial is one more than both the draft's and minSerial (the serial of
+// the roster in force), so a new roster is always newer.
+func SignDraft(r *protocol.Roster, key ed25519.PrivateKey, minSerial uint64, validFor time.Duration, now time.Time) ([]byte, error) {
+	s := r.Serial
+	if minSerial > s {
+		s = minSerial
+	}
+	r.Serial = s + 1
+	r.IssuedAt = now.UTC().Truncate(time.Second)
+	r.ValidUntil = r.IssuedAt.Add(validFor)
+	r.SortMembers()
+	return protocol.SignRoster(r, key)
+}

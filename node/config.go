@@ -1,0 +1,205 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-network/vigil/protocol"
+)
+
+// Config is everything a node needs to run. Relative paths are resolved
+// against the directory of the config file. DefaultConfig documents every
+// default; `vigil init` writes them out with comments.
+type Config struct {
+	// Country is this node's ISO 3166-1 alpha-2 code; it must match the
+	// node's roster entry.
+	Country string `yaml:"country"`
+	// DataDir holds the Badger store.
+	DataDir string `yaml:"data_dir"`
+	// IdentityKey is the Ed25519 libp2p key file (the peer ID), mode 0600.
+	IdentityKey string `yaml:"identity_key"`
+	// EncryptionKey is the X25519 payload key file, mode 0600.
+	EncryptionKey string `yaml:"encryption_key"`
+	// Listen are libp2p multiaddrs: TCP and QUIC by default.
+	Listen []string `yaml:"listen"`
+	// Announce, if set, replaces the listen addresses given to peers.
+	Announce []string `yaml:"announce"`
+
+	API      APIConfig      `yaml:"api"`
+	Roster   RosterConfig   `yaml:"roster"`
+	Store    StoreConfig    `yaml:"store"`
+	Delivery DeliveryConfig `yaml:"delivery"`
+	Clock    ClockConfig    `yaml:"clock"`
+	Log      LogConfig      `yaml:"log"`
+
+	dir string // directory of the config file
+}
+
+// APIConfig configures the operator HTTP API.
+type APIConfig struct {
+	// Listen is host:port. Keep it on loopback; put a TLS proxy in front if
+	// operators work from other machines.
+	Listen string `yaml:"listen"`
+	// TokenFile holds the operator bearer token, mode 0600.
+	TokenFile string `yaml:"token_file"`
+}
+
+// RosterConfig says where the roster lives and who may sign it.
+type RosterConfig struct {
+	// Path of the signed roster; replaced atomically when a newer one arrives.
+	Path string `yaml:"path"`
+	// AuthorityKey is the network authority's Ed25519 public key (base64).
+	// It is pinned: only rosters it signed are accepted.
+	AuthorityKey string `yaml:"authority_key"`
+}
+
+// StoreConfig configures the Badger store.
+type StoreConfig struct {
+	// Profile is "default" (one national node) or "small" (many nodes per
+	// machine, as in test networks).
+	Profile string `yaml:"profile"`
+	// EncryptionKeyFile, if set, enables encryption at rest with the AES key
+	// (16, 24 or 32 raw bytes) in that file.
+	EncryptionKeyFile string `yaml:"encryption_key_file"`
+}
+
+// DeliveryConfig tunes the outbox workers.
+type DeliveryConfig struct {
+	// MaxBackoff caps the wait between retries to an unreachable peer.
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// Window is how many envelopes may await a receipt per peer at once.
+	Window int `yaml:"window"`
+	// ReceiptTimeout is how long to wait for a receipt before retrying.
+	ReceiptTimeout time.Duration `yaml:"receipt_timeout"`
+}
+
+// ClockConfig bounds the timestamps accepted on incoming envelopes.
+type ClockConfig struct {
+	MaxFutureSkew time.Duration `yaml:"max_future_skew"`
+	MaxAge        time.Duration `yaml:"max_age"`
+}
+
+// LogConfig selects the log format and level.
+type LogConfig struct {
+	Format string `yaml:"format"` // json (production) or console (development)
+	Level  string `yaml:"level"`  // debug, info, warn, error
+}
+
+// DefaultConfig returns a config with every default filled in.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:       "data",
+		IdentityKey:   "keys/identity.key",
+		EncryptionKey: "keys/encryption.key",
+		Listen:        []string{"/ip4/0.0.0.0/tcp/4701", "/ip4/0.0.0.0/udp/4701/quic-v1"},
+		API:           APIConfig{Listen: "127.0.0.1:8470", TokenFile: "keys/api.token"},
+		Roster:        RosterConfig{Path: "roster.json"},
+		Store:         StoreConfig{Profile: "default"},
+		Delivery:      DeliveryConfig{MaxBackoff: 30 * time.Second, Window: 128, ReceiptTimeout: 30 * time.Second},
+		Clock:         ClockConfig{MaxFutureSkew: 5 * time.Minute, MaxAge: 14 * 24 * time.Hour},
+		Log:           LogConfig{Format: "json", Level: "info"},
+	}
+}
+
+// LoadConfig reads a YAML config over the defaults and validates it.
+func LoadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config %s: %w", path, err)
+	}
+	cfg := DefaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg.dir = filepath.Dir(abs)
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return &cfg, nil
+}
+
+// Validate reports every invalid setting at once.
+func (c *Config) Validate() error {
+	var errs []string
+	if len(c.Country) != 2 || strings.ToUpper(c.Country) != c.Country {
+		errs = append(errs, fmt.Sprintf("country %q must be an ISO 3166-1 alpha-2 code like FR", c.Country))
+	}
+	for _, a := range c.Listen {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			errs = append(errs, fmt.Sprintf("listen %q: %v", a, err))
+		}
+	}
+	for _, a := range c.Announce {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			errs = append(errs, fmt.Sprintf("announce %q: %v", a, err))
+		}
+	}
+	if len(c.Listen) == 0 {
+		errs = append(errs, "listen needs at least one address")
+	}
+	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
+		errs = append(errs, fmt.Sprintf("api.listen %q: %v", c.API.Listen, err))
+	}
+	if _, err := protocol.ParseAuthorityKey(c.Roster.AuthorityKey); err != nil {
+		errs = append(errs, "roster.authority_key: "+err.Error())
+	}
+	switch c.Store.Profile {
+	case "default", "small":
+	default:
+		errs = append(errs, fmt.Sprintf("store.profile %q must be default or small", c.Store.Profile))
+	}
+	if c.Delivery.MaxBackoff <= 0 || c.Delivery.MaxBackoff > 30*time.Second {
+		errs = append(errs, "delivery.max_backoff must be between 0 and 30s")
+	}
+	if c.Delivery.Window < 1 || c.Delivery.Window > 4096 {
+		errs = append(errs, "delivery.window must be between 1 and 4096")
+	}
+	if c.Delivery.ReceiptTimeout < time.Second {
+		errs = append(errs, "delivery.receipt_timeout must be at least 1s")
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		errs = append(errs, fmt.Sprintf("log.format %q must be json or console", c.Log.Format))
+	}
+	for _, p := range []struct{ name, v string }{
+		{"data_dir", c.DataDir}, {"identity_key", c.IdentityKey}, {"encryption_key", c.EncryptionKey},
+		{"api.token_file", c.API.TokenFile}, {"roster.path", c.Roster.Path},
+	} {
+		if p.v == "" {
+			errs = append(errs, p.name+" is required")
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Path resolves a configured path against the config file's directory.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// SetDir sets the directory relative paths resolve against (for configs
+// built in code rather than loaded from a file).
+func (c *Config) SetDir(dir string) { c.dir = dir }

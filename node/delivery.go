@@ -1,0 +1,438 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/zap"
+
+	"github.com/vigil-network/vigil/protocol"
+	"github.com/vigil-network/vigil/store"
+)
+
+// deliveryEngine runs one worker per roster peer, so a dead peer only ever
+// delays its own outbox.
+type deliveryEngine struct {
+	n  *Node
+	mu sync.Mutex
+	// workers by peer; a stopped worker is removed.
+	workers map[peer.ID]*peerWorker
+	wg      sync.WaitGroup
+	// inflight marks messages written to a peer and awaiting a receipt;
+	// the API shows them as "sent" without a store write per attempt.
+	inflight sync.Map // message ID → struct{}
+}
+
+func newDeliveryEngine(n *Node) *deliveryEngine {
+	return &deliveryEngine{n: n, workers: map[peer.ID]*peerWorker{}}
+}
+
+// ensure starts a worker for p unless one runs.
+func (e *deliveryEngine) ensure(p peer.ID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.workers[p]; ok || e.n.ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(e.n.ctx)
+	w := &peerWorker{e: e, peer: p, cancel: cancel, wake: make(chan struct{}, 1), reconnect: make(chan struct{}, 1),
+		log: e.n.log.Named("delivery").With(zap.Stringer("peer", p))}
+	e.workers[p] = w
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		w.run(ctx)
+	}()
+}
+
+// stop ends p's worker (the peer left the roster). Its outbox stays stored.
+func (e *deliveryEngine) stop(p peer.ID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if w, ok := e.workers[p]; ok {
+		w.cancel()
+		delete(e.workers, p)
+	}
+}
+
+func (e *deliveryEngine) worker(p peer.ID) *peerWorker {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.workers[p]
+}
+
+// notify tells p's worker there is new mail.
+func (e *deliveryEngine) notify(p peer.ID) {
+	if w := e.worker(p); w != nil {
+		signal(w.wake)
+	}
+}
+
+// connected tells p's worker the peer just connected: retry now.
+func (e *deliveryEngine) connected(p peer.ID) {
+	if w := e.worker(p); w != nil {
+		signal(w.reconnect)
+	}
+}
+
+func (e *deliveryEngine) wait() { e.wg.Wait() }
+
+func (e *deliveryEngine) isInflight(id string) bool {
+	_, ok := e.inflight.Load(id)
+	return ok
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+type peerWorker struct {
+	e         *deliveryEngine
+	peer      peer.ID
+	cancel    context.CancelFunc
+	wake      chan struct{}
+	reconnect chan struct{}
+	log       *zap.Logger
+}
+
+// backoff returns the wait before retry number attempt: exponential from
+// 250 ms, capped, with jitter over the upper half so peers that failed
+// together do not retry in lockstep.
+func backoff(attempt int, max time.Duration) time.Duration {
+	d := 250 * time.Millisecond
+	for i := 1; i < attempt && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (w *peerWorker) run(ctx context.Context) {
+	attempt := 0
+	for {
+		progressed, err := w.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			attempt = 0
+			select {
+			case <-w.wake:
+			case <-w.reconnect:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		if progressed {
+			attempt = 0
+		}
+		attempt++
+		wait := backoff(attempt, w.e.n.cfg.Delivery.MaxBackoff)
+		w.log.Info("delivery to peer failed; will retry", zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-w.reconnect:
+			t.Stop()
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+	}
+}
+
+type deliveryResult struct {
+	msgID   string
+	receipt *protocol.Receipt
+	reject  *protocol.Reject
+	err     error
+}
+
+type inflightMsg struct {
+	m      *store.Message
+	env    *protocol.Envelope
+	sentAt time.Time
+}
+
+// session delivers the peer's outbox over one stream until the outbox is
+// empty and the stream idle (nil error) or something fails.
+func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
+	n := w.e.n
+	queue, err := w.loadOutbox(nil)
+	if err != nil || len(queue) == 0 {
+		return false, err
+	}
+	s, err := w.open(ctx)
+	if err != nil {
+		w.recordFailure(ctx, queue, err)
+		return false, err
+	}
+	results := make(chan deliveryResult, n.cfg.Delivery.Window)
+	readerDone := make(chan error, 1)
+	go func() { readerDone <- w.readReceipts(s, results) }()
+
+	inflight := map[string]*inflightMsg{}
+	done := map[string]bool{} // receipted or refused this session
+	var recording sync.WaitGroup
+	defer func() {
+		if err != nil {
+			s.Reset()
+		} else {
+			s.Close()
+		}
+		<-readerDone
+		recording.Wait()
+		var failed []*store.Message
+		for id, f := range inflight {
+			w.e.inflight.Delete(id)
+			failed = append(failed, f.m)
+		}
+		if err != nil && len(failed) > 0 && ctx.Err() == nil {
+			w.recordFailure(ctx, failed, err)
+		}
+	}()
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	idleSince := time.Now()
+	for {
+		for len(queue) > 0 && len(inflight) < n.cfg.Delivery.Window {
+			m := queue[0]
+			queue = queue[1:]
+			if inflight[m.ID] != nil || done[m.ID] {
+				continue
+			}
+			env, perr := protocol.ParseEnvelope(m.Envelope)
+			if perr != nil {
+				return progressed, fmt.Errorf("stored envelope %s is corrupt: %w", m.ID, perr)
+			}
+			if err := writeFrame(s, protocol.FrameEnvelope, m.Envelope); err != nil {
+				return progressed, fmt.Errorf("send %s: %w", m.ID, err)
+			}
+			inflight[m.ID] = &inflightMsg{m: m, env: env, sentAt: time.Now()}
+			w.e.inflight.Store(m.ID, struct{}{})
+		}
+		select {
+		case <-ctx.Done():
+			return progressed, ctx.Err()
+		case rerr := <-readerDone:
+			readerDone <- rerr // for the deferred drain
+			if rerr == nil {
+				rerr = io.ErrUnexpectedEOF
+			}
+			return progressed, fmt.Errorf("receipt stream: %w", rerr)
+		case r := <-results:
+			f := inflight[r.msgID]
+			if f == nil {
+				continue // late answer to an earlier attempt
+			}
+			delete(inflight, r.msgID)
+			w.e.inflight.Delete(r.msgID)
+			done[r.msgID] = true
+			idleSince = time.Now()
+			if r.reject != nil && !r.reject.Permanent {
+				return progressed, fmt.Errorf("peer deferred %s: %s: %s", r.msgID, r.reject.Code, r.reject.Reason)
+			}
+			if r.receipt != nil {
+				if verr := r.receipt.Verify(f.env); verr != nil {
+					return progressed, fmt.Errorf("receipt for %s: %w", r.msgID, verr)
+				}
+			}
+			progressed = true
+			recording.Add(1)
+			go func() {
+				defer recording.Done()
+				w.recordOutcome(ctx, f, r)
+			}()
+		case <-w.wake:
+			more, lerr := w.loadOutbox(func(id string) bool { return inflight[id] != nil || done[id] })
+			if lerr != nil {
+				return progressed, lerr
+			}
+			queue = append(queue, more...)
+			idleSince = time.Now()
+		case <-tick.C:
+			for id, f := range inflight {
+				if time.Since(f.sentAt) > n.cfg.Delivery.ReceiptTimeout {
+					return progressed, fmt.Errorf("no receipt for %s within %s", id, n.cfg.Delivery.ReceiptTimeout)
+				}
+			}
+			if len(inflight) == 0 && len(queue) == 0 {
+				// Anything queued while we were busy? Otherwise close
+				// the stream once idle; the connection stays warm.
+				more, lerr := w.loadOutbox(func(id string) bool { return done[id] })
+				if lerr != nil {
+					return progressed, lerr
+				}
+				queue = append(queue, more...)
+				if len(queue) == 0 && time.Since(idleSince) > streamIdle/2 {
+					return progressed, nil
+				}
+			}
+		}
+	}
+}
+
+func (w *peerWorker) loadOutbox(skip func(id string) bool) ([]*store.Message, error) {
+	var msgs []*store.Message
+	err := w.e.n.store.View(func(tx *store.ReadTx) error {
+		var err error
+		msgs, err = tx.Outbox(w.peer.String())
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load outbox: %w", err)
+	}
+	if skip == nil {
+		return msgs, nil
+	}
+	out := msgs[:0]
+	for _, m := range msgs {
+		if !skip(m.ID) {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (w *peerWorker) open(ctx context.Context) (network.Stream, error) {
+	n := w.e.n
+	if m, ok := n.roster.MemberByPeer(w.peer); ok {
+		n.addMemberAddrs(m)
+	}
+	cctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	defer cancel()
+	if err := n.host.Connect(cctx, peer.AddrInfo{ID: w.peer}); err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	s, err := n.host.NewStream(cctx, w.peer, ProtoDeliver)
+	if err != nil {
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	if err := s.Scope().SetService(serviceName); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("stream scope: %w", err)
+	}
+	return s, nil
+}
+
+// readReceipts reads answers until the stream ends.
+func (w *peerWorker) readReceipts(s network.Stream, out chan<- deliveryResult) error {
+	for {
+		if err := s.SetReadDeadline(time.Now().Add(streamIdle)); err != nil {
+			return err
+		}
+		t, body, release, err := readFrame(s, 64<<10)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		var r deliveryResult
+		switch t {
+		case protocol.FrameReceipt:
+			rc, perr := protocol.ParseReceipt(body)
+			if perr != nil {
+				release()
+				return fmt.Errorf("bad receipt: %w", perr)
+			}
+			r = deliveryResult{msgID: rc.MessageID, receipt: rc}
+		case protocol.FrameReject:
+			rj, perr := protocol.ParseReject(body)
+			if perr != nil {
+				release()
+				return fmt.Errorf("bad rejection: %w", perr)
+			}
+			r = deliveryResult{msgID: rj.MessageID, reject: &rj}
+		default:
+			release()
+			return fmt.Errorf("unexpected frame type %d", t)
+		}
+		release()
+		out <- r
+	}
+}
+
+// recordOutcome stores a verified receipt (delivered) or a permanent
+// refusal, and takes the message out of the outbox.
+func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r deliveryResult) {
+	n := w.e.n
+	now := n.now()
+	err := n.store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+		m, err := tx.Message(f.m.ID)
+		if err != nil {
+			return err
+		}
+		if m.State == store.StateDelivered || m.State == store.StateRejected {
+			return nil
+		}
+		m.Attempts++
+		m.UpdatedAt = now
+		audit := store.AuditRecord{At: now, Actor: "node", CaseID: m.CaseID, MessageID: m.ID}
+		if r.receipt != nil {
+			m.State, m.Receipt, m.DeliveredAt, m.LastError = store.StateDelivered, r.receipt.Raw, r.receipt.ReceivedAt, ""
+			audit.Action = "message.delivered"
+			audit.Detail = "receipt signed by " + m.Country
+		} else {
+			m.State, m.LastError = store.StateRejected, r.reject.Code+": "+r.reject.Reason
+			audit.Action = "message.rejected"
+			audit.Detail = "refused by " + m.Country + ": " + r.reject.Code
+		}
+		tx.Dequeue(m)
+		if err := tx.PutMessage(m); err != nil {
+			return err
+		}
+		return tx.Audit(audit)
+	})
+	if err != nil {
+		// Still queued: the next session resends and the receiver answers
+		// with the same receipt.
+		w.log.Error("record delivery outcome", zap.String("message_id", f.m.ID), zap.Error(err))
+		return
+	}
+	if r.receipt != nil {
+		w.log.Info("delivered", zap.String("message_id", f.m.ID), zap.String("case_id", f.m.CaseID))
+	} else {
+		w.log.Warn("peer refused message permanently", zap.String("message_id", f.m.ID), zap.String("code", r.reject.Code))
+	}
+}
+
+// recordFailure counts a failed attempt on messages that stay queued.
+func (w *peerWorker) recordFailure(ctx context.Context, msgs []*store.Message, cause error) {
+	now := w.e.n.now()
+	err := w.e.n.store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+		for _, fm := range msgs {
+			m, err := tx.Message(fm.ID)
+			if err != nil {
+				return err
+			}
+			if m.State != store.StateQueued {
+				continue
+			}
+			m.Attempts++
+			m.LastError = cause.Error()
+			m.UpdatedAt = now
+			if err := tx.PutMessage(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		w.log.Warn("record failed attempt", zap.Error(err))
+	}
+}

@@ -1,0 +1,66 @@
+package node
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/libp2p/go-libp2p/gologshim"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+	"go.uber.org/zap/zapcore"
+)
+
+// NewLogger builds the node's root logger: JSON for production, console for
+// development. Subsystems take named children (node.Named("delivery")).
+func NewLogger(cfg LogConfig) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(cfg.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log level %q: %w", cfg.Level, err)
+	}
+	var zc zap.Config
+	if cfg.Format == "console" {
+		zc = zap.NewDevelopmentConfig()
+		zc.DisableStacktrace = true
+	} else {
+		zc = zap.NewProductionConfig()
+		zc.Sampling = nil // never drop a line from a 24/7 service's log
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.EncoderConfig.TimeKey = "ts"
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	return zc.Build()
+}
+
+var libp2pLogOnce sync.Once
+
+// RouteLibp2pLogs sends go-libp2p's slog output into zap, at warn and above
+// (libp2p's info level is noise for an operator). It is process-wide, so the
+// first node in a process wins.
+func RouteLibp2pLogs(log *zap.Logger) {
+	libp2pLogOnce.Do(func() {
+		core := log.Named("libp2p").Core()
+		h := zapslog.NewHandler(levelFloor{core, zapcore.WarnLevel})
+		gologshim.SetDefaultHandler(h)
+	})
+}
+
+// levelFloor raises a core's minimum level.
+type levelFloor struct {
+	zapcore.Core
+	min zapcore.Level
+}
+
+func (l levelFloor) Enabled(lvl zapcore.Level) bool {
+	return lvl >= l.min && l.Core.Enabled(lvl)
+}
+
+func (l levelFloor) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if !l.Enabled(e.Level) {
+		return ce
+	}
+	return l.Core.Check(e, ce)
+}
+
+func (l levelFloor) With(f []zapcore.Field) zapcore.Core {
+	return levelFloor{l.Core.With(f), l.min}
+}

@@ -1,0 +1,235 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"go.uber.org/zap"
+
+	"github.com/vigil-network/vigil/protocol"
+	"github.com/vigil-network/vigil/store"
+)
+
+// Options carries what a caller injects into a node besides its config.
+type Options struct {
+	Logger *zap.Logger
+	// Now is the node's clock; tests and drills may skew it.
+	Now func() time.Time
+}
+
+// Node is one running point of contact.
+type Node struct {
+	cfg    *Config
+	log    *zap.Logger
+	now    func() time.Time
+	key    crypto.PrivKey
+	self   peer.ID
+	sealer *protocol.Sealer
+	roster *rosterState
+	store  *store.Store
+	host   host.Host
+	cm     *connmgr.BasicConnMgr
+	gater  *rosterGater
+	token  [32]byte // SHA-256 of the API token
+	clock  protocol.ClockPolicy
+
+	engine   *deliveryEngine
+	peers    *peerTracker
+	handlers tracker // goroutines started by libp2p stream handlers
+
+	apiLn  net.Listener
+	apiSrv *http.Server
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed sync.Once
+}
+
+// New loads keys, roster and store and builds the libp2p host. Nothing runs
+// until Start.
+func New(cfg *Config, opts Options) (n *Node, err error) {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	n = &Node{cfg: cfg, log: opts.Logger, now: opts.Now,
+		clock: protocol.ClockPolicy{MaxFutureSkew: cfg.Clock.MaxFutureSkew, MaxAge: cfg.Clock.MaxAge}}
+	if n.key, err = LoadIdentityKey(cfg.Path(cfg.IdentityKey)); err != nil {
+		return nil, err
+	}
+	if n.self, err = peer.IDFromPrivateKey(n.key); err != nil {
+		return nil, fmt.Errorf("peer id: %w", err)
+	}
+	enc, err := LoadEncryptionKey(cfg.Path(cfg.EncryptionKey))
+	if err != nil {
+		return nil, err
+	}
+	if n.sealer, err = protocol.NewSealer(n.key, enc); err != nil {
+		return nil, err
+	}
+	tok, err := readSecret(cfg.Path(cfg.API.TokenFile))
+	if err != nil {
+		return nil, fmt.Errorf("api token: %w", err)
+	}
+	n.token = sha256.Sum256(trimSpace(tok))
+	authority, err := protocol.ParseAuthorityKey(cfg.Roster.AuthorityKey)
+	if err != nil {
+		return nil, err
+	}
+	n.roster = newRosterState(cfg.Path(cfg.Roster.Path), authority)
+	if err := n.roster.load(n.now()); err != nil {
+		return nil, err
+	}
+	r, _ := n.roster.current()
+	if m, ok := n.roster.MemberByPeer(n.self); !ok {
+		n.log.Warn("this node is not in the roster; peers will refuse it until the authority adds it",
+			zap.Stringer("peer", n.self), zap.Uint64("roster_serial", r.Serial))
+	} else if m.Country != cfg.Country {
+		return nil, fmt.Errorf("roster lists this node's peer ID as %s, config says %s", m.Country, cfg.Country)
+	}
+	if !r.ValidUntil.After(n.now()) {
+		n.log.Error("roster has expired; still using it so the network keeps working. Ask the authority for a new one",
+			zap.Time("valid_until", r.ValidUntil))
+	}
+
+	var storeKey []byte
+	if cfg.Store.EncryptionKeyFile != "" {
+		if storeKey, err = store.LoadEncryptionKey(cfg.Path(cfg.Store.EncryptionKeyFile)); err != nil {
+			return nil, err
+		}
+	}
+	if n.store, err = store.Open(store.Options{Dir: cfg.Path(cfg.DataDir), Profile: store.Profile(cfg.Store.Profile),
+		EncryptionKey: storeKey, Logger: n.log.Named("store")}); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			n.store.Close()
+		}
+	}()
+	n.gater = &rosterGater{roster: n.roster, log: n.log.Named("gater")}
+	if n.host, n.cm, err = newHost(n.key, cfg.Listen, cfg.Announce, n.gater, len(r.Members)); err != nil {
+		return nil, err
+	}
+	n.peers = newPeerTracker()
+	return n, nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// PeerID is this node's libp2p identity.
+func (n *Node) PeerID() peer.ID { return n.self }
+
+// Host exposes the libp2p host (tests and the bench harness dial with it).
+func (n *Node) Host() host.Host { return n.host }
+
+// Store exposes the node's store (read-only use by tests and tools).
+func (n *Node) Store() *store.Store { return n.store }
+
+// APIAddr is the address the API listens on, once started.
+func (n *Node) APIAddr() string {
+	if n.apiLn == nil {
+		return ""
+	}
+	return n.apiLn.Addr().String()
+}
+
+// Start opens the API listener, registers protocol handlers and starts the
+// delivery workers, connector and event loops. It returns once the node is
+// serving. ctx bounds the node's life; Close also stops it.
+func (n *Node) Start(ctx context.Context) error {
+	n.ctx, n.cancel = context.WithCancel(ctx)
+	ln, err := net.Listen("tcp", n.cfg.API.Listen)
+	if err != nil {
+		n.cancel()
+		return fmt.Errorf("api listen %s: %w", n.cfg.API.Listen, err)
+	}
+	n.apiLn = ln
+	n.host.SetStreamHandler(ProtoDeliver, n.handleDeliver)
+	n.host.SetStreamHandler(ProtoRoster, n.handleRoster)
+	n.engine = newDeliveryEngine(n)
+
+	if err := n.watchPeers(); err != nil {
+		n.cancel()
+		return err
+	}
+	n.applyMembership(nil)
+	n.goRun("connector", n.connectLoop)
+
+	n.apiSrv = &http.Server{Handler: n.apiHandler(), ReadHeaderTimeout: 10 * time.Second,
+		BaseContext: func(net.Listener) context.Context { return n.ctx }}
+	n.goRun("api", func(ctx context.Context) {
+		if err := n.apiSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("api server stopped", zap.Error(err))
+		}
+	})
+	n.log.Info("node started", zap.String("country", n.cfg.Country), zap.Stringer("peer", n.self),
+		zap.Any("listen", n.host.Addrs()), zap.String("api", "http://"+ln.Addr().String()),
+		zap.Uint64("roster_serial", n.roster.serial()))
+	return nil
+}
+
+// goRun runs fn on a goroutine owned by the node: it stops when the node's
+// context ends and Close waits for it.
+func (n *Node) goRun(name string, fn func(ctx context.Context)) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		fn(n.ctx)
+	}()
+}
+
+// Run starts the node and blocks until ctx ends, then shuts down.
+func (n *Node) Run(ctx context.Context) error {
+	if err := n.Start(ctx); err != nil {
+		n.Close()
+		return err
+	}
+	<-ctx.Done()
+	return n.Close()
+}
+
+// Close stops every goroutine, then the host and the store. In-flight API
+// requests get a few seconds to finish; anything they acknowledged is
+// already durable.
+func (n *Node) Close() error {
+	var err error
+	n.closed.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+		}
+		if n.apiSrv != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = n.apiSrv.Shutdown(sctx)
+			cancel()
+		}
+		if n.engine != nil {
+			n.engine.wait()
+		}
+		herr := n.host.Close()
+		n.handlers.closeAndWait()
+		n.wg.Wait()
+		serr := n.store.Close()
+		err = errors.Join(herr, serr)
+		n.log.Info("node stopped")
+	})
+	return err
+}

@@ -1,0 +1,204 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	"go.uber.org/zap"
+
+	"github.com/vigil-network/vigil/protocol"
+)
+
+// peerTracker remembers when each member was last seen and its latest
+// round-trip time, for the API's network view.
+type peerTracker struct {
+	mu       sync.Mutex
+	lastSeen map[peer.ID]time.Time
+	rtt      map[peer.ID]time.Duration
+	nextDial map[peer.ID]time.Time
+	failures map[peer.ID]int
+}
+
+func newPeerTracker() *peerTracker {
+	return &peerTracker{lastSeen: map[peer.ID]time.Time{}, rtt: map[peer.ID]time.Duration{},
+		nextDial: map[peer.ID]time.Time{}, failures: map[peer.ID]int{}}
+}
+
+func (t *peerTracker) seen(p peer.ID, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lastSeen[p] = at
+	t.failures[p] = 0
+	delete(t.nextDial, p)
+}
+
+func (t *peerTracker) setRTT(p peer.ID, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.rtt[p] = d
+}
+
+func (t *peerTracker) get(p peer.ID) (time.Time, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastSeen[p], t.rtt[p]
+}
+
+// dialDue reports whether a reconnect attempt to p is due, and if so books
+// the next one with backoff.
+func (t *peerTracker) dialDue(p peer.ID, now time.Time, max time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if next, ok := t.nextDial[p]; ok && now.Before(next) {
+		return false
+	}
+	t.failures[p]++
+	t.nextDial[p] = now.Add(backoff(t.failures[p], max))
+	return true
+}
+
+// addMemberAddrs puts a member's roster addresses in the peerstore.
+func (n *Node) addMemberAddrs(m protocol.Member) {
+	id, err := m.ID()
+	if err != nil || id == n.self {
+		return
+	}
+	addrs, err := m.Multiaddrs()
+	if err != nil {
+		return
+	}
+	n.host.Peerstore().AddAddrs(id, addrs, peerstore.PermanentAddrTTL)
+}
+
+// applyMembership brings the host in line with the current roster: member
+// addresses, connection protection and delivery workers; members that left
+// lose their connections at once.
+func (n *Node) applyMembership(old *protocol.Roster) {
+	r, _ := n.roster.current()
+	keep := map[peer.ID]bool{}
+	for _, m := range r.Members {
+		id, err := m.ID()
+		if err != nil || id == n.self {
+			continue
+		}
+		keep[id] = true
+		if old != nil {
+			if prev, ok := old.MemberByPeer(id); ok {
+				// Drop stale addresses when a member moves.
+				if pa, _ := prev.Multiaddrs(); len(pa) > 0 {
+					n.host.Peerstore().ClearAddrs(id)
+				}
+			}
+		}
+		n.addMemberAddrs(m)
+		n.cm.Protect(id, "roster")
+		n.engine.ensure(id)
+	}
+	if old != nil {
+		for _, m := range old.Members {
+			id, err := m.ID()
+			if err != nil || keep[id] || id == n.self {
+				continue
+			}
+			n.cm.Unprotect(id, "roster")
+			n.engine.stop(id)
+			if err := n.host.Network().ClosePeer(id); err == nil {
+				n.log.Warn("member left the roster; connections closed", zap.String("country", m.Country), zap.Stringer("peer", id))
+			}
+		}
+	}
+	// Also drop any connection the gater admitted under an older roster.
+	for _, p := range n.host.Network().Peers() {
+		if !n.gater.allowed(p) {
+			_ = n.host.Network().ClosePeer(p)
+		}
+	}
+}
+
+// watchPeers follows connectedness events: a member that connects gets an
+// immediate delivery retry and a roster exchange.
+func (n *Node) watchPeers() error {
+	sub, err := n.host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return err
+	}
+	n.goRun("peer-events", func(ctx context.Context) {
+		defer sub.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-sub.Out():
+				if !ok {
+					return
+				}
+				e := ev.(event.EvtPeerConnectednessChanged)
+				n.peers.seen(e.Peer, n.now())
+				if e.Connectedness == network.Connected && n.roster.isMember(e.Peer) {
+					n.engine.connected(e.Peer)
+					n.goRun("roster-exchange", func(ctx context.Context) { n.exchangeRoster(ctx, e.Peer) })
+				}
+			}
+		}
+	})
+	return nil
+}
+
+// connectLoop keeps connections to every member warm: it redials lost
+// members with backoff and pings connected ones to measure round trips.
+func (n *Node) connectLoop(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	pings := 0
+	for {
+		r, _ := n.roster.current()
+		pingNow := pings%6 == 0 // every 30 s
+		pings++
+		for _, m := range r.Members {
+			id, err := m.ID()
+			if err != nil || id == n.self {
+				continue
+			}
+			if n.host.Network().Connectedness(id) == network.Connected {
+				if pingNow {
+					n.goRun("ping", func(ctx context.Context) { n.pingPeer(ctx, id) })
+				}
+				continue
+			}
+			if !n.peers.dialDue(id, n.now(), n.cfg.Delivery.MaxBackoff) {
+				continue
+			}
+			n.goRun("dial", func(ctx context.Context) {
+				cctx, cancel := context.WithTimeout(ctx, ioTimeout)
+				defer cancel()
+				if err := n.host.Connect(cctx, peer.AddrInfo{ID: id}); err != nil {
+					n.log.Debug("member unreachable", zap.String("country", m.Country), zap.Error(err))
+				}
+			})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (n *Node) pingPeer(ctx context.Context, id peer.ID) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	select {
+	case res := <-ping.Ping(cctx, n.host, id):
+		if res.Error == nil {
+			n.peers.setRTT(id, res.RTT)
+			n.peers.seen(id, n.now())
+		}
+	case <-cctx.Done():
+	}
+}

@@ -1,0 +1,227 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/zap"
+
+	"github.com/vigil-network/vigil/protocol"
+	"github.com/vigil-network/vigil/store"
+)
+
+// maxConcurrentPerStream bounds how many envelopes from one stream are
+// opened and stored at once. Pipelining is what lets group commit batch a
+// sender's messages into shared syncs.
+const maxConcurrentPerStream = 128
+
+// handleDeliver serves one delivery stream: envelopes in, a receipt or a
+// rejection out for each, in completion order. Following go-libp2p's ping
+// service, it tags the stream's scope, reserves memory per frame, sets
+// deadlines and resets the stream on protocol errors.
+func (n *Node) handleDeliver(s network.Stream) {
+	if !n.handlers.enter() {
+		s.Reset()
+		return
+	}
+	defer n.handlers.leave()
+	if err := s.Scope().SetService(serviceName); err != nil {
+		n.log.Debug("set stream service", zap.Error(err))
+		s.Reset()
+		return
+	}
+	remote := s.Conn().RemotePeer()
+	log := n.log.Named("receive").With(zap.Stringer("peer", remote))
+
+	var (
+		wmu  sync.Mutex
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, maxConcurrentPerStream)
+		fail = make(chan struct{})
+		once sync.Once
+	)
+	broken := func() { once.Do(func() { close(fail) }) }
+	defer func() {
+		wg.Wait()
+		s.Close()
+	}()
+	for {
+		if err := s.SetReadDeadline(time.Now().Add(streamIdle)); err != nil {
+			s.Reset()
+			return
+		}
+		t, body, release, err := readFrame(s, protocol.MaxFrameSize)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				log.Warn("delivery stream read failed", zap.Error(err))
+				s.Reset()
+			}
+			return
+		}
+		if t != protocol.FrameEnvelope {
+			release()
+			log.Warn("unexpected frame on delivery stream", zap.Uint8("type", uint8(t)))
+			s.Reset()
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-fail:
+			release()
+			s.Reset()
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { release(); <-sem; wg.Done() }()
+			ft, reply := n.receive(n.ctx, remote, body, log)
+			wmu.Lock()
+			defer wmu.Unlock()
+			if err := writeFrame(s, ft, reply); err != nil {
+				log.Warn("delivery stream write failed", zap.Error(err))
+				broken()
+			}
+		}()
+	}
+}
+
+// receive opens, stores and receipts one envelope. It returns the frame to
+// answer with. The receipt is sent only after the envelope is durable.
+func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap.Logger) (protocol.FrameType, []byte) {
+	now := n.now()
+	opened, err := n.sealer.Open(raw, n.roster, now, n.clock)
+	if err != nil {
+		code, permanent := rejectCode(err)
+		id := ""
+		if env, perr := protocol.ParseEnvelope(raw); perr == nil {
+			id = env.MessageID
+		}
+		log.Warn("rejected envelope", zap.String("message_id", id), zap.String("code", code), zap.Error(err))
+		return protocol.FrameReject, protocol.Reject{MessageID: id, Code: code, Permanent: permanent, Reason: err.Error()}.Marshal()
+	}
+	env := opened.Envelope
+	if env.Sender != remote {
+		log.Warn("rejected envelope relayed by another peer", zap.String("message_id", env.MessageID))
+		return protocol.FrameReject, protocol.Reject{MessageID: env.MessageID, Code: "sender-mismatch", Permanent: true,
+			Reason: "envelope must come from its sender"}.Marshal()
+	}
+	receipt, err := protocol.SignReceipt(n.key, env, now)
+	if err != nil {
+		log.Error("sign receipt", zap.Error(err))
+		return protocol.FrameReject, protocol.Reject{MessageID: env.MessageID, Code: "internal", Reason: "cannot sign receipt"}.Marshal()
+	}
+	kind, flags := describePayload(env.Type, opened.Payload)
+	var existing []byte
+	err = n.store.Update(ctx, func(tx *store.Tx) error {
+		existing = nil
+		if m, err := tx.Message(env.MessageID); err == nil {
+			if m.Direction != store.Incoming || m.Peer != remote.String() || !bytes.Equal(m.Envelope, raw) {
+				return errIDConflict
+			}
+			existing = m.Receipt
+			return nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return n.storeIncoming(tx, opened, kind, flags, receipt, now)
+	})
+	switch {
+	case errors.Is(err, errIDConflict):
+		log.Warn("rejected envelope reusing a message id", zap.String("message_id", env.MessageID))
+		return protocol.FrameReject, protocol.Reject{MessageID: env.MessageID, Code: "duplicate-id", Permanent: true,
+			Reason: "message id already used for different content"}.Marshal()
+	case err != nil:
+		log.Error("store incoming envelope", zap.String("message_id", env.MessageID), zap.Error(err))
+		return protocol.FrameReject, protocol.Reject{MessageID: env.MessageID, Code: "store-failure",
+			Reason: "receiver could not store the message; retry later"}.Marshal()
+	case existing != nil:
+		log.Info("duplicate envelope answered with its original receipt", zap.String("message_id", env.MessageID))
+		return protocol.FrameReceipt, existing
+	}
+	log.Info("envelope received", zap.String("message_id", env.MessageID), zap.String("case_id", env.CaseID),
+		zap.String("type", string(env.Type)), zap.String("from", opened.Member.Country))
+	return protocol.FrameReceipt, receipt.Raw
+}
+
+var errIDConflict = errors.New("message id conflict")
+
+// storeIncoming records a received envelope, its case and an audit entry.
+func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, kind string, flags []string, r *protocol.Receipt, now time.Time) error {
+	env := o.Envelope
+	m := &store.Message{ID: env.MessageID, CaseID: env.CaseID, Direction: store.Incoming, Type: string(env.Type),
+		Peer: env.Sender.String(), Country: o.Member.Country, Envelope: env.Raw, State: store.StateReceived,
+		Flags: flags, CreatedAt: env.CreatedAt, UpdatedAt: now, DeliveredAt: now, Receipt: r.Raw, Attempts: 1}
+	c, err := tx.Case(env.CaseID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		c = &store.Case{ID: env.CaseID, Direction: store.Incoming, Kind: kind, Country: o.Member.Country,
+			Peer: env.Sender.String(), State: "received", CreatedAt: now}
+	case err != nil:
+		return err
+	case c.Peer != env.Sender.String():
+		// A case belongs to the two nodes that opened it; a third may not
+		// append to it.
+		flags = append(flags, "foreign-case")
+		m.Flags = flags
+	}
+	for _, f := range flags {
+		c.Flags = store.AddFlag(c.Flags, f)
+	}
+	c.MessageIDs = append(c.MessageIDs, m.ID)
+	c.UpdatedAt = now
+	if err := tx.PutMessage(m); err != nil {
+		return err
+	}
+	if c.Peer == env.Sender.String() {
+		if err := tx.PutCase(c); err != nil {
+			return err
+		}
+	}
+	return tx.Audit(store.AuditRecord{At: now, Actor: "peer:" + o.Member.Country, Action: "message.received",
+		CaseID: env.CaseID, MessageID: env.MessageID, Detail: fmt.Sprintf("type=%s kind=%s flags=%v", env.Type, kind, flags)})
+}
+
+// describePayload reads the request kind from a decrypted payload and flags
+// an incomplete request. An invalid inbound request is still stored and
+// receipted: dropping it would hide it from the operator.
+func describePayload(t protocol.MessageType, payload []byte) (kind string, flags []string) {
+	if t != protocol.TypeRequest {
+		return "", nil
+	}
+	req, err := protocol.ParseRequest(payload)
+	if req != nil {
+		kind = string(req.RequestKind())
+	} else {
+		kind = "unknown"
+	}
+	if err != nil {
+		flags = append(flags, "incomplete")
+	}
+	return kind, flags
+}
+
+// rejectCode maps an opening error to a rejection code and whether the
+// sender should stop retrying.
+func rejectCode(err error) (string, bool) {
+	switch {
+	case errors.Is(err, protocol.ErrUnknownSender):
+		return "unknown-sender", false // the receiver's roster may lag
+	case errors.Is(err, protocol.ErrClockSkew):
+		return "clock-skew", false // fixable by an operator; retry
+	case errors.Is(err, protocol.ErrBadSignature):
+		return "bad-signature", true
+	case errors.Is(err, protocol.ErrWrongRecipient):
+		return "wrong-recipient", true
+	case errors.Is(err, protocol.ErrDecrypt):
+		return "decrypt-failed", true
+	default:
+		return "malformed", true
+	}
+}

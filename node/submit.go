@@ -1,0 +1,68 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/vigil-network/vigil/protocol"
+	"github.com/vigil-network/vigil/store"
+)
+
+// ErrUnknownCountry means a request names a country that is not in the roster.
+var ErrUnknownCountry = errors.New("country is not a roster member")
+
+// Submission is the result of accepting a request: both IDs are durable.
+type Submission struct {
+	CaseID    string `json:"case_id"`
+	MessageID string `json:"message_id"`
+}
+
+// SubmitRequest validates a request document, seals it to the recipient
+// and stores it in the outbox. It returns only once the message is durable,
+// then wakes the peer's delivery worker. Validation failures come back as
+// *protocol.ValidationError.
+func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Submission, error) {
+	req, err := protocol.ParseRequest(doc)
+	if err != nil {
+		return nil, err
+	}
+	to := req.Recipient()
+	if to == n.cfg.Country {
+		return nil, &protocol.ValidationError{Fields: []protocol.FieldError{{Field: "to", Message: "is this node's own country"}}}
+	}
+	pid, member, ok := n.roster.byCountryCode(to)
+	if !ok {
+		return nil, &protocol.ValidationError{Fields: []protocol.FieldError{{Field: "to", Message: fmt.Sprintf("%s is not a member of the network roster", to)}}}
+	}
+	encKey, err := member.EncryptionPublic()
+	if err != nil {
+		return nil, fmt.Errorf("roster key for %s: %w", to, err)
+	}
+	now := n.now().UTC()
+	h := protocol.Header{MessageID: protocol.NewID(now), CaseID: protocol.NewID(now), Type: protocol.TypeRequest,
+		Recipient: pid, CreatedAt: now}
+	env, err := n.sealer.Seal(h, encKey, doc)
+	if err != nil {
+		return nil, fmt.Errorf("seal request: %w", err)
+	}
+	err = n.store.Update(ctx, func(tx *store.Tx) error {
+		c := &store.Case{ID: h.CaseID, Direction: store.Outgoing, Kind: string(req.RequestKind()), Country: to,
+			Peer: pid.String(), State: "submitted", CreatedAt: now, UpdatedAt: now, MessageIDs: []string{h.MessageID}}
+		m := &store.Message{ID: h.MessageID, CaseID: h.CaseID, Direction: store.Outgoing, Type: string(h.Type),
+			Peer: pid.String(), Country: to, Envelope: env.Raw, State: store.StateQueued, CreatedAt: now, UpdatedAt: now}
+		if err := tx.PutCase(c); err != nil {
+			return err
+		}
+		if err := tx.Enqueue(m); err != nil {
+			return err
+		}
+		return tx.Audit(store.AuditRecord{At: now, Actor: actor, Action: "request.submitted", CaseID: c.ID,
+			MessageID: m.ID, Detail: fmt.Sprintf("kind=%s to=%s", c.Kind, to)})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store request: %w", err)
+	}
+	n.engine.notify(pid)
+	return &Submission{CaseID: h.CaseID, MessageID: h.MessageID}, nil
+}

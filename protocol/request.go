@@ -1,0 +1,343 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+)
+
+// RequestKind names a kind of request a 24/7 point of contact handles.
+type RequestKind string
+
+const (
+	KindPreservation RequestKind = "preservation" // Budapest Art. 29, UN Art. 42
+)
+
+// FieldError names one invalid field of a request, in JSON path form.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// ValidationError lists every problem found in a request, so an operator can
+// fix them all in one pass.
+type ValidationError struct{ Fields []FieldError }
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+type fieldErrors []FieldError
+
+func (f *fieldErrors) add(field, format string, args ...any) {
+	*f = append(*f, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (f *fieldErrors) required(field, value string) {
+	if strings.TrimSpace(value) == "" {
+		f.add(field, "is required")
+	}
+}
+
+func (f fieldErrors) err() error {
+	if len(f) == 0 {
+		return nil
+	}
+	sort.SliceStable(f, func(i, j int) bool { return f[i].Field < f[j].Field })
+	return &ValidationError{Fields: f}
+}
+
+// Contact is a person reachable about a request.
+type Contact struct {
+	Organisation     string `json:"organisation,omitempty"`
+	Person           string `json:"person"`
+	Address          string `json:"address,omitempty"`
+	Phone            string `json:"phone"`
+	Mobile           string `json:"mobile,omitempty"`
+	Email            string `json:"email"`
+	OfficeHours      string `json:"office_hours,omitempty"`
+	TimeZone         string `json:"time_zone,omitempty"`
+	PreferredChannel string `json:"preferred_channel,omitempty"`
+}
+
+// Identifier is one account, address or URL whose data is to be preserved.
+// IP addresses and accounts mean nothing without the exact time, so every
+// identifier carries a UTC time or range.
+type Identifier struct {
+	Type  string    `json:"type"` // ip, account, email, url, phone, domain, other
+	Value string    `json:"value"`
+	From  time.Time `json:"from"`
+	To    time.Time `json:"to,omitzero"`
+	// TimeZoneGiven keeps the zone the requester's source used, for the record.
+	TimeZoneGiven string `json:"time_zone_given,omitempty"`
+}
+
+// Authority is a prosecutor, court or investigating body and its case number.
+type Authority struct {
+	Name       string `json:"name"`
+	CaseNumber string `json:"case_number,omitempty"`
+}
+
+// Offence describes the offence under investigation.
+type Offence struct {
+	Description     string `json:"description"`
+	LegalProvisions string `json:"legal_provisions"`
+	MaximumPenalty  string `json:"maximum_penalty,omitempty"`
+}
+
+// Custodian is what is known of who holds the data, or where.
+type Custodian struct {
+	Name           string `json:"name,omitempty"`
+	Address        string `json:"address,omitempty"`
+	SystemLocation string `json:"system_location,omitempty"`
+}
+
+// Safeguards are carried by every request (UN Art. 24; SIENA handling codes).
+type Safeguards struct {
+	LegalBasis      string `json:"legal_basis"`
+	Proportionality string `json:"proportionality"`
+	HandlingCode    string `json:"handling_code"` // see HandlingCodes
+}
+
+// HandlingCodes say who may see a request and whether onward use is allowed.
+var HandlingCodes = map[string]string{
+	"H0": "no restriction beyond law-enforcement use",
+	"H1": "not to be used as evidence without prior permission",
+	"H2": "not to be disseminated without prior permission",
+	"H3": "restricted to the named recipient authority",
+}
+
+// PreservationRequest is an expedited preservation request under Budapest
+// Art. 29(2) and UN Art. 42, with the fields of the T-CY template in order.
+type PreservationRequest struct {
+	Kind RequestKind `json:"kind"`
+	To   string      `json:"to"`
+
+	Date                   string     `json:"date"`      // YYYY-MM-DD
+	Reference              string     `json:"reference"` // our reference
+	RequestType            string     `json:"request_type"`
+	PreviousReference      string     `json:"previous_reference,omitempty"`
+	RequestedAuthority     string     `json:"requested_authority"`
+	RequestingAuthority    Contact    `json:"requesting_authority"` // (a)
+	ConfirmationContact    Contact    `json:"confirmation_contact"`
+	InvestigatingAuthority string     `json:"investigating_authority"`
+	ProsecutorOrCourt      *Authority `json:"prosecutor_or_court,omitempty"`
+	RelatedReferences      []string   `json:"related_references,omitempty"`
+
+	Offence          Offence      `json:"offence"`              // (b)
+	FactsSummary     string       `json:"facts_summary"`        // (b)
+	DataToPreserve   string       `json:"data_to_preserve"`     // (c)
+	DataRelationship string       `json:"data_relationship"`    // (c)
+	DataCategories   []string     `json:"data_categories"`      // subscriber, traffic, content
+	Identifiers      []Identifier `json:"identifiers"`          // (c)
+	Custodian        Custodian    `json:"custodian"`            // (d)
+	Necessity        string       `json:"necessity"`            // (e)
+	MLAToFollow      *bool        `json:"mla_to_follow"`        // (f)
+	Confidential     *bool        `json:"confidential"`         // (g)
+	NoUserNotice     *bool        `json:"no_user_notification"` // (g)
+	PeriodDays       int          `json:"preservation_period_days"`
+
+	Safeguards Safeguards `json:"safeguards"`
+}
+
+var (
+	dataCategories  = map[string]bool{"subscriber": true, "traffic": true, "content": true}
+	identifierTypes = map[string]bool{"ip": true, "account": true, "email": true, "url": true, "phone": true, "domain": true, "other": true}
+)
+
+// Validate checks every mandatory item and returns a *ValidationError
+// naming each bad field.
+func (p *PreservationRequest) Validate() error {
+	var f fieldErrors
+	if p.Kind != KindPreservation {
+		f.add("kind", "must be %q", KindPreservation)
+	}
+	if !countryRE.MatchString(p.To) {
+		f.add("to", "must be an ISO 3166-1 alpha-2 country code of a roster member")
+	}
+	if _, err := time.Parse(time.DateOnly, p.Date); err != nil {
+		f.add("date", "must be a date as YYYY-MM-DD")
+	}
+	f.required("reference", p.Reference)
+	switch p.RequestType {
+	case "new":
+	case "extension":
+		f.required("previous_reference", p.PreviousReference)
+	default:
+		f.add("request_type", `must be "new" or "extension"`)
+	}
+	f.required("requested_authority", p.RequestedAuthority)
+	validateContact(&f, "requesting_authority", p.RequestingAuthority, true)
+	validateContact(&f, "confirmation_contact", p.ConfirmationContact, false)
+	f.required("investigating_authority", p.InvestigatingAuthority)
+	f.required("offence.description", p.Offence.Description)
+	f.required("offence.legal_provisions", p.Offence.LegalProvisions)
+	f.required("facts_summary", p.FactsSummary)
+	f.required("data_to_preserve", p.DataToPreserve)
+	f.required("data_relationship", p.DataRelationship)
+	if len(p.DataCategories) == 0 {
+		f.add("data_categories", "name at least one of subscriber, traffic, content")
+	}
+	for i, c := range p.DataCategories {
+		if !dataCategories[c] {
+			f.add(fmt.Sprintf("data_categories[%d]", i), "must be subscriber, traffic or content")
+		}
+	}
+	if len(p.Identifiers) == 0 {
+		f.add("identifiers", "name at least one account, address or URL with its time")
+	}
+	for i, id := range p.Identifiers {
+		validateIdentifier(&f, fmt.Sprintf("identifiers[%d]", i), id)
+	}
+	if p.Custodian.Name == "" && p.Custodian.SystemLocation == "" {
+		f.add("custodian", "give the custodian's name or the system's location, whichever is known")
+	}
+	f.required("necessity", p.Necessity)
+	if p.MLAToFollow == nil || !*p.MLAToFollow {
+		f.add("mla_to_follow", "must be true: preservation is granted on the understanding that an MLA request will follow (Art. 29(2)(f))")
+	}
+	if p.Confidential == nil {
+		f.add("confidential", "state whether the request is confidential (UN Art. 42)")
+	}
+	if p.NoUserNotice == nil {
+		f.add("no_user_notification", "state whether the user must not be notified (UN Art. 42)")
+	}
+	if p.PeriodDays < 60 || p.PeriodDays > 365 {
+		f.add("preservation_period_days", "must be between 60 and 365 days (Art. 29(7) sets 60 as the minimum)")
+	}
+	validateSafeguards(&f, p.Safeguards)
+	return f.err()
+}
+
+func validateContact(f *fieldErrors, path string, c Contact, full bool) {
+	f.required(path+".person", c.Person)
+	f.required(path+".phone", c.Phone)
+	if !strings.Contains(c.Email, "@") {
+		f.add(path+".email", "must be an e-mail address")
+	}
+	if full {
+		f.required(path+".organisation", c.Organisation)
+		f.required(path+".office_hours", c.OfficeHours)
+		if c.TimeZone == "" {
+			f.add(path+".time_zone", "is required (an IANA name such as Europe/Paris)")
+		} else if !validTimeZoneName(c.TimeZone) {
+			f.add(path+".time_zone", "must be an IANA time zone name such as Europe/Paris or UTC")
+		}
+	}
+}
+
+func validTimeZoneName(s string) bool {
+	if s == "UTC" {
+		return true
+	}
+	parts := strings.Split(s, "/")
+	if len(parts) < 2 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.ContainsAny(p, " .") {
+			return false
+		}
+	}
+	return true
+}
+
+func validateIdentifier(f *fieldErrors, path string, id Identifier) {
+	if !identifierTypes[id.Type] {
+		f.add(path+".type", "must be one of ip, account, email, url, phone, domain, other")
+	}
+	f.required(path+".value", id.Value)
+	if id.Type == "ip" && id.Value != "" {
+		if _, err := netip.ParseAddr(id.Value); err != nil {
+			if _, err := netip.ParsePrefix(id.Value); err != nil {
+				f.add(path+".value", "is not an IP address")
+			}
+		}
+	}
+	if id.From.IsZero() {
+		f.add(path+".from", "is required: a UTC timestamp (RFC 3339), identifiers are useless without time")
+	} else if _, off := id.From.Zone(); off != 0 {
+		f.add(path+".from", "must be given in UTC (end with Z)")
+	}
+	if !id.To.IsZero() {
+		if _, off := id.To.Zone(); off != 0 {
+			f.add(path+".to", "must be given in UTC (end with Z)")
+		} else if id.To.Before(id.From) {
+			f.add(path+".to", "must not be before from")
+		}
+	}
+}
+
+func validateSafeguards(f *fieldErrors, s Safeguards) {
+	f.required("safeguards.legal_basis", s.LegalBasis)
+	f.required("safeguards.proportionality", s.Proportionality)
+	if _, ok := HandlingCodes[s.HandlingCode]; !ok {
+		f.add("safeguards.handling_code", "must be one of H0, H1, H2, H3")
+	}
+}
+
+// Request is a parsed, validated request of any kind.
+type Request interface {
+	RequestKind() RequestKind
+	Recipient() string
+	Validate() error
+}
+
+func (p *PreservationRequest) RequestKind() RequestKind { return KindPreservation }
+func (p *PreservationRequest) Recipient() string        { return p.To }
+
+// ParseRequest decodes a request document of any known kind, rejecting
+// unknown fields (typos in a legal request are errors, not noise). It
+// returns the decoded request even when validation fails, with a
+// *ValidationError, so a receiver can store an incomplete request.
+func ParseRequest(doc []byte) (Request, error) {
+	var head struct {
+		Kind RequestKind `json:"kind"`
+	}
+	if err := json.Unmarshal(doc, &head); err != nil {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "(body)", Message: "is not a JSON object: " + err.Error()}}}
+	}
+	var req Request
+	switch head.Kind {
+	case KindPreservation:
+		req = &PreservationRequest{}
+	default:
+		return nil, &ValidationError{Fields: []FieldError{{Field: "kind", Message: `must be one of: "preservation"`}}}
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(req); err != nil {
+		return nil, &ValidationError{Fields: []FieldError{jsonFieldError(err)}}
+	}
+	if dec.More() {
+		return nil, &ValidationError{Fields: []FieldError{{Field: "(body)", Message: "trailing data after the JSON object"}}}
+	}
+	return req, req.Validate()
+}
+
+func jsonFieldError(err error) FieldError {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return FieldError{Field: te.Field, Message: fmt.Sprintf("must be a JSON %s", te.Type.Kind())}
+	}
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		if name = strings.Trim(name, `"`); name == "" {
+			name = `""` // an empty key is still a field and must be named
+		}
+		return FieldError{Field: name, Message: "is not a field of this request kind"}
+	}
+	if strings.Contains(msg, "parsing time") {
+		return FieldError{Field: "(time)", Message: "times must be RFC 3339 in UTC, e.g. 2026-11-27T03:12:00Z: " + msg}
+	}
+	return FieldError{Field: "(body)", Message: msg}
+}

@@ -1,0 +1,302 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Direction says whether this node sent or received a message or case.
+type Direction string
+
+const (
+	Outgoing Direction = "outgoing"
+	Incoming Direction = "incoming"
+)
+
+// DeliveryState is the transport state of a message, kept apart from the
+// legal state of its case (as Domibus does).
+type DeliveryState string
+
+const (
+	StateQueued    DeliveryState = "queued"    // durable in the outbox, not yet on the wire
+	StateSent      DeliveryState = "sent"      // written to the peer, awaiting its receipt
+	StateDelivered DeliveryState = "delivered" // peer's signed receipt verified and stored
+	StateRejected  DeliveryState = "rejected"  // peer refused it permanently; see LastError
+	StateReceived  DeliveryState = "received"  // incoming: stored and receipted
+)
+
+// Message is one envelope sent or received, with its transport history.
+type Message struct {
+	ID          string        `json:"id"`
+	CaseID      string        `json:"case_id"`
+	Direction   Direction     `json:"direction"`
+	Type        string        `json:"type"`
+	Peer        string        `json:"peer"`    // the other node's peer ID
+	Country     string        `json:"country"` // the other node's country
+	Envelope    []byte        `json:"envelope"`
+	State       DeliveryState `json:"state"`
+	Attempts    int           `json:"attempts"`
+	LastError   string        `json:"last_error,omitempty"`
+	Flags       []string      `json:"flags,omitempty"`
+	CreatedAt   time.Time     `json:"created_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+	DeliveredAt time.Time     `json:"delivered_at,omitzero"`
+	Receipt     []byte        `json:"receipt,omitempty"` // signed receipt bytes (ours for incoming)
+	OutboxSeq   uint64        `json:"outbox_seq,omitempty"`
+}
+
+// Case groups the messages about one request. Contents stay in the
+// encrypted envelopes; the case holds only what is needed to list and route.
+type Case struct {
+	ID         string    `json:"id"`
+	Direction  Direction `json:"direction"`
+	Kind       string    `json:"kind"`
+	Country    string    `json:"country"` // the other party
+	Peer       string    `json:"peer"`
+	State      string    `json:"state"` // legal state
+	Flags      []string  `json:"flags,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	MessageIDs []string  `json:"message_ids"`
+}
+
+// AuditRecord is one entry in the append-only, hash-chained audit log.
+type AuditRecord struct {
+	Seq       uint64    `json:"seq"`
+	At        time.Time `json:"at"`
+	Actor     string    `json:"actor"` // user, "node", or a peer ID
+	Action    string    `json:"action"`
+	CaseID    string    `json:"case_id,omitempty"`
+	MessageID string    `json:"message_id,omitempty"`
+	Detail    string    `json:"detail,omitempty"` // never request contents
+	PrevHash  string    `json:"prev_hash"`
+	Hash      string    `json:"-"`
+}
+
+func msgKey(id string) string  { return "msg/" + id }
+func caseKey(id string) string { return "case/" + id }
+func outKey(peer string, seq uint64) string {
+	return fmt.Sprintf("out/%s/%020d", peer, seq)
+}
+func auditKey(seq uint64) string {
+	return "audit/" + string(binary.BigEndian.AppendUint64(nil, seq))
+}
+
+const auditHeadKey = "meta/audit-head"
+
+// Message returns a message by ID.
+func (r *ReadTx) Message(id string) (*Message, error) {
+	var m Message
+	if err := r.getJSON(msgKey(id), &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Case returns a case by ID.
+func (r *ReadTx) Case(id string) (*Case, error) {
+	var c Case
+	if err := r.getJSON(caseKey(id), &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Cases lists all cases, newest first (IDs are time-ordered).
+func (r *ReadTx) Cases(limit int) ([]*Case, error) {
+	var out []*Case
+	err := r.scan("case/", true, func(_ string, v []byte) (bool, error) {
+		var c Case
+		if err := json.Unmarshal(v, &c); err != nil {
+			return false, fmt.Errorf("decode case: %w", err)
+		}
+		out = append(out, &c)
+		return limit <= 0 || len(out) < limit, nil
+	})
+	return out, err
+}
+
+// Outbox lists a peer's undelivered outgoing messages in the order they
+// were queued.
+func (r *ReadTx) Outbox(peer string) ([]*Message, error) {
+	var ids []string
+	err := r.scan("out/"+peer+"/", false, func(_ string, v []byte) (bool, error) {
+		ids = append(ids, string(v))
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Message, 0, len(ids))
+	for _, id := range ids {
+		m, err := r.Message(id)
+		if err != nil {
+			return nil, fmt.Errorf("outbox %s: %w", id, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// OutboxDepths counts undelivered messages per peer.
+func (r *ReadTx) OutboxDepths() (map[string]int, error) {
+	depth := map[string]int{}
+	err := r.scan("out/", false, func(k string, _ []byte) (bool, error) {
+		rest := strings.TrimPrefix(k, "out/")
+		if i := strings.LastIndexByte(rest, '/'); i > 0 {
+			depth[rest[:i]]++
+		}
+		return true, nil
+	})
+	return depth, err
+}
+
+// Messages returns the messages of a case in the order they were added.
+func (r *ReadTx) Messages(c *Case) ([]*Message, error) {
+	out := make([]*Message, 0, len(c.MessageIDs))
+	for _, id := range c.MessageIDs {
+		m, err := r.Message(id)
+		if err != nil {
+			return nil, fmt.Errorf("case %s message %s: %w", c.ID, id, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Audit returns audit records with seq > after, oldest first.
+func (r *ReadTx) Audit(after uint64, limit int) ([]*AuditRecord, error) {
+	var out []*AuditRecord
+	err := r.scan("audit/", false, func(_ string, v []byte) (bool, error) {
+		var a AuditRecord
+		if err := json.Unmarshal(v, &a); err != nil {
+			return false, fmt.Errorf("decode audit: %w", err)
+		}
+		if a.Seq > after {
+			a.Hash = auditHash(v)
+			out = append(out, &a)
+		}
+		return limit <= 0 || len(out) < limit, nil
+	})
+	return out, err
+}
+
+// VerifyAudit walks the whole audit chain and reports the first break: a
+// record whose prev_hash does not match its predecessor, a gap in sequence
+// numbers, or a head that does not match the last record.
+func (r *ReadTx) VerifyAudit() (n uint64, err error) {
+	prev := ""
+	err = r.scan("audit/", false, func(_ string, v []byte) (bool, error) {
+		var a AuditRecord
+		if err := json.Unmarshal(v, &a); err != nil {
+			return false, fmt.Errorf("audit record %d: %w", n+1, err)
+		}
+		if a.Seq != n+1 {
+			return false, fmt.Errorf("audit chain gap: record %d follows %d", a.Seq, n)
+		}
+		if a.PrevHash != prev {
+			return false, fmt.Errorf("audit chain broken at record %d", a.Seq)
+		}
+		prev, n = auditHash(v), a.Seq
+		return true, nil
+	})
+	if err != nil {
+		return n, err
+	}
+	var head auditHead
+	if herr := r.getJSON(auditHeadKey, &head); herr != nil && !errors.Is(herr, ErrNotFound) {
+		return n, herr
+	}
+	if head.Seq != n || head.Hash != prev {
+		return n, fmt.Errorf("audit head (record %d) does not match the chain (record %d)", head.Seq, n)
+	}
+	return n, nil
+}
+
+type auditHead struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+func auditHash(stored []byte) string {
+	h := sha256.Sum256(stored)
+	return hex.EncodeToString(h[:])
+}
+
+// Message reads through the transaction's pending writes.
+func (t *Tx) Message(id string) (*Message, error) {
+	var m Message
+	if err := t.getJSON(msgKey(id), &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Case reads through the transaction's pending writes.
+func (t *Tx) Case(id string) (*Case, error) {
+	var c Case
+	if err := t.getJSON(caseKey(id), &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// PutMessage stores a message.
+func (t *Tx) PutMessage(m *Message) error { return t.setJSON(msgKey(m.ID), m) }
+
+// PutCase stores a case.
+func (t *Tx) PutCase(c *Case) error { return t.setJSON(caseKey(c.ID), c) }
+
+// Enqueue puts an outgoing message in its peer's outbox.
+func (t *Tx) Enqueue(m *Message) error {
+	seq, err := t.nextSeq("outbox")
+	if err != nil {
+		return err
+	}
+	m.OutboxSeq = seq
+	t.set(outKey(m.Peer, seq), []byte(m.ID))
+	return t.PutMessage(m)
+}
+
+// Dequeue removes a message from its peer's outbox (delivered or refused).
+func (t *Tx) Dequeue(m *Message) {
+	if m.OutboxSeq != 0 {
+		t.del(outKey(m.Peer, m.OutboxSeq))
+	}
+}
+
+// Audit appends a record to the hash-chained audit log.
+func (t *Tx) Audit(a AuditRecord) error {
+	var head auditHead
+	if err := t.getJSON(auditHeadKey, &head); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	a.Seq = head.Seq + 1
+	a.PrevHash = head.Hash
+	a.At = a.At.UTC()
+	b, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("encode audit: %w", err)
+	}
+	t.set(auditKey(a.Seq), b)
+	return t.setJSON(auditHeadKey, auditHead{Seq: a.Seq, Hash: auditHash(b)})
+}
+
+// AddFlag adds a flag once to a flag list.
+func AddFlag(flags []string, f string) []string {
+	for _, x := range flags {
+		if x == f {
+			return flags
+		}
+	}
+	flags = append(flags, f)
+	sort.Strings(flags)
+	return flags
+}

@@ -1,0 +1,273 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/dgraph-io/badger/v4"
+	"go.uber.org/zap"
+)
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrClosed is returned by operations on a closed store.
+var ErrClosed = errors.New("store is closed")
+
+// ErrDiskFull is returned by Update when the store's filesystem has less
+// free space than Options.MinFreeBytes (plus the write itself).
+var ErrDiskFull = errors.New("not enough free disk space")
+
+// Options configures Open.
+type Options struct {
+	Dir           string
+	Profile       Profile
+	EncryptionKey []byte // optional AES key for encryption at rest
+	Logger        *zap.Logger
+	// MaxBatch caps how many queued writes share one commit.
+	MaxBatch int
+	// MinFreeBytes is the free space the store's filesystem must keep;
+	// Update fails with ErrDiskFull below it. 0 means the profile's
+	// default (8 memtables: room for flushes and compactions); negative
+	// disables the check.
+	MinFreeBytes int64
+}
+
+// Store is a node's Badger database plus its group committer.
+type Store struct {
+	db     *badger.DB
+	log    *zap.Logger
+	writes chan *writeReq
+	quit   chan struct{}
+	wg     sync.WaitGroup
+	max    int
+
+	closeOnce sync.Once
+	mu        sync.RWMutex // guards closed against racing Update senders
+	closed    bool
+
+	dir       string
+	minFree   int64
+	freeBytes func() (uint64, error) // nil where unsupported; replaced in tests
+
+	onCommit func(n int) // test and metrics hook: writes per commit
+}
+
+type writeReq struct {
+	fn   func(*Tx) error
+	done chan error
+}
+
+// Open opens (or creates) the store in opts.Dir and starts its committer.
+func Open(opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	bopts := badgerOptions(opts.Dir, opts.Profile, opts.EncryptionKey, opts.Logger.Named("badger"))
+	if opts.MinFreeBytes == 0 {
+		opts.MinFreeBytes = 8 * bopts.MemTableSize
+	}
+	db, err := badger.Open(bopts)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", opts.Dir, err)
+	}
+	s := &Store{db: db, log: opts.Logger, writes: make(chan *writeReq, opts.MaxBatch),
+		quit: make(chan struct{}), max: opts.MaxBatch,
+		dir: opts.Dir, minFree: opts.MinFreeBytes, freeBytes: freeSpace(opts.Dir)}
+	s.wg.Add(1)
+	go s.committer()
+	return s, nil
+}
+
+// Close stops the committer after it finishes queued writes, then closes
+// Badger.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.quit)
+		s.wg.Wait()
+		err = s.db.Close()
+	})
+	return err
+}
+
+// Update runs fn inside the next group commit and returns once the commit
+// is synced to disk. fn's writes are applied only if it returns nil; it may
+// run on another goroutine and must not block.
+func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
+	req := &writeReq{fn: fn, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.writes <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	// Once queued the write will be committed or fail; wait for the answer
+	// even if ctx ends, so the caller never reports failure for a write
+	// that became durable.
+	return <-req.done
+}
+
+// View runs fn in a read-only snapshot.
+func (s *Store) View(fn func(*ReadTx) error) error {
+	return s.db.View(func(txn *badger.Txn) error { return fn(&ReadTx{txn: txn}) })
+}
+
+func (s *Store) committer() {
+	defer s.wg.Done()
+	for {
+		var first *writeReq
+		select {
+		case first = <-s.writes:
+		case <-s.quit:
+			// Drain anything that slipped in before closed was set.
+			for {
+				select {
+				case r := <-s.writes:
+					s.commit([]*writeReq{r})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*writeReq{first}
+	fill:
+		for len(batch) < s.max {
+			select {
+			case r := <-s.writes:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit applies each request's buffered writes to one Badger transaction
+// and commits it (synced). A request whose fn fails is answered with its
+// error and contributes nothing. If the transaction would grow too big, the
+// requests staged so far are committed on their own and the rest go into a
+// new transaction; every request is answered only after the transaction
+// holding its writes is synced. A request without writes is answered at
+// once only if no uncommitted write was visible to it; otherwise it waits
+// for (and shares the outcome of) the commit of the writes it saw.
+func (s *Store) commit(batch []*writeReq) {
+	type staged struct {
+		r  *writeReq
+		tx *Tx
+	}
+	var (
+		waiting []staged
+		size    int64 // bytes staged in txn
+	)
+	txn := s.db.NewTransaction(true)
+	defer func() { txn.Discard() }()
+	// restage rebuilds txn from the waiting requests only, dropping
+	// whatever part of a failed request was applied to it.
+	restage := func() {
+		txn.Discard()
+		txn = s.db.NewTransaction(true)
+		for _, w := range waiting {
+			if err := w.tx.apply(txn); err != nil {
+				s.log.Error("restage write", zap.Error(err))
+			}
+		}
+	}
+	commitWaiting := func() error {
+		err := s.checkSpace(size)
+		if err == nil {
+			if err = txn.Commit(); err != nil {
+				err = fmt.Errorf("commit: %w", err)
+			}
+		}
+		writes := 0
+		for _, w := range waiting {
+			if len(w.tx.pending) > 0 {
+				writes++
+			}
+		}
+		if err != nil {
+			s.log.Error("store commit failed", zap.Error(err), zap.Int("writes", writes))
+		} else if s.onCommit != nil {
+			s.onCommit(writes)
+		}
+		for _, w := range waiting {
+			w.r.done <- err
+		}
+		waiting, size = waiting[:0], 0
+		txn.Discard() // no-op after Commit
+		txn = s.db.NewTransaction(true)
+		return err
+	}
+	for _, r := range batch {
+		tx := &Tx{ReadTx: ReadTx{txn: txn}, pending: map[string][]byte{}}
+		if err := r.fn(tx); err != nil {
+			r.done <- err
+			continue
+		}
+		if len(tx.pending) == 0 && len(waiting) == 0 {
+			r.done <- nil // it saw only committed state
+			continue
+		}
+		err := tx.apply(txn)
+		if errors.Is(err, badger.ErrTxnTooBig) && len(waiting) > 0 {
+			// txn now holds part of tx: throw it away, commit the earlier
+			// requests alone, then stage tx in a fresh transaction. Their
+			// reads saw the same state, so their writes are unchanged.
+			restage()
+			if cerr := commitWaiting(); cerr != nil {
+				// tx read the writes that were just lost (counters, the
+				// audit head): applying it now would store values derived
+				// from them, so it fails with them.
+				r.done <- cerr
+				continue
+			}
+			err = tx.apply(txn)
+		}
+		if err != nil {
+			restage()
+			r.done <- fmt.Errorf("stage write: %w", err)
+			continue
+		}
+		waiting = append(waiting, staged{r, tx})
+		size += tx.size()
+	}
+	if len(waiting) > 0 {
+		_ = commitWaiting()
+	}
+}
+
+// checkSpace refuses a commit of n bytes when the filesystem is nearly
+// full. Badger writes its WAL, tables and value log through mmap of sparse
+// files; when the disk fills, the write faults with SIGBUS and the process
+// dies instead of getting an error. Keeping a reserve turns that into
+// ErrDiskFull.
+func (s *Store) checkSpace(n int64) error {
+	if s.minFree < 0 || s.freeBytes == nil {
+		return nil
+	}
+	free, err := s.freeBytes()
+	if err != nil {
+		return nil // cannot tell: let Badger try
+	}
+	need := uint64(s.minFree) + 2*uint64(n)
+	if free < need {
+		return fmt.Errorf("%w: %d bytes free in %s, a commit needs %d", ErrDiskFull, free, s.dir, need)
+	}
+	return nil
+}
