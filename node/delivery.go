@@ -405,6 +405,9 @@ func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r delive
 		return
 	}
 	if r.receipt != nil {
+		if n.opts.OnDelivered != nil {
+			n.opts.OnDelivered(f.m.ID)
+		}
 		w.log.Info("delivered", zap.String("message_id", f.m.ID), zap.String("case_id", f.m.CaseID))
 	} else {
 		w.log.Warn("peer refused message permanently", zap.String("message_id", f.m.ID), zap.String("code", r.reject.Code))

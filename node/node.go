@@ -25,11 +25,18 @@ type Options struct {
 	Logger *zap.Logger
 	// Now is the node's clock; tests and drills may skew it.
 	Now func() time.Time
+	// OnDelivered, if set, is called after a receipt for an outgoing
+	// message is verified and durably stored (benchmarks and drills).
+	OnDelivered func(messageID string)
+	// OnReceived, if set, is called after an incoming message is durably
+	// stored and before its receipt is sent.
+	OnReceived func(messageID string)
 }
 
 // Node is one running point of contact.
 type Node struct {
 	cfg    *Config
+	opts   Options
 	log    *zap.Logger
 	now    func() time.Time
 	key    crypto.PrivKey
@@ -65,7 +72,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	n = &Node{cfg: cfg, log: opts.Logger, now: opts.Now,
+	n = &Node{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now,
 		clock: protocol.ClockPolicy{MaxFutureSkew: cfg.Clock.MaxFutureSkew, MaxAge: cfg.Clock.MaxAge}}
 	if n.key, err = LoadIdentityKey(cfg.Path(cfg.IdentityKey)); err != nil {
 		return nil, err

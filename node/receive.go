@@ -145,6 +145,9 @@ func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap
 		log.Info("duplicate envelope answered with its original receipt", zap.String("message_id", env.MessageID))
 		return protocol.FrameReceipt, existing
 	}
+	if n.opts.OnReceived != nil {
+		n.opts.OnReceived(env.MessageID)
+	}
 	log.Info("envelope received", zap.String("message_id", env.MessageID), zap.String("case_id", env.CaseID),
 		zap.String("type", string(env.Type)), zap.String("from", opened.Member.Country))
 	return protocol.FrameReceipt, receipt.Raw
