@@ -59,8 +59,13 @@ func (n *Node) handleDeliver(s network.Stream) {
 		}
 		t, body, release, err := readFrame(s, protocol.MaxFrameSize)
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				log.Warn("delivery stream read failed", zap.Error(err))
+			switch {
+			case errors.Is(err, io.EOF):
+			case errors.Is(err, protocol.ErrFrameTooLarge) || errors.Is(err, protocol.ErrMalformed):
+				log.Warn("refused frame on delivery stream", zap.Error(err))
+				s.Reset()
+			default: // connection closed or reset: the sender retries
+				log.Debug("delivery stream ended", zap.Error(err))
 				s.Reset()
 			}
 			return

@@ -24,16 +24,28 @@ type Submission struct {
 // *protocol.ValidationError.
 func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Submission, error) {
 	req, err := protocol.ParseRequest(doc)
-	if err != nil {
+	if req == nil {
+		return nil, err
+	}
+	// Report a bad recipient together with the other field errors, so the
+	// operator fixes everything in one pass.
+	var fields []protocol.FieldError
+	var verr *protocol.ValidationError
+	if errors.As(err, &verr) {
+		fields = verr.Fields
+	} else if err != nil {
 		return nil, err
 	}
 	to := req.Recipient()
-	if to == n.cfg.Country {
-		return nil, &protocol.ValidationError{Fields: []protocol.FieldError{{Field: "to", Message: "is this node's own country"}}}
-	}
 	pid, member, ok := n.roster.byCountryCode(to)
-	if !ok {
-		return nil, &protocol.ValidationError{Fields: []protocol.FieldError{{Field: "to", Message: fmt.Sprintf("%s is not a member of the network roster", to)}}}
+	switch {
+	case to == n.cfg.Country:
+		fields = append(fields, protocol.FieldError{Field: "to", Message: "is this node's own country"})
+	case !ok && to != "":
+		fields = append(fields, protocol.FieldError{Field: "to", Message: fmt.Sprintf("%s is not a member of the network roster", to)})
+	}
+	if len(fields) > 0 {
+		return nil, &protocol.ValidationError{Fields: fields}
 	}
 	encKey, err := member.EncryptionPublic()
 	if err != nil {
