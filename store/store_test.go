@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1442,6 +1441,230 @@ func TestCrashDurability(t *testing.T) {
 // ---------------------------------------------------------------------------
 // disk full
 
+// fakeFree replaces the store's free-space probe; install before any Update.
+type fakeFree struct {
+	mu    sync.Mutex
+	free  []uint64 // answers for successive probes; the last one repeats
+	calls int
+}
+
+func (f *fakeFree) probe() (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v := f.free[min(f.calls, len(f.free)-1)]
+	f.calls++
+	return v, nil
+}
+
+func TestDiskFullGuard(t *testing.T) {
+	ctx := context.Background()
+	s, stats := openStore(t, t.TempDir(), func(o *Options) { o.MinFreeBytes = 1 << 20 })
+	ff := &fakeFree{free: []uint64{1 << 30, 1 << 20, 1 << 30}}
+	s.freeBytes = ff.probe
+	if err := s.Update(ctx, enqueueWithAudit("m1", "p", 100)); err != nil {
+		t.Fatalf("with space: %v", err)
+	}
+	// Exactly MinFreeBytes left: the write itself does not fit.
+	err := s.Update(ctx, enqueueWithAudit("m2", "p", 100))
+	if !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("nearly full: Update = %v, want ErrDiskFull", err)
+	}
+	if err := s.Update(ctx, enqueueWithAudit("m3", "p", 100)); err != nil {
+		t.Fatalf("space again: %v", err)
+	}
+	if _, writes, _ := stats.snapshot(); writes != 2 {
+		t.Fatalf("%d writes committed, want 2", writes)
+	}
+	checkExactly(t, s, []string{"m1", "m3"}, []string{"m2"})
+
+	// Negative MinFreeBytes turns the check off.
+	s2, _ := openStore(t, t.TempDir(), func(o *Options) { o.MinFreeBytes = -1 })
+	s2.freeBytes = (&fakeFree{free: []uint64{0}}).probe
+	if err := s2.Update(ctx, enqueueWithAudit("m1", "p", 100)); err != nil {
+		t.Fatalf("check disabled: %v", err)
+	}
+}
+
+// TestCommitFailureMidBatch: when a batch is split because it is too big
+// and the first part fails to commit, the request that forced the split
+// read that part's writes (outbox counter, audit head). It must fail too,
+// not be committed with values derived from lost writes.
+func TestCommitFailureMidBatch(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := openStore(t, dir, func(o *Options) { o.MinFreeBytes = 1 })
+	// The first commit finds the disk full, later ones do not.
+	s.freeBytes = (&fakeFree{free: []uint64{0, 1 << 40}}).probe
+
+	release := blockCommitter(t, s)
+	const n = 30
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = s.Update(context.Background(), enqueueWithAudit(fmt.Sprintf("big%02d", i), "p", 45<<10))
+		})
+	}
+	waitQueued(t, s, n)
+	release()
+	wg.Wait()
+
+	var ok, failed []string
+	for i, err := range errs {
+		id := fmt.Sprintf("big%02d", i)
+		switch {
+		case err == nil:
+			ok = append(ok, id)
+		case errors.Is(err, ErrDiskFull):
+			failed = append(failed, id)
+		default:
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	t.Logf("%d failed with the first commit, %d committed", len(failed), len(ok))
+	// ~10 of these fit in one transaction.
+	if len(failed) < 2 || len(ok) < 2 {
+		t.Fatalf("want both failures and successes: %d failed, %d ok", len(failed), len(ok))
+	}
+	checkExactly(t, s, ok, failed)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, _ := openStore(t, dir)
+	checkExactly(t, s2, ok, failed)
+}
+
+const (
+	diskFillDirEnv  = "VIGIL_STORE_DISKFILL_DIR"
+	diskFillAckEnv  = "VIGIL_STORE_DISKFILL_ACKS" // set: verify these instead of filling
+	diskFillMaxSize = 20000
+)
+
+func diskFillEnvSize(i int) int {
+	if i%4 == 3 {
+		return 80 << 10 // to the value log
+	}
+	return 30 << 10 // ~40 KiB JSON in the LSM tree
+}
+
+// TestHelperDiskFillWriter is not a test: TestDiskFull runs it in child
+// processes, so that a crash (Badger faults with SIGBUS when an mmapped
+// file cannot grow) fails the test instead of killing the test binary and
+// leaving the tmpfs mounted. It either fills the disk, printing what was
+// acknowledged, or reopens the store and verifies a list of acknowledged
+// writes.
+func TestHelperDiskFillWriter(t *testing.T) {
+	dir := os.Getenv(diskFillDirEnv)
+	if dir == "" {
+		t.Skip("helper process for TestDiskFull")
+	}
+	if acks := os.Getenv(diskFillAckEnv); acks != "" {
+		verifyDiskFill(t, dir, acks)
+		return
+	}
+	s, err := Open(Options{Dir: dir, Profile: ProfileSmall})
+	if err != nil {
+		fmt.Printf("ERR open: %v\n", err)
+		os.Exit(2)
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range 4 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1))
+				if i > diskFillMaxSize {
+					return
+				}
+				id := fmt.Sprintf("m%06d", i)
+				err := s.Update(context.Background(), enqueueWithAudit(id, "p", diskFillEnvSize(i)))
+				mu.Lock()
+				if err != nil {
+					fmt.Printf("FULL %v %v\n", errors.Is(err, ErrDiskFull), err)
+				} else {
+					fmt.Printf("ACK %d\n", i)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Printf("CLOSE %v\n", s.Close())
+	os.Exit(0)
+}
+
+// verifyDiskFill reopens the store and checks that every write listed in
+// the acks file (one index per line) is there, and nothing else.
+func verifyDiskFill(t *testing.T, dir, acks string) {
+	b, err := os.ReadFile(acks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var acked []int
+	for f := range strings.FieldsSeq(string(b)) {
+		var i int
+		if _, err := fmt.Sscan(f, &i); err != nil {
+			t.Fatalf("acks file: %q", f)
+		}
+		acked = append(acked, i)
+	}
+	s, _ := openStore(t, dir)
+	err = s.View(func(r *ReadTx) error {
+		for _, i := range acked {
+			id := fmt.Sprintf("m%06d", i)
+			m, err := r.Message(id)
+			if err != nil {
+				return fmt.Errorf("acknowledged %s: %w", id, err)
+			}
+			if !bytes.Equal(m.Envelope, payload(id, diskFillEnvSize(i))) {
+				return fmt.Errorf("acknowledged %s: envelope corrupted", id)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("after reopen: %v", err)
+	}
+	// Refused writes left nothing behind.
+	if n := countPrefix(t, s, "msg/"); n != len(acked) {
+		t.Fatalf("%d messages stored, %d acknowledged", n, len(acked))
+	}
+	checkOutboxSeqs(t, s, len(acked))
+	mustVerifyAudit(t, s, uint64(len(acked)))
+	// Close flushed the memtable and removed its WAL, so there may be room
+	// again; either way the store keeps working or refuses cleanly.
+	err = s.Update(context.Background(), enqueueWithAudit("after", "p", 30<<10))
+	if err != nil && !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("Update after reopen on a full disk = %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	fmt.Printf("VERIFIED %d; one more write: %v\n", len(acked), err)
+}
+
+// runHelper runs the test binary's TestHelperDiskFillWriter with env and
+// returns its stdout; any failure (including death by signal) fails t.
+func runHelper(t *testing.T, what string, env ...string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperDiskFillWriter$")
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	timer := time.AfterFunc(60*time.Second, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	out, err := cmd.Output()
+	if err != nil {
+		tail := func(b []byte) string { return string(b[max(0, len(b)-3000):]) }
+		t.Fatalf("%s process: %v (a fault here means a full disk crashed Badger)\nstdout tail:\n%s\nstderr tail:\n%s",
+			what, err, tail(out), tail(stderr.Bytes()))
+	}
+	return string(out)
+}
+
 // TestDiskFull fills a small tmpfs: Update must report the failure, and
 // everything acknowledged before it must survive a reopen.
 func TestDiskFull(t *testing.T) {
@@ -1454,43 +1677,67 @@ func TestDiskFull(t *testing.T) {
 	if _, err := exec.LookPath("mount"); err != nil {
 		t.Skip("no mount command")
 	}
-	mnt := t.TempDir()
-	mount := func(size string) {
-		t.Helper()
-		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
-			t.Skipf("mount tmpfs: %v: %s", err, out)
-		}
+	// 8 MiB is below the small profile's reserve (32 MiB): every write is
+	// refused. 64 MiB takes ~30 MiB before filling up, across several
+	// memtable flushes and compactions.
+	for _, size := range []string{"8m", "64m"} {
+		t.Run(size, func(t *testing.T) { diskFull(t, size) })
 	}
-	unmount := func() {
+}
+
+func diskFull(t *testing.T, size string) {
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { // before TempDir's removal
 		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
 			t.Errorf("umount %s: %v: %s", mnt, err, out)
 		}
-	}
-	mount("8m")
-	t.Cleanup(unmount)
+	})
 	dir := filepath.Join(mnt, "db")
 
-	s, err := Open(Options{Dir: dir, Profile: ProfileSmall, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("open on an 8 MiB tmpfs: %v", err)
-	}
-	defer s.Close()
-
-	var acked []string
-	var failErr error
-	const envSize = 3 << 10
-	for i := 0; i < 100000 && failErr == nil; i++ {
-		id := fmt.Sprintf("m%06d", i)
-		if err := s.Update(context.Background(), enqueueWithAudit(id, "p", envSize)); err != nil {
-			failErr = err
-			break
+	out := runHelper(t, "writer", diskFillDirEnv+"="+dir)
+	var acked, full []string
+	closeLine := ""
+	for line := range strings.Lines(out) {
+		line = strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "ACK "):
+			acked = append(acked, strings.TrimPrefix(line, "ACK "))
+		case strings.HasPrefix(line, "FULL "):
+			full = append(full, line)
+		case strings.HasPrefix(line, "CLOSE "):
+			closeLine = line
+		case strings.HasPrefix(line, "ERR "):
+			t.Fatal(line)
 		}
-		acked = append(acked, id)
 	}
-	if failErr == nil {
-		t.Fatalf("wrote %d updates to an 8 MiB tmpfs without an error", len(acked))
+	if len(full) == 0 {
+		t.Fatalf("%s tmpfs: %d writes and no error", size, len(acked))
 	}
-	t.Logf("disk full after %d acknowledged updates: %v", len(acked), failErr)
-	_ = s.Close()
-	sort.Strings(acked)
+	for _, f := range full {
+		if !strings.HasPrefix(f, "FULL true ") {
+			t.Errorf("write failed with something other than ErrDiskFull: %s", f)
+		}
+	}
+	t.Logf("%s tmpfs: %d acknowledged, then: %s; %s", size, len(acked), full[0], closeLine)
+	if size != "8m" && len(acked) < 100 {
+		t.Fatalf("only %d writes fit in a %s tmpfs", len(acked), size)
+	}
+	if closeLine != "CLOSE <nil>" {
+		t.Errorf("Close on a full disk: %q", closeLine)
+	}
+
+	acks := filepath.Join(t.TempDir(), "acks")
+	if err := os.WriteFile(acks, []byte(strings.Join(acked, "\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = runHelper(t, "verifier", diskFillDirEnv+"="+dir, diskFillAckEnv+"="+acks)
+	i := strings.Index(out, "VERIFIED ")
+	if i < 0 {
+		t.Fatalf("verifier did not finish:\n%s", out)
+	}
+	line, _, _ := strings.Cut(out[i:], "\n")
+	t.Log(line)
 }

@@ -15,15 +15,19 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := newRootCmd().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "vigil:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "vigil",
 		Short:         "Vigil: signed, encrypted 24/7 point-of-contact network for urgent cybercrime requests",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(initCmd(), runCmd(), rosterCmd(), testnetCmd())
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "vigil:", err)
-		os.Exit(1)
-	}
+	root.AddCommand(initCmd(), runCmd(), rosterCmd(), testnetCmd(), benchCmd())
+	return root
 }

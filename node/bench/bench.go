@@ -1,0 +1,463 @@
+// Package bench measures what one Vigil request costs end to end, between
+// two real in-process nodes on loopback, and compares it with the floor
+// measured in the same run on the same machine: the fsync latency of the
+// data directory's filesystem, a libp2p round trip on a warm stream, and
+// the request's cryptography (seal, open, sign and verify a receipt).
+//
+// It reports:
+//
+//   - end-to-end latency of one request (submit → durable at the receiver →
+//     signed receipt durable at the sender), p50 and p99, sequentially;
+//   - requests per second that one sender sustains to one receiver, with a
+//     number of concurrent submitters that each wait for their receipt;
+//   - each as a ratio to the floor (2×fsync + round trip + crypto) and to
+//     the goals: latency within 1.5× the floor, throughput of at least
+//     1,500 durable requests per second.
+//
+// `vigil bench` runs it from the command line; the package's Go benchmarks
+// (go test -bench) measure the same things one operation at a time.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Goals from the benchmark issue.
+const (
+	// GoalLatencyRatio is the largest acceptable end-to-end p50 latency as a
+	// multiple of the floor.
+	GoalLatencyRatio = 1.5
+	// GoalThroughput is the durable requests per second one sender must
+	// sustain to one receiver.
+	GoalThroughput = 1500.0
+)
+
+// Options configures Run. Zero values take the defaults in brackets.
+type Options struct {
+	// Dir is where the temporary testnet is created [os.TempDir()].
+	// The data directories, and so the fsync floor, live on its
+	// filesystem.
+	Dir string
+	// Keep leaves the testnet directory in place afterwards.
+	Keep bool
+	// Requests is the number of sequential requests timed for latency [500].
+	Requests int
+	// Warmup requests precede them, untimed [50].
+	Warmup int
+	// ThroughputRequests is the total for the throughput phase [5000].
+	ThroughputRequests int
+	// Concurrency is the number of concurrent submitters in the throughput
+	// phase; each waits for its receipt before submitting again [64].
+	Concurrency int
+	// FloorSamples, if set, replaces the sample counts of the floor
+	// measurements [200 fsyncs, 200 pings, 500 crypto rounds].
+	FloorSamples int
+	// StoreProfile is the nodes' store profile ["default", as one national
+	// node runs].
+	StoreProfile string
+	// Timeout bounds the wait for any one receipt [30s].
+	Timeout time.Duration
+	// Logger receives the nodes' logs [none: logging is not measured].
+	Logger *zap.Logger
+	// Progress, if set, gets a line as each phase starts.
+	Progress io.Writer
+}
+
+func (o *Options) defaults() {
+	if o.Requests <= 0 {
+		o.Requests = 500
+	}
+	if o.Warmup < 0 {
+		o.Warmup = 0
+	} else if o.Warmup == 0 {
+		o.Warmup = 50
+	}
+	if o.ThroughputRequests <= 0 {
+		o.ThroughputRequests = 5000
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 64
+	}
+	if o.StoreProfile == "" {
+		o.StoreProfile = "default"
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+}
+
+// Report is the outcome of one Run. Durations serialise as milliseconds.
+type Report struct {
+	Started    time.Time  `json:"started"`
+	Machine    Machine    `json:"machine"`
+	Setup      Setup      `json:"setup"`
+	Floor      Floor      `json:"floor"`
+	Latency    Latency    `json:"latency"`
+	Throughput Throughput `json:"throughput"`
+	Goals      Goals      `json:"goals"`
+}
+
+// Machine describes where the run happened.
+type Machine struct {
+	GoVersion  string `json:"go_version"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	CPUs       int    `json:"cpus"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	CPUModel   string `json:"cpu_model,omitempty"`
+}
+
+// Setup describes the two nodes and the request they exchange.
+type Setup struct {
+	Sender        string   `json:"sender"`
+	Receiver      string   `json:"receiver"`
+	DataDir       string   `json:"data_dir"`
+	Kept          bool     `json:"kept"`
+	StoreProfile  string   `json:"store_profile"`
+	Connections   []string `json:"connections"` // sender → receiver remote addresses
+	PayloadBytes  int      `json:"payload_bytes"`
+	EnvelopeBytes int      `json:"envelope_bytes"`
+}
+
+// Floor is what a request cannot go below on this machine.
+type Floor struct {
+	// Fsync is appending 4 KiB to a file in the sender's data dir and
+	// fsyncing it.
+	Fsync Stats `json:"fsync"`
+	// RoundTrip is one libp2p ping on a warm stream between the nodes.
+	RoundTrip Stats `json:"round_trip"`
+	// Crypto is seal + open + sign receipt + verify receipt for the
+	// benchmark request; the parts follow.
+	Crypto Stats `json:"crypto"`
+	Seal   Stats `json:"seal"`
+	Open   Stats `json:"open"`
+	Sign   Stats `json:"sign_receipt"`
+	Verify Stats `json:"verify_receipt"`
+	// Latency = 2×fsync + round trip + crypto (p50s): one durable write
+	// at each end, one exchange, the cryptography.
+	Latency Duration `json:"latency_ms"`
+	// LatencyThreeSyncs adds the third durable write this design makes
+	// (the outbox write before SubmitRequest returns), for context.
+	LatencyThreeSyncs Duration `json:"latency_three_syncs_ms"`
+	// NaiveCeiling is 1/(2×fsync): requests per second of a design that
+	// syncs once per request at each end, without batching.
+	NaiveCeiling float64 `json:"naive_ceiling_per_s"`
+}
+
+// Latency is the sequential phase: one request at a time.
+type Latency struct {
+	Warmup    int `json:"warmup"`
+	Requests  int `json:"requests"`
+	Delivered int `json:"delivered"`
+	// EndToEnd is submit → receipt durable at the sender.
+	EndToEnd Stats `json:"end_to_end"`
+	// Submit is the SubmitRequest call: validate, seal, durable outbox write.
+	Submit Stats `json:"submit"`
+	// ToReceiver is from SubmitRequest returning to the message being
+	// durable at the receiver.
+	ToReceiver Stats `json:"to_receiver"`
+	// ReceiptBack is from durable at the receiver to the receipt being
+	// verified and durable at the sender.
+	ReceiptBack Stats `json:"receipt_back"`
+	// Ratios of end-to-end latency to Floor.Latency.
+	P50Ratio float64 `json:"p50_ratio"`
+	P99Ratio float64 `json:"p99_ratio"`
+}
+
+// Throughput is the concurrent phase.
+type Throughput struct {
+	Requests    int `json:"requests"`
+	Concurrency int `json:"concurrency"`
+	Delivered   int `json:"delivered"`
+	// Wall is from the first submit to the last receipt made durable.
+	Wall      Duration `json:"wall_ms"`
+	PerSecond float64  `json:"per_second"`
+	// GoalRatio is PerSecond / GoalThroughput; CeilingRatio is PerSecond /
+	// Floor.NaiveCeiling.
+	GoalRatio    float64 `json:"goal_ratio"`
+	CeilingRatio float64 `json:"ceiling_ratio"`
+	// EndToEnd is each request's latency under this load.
+	EndToEnd Stats `json:"end_to_end"`
+	// CPU is the process's user+system CPU time over the phase (both
+	// nodes and the load generator); Utilisation is CPU / (wall × CPUs).
+	CPU           Duration `json:"cpu_ms"`
+	CPUPerRequest Duration `json:"cpu_per_request_ms"`
+	Utilisation   float64  `json:"cpu_utilisation"`
+}
+
+// Goals says whether the issue's targets are met.
+type Goals struct {
+	LatencyRatio  float64 `json:"latency_ratio"` // goal: p50 ≤ this × floor
+	LatencyMet    bool    `json:"latency_met"`
+	Throughput    float64 `json:"throughput_per_s"` // goal: at least this
+	ThroughputMet bool    `json:"throughput_met"`
+}
+
+// Run starts two nodes, measures the floor, sequential latency and
+// throughput, stops the nodes and returns the report.
+func Run(ctx context.Context, o Options) (rep *Report, err error) {
+	o.defaults()
+	progress := func(format string, a ...any) {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, format+"\n", a...)
+		}
+	}
+	rep = &Report{Started: time.Now().UTC(), Machine: machine()}
+
+	progress("starting two nodes")
+	p, err := startPair(ctx, pairOptions{Dir: o.Dir, Keep: o.Keep, StoreProfile: o.StoreProfile, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cerr := p.close(); cerr != nil && err == nil {
+			err = fmt.Errorf("stop nodes: %w", cerr)
+		}
+	}()
+	rep.Setup = Setup{Sender: p.man.Nodes[0].Country, Receiver: p.to, DataDir: p.dir, Kept: o.Keep,
+		StoreProfile: o.StoreProfile, PayloadBytes: len(p.doc)}
+
+	if err := measureFloor(ctx, p, o, rep, progress); err != nil {
+		return nil, err
+	}
+
+	progress("latency: %d warm-up and %d timed sequential requests", o.Warmup, o.Requests)
+	for i := 0; i < o.Warmup; i++ {
+		if _, err := p.request(ctx, o.Timeout); err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	rep.Setup.Connections = p.transports()
+	var e2e, submit, toRecv, back []time.Duration
+	for i := 0; i < o.Requests; i++ {
+		s, err := p.request(ctx, o.Timeout)
+		if err != nil {
+			return nil, fmt.Errorf("latency: %w", err)
+		}
+		e2e = append(e2e, s.delivered)
+		submit = append(submit, s.submitted)
+		toRecv = append(toRecv, s.received-s.submitted)
+		back = append(back, s.delivered-s.received)
+	}
+	rep.Latency = Latency{Warmup: o.Warmup, Requests: o.Requests, Delivered: len(e2e), EndToEnd: summarize(e2e),
+		Submit: summarize(submit), ToReceiver: summarize(toRecv), ReceiptBack: summarize(back)}
+	rep.Latency.P50Ratio = ratio(rep.Latency.EndToEnd.P50, rep.Floor.Latency)
+	rep.Latency.P99Ratio = ratio(rep.Latency.EndToEnd.P99, rep.Floor.Latency)
+
+	progress("throughput: %d requests from %d concurrent submitters", o.ThroughputRequests, o.Concurrency)
+	if rep.Throughput, err = measureThroughput(ctx, p, o); err != nil {
+		return nil, err
+	}
+	if rep.Floor.NaiveCeiling > 0 {
+		rep.Throughput.CeilingRatio = rep.Throughput.PerSecond / rep.Floor.NaiveCeiling
+	}
+	rep.Goals = Goals{LatencyRatio: GoalLatencyRatio, Throughput: GoalThroughput}
+	rep.Goals.LatencyMet = rep.Latency.P50Ratio > 0 && rep.Latency.P50Ratio <= GoalLatencyRatio
+	rep.Goals.ThroughputMet = rep.Throughput.PerSecond >= GoalThroughput
+	progress("stopping nodes")
+	return rep, nil
+}
+
+func measureFloor(ctx context.Context, p *pair, o Options, rep *Report, progress func(string, ...any)) error {
+	nFsync, nPing, nCrypto := 200, 200, 500
+	if o.FloorSamples > 0 {
+		nFsync, nPing, nCrypto = o.FloorSamples, o.FloorSamples, o.FloorSamples
+	}
+	progress("floor: %d fsyncs, %d pings, %d crypto rounds", nFsync, nPing, nCrypto)
+	fs, err := fsyncLatencies(p.senderCfg.Path(p.senderCfg.DataDir), nFsync)
+	if err != nil {
+		return err
+	}
+	rtt, err := pingLatencies(ctx, p.sender.Host(), p.receiver.PeerID(), nPing)
+	if err != nil {
+		return err
+	}
+	s, r, dir, err := p.nodeParties()
+	if err != nil {
+		return fmt.Errorf("crypto floor: %w", err)
+	}
+	cs, err := cryptoLatencies(s, r, dir, p.doc, nCrypto)
+	if err != nil {
+		return err
+	}
+	var total, seal, open, sign, verify []time.Duration
+	for _, c := range cs {
+		total = append(total, c.total())
+		seal, open, sign, verify = append(seal, c.seal), append(open, c.open), append(sign, c.sign), append(verify, c.verify)
+	}
+	if len(cs) > 0 {
+		rep.Setup.EnvelopeBytes = cs[0].envBytes
+	}
+	f := Floor{Fsync: summarize(fs), RoundTrip: summarize(rtt), Crypto: summarize(total),
+		Seal: summarize(seal), Open: summarize(open), Sign: summarize(sign), Verify: summarize(verify)}
+	f.Latency = 2*f.Fsync.P50 + f.RoundTrip.P50 + f.Crypto.P50
+	f.LatencyThreeSyncs = f.Latency + f.Fsync.P50
+	if f.Fsync.P50 > 0 {
+		f.NaiveCeiling = float64(time.Second) / float64(2*f.Fsync.P50)
+	}
+	rep.Floor = f
+	return nil
+}
+
+// measureThroughput runs Concurrency submitters, each submitting and
+// waiting for its receipt, until ThroughputRequests have been delivered.
+func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, error) {
+	t := Throughput{Requests: o.ThroughputRequests, Concurrency: o.Concurrency}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next     atomic.Int64
+		mu       sync.Mutex
+		lat      = make([]time.Duration, 0, o.ThroughputRequests)
+		last     time.Time
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	cpu0, cpuOK := processCPU()
+	start := time.Now()
+	for i := 0; i < o.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(o.ThroughputRequests) {
+				s, err := p.request(ctx, o.Timeout)
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+						cancel()
+					}
+					mu.Unlock()
+					return
+				}
+				lat = append(lat, s.delivered)
+				if s.at.After(last) {
+					last = s.at
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	cpu1, _ := processCPU()
+	if firstErr != nil {
+		return t, fmt.Errorf("throughput: %w", firstErr)
+	}
+	t.Delivered = len(lat)
+	t.Wall = Duration(last.Sub(start))
+	if t.Wall > 0 {
+		t.PerSecond = float64(t.Delivered) / last.Sub(start).Seconds()
+	}
+	t.GoalRatio = t.PerSecond / GoalThroughput
+	t.EndToEnd = summarize(lat)
+	if cpuOK && t.Delivered > 0 && t.Wall > 0 {
+		t.CPU = Duration(cpu1 - cpu0)
+		t.CPUPerRequest = Duration((cpu1 - cpu0) / time.Duration(t.Delivered))
+		t.Utilisation = float64(cpu1-cpu0) / (float64(t.Wall) * float64(runtime.NumCPU()))
+	}
+	return t, nil
+}
+
+func machine() Machine {
+	m := Machine{GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
+		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+// WriteText writes the report for people.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	m, s, f, l, t := r.Machine, r.Setup, r.Floor, r.Latency, r.Throughput
+	cpu := m.CPUModel
+	if cpu == "" {
+		cpu = "unknown CPU"
+	}
+	fmt.Fprintf(&b, "Vigil benchmark, %s: %s → %s on loopback, in one process\n", r.Started.Format(time.RFC3339), s.Sender, s.Receiver)
+	fmt.Fprintf(&b, "machine: %d CPUs (%s), GOMAXPROCS %d, %s %s/%s\n", m.CPUs, cpu, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch)
+	kept := "removed"
+	if s.Kept {
+		kept = "kept"
+	}
+	fmt.Fprintf(&b, "data: %s (%s), store profile %q\n", s.DataDir, kept, s.StoreProfile)
+	fmt.Fprintf(&b, "request: %d B preservation request JSON, %d B envelope; connections: %s\n\n",
+		s.PayloadBytes, s.EnvelopeBytes, strings.Join(s.Connections, ", "))
+
+	fmt.Fprintln(tw, "FLOOR (this run)\tp50\tp99\tn\t")
+	row := func(name string, st Stats) {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t\n", name, st.P50, st.P99, st.N)
+	}
+	row("fsync: 4 KiB append + fsync, data dir", f.Fsync)
+	row("libp2p round trip, warm ping stream", f.RoundTrip)
+	row("crypto: seal+open+sign+verify", f.Crypto)
+	row("  seal (encrypt + sign)", f.Seal)
+	row("  open (verify + decrypt)", f.Open)
+	row("  sign receipt", f.Sign)
+	row("  verify receipt", f.Verify)
+	fmt.Fprintf(tw, "  floor = 2×fsync + round trip + crypto\t%s\t\t\t\n", f.Latency)
+	fmt.Fprintf(tw, "  (with this design's 3 syncs: %s)\t\t\t\t\n", f.LatencyThreeSyncs)
+	fmt.Fprintf(tw, "  naive ceiling 1/(2×fsync)\t%.0f req/s\t\t\t\n", f.NaiveCeiling)
+	fmt.Fprintln(tw, "\t\t\t\t")
+
+	fmt.Fprintf(tw, "LATENCY (%d sequential, after %d warm-up)\tp50\tp99\tmean\t\n", l.Requests, l.Warmup)
+	lrow := func(name string, st Stats) {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", name, st.P50, st.P99, st.Mean)
+	}
+	lrow("end to end: submit → receipt durable at sender", l.EndToEnd)
+	fmt.Fprintf(tw, "    ÷ floor\t%.2f×\t%.2f×\t\t\n", l.P50Ratio, l.P99Ratio)
+	lrow("  submit (validate, seal, durable outbox)", l.Submit)
+	lrow("  → durable at receiver", l.ToReceiver)
+	lrow("  → receipt durable at sender", l.ReceiptBack)
+	fmt.Fprintln(tw, "\t\t\t\t")
+
+	fmt.Fprintf(tw, "THROUGHPUT (%d requests, %d concurrent submitters)\t\t\t\t\n", t.Requests, t.Concurrency)
+	fmt.Fprintf(tw, "  delivered\t%d in %s\t\t\t\n", t.Delivered, t.Wall)
+	fmt.Fprintf(tw, "  durable requests/s\t%.0f\t\t\t\n", t.PerSecond)
+	fmt.Fprintf(tw, "    ÷ goal %.0f/s\t%.2f×\t\t\t\n", GoalThroughput, t.GoalRatio)
+	fmt.Fprintf(tw, "    ÷ naive ceiling %.0f/s\t%.1f×\t\t\t\n", f.NaiveCeiling, t.CeilingRatio)
+	fmt.Fprintf(tw, "  latency under load\t%s\t%s\t%s\t\n", t.EndToEnd.P50, t.EndToEnd.P99, t.EndToEnd.Mean)
+	if t.CPU > 0 {
+		fmt.Fprintf(tw, "  CPU (both nodes + load)\t%s/request\t%.0f%% of %d CPUs\t\t\n", t.CPUPerRequest, 100*t.Utilisation, m.CPUs)
+	}
+	fmt.Fprintln(tw, "\t\t\t\t")
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "MET"
+		}
+		return "NOT MET"
+	}
+	fmt.Fprintf(&b, "GOALS\n  latency p50 ≤ %.1f× floor: %.2f× — %s\n  throughput ≥ %.0f/s: %.0f/s — %s\n",
+		GoalLatencyRatio, l.P50Ratio, verdict(r.Goals.LatencyMet), GoalThroughput, t.PerSecond, verdict(r.Goals.ThroughputMet))
+	// tabwriter pads the last cell of each line; drop the trailing spaces.
+	lines := strings.Split(b.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	_, err := io.WriteString(w, strings.Join(lines, "\n"))
+	return err
+}

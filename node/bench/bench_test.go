@@ -1,0 +1,248 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-network/vigil/protocol"
+)
+
+// The Go benchmarks share one pair of nodes: starting a testnet takes
+// about a second, and the testing package calls each benchmark function
+// several times while it sizes b.N.
+var shared struct {
+	once sync.Once
+	p    *pair
+	err  error
+}
+
+func sharedPair(b *testing.B) *pair {
+	b.Helper()
+	shared.once.Do(func() {
+		shared.p, shared.err = startPair(context.Background(), pairOptions{})
+		if shared.err == nil {
+			// Warm the delivery stream and the stores.
+			for i := 0; i < 20 && shared.err == nil; i++ {
+				_, shared.err = shared.p.request(context.Background(), 30*time.Second)
+			}
+		}
+	})
+	if shared.err != nil {
+		b.Fatal(shared.err)
+	}
+	return shared.p
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.p != nil {
+		if err := shared.p.close(); err != nil {
+			println("close shared pair:", err.Error())
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// BenchmarkEndToEndLatency is one request per op, sequentially: submit →
+// durable at the receiver → signed receipt durable at the sender.
+func BenchmarkEndToEndLatency(b *testing.B) {
+	p := sharedPair(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := p.request(ctx, 30*time.Second); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkThroughput submits and waits for each receipt from 64
+// goroutines (on 2 CPUs; 32 per GOMAXPROCS in general); ns/op is the
+// inverse of throughput and req/s reports it directly.
+func BenchmarkThroughput(b *testing.B) {
+	p := sharedPair(b)
+	ctx := context.Background()
+	b.SetParallelism(max(1, 64/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := p.request(ctx, 30*time.Second); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}
+
+// BenchmarkFloorFsync is one 4 KiB append + fsync per op on the filesystem
+// of the test's temporary directory, where the benchmark nodes store.
+func BenchmarkFloorFsync(b *testing.B) {
+	f, err := os.CreateTemp(b.TempDir(), "fsync-*")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	buf := bytes.Repeat([]byte{0x5a}, 4<<10)
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		if _, err := f.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFloorRoundTrip is one libp2p ping on a warm stream per op.
+func BenchmarkFloorRoundTrip(b *testing.B) {
+	p := sharedPair(b)
+	rtts, err := pingLatencies(context.Background(), p.sender.Host(), p.receiver.PeerID(), b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// ping.Ping times each round trip itself; report their sum rather
+	// than the loop's wall time, which includes channel hand-offs.
+	var sum time.Duration
+	for _, d := range rtts {
+		sum += d
+	}
+	b.ReportMetric(float64(sum.Nanoseconds())/float64(b.N), "rtt-ns/op")
+}
+
+// BenchmarkFloorCrypto is one message's cryptography per op: seal, open,
+// sign a receipt, verify it (fresh keys, in-memory directory).
+func BenchmarkFloorCrypto(b *testing.B) {
+	s, r := mustParty(b), mustParty(b)
+	dir := directoryOf("FR", s)
+	doc, err := requestDoc("DE")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(doc)))
+	for b.Loop() {
+		if _, err := cryptoOnce(s, r, dir, doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func mustParty(tb testing.TB) *party {
+	tb.Helper()
+	p, err := freshParty()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// TestRunSmall runs the whole harness with tiny numbers and checks the
+// report is complete. It asserts nothing about speed.
+func TestRunSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two nodes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Options{Dir: t.TempDir(), Requests: 20, Warmup: 5, ThroughputRequests: 100,
+		Concurrency: 8, FloorSamples: 20, StoreProfile: "small"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Latency.Delivered != 20 || rep.Latency.EndToEnd.N != 20 {
+		t.Errorf("latency phase delivered %d (%d samples), want 20", rep.Latency.Delivered, rep.Latency.EndToEnd.N)
+	}
+	if rep.Throughput.Delivered != 100 {
+		t.Errorf("throughput phase delivered %d, want 100", rep.Throughput.Delivered)
+	}
+	for name, d := range map[string]Duration{
+		"e2e p50":          rep.Latency.EndToEnd.P50,
+		"e2e p99":          rep.Latency.EndToEnd.P99,
+		"submit p50":       rep.Latency.Submit.P50,
+		"to receiver p50":  rep.Latency.ToReceiver.P50,
+		"receipt back p50": rep.Latency.ReceiptBack.P50,
+		"fsync p50":        rep.Floor.Fsync.P50,
+		"rtt p50":          rep.Floor.RoundTrip.P50,
+		"crypto p50":       rep.Floor.Crypto.P50,
+		"seal p50":         rep.Floor.Seal.P50,
+		"open p50":         rep.Floor.Open.P50,
+		"sign p50":         rep.Floor.Sign.P50,
+		"verify p50":       rep.Floor.Verify.P50,
+		"floor":            rep.Floor.Latency,
+		"wall":             rep.Throughput.Wall,
+	} {
+		if d <= 0 {
+			t.Errorf("%s = %v, want > 0", name, d)
+		}
+	}
+	if rep.Latency.EndToEnd.P99 < rep.Latency.EndToEnd.P50 {
+		t.Errorf("p99 %v < p50 %v", rep.Latency.EndToEnd.P99, rep.Latency.EndToEnd.P50)
+	}
+	if rep.Latency.P50Ratio <= 0 || rep.Throughput.PerSecond <= 0 || rep.Floor.NaiveCeiling <= 0 {
+		t.Errorf("ratios not computed: p50 %.2f, %.1f/s, ceiling %.1f/s",
+			rep.Latency.P50Ratio, rep.Throughput.PerSecond, rep.Floor.NaiveCeiling)
+	}
+	if rep.Setup.PayloadBytes == 0 || rep.Setup.EnvelopeBytes <= rep.Setup.PayloadBytes || len(rep.Setup.Connections) == 0 {
+		t.Errorf("setup incomplete: %+v", rep.Setup)
+	}
+	if _, err := os.Stat(rep.Setup.DataDir); !os.IsNotExist(err) {
+		t.Errorf("testnet dir %s not removed (stat: %v)", rep.Setup.DataDir, err)
+	}
+
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"FLOOR", "LATENCY", "THROUGHPUT", "GOALS", "÷ floor"} {
+		if !bytes.Contains(text.Bytes(), []byte(want)) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
+	b, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Report
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Latency.EndToEnd.P50 == 0 || back.Throughput.Delivered != 100 {
+		t.Errorf("JSON round trip lost data: %s", b)
+	}
+}
+
+func TestRequestDocValid(t *testing.T) {
+	doc, err := requestDoc("DE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := protocol.ParseRequest(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.Recipient() != "DE" || req.RequestKind() != protocol.KindPreservation {
+		t.Errorf("request to %s of kind %s", req.Recipient(), req.RequestKind())
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	var s []time.Duration
+	for i := 1; i <= 500; i++ {
+		s = append(s, time.Duration(i))
+	}
+	st := summarize(s)
+	if st.P50 != 250 || st.P99 != 495 || st.Min != 1 || st.Max != 500 || st.N != 500 {
+		t.Errorf("summarize(1..500) = %+v", st)
+	}
+	if one := summarize([]time.Duration{7}); one.P50 != 7 || one.P99 != 7 {
+		t.Errorf("summarize([7]) = %+v", one)
+	}
+}
