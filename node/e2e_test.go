@@ -502,4 +502,3 @@ func memberOf(t *testing.T, f *federation, cc string) protocol.Member {
 	}
 	return m
 }
-
