@@ -310,8 +310,12 @@ func ParseRequest(doc []byte) (Request, error) {
 	switch head.Kind {
 	case KindPreservation:
 		req = &PreservationRequest{}
+	case KindEmergency:
+		req = &EmergencyRequest{}
+	case KindAssistance:
+		req = &AssistanceQuery{}
 	default:
-		return nil, &ValidationError{Fields: []FieldError{{Field: "kind", Message: `must be one of: "preservation"`}}}
+		return nil, &ValidationError{Fields: []FieldError{{Field: "kind", Message: `must be one of: "preservation", "emergency", "assistance"`}}}
 	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()

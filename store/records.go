@@ -50,6 +50,12 @@ type Message struct {
 	DeliveredAt time.Time     `json:"delivered_at,omitzero"`
 	Receipt     []byte        `json:"receipt,omitempty"` // signed receipt bytes (ours for incoming)
 	OutboxSeq   uint64        `json:"outbox_seq,omitempty"`
+	// Action and Seq identify a lifecycle action message (empty for the
+	// request itself); they are metadata, not content.
+	Action string `json:"action,omitempty"`
+	Seq    uint64 `json:"seq,omitempty"`
+	// Purged is set when retention removed the envelope (contents).
+	Purged bool `json:"purged,omitempty"`
 }
 
 // Case groups the messages about one request. Contents stay in the
@@ -65,6 +71,21 @@ type Case struct {
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 	MessageIDs []string  `json:"message_ids"`
+
+	// Derived from the case's actions by the lifecycle rules; kept here so
+	// lists, deadlines and alerts need no decryption.
+	Seq            uint64    `json:"seq"`                      // highest action sequence number
+	Urgency        string    `json:"urgency,omitempty"`        // emergency, urgent or routine
+	AckDueAt       time.Time `json:"ack_due_at,omitzero"`      // human acknowledgement due
+	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"` // first human action by the requested side
+	ExpiresAt      time.Time `json:"expires_at,omitzero"`      // preservation expiry
+	Hold           bool      `json:"hold,omitempty"`           // preserved until an MLA decision
+	ClosedAt       time.Time `json:"closed_at,omitzero"`
+	Outcome        string    `json:"outcome,omitempty"`
+	PurgedAt       time.Time `json:"purged_at,omitzero"`
+	// Requester's zone and office hours, shown beside UTC deadlines.
+	RequesterTimeZone    string `json:"requester_time_zone,omitempty"`
+	RequesterOfficeHours string `json:"requester_office_hours,omitempty"`
 }
 
 // AuditRecord is one entry in the append-only, hash-chained audit log.
