@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,8 @@ func (n *Node) apiHandler() http.Handler {
 	mux.Handle("POST /api/v1/requests", n.auth(n.handleSubmit))
 	mux.Handle("GET /api/v1/cases", n.auth(n.handleCases))
 	mux.Handle("GET /api/v1/cases/{id}", n.auth(n.handleCase))
+	mux.Handle("POST /api/v1/cases/{id}/actions", n.auth(n.handleAct))
+	mux.Handle("GET /api/v1/alerts", n.auth(n.handleAlerts))
 	mux.Handle("GET /api/v1/peers", n.auth(n.handlePeers))
 	mux.Handle("GET /api/v1/roster", n.auth(n.handleGetRoster))
 	mux.Handle("POST /api/v1/roster", n.auth(n.handlePostRoster))
@@ -137,12 +140,46 @@ type CaseSummary struct {
 	Kind      string    `json:"kind"`
 	State     string    `json:"state"`
 	Delivery  string    `json:"delivery"` // transport state of the first message
+	Urgency   string    `json:"urgency,omitempty"`
 	Flags     []string  `json:"flags,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+
+	AckDueAt       *time.Time `json:"ack_due_at,omitempty"`
+	AcknowledgedAt *time.Time `json:"acknowledged_at,omitempty"`
+	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
+	Hold           bool       `json:"hold,omitempty"`
+	ClosedAt       *time.Time `json:"closed_at,omitempty"`
+	Outcome        string     `json:"outcome,omitempty"`
+	PurgedAt       *time.Time `json:"purged_at,omitempty"`
+	// The requester's zone and office hours, beside the UTC times above.
+	RequesterTimeZone    string `json:"requester_time_zone,omitempty"`
+	RequesterOfficeHours string `json:"requester_office_hours,omitempty"`
+	RequesterLocalTime   string `json:"requester_local_time,omitempty"`
 }
 
-func (n *Node) handleCases(w http.ResponseWriter, _ *http.Request) {
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func (n *Node) summarize(c *store.Case) CaseSummary {
+	cs := CaseSummary{ID: c.ID, Direction: string(c.Direction), Country: c.Country, Kind: c.Kind,
+		State: c.State, Urgency: c.Urgency, Flags: c.Flags, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		AckDueAt: timePtr(c.AckDueAt), AcknowledgedAt: timePtr(c.AcknowledgedAt), ExpiresAt: timePtr(c.ExpiresAt),
+		Hold: c.Hold, ClosedAt: timePtr(c.ClosedAt), Outcome: c.Outcome, PurgedAt: timePtr(c.PurgedAt),
+		RequesterTimeZone: c.RequesterTimeZone, RequesterOfficeHours: c.RequesterOfficeHours}
+	if loc, err := time.LoadLocation(c.RequesterTimeZone); err == nil && c.RequesterTimeZone != "" {
+		cs.RequesterLocalTime = n.now().In(loc).Format("Mon 2006-01-02 15:04 MST")
+	}
+	return cs
+}
+
+func (n *Node) handleCases(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	state, direction, kind := q.Get("state"), q.Get("direction"), q.Get("kind")
 	var out []CaseSummary
 	err := n.store.View(func(tx *store.ReadTx) error {
 		cases, err := tx.Cases(0)
@@ -151,8 +188,10 @@ func (n *Node) handleCases(w http.ResponseWriter, _ *http.Request) {
 		}
 		out = make([]CaseSummary, 0, len(cases))
 		for _, c := range cases {
-			cs := CaseSummary{ID: c.ID, Direction: string(c.Direction), Country: c.Country, Kind: c.Kind,
-				State: c.State, Flags: c.Flags, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+			if (state != "" && c.State != state) || (direction != "" && string(c.Direction) != direction) || (kind != "" && c.Kind != kind) {
+				continue
+			}
+			cs := n.summarize(c)
 			if len(c.MessageIDs) > 0 {
 				if m, err := tx.Message(c.MessageIDs[0]); err == nil {
 					cs.Delivery = n.deliveryState(m)
@@ -204,9 +243,26 @@ type ReceiptView struct {
 // CaseView is a case with its messages and the request as sent.
 type CaseView struct {
 	CaseSummary
-	Peer     string          `json:"peer"`
-	Request  json.RawMessage `json:"request,omitempty"`
-	Messages []MessageView   `json:"messages"`
+	Peer      string          `json:"peer"`
+	Role      string          `json:"role"` // requester or responder: this node's side
+	Available []string        `json:"available_actions"`
+	Request   json.RawMessage `json:"request,omitempty"`
+	History   []HistoryEntry  `json:"history"`
+	Messages  []MessageView   `json:"messages"`
+}
+
+// HistoryEntry is one action in the order both nodes apply it.
+type HistoryEntry struct {
+	MessageID string          `json:"message_id"`
+	By        string          `json:"by"`
+	At        time.Time       `json:"at"`
+	Action    string          `json:"action"`
+	Seq       uint64          `json:"seq"`
+	Operator  string          `json:"operator,omitempty"`
+	From      string          `json:"from"`
+	To        string          `json:"to"`
+	Invalid   string          `json:"invalid,omitempty"`
+	Details   json.RawMessage `json:"details,omitempty"`
 }
 
 func (n *Node) handleCase(w http.ResponseWriter, r *http.Request) {
@@ -225,9 +281,30 @@ func (n *Node) handleCase(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		view.CaseSummary = CaseSummary{ID: c.ID, Direction: string(c.Direction), Country: c.Country, Kind: c.Kind,
-			State: c.State, Flags: c.Flags, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		view.CaseSummary = n.summarize(c)
 		view.Peer = c.Peer
+		role := roleOf(c)
+		view.Role = string(role)
+		view.Available = []string{}
+		if c.PurgedAt.IsZero() {
+			for _, a := range protocol.Available(protocol.RequestKind(c.Kind), protocol.State(c.State), role) {
+				view.Available = append(view.Available, string(a))
+			}
+		}
+		evs, _, err := n.caseEvents(tx, c)
+		if err != nil {
+			return err
+		}
+		cs := protocol.Replay(protocol.RequestKind(c.Kind), evs)
+		view.History = []HistoryEntry{}
+		for _, h := range cs.History {
+			he := HistoryEntry{MessageID: h.MessageID, By: string(h.By), At: h.At, From: string(h.From), To: string(h.To), Invalid: h.Invalid}
+			if h.Action != nil {
+				he.Action, he.Seq, he.Operator = string(h.Action.Action), h.Action.Seq, h.Action.Operator
+				he.Details, _ = json.Marshal(h.Action)
+			}
+			view.History = append(view.History, he)
+		}
 		for i, m := range msgs {
 			mv := n.messageView(m)
 			if i == 0 {
@@ -264,6 +341,9 @@ func (n *Node) messageView(m *store.Message) MessageView {
 	if !m.DeliveredAt.IsZero() {
 		t := m.DeliveredAt
 		mv.DeliveredAt = &t
+	}
+	if m.Purged {
+		return mv
 	}
 	env, err := protocol.ParseEnvelope(m.Envelope)
 	if err != nil {
@@ -364,4 +444,56 @@ func (n *Node) handlePostRoster(w http.ResponseWriter, r *http.Request) {
 	})
 	rr, _ := n.roster.current()
 	writeJSON(w, http.StatusOK, map[string]any{"serial": rr.Serial, "members": len(rr.Members)})
+}
+
+func (n *Node) handleAct(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !protocol.ValidID(id) {
+		writeError(w, http.StatusBadRequest, "case id must be 32 hex characters", nil)
+		return
+	}
+	body, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	if !json.Valid(body) {
+		writeError(w, http.StatusBadRequest, "body is not valid JSON", []protocol.FieldError{{Field: "(body)", Message: "is not valid JSON"}})
+		return
+	}
+	res, err := n.Act(r.Context(), n.actor(), id, body)
+	var (
+		verr *protocol.ValidationError
+		terr *protocol.TransitionError
+	)
+	switch {
+	case errors.As(err, &verr):
+		writeError(w, http.StatusUnprocessableEntity, "action is invalid", verr.Fields)
+	case errors.As(err, &terr):
+		writeError(w, http.StatusConflict, terr.Error(), nil)
+	case errors.Is(err, ErrNoCase):
+		writeError(w, http.StatusNotFound, err.Error(), nil)
+	case err != nil:
+		n.log.Named("api").Error("act", zap.String("case_id", id), zap.Error(err))
+		writeError(w, http.StatusServiceUnavailable, "action was NOT taken: "+err.Error(), nil)
+	default:
+		writeJSON(w, http.StatusCreated, res)
+	}
+}
+
+func (n *Node) handleAlerts(w http.ResponseWriter, r *http.Request) {
+	all := r.URL.Query().Get("all") == "true"
+	var out []*store.Alert
+	if err := n.store.View(func(tx *store.ReadTx) error {
+		var err error
+		out, err = tx.Alerts(all)
+		return err
+	}); err != nil {
+		writeError(w, http.StatusInternalServerError, "alerts: "+err.Error(), nil)
+		return
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].RaisedAt.After(out[j].RaisedAt) })
+	if out == nil {
+		out = []*store.Alert{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"alerts": out})
 }

@@ -35,12 +35,15 @@ type Config struct {
 	// Announce, if set, replaces the listen addresses given to peers.
 	Announce []string `yaml:"announce"`
 
-	API      APIConfig      `yaml:"api"`
-	Roster   RosterConfig   `yaml:"roster"`
-	Store    StoreConfig    `yaml:"store"`
-	Delivery DeliveryConfig `yaml:"delivery"`
-	Clock    ClockConfig    `yaml:"clock"`
-	Log      LogConfig      `yaml:"log"`
+	API       APIConfig       `yaml:"api"`
+	Roster    RosterConfig    `yaml:"roster"`
+	Store     StoreConfig     `yaml:"store"`
+	Delivery  DeliveryConfig  `yaml:"delivery"`
+	Clock     ClockConfig     `yaml:"clock"`
+	Deadlines DeadlineConfig  `yaml:"deadlines"`
+	Alerts    AlertConfig     `yaml:"alerts"`
+	Retention RetentionConfig `yaml:"retention"`
+	Log       LogConfig       `yaml:"log"`
 
 	dir string // directory of the config file
 }
@@ -89,6 +92,36 @@ type ClockConfig struct {
 	MaxAge        time.Duration `yaml:"max_age"`
 }
 
+// DeadlineConfig sets the service levels the scheduler enforces.
+type DeadlineConfig struct {
+	// AckUrgent: an urgent request (preservation) with no human
+	// acknowledgement within this time escalates.
+	AckUrgent time.Duration `yaml:"ack_urgent"`
+	// AckEmergency: the same for emergency disclosure requests.
+	AckEmergency time.Duration `yaml:"ack_emergency"`
+	// AckRoutine: the same for assistance queries; 0 disables.
+	AckRoutine time.Duration `yaml:"ack_routine"`
+	// ExpiryWarnings: alerts this long before a preservation expires.
+	ExpiryWarnings []time.Duration `yaml:"expiry_warnings"`
+	// CheckInterval is how often deadlines are checked.
+	CheckInterval time.Duration `yaml:"check_interval"`
+}
+
+// AlertConfig says where escalations go besides the API and console.
+type AlertConfig struct {
+	// Webhook receives each new alert as a JSON POST (metadata only).
+	Webhook string `yaml:"webhook"`
+	// Command is run with the alert as JSON on standard input.
+	Command []string `yaml:"command"`
+}
+
+// RetentionConfig limits how long personal data is kept.
+type RetentionConfig struct {
+	// PurgeClosedAfter removes request contents of cases closed this long
+	// ago; the audit metadata stays. 0 keeps contents forever.
+	PurgeClosedAfter time.Duration `yaml:"purge_closed_after"`
+}
+
 // LogConfig selects the log format and level.
 type LogConfig struct {
 	Format string `yaml:"format"` // json (production) or console (development)
@@ -107,7 +140,10 @@ func DefaultConfig() Config {
 		Store:         StoreConfig{Profile: "default"},
 		Delivery:      DeliveryConfig{MaxBackoff: 30 * time.Second, Window: 128, ReceiptTimeout: 30 * time.Second},
 		Clock:         ClockConfig{MaxFutureSkew: 5 * time.Minute, MaxAge: 14 * 24 * time.Hour},
-		Log:           LogConfig{Format: "json", Level: "info"},
+		Deadlines: DeadlineConfig{AckUrgent: 30 * time.Minute, AckEmergency: 10 * time.Minute,
+			ExpiryWarnings: []time.Duration{14 * 24 * time.Hour, 7 * 24 * time.Hour, 24 * time.Hour}, CheckInterval: 30 * time.Second},
+		Retention: RetentionConfig{PurgeClosedAfter: 90 * 24 * time.Hour},
+		Log:       LogConfig{Format: "json", Level: "info"},
 	}
 }
 
@@ -172,6 +208,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Delivery.ReceiptTimeout < time.Second {
 		errs = append(errs, "delivery.receipt_timeout must be at least 1s")
+	}
+	if c.Deadlines.AckUrgent <= 0 || c.Deadlines.AckEmergency <= 0 || c.Deadlines.AckRoutine < 0 {
+		errs = append(errs, "deadlines.ack_urgent and ack_emergency must be positive, ack_routine 0 or positive")
+	}
+	if c.Deadlines.CheckInterval < time.Second {
+		errs = append(errs, "deadlines.check_interval must be at least 1s")
+	}
+	if c.Retention.PurgeClosedAfter < 0 {
+		errs = append(errs, "retention.purge_closed_after must not be negative")
 	}
 	switch c.Log.Format {
 	case "json", "console":

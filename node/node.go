@@ -180,6 +180,7 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.applyMembership(nil)
 	n.goRun("connector", n.connectLoop)
+	n.goRun("scheduler", n.schedulerLoop)
 
 	n.apiSrv = &http.Server{Handler: n.apiHandler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return n.ctx }}

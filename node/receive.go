@@ -161,25 +161,48 @@ func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap
 var errIDConflict = errors.New("message id conflict")
 
 // storeIncoming records a received envelope, its case and an audit entry.
+// A request opens the case; an action is replayed with the case's other
+// actions under the shared rules. Either way the message is kept: an
+// incomplete request or an action that breaks the rules is flagged for the
+// operator, never dropped.
 func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, kind string, flags []string, r *protocol.Receipt, now time.Time) error {
 	env := o.Envelope
 	m := &store.Message{ID: env.MessageID, CaseID: env.CaseID, Direction: store.Incoming, Type: string(env.Type),
 		Peer: env.Sender.String(), Country: o.Member.Country, Envelope: env.Raw, State: store.StateReceived,
 		Flags: flags, CreatedAt: env.CreatedAt, UpdatedAt: now, DeliveredAt: now, Receipt: r.Raw, Attempts: 1}
+	if env.Type == protocol.TypeAction {
+		if a, _ := protocol.ParseAction(o.Payload); a != nil {
+			m.Action, m.Seq = string(a.Action), a.Seq
+		}
+	}
 	c, err := tx.Case(env.CaseID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		c = &store.Case{ID: env.CaseID, Direction: store.Incoming, Kind: kind, Country: o.Member.Country,
-			Peer: env.Sender.String(), State: "received", CreatedAt: now}
+			Peer: env.Sender.String(), State: string(protocol.StateOpen), CreatedAt: now}
+		if env.Type != protocol.TypeRequest {
+			m.Flags = store.AddFlag(m.Flags, "before-request")
+		}
 	case err != nil:
 		return err
 	case c.Peer != env.Sender.String():
 		// A case belongs to the two nodes that opened it; a third may not
-		// append to it.
-		flags = append(flags, "foreign-case")
-		m.Flags = flags
+		// touch it. Keep the message, flagged, outside the case.
+		m.Flags = store.AddFlag(m.Flags, "foreign-case")
+		if err := tx.PutMessage(m); err != nil {
+			return err
+		}
+		return tx.Audit(store.AuditRecord{At: now, Actor: "peer:" + o.Member.Country, Action: "message.refused-foreign-case",
+			CaseID: env.CaseID, MessageID: env.MessageID, MessageHash: envelopeHash(env.Raw)})
 	}
-	for _, f := range flags {
+	if env.Type == protocol.TypeRequest {
+		req, _ := protocol.ParseRequest(o.Payload)
+		n.setRequestMeta(c, req, now)
+		if req == nil {
+			c.Kind = kind
+		}
+	}
+	for _, f := range m.Flags {
 		c.Flags = store.AddFlag(c.Flags, f)
 	}
 	c.MessageIDs = append(c.MessageIDs, m.ID)
@@ -187,30 +210,47 @@ func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, kind string, flag
 	if err := tx.PutMessage(m); err != nil {
 		return err
 	}
-	if c.Peer == env.Sender.String() {
-		if err := tx.PutCase(c); err != nil {
-			return err
-		}
+	before := c.State
+	if _, err := n.refreshCase(tx, c); err != nil {
+		return err
+	}
+	if err := tx.PutCase(c); err != nil {
+		return err
+	}
+	if err := n.clearAlertsFor(tx, c, now); err != nil {
+		return err
+	}
+	detail := fmt.Sprintf("type=%s kind=%s", env.Type, c.Kind)
+	if m.Action != "" {
+		detail += fmt.Sprintf(" action=%s %s → %s", m.Action, before, c.State)
+	}
+	if len(m.Flags) > 0 {
+		detail += fmt.Sprintf(" flags=%v", m.Flags)
 	}
 	return tx.Audit(store.AuditRecord{At: now, Actor: "peer:" + o.Member.Country, Action: "message.received",
-		CaseID: env.CaseID, MessageID: env.MessageID, Detail: fmt.Sprintf("type=%s kind=%s flags=%v", env.Type, kind, flags)})
+		CaseID: env.CaseID, MessageID: env.MessageID, MessageHash: envelopeHash(env.Raw), Detail: detail})
 }
 
 // describePayload reads the request kind from a decrypted payload and flags
-// an incomplete request. An invalid inbound request is still stored and
-// receipted: dropping it would hide it from the operator.
+// an incomplete request or a malformed action.
 func describePayload(t protocol.MessageType, payload []byte) (kind string, flags []string) {
-	if t != protocol.TypeRequest {
-		return "", nil
-	}
-	req, err := protocol.ParseRequest(payload)
-	if req != nil {
-		kind = string(req.RequestKind())
-	} else {
-		kind = "unknown"
-	}
-	if err != nil {
-		flags = append(flags, "incomplete")
+	switch t {
+	case protocol.TypeRequest:
+		req, err := protocol.ParseRequest(payload)
+		if req != nil {
+			kind = string(req.RequestKind())
+		} else {
+			kind = "unknown"
+		}
+		if err != nil {
+			flags = append(flags, "incomplete")
+		}
+	case protocol.TypeAction:
+		if _, err := protocol.ParseAction(payload); err != nil {
+			flags = append(flags, "incomplete")
+		}
+	default:
+		flags = append(flags, "unknown-type")
 	}
 	return kind, flags
 }

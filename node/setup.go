@@ -94,6 +94,29 @@ clock:
   # Refuse envelopes older than this (replays of ancient traffic).
   max_age: 336h
 
+deadlines:
+  # No human acknowledgement of an urgent (preservation) request within
+  # this time raises an escalation on both sides.
+  ack_urgent: 30m
+  # The same for emergency disclosure requests (Protocol Art. 9).
+  ack_emergency: 10m
+  # The same for assistance queries; 0 disables.
+  ack_routine: 0s
+  # Alerts before a preservation expires.
+  expiry_warnings: [336h, 168h, 24h]
+  check_interval: 30s
+
+alerts:
+  # Each new alert is POSTed here as JSON (metadata only, never contents).
+  webhook: ""
+  # Or run a command with the alert as JSON on stdin, e.g. [/usr/local/bin/page-duty-officer].
+  command: []
+
+retention:
+  # Request contents of cases closed this long ago are purged; the audit
+  # metadata stays. 0s keeps them.
+  purge_closed_after: 2160h
+
 log:
   # json for production (journald, log shippers); console for development.
   format: {{.LogFormat}}

@@ -60,7 +60,8 @@ func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Su
 	}
 	err = n.store.Update(ctx, func(tx *store.Tx) error {
 		c := &store.Case{ID: h.CaseID, Direction: store.Outgoing, Kind: string(req.RequestKind()), Country: to,
-			Peer: pid.String(), State: "submitted", CreatedAt: now, UpdatedAt: now, MessageIDs: []string{h.MessageID}}
+			Peer: pid.String(), State: string(protocol.StateOpen), CreatedAt: now, UpdatedAt: now, MessageIDs: []string{h.MessageID}}
+		n.setRequestMeta(c, req, now)
 		m := &store.Message{ID: h.MessageID, CaseID: h.CaseID, Direction: store.Outgoing, Type: string(h.Type),
 			Peer: pid.String(), Country: to, Envelope: env.Raw, State: store.StateQueued, CreatedAt: now, UpdatedAt: now}
 		if err := tx.PutCase(c); err != nil {
@@ -70,7 +71,7 @@ func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Su
 			return err
 		}
 		return tx.Audit(store.AuditRecord{At: now, Actor: actor, Action: "request.submitted", CaseID: c.ID,
-			MessageID: m.ID, Detail: fmt.Sprintf("kind=%s to=%s", c.Kind, to)})
+			MessageID: m.ID, MessageHash: envelopeHash(env.Raw), Detail: fmt.Sprintf("kind=%s to=%s", c.Kind, to)})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store request: %w", err)

@@ -1,11 +1,7 @@
 package store
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -88,29 +84,11 @@ type Case struct {
 	RequesterOfficeHours string `json:"requester_office_hours,omitempty"`
 }
 
-// AuditRecord is one entry in the append-only, hash-chained audit log.
-type AuditRecord struct {
-	Seq       uint64    `json:"seq"`
-	At        time.Time `json:"at"`
-	Actor     string    `json:"actor"` // user, "node", or a peer ID
-	Action    string    `json:"action"`
-	CaseID    string    `json:"case_id,omitempty"`
-	MessageID string    `json:"message_id,omitempty"`
-	Detail    string    `json:"detail,omitempty"` // never request contents
-	PrevHash  string    `json:"prev_hash"`
-	Hash      string    `json:"-"`
-}
-
 func msgKey(id string) string  { return "msg/" + id }
 func caseKey(id string) string { return "case/" + id }
 func outKey(peer string, seq uint64) string {
 	return fmt.Sprintf("out/%s/%020d", peer, seq)
 }
-func auditKey(seq uint64) string {
-	return "audit/" + string(binary.BigEndian.AppendUint64(nil, seq))
-}
-
-const auditHeadKey = "meta/audit-head"
 
 // Message returns a message by ID.
 func (r *ReadTx) Message(id string) (*Message, error) {
@@ -192,65 +170,6 @@ func (r *ReadTx) Messages(c *Case) ([]*Message, error) {
 	return out, nil
 }
 
-// Audit returns audit records with seq > after, oldest first.
-func (r *ReadTx) Audit(after uint64, limit int) ([]*AuditRecord, error) {
-	var out []*AuditRecord
-	err := r.scan("audit/", false, func(_ string, v []byte) (bool, error) {
-		var a AuditRecord
-		if err := json.Unmarshal(v, &a); err != nil {
-			return false, fmt.Errorf("decode audit: %w", err)
-		}
-		if a.Seq > after {
-			a.Hash = auditHash(v)
-			out = append(out, &a)
-		}
-		return limit <= 0 || len(out) < limit, nil
-	})
-	return out, err
-}
-
-// VerifyAudit walks the whole audit chain and reports the first break: a
-// record whose prev_hash does not match its predecessor, a gap in sequence
-// numbers, or a head that does not match the last record.
-func (r *ReadTx) VerifyAudit() (n uint64, err error) {
-	prev := ""
-	err = r.scan("audit/", false, func(_ string, v []byte) (bool, error) {
-		var a AuditRecord
-		if err := json.Unmarshal(v, &a); err != nil {
-			return false, fmt.Errorf("audit record %d: %w", n+1, err)
-		}
-		if a.Seq != n+1 {
-			return false, fmt.Errorf("audit chain gap: record %d follows %d", a.Seq, n)
-		}
-		if a.PrevHash != prev {
-			return false, fmt.Errorf("audit chain broken at record %d", a.Seq)
-		}
-		prev, n = auditHash(v), a.Seq
-		return true, nil
-	})
-	if err != nil {
-		return n, err
-	}
-	var head auditHead
-	if herr := r.getJSON(auditHeadKey, &head); herr != nil && !errors.Is(herr, ErrNotFound) {
-		return n, herr
-	}
-	if head.Seq != n || head.Hash != prev {
-		return n, fmt.Errorf("audit head (record %d) does not match the chain (record %d)", head.Seq, n)
-	}
-	return n, nil
-}
-
-type auditHead struct {
-	Seq  uint64 `json:"seq"`
-	Hash string `json:"hash"`
-}
-
-func auditHash(stored []byte) string {
-	h := sha256.Sum256(stored)
-	return hex.EncodeToString(h[:])
-}
-
 // Message reads through the transaction's pending writes.
 func (t *Tx) Message(id string) (*Message, error) {
 	var m Message
@@ -291,23 +210,6 @@ func (t *Tx) Dequeue(m *Message) {
 	if m.OutboxSeq != 0 {
 		t.del(outKey(m.Peer, m.OutboxSeq))
 	}
-}
-
-// Audit appends a record to the hash-chained audit log.
-func (t *Tx) Audit(a AuditRecord) error {
-	var head auditHead
-	if err := t.getJSON(auditHeadKey, &head); err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	a.Seq = head.Seq + 1
-	a.PrevHash = head.Hash
-	a.At = a.At.UTC()
-	b, err := json.Marshal(a)
-	if err != nil {
-		return fmt.Errorf("encode audit: %w", err)
-	}
-	t.set(auditKey(a.Seq), b)
-	return t.setJSON(auditHeadKey, auditHead{Seq: a.Seq, Hash: auditHash(b)})
 }
 
 // AddFlag adds a flag once to a flag list.

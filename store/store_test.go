@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,13 +80,9 @@ var t0 = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 // payload returns n deterministic bytes derived from id, so a reader can
 // check that what it got back is exactly what was written.
 func payload(id string, n int) []byte {
-	out := make([]byte, 0, n+sha256.Size)
-	seed := sha256.Sum256([]byte(id))
-	for i := uint64(0); len(out) < n; i++ {
-		h := sha256.Sum256(binary.BigEndian.AppendUint64(seed[:], i))
-		out = append(out, h[:]...)
-	}
-	return out[:n]
+	out := make([]byte, n)
+	_, _ = rand.NewChaCha8(sha256.Sum256([]byte(id))).Read(out)
+	return out
 }
 
 func newMsg(id, peer string, envSize int) *Message {

@@ -190,8 +190,12 @@ type Throughput struct {
 	// Floor.NaiveCeiling.
 	GoalRatio    float64 `json:"goal_ratio"`
 	CeilingRatio float64 `json:"ceiling_ratio"`
-	// EndToEnd is each request's latency under this load.
-	EndToEnd Stats `json:"end_to_end"`
+	// EndToEnd is each request's latency under this load, and its parts
+	// as in Latency.
+	EndToEnd    Stats `json:"end_to_end"`
+	Submit      Stats `json:"submit"`
+	ToReceiver  Stats `json:"to_receiver"`
+	ReceiptBack Stats `json:"receipt_back"`
 	// CPU is the process's user+system CPU time over the phase (both
 	// nodes and the load generator); Utilisation is CPU / (wall × CPUs).
 	CPU           Duration `json:"cpu_ms"`
@@ -323,6 +327,9 @@ func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, err
 		next     atomic.Int64
 		mu       sync.Mutex
 		lat      = make([]time.Duration, 0, o.ThroughputRequests)
+		submit   = make([]time.Duration, 0, o.ThroughputRequests)
+		toRecv   = make([]time.Duration, 0, o.ThroughputRequests)
+		back     = make([]time.Duration, 0, o.ThroughputRequests)
 		last     time.Time
 		firstErr error
 		wg       sync.WaitGroup
@@ -345,6 +352,9 @@ func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, err
 					return
 				}
 				lat = append(lat, s.delivered)
+				submit = append(submit, s.submitted)
+				toRecv = append(toRecv, s.received-s.submitted)
+				back = append(back, s.delivered-s.received)
 				if s.at.After(last) {
 					last = s.at
 				}
@@ -363,7 +373,7 @@ func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, err
 		t.PerSecond = float64(t.Delivered) / last.Sub(start).Seconds()
 	}
 	t.GoalRatio = t.PerSecond / GoalThroughput
-	t.EndToEnd = summarize(lat)
+	t.EndToEnd, t.Submit, t.ToReceiver, t.ReceiptBack = summarize(lat), summarize(submit), summarize(toRecv), summarize(back)
 	if cpuOK && t.Delivered > 0 && t.Wall > 0 {
 		t.CPU = Duration(cpu1 - cpu0)
 		t.CPUPerRequest = Duration((cpu1 - cpu0) / time.Duration(t.Delivered))
@@ -437,7 +447,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "  durable requests/s\t%.0f\t\t\t\n", t.PerSecond)
 	fmt.Fprintf(tw, "    ÷ goal %.0f/s\t%.2f×\t\t\t\n", GoalThroughput, t.GoalRatio)
 	fmt.Fprintf(tw, "    ÷ naive ceiling %.0f/s\t%.1f×\t\t\t\n", f.NaiveCeiling, t.CeilingRatio)
-	fmt.Fprintf(tw, "  latency under load\t%s\t%s\t%s\t\n", t.EndToEnd.P50, t.EndToEnd.P99, t.EndToEnd.Mean)
+	fmt.Fprintf(tw, "  latency under load\tp50\tp99\tmean\t\n")
+	lrow("  end to end", t.EndToEnd)
+	lrow("    submit", t.Submit)
+	lrow("    → durable at receiver", t.ToReceiver)
+	lrow("    → receipt durable at sender", t.ReceiptBack)
 	if t.CPU > 0 {
 		fmt.Fprintf(tw, "  CPU (both nodes + load)\t%s/request\t%.0f%% of %d CPUs\t\t\n", t.CPUPerRequest, 100*t.Utilisation, m.CPUs)
 	}

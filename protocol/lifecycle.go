@@ -1,0 +1,435 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// TypeAction marks an envelope whose payload is an Action on a case.
+const TypeAction MessageType = "action"
+
+// State is the legal state of a case. It is separate from the transport
+// state of its messages (queued, sent, delivered), and both nodes of a case
+// derive it from the same actions with the same Rules.
+type State string
+
+const (
+	StateOpen               State = "open"                // request received, no human action yet
+	StateAcknowledged       State = "acknowledged"        // a named operator took it up
+	StateInfoRequested      State = "info_requested"      // the requested side asked for more
+	StatePreserved          State = "preserved"           // preservation confirmed, expiry set
+	StateInsufficient       State = "insufficient"        // Art. 29(6) notice; requester decides
+	StateExtensionRequested State = "extension_requested" // requester asked to extend
+	StateMLAPending         State = "mla_pending"         // MLA request submitted: held until decision
+	StateRefused            State = "refused"
+	StateWithdrawn          State = "withdrawn"
+	StateReleased           State = "released" // preserved data released
+	StateDetermined         State = "determined"
+	StateConditionsAccepted State = "conditions_accepted"
+	StateConditionsRejected State = "conditions_rejected"
+	StateAnswered           State = "answered"
+	StateClosed             State = "closed"
+)
+
+// Role is a party's side in a case.
+type Role string
+
+const (
+	Requester Role = "requester" // the node that sent the request
+	Responder Role = "responder" // the node asked for help
+	Either    Role = "either"
+)
+
+// ActionName names a follow-up on a case.
+type ActionName string
+
+const (
+	ActAcknowledge         ActionName = "acknowledge"
+	ActRequestInfo         ActionName = "request_info"
+	ActProvideInfo         ActionName = "provide_info"
+	ActConfirmPreservation ActionName = "confirm_preservation"
+	ActInsufficiency       ActionName = "insufficiency_notice"
+	ActProceed             ActionName = "proceed"
+	ActRefuse              ActionName = "refuse"
+	ActDiscloseTraffic     ActionName = "disclose_traffic"
+	ActRequestExtension    ActionName = "request_extension"
+	ActConfirmExtension    ActionName = "confirm_extension"
+	ActMLASubmitted        ActionName = "mla_submitted"
+	ActWithdraw            ActionName = "withdraw"
+	ActRelease             ActionName = "release"
+	ActDetermine           ActionName = "determine"
+	ActAcceptConditions    ActionName = "accept_conditions"
+	ActRejectConditions    ActionName = "reject_conditions"
+	ActAnswer              ActionName = "answer"
+	ActClose               ActionName = "close"
+)
+
+// Rule says who may take an action, on which kinds of request, from which
+// states, and the state it leads to ("" keeps the state).
+type Rule struct {
+	Action ActionName
+	By     Role
+	Kinds  []RequestKind // nil: every kind
+	From   []State
+	To     State
+	Doc    string
+}
+
+var (
+	openish  = []State{StateOpen, StateAcknowledged}
+	holdings = []State{StatePreserved, StateExtensionRequested, StateMLAPending}
+	preserve = []RequestKind{KindPreservation}
+)
+
+// Rules is the single transition table both sides apply.
+var Rules = []Rule{
+	{ActAcknowledge, Responder, nil, []State{StateOpen}, StateAcknowledged, "a named operator takes up the request"},
+	{ActRequestInfo, Responder, nil, []State{StateOpen, StateAcknowledged}, StateInfoRequested, "ask the requester for missing or unclear information"},
+	{ActProvideInfo, Requester, nil, []State{StateInfoRequested}, StateAcknowledged, "answer an information request"},
+	{ActConfirmPreservation, Responder, preserve, openish, StatePreserved, "data preserved: authority, legal basis, period (≥60 days), dates"},
+	{ActInsufficiency, Responder, preserve, openish, StateInsufficient, "Art. 29(6): preservation will not secure the data or would prejudice the investigation"},
+	{ActProceed, Requester, preserve, []State{StateInsufficient}, StateAcknowledged, "requester decides to proceed despite the notice"},
+	{ActRefuse, Responder, nil, []State{StateOpen, StateAcknowledged, StateInfoRequested, StateInsufficient}, StateRefused, "refusal with a coded ground and reasons"},
+	{ActDiscloseTraffic, Responder, preserve, holdings, "", "Art. 30 / UN Art. 43: provider identity and communication path"},
+	{ActRequestExtension, Requester, preserve, []State{StatePreserved}, StateExtensionRequested, "ask to extend preservation"},
+	{ActConfirmExtension, Responder, preserve, []State{StateExtensionRequested}, StatePreserved, "extension granted with a new expiry"},
+	{ActMLASubmitted, Requester, preserve, []State{StatePreserved, StateExtensionRequested}, StateMLAPending, "MLA request submitted: data held until a decision"},
+	{ActWithdraw, Requester, nil, []State{StateOpen, StateAcknowledged, StateInfoRequested, StateInsufficient, StatePreserved,
+		StateExtensionRequested, StateMLAPending, StateDetermined}, StateWithdrawn, "request withdrawn / no longer needed"},
+	{ActRelease, Responder, preserve, append(append([]State{}, holdings...), StateWithdrawn), StateReleased, "preserved data released"},
+	{ActDetermine, Responder, []RequestKind{KindEmergency}, []State{StateOpen, StateAcknowledged, StateInfoRequested}, StateDetermined, "emergency determination, possibly with conditions"},
+	{ActAcceptConditions, Requester, []RequestKind{KindEmergency}, []State{StateDetermined}, StateConditionsAccepted, "accept the determination's conditions"},
+	{ActRejectConditions, Requester, []RequestKind{KindEmergency}, []State{StateDetermined}, StateConditionsRejected, "reject the determination's conditions"},
+	{ActAnswer, Responder, []RequestKind{KindAssistance}, openish, StateAnswered, "answer an assistance query"},
+	{ActClose, Either, nil, []State{StateRefused, StateWithdrawn, StateReleased, StateAnswered, StateConditionsAccepted, StateConditionsRejected}, StateClosed, "close with an outcome"},
+}
+
+func ruleFor(a ActionName) (Rule, bool) {
+	for _, r := range Rules {
+		if r.Action == a {
+			return r, true
+		}
+	}
+	return Rule{}, false
+}
+
+// TransitionError explains why an action is not allowed now.
+type TransitionError struct {
+	Action ActionName
+	State  State
+	Reason string
+}
+
+func (e *TransitionError) Error() string {
+	return fmt.Sprintf("cannot %s a case that is %s: %s", e.Action, e.State, e.Reason)
+}
+
+// Transition checks an action by role on a case of kind in state and
+// returns the next state.
+func Transition(kind RequestKind, state State, by Role, a ActionName) (State, error) {
+	r, ok := ruleFor(a)
+	if !ok {
+		return state, &TransitionError{a, state, "no such action"}
+	}
+	if r.By != Either && r.By != by {
+		return state, &TransitionError{a, state, fmt.Sprintf("only the %s may do this", r.By)}
+	}
+	if r.Kinds != nil && !containsKind(r.Kinds, kind) {
+		return state, &TransitionError{a, state, fmt.Sprintf("not available for %s requests", kind)}
+	}
+	for _, s := range r.From {
+		if s == state {
+			if r.To == "" {
+				return state, nil
+			}
+			return r.To, nil
+		}
+	}
+	return state, &TransitionError{a, state, "allowed only from " + joinStates(r.From)}
+}
+
+// Available lists the actions a role may take now.
+func Available(kind RequestKind, state State, by Role) []ActionName {
+	var out []ActionName
+	for _, r := range Rules {
+		if _, err := Transition(kind, state, by, r.Action); err == nil {
+			out = append(out, r.Action)
+		}
+	}
+	return out
+}
+
+func containsKind(ks []RequestKind, k RequestKind) bool {
+	for _, x := range ks {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}
+
+func joinStates(ss []State) string {
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// RefusalGrounds are the only grounds on which preservation may be refused
+// (Budapest Art. 29(4)-(5); UN Art. 40).
+var RefusalGrounds = map[string]string{
+	"political_offence":   "political offence or offence connected with a political offence",
+	"essential_interests": "prejudice to sovereignty, security, ordre public or other essential interests",
+	"dual_criminality":    "dual-criminality reservation (Art. 29(4))",
+	"persecution":         "persecution on grounds of sex, race, language, religion, nationality, ethnic origin or political opinions (UN Art. 40)",
+	"other":               "other ground, stated in the reasons",
+}
+
+// InsufficiencyReasons are the Art. 29(6) notices.
+var InsufficiencyReasons = map[string]string{
+	"will_not_secure":           "preservation will not ensure the future availability of the data",
+	"threatens_confidentiality": "preservation would threaten the confidentiality of the investigation",
+	"prejudices_investigation":  "preservation would otherwise prejudice the investigation",
+}
+
+// Outcomes close a case.
+var Outcomes = map[string]string{
+	"completed":           "assistance given",
+	"refused":             "request refused",
+	"withdrawn":           "withdrawn or no longer needed",
+	"released":            "preservation ended and data released",
+	"expired":             "preservation expired without follow-up",
+	"conditions_rejected": "emergency conditions rejected",
+	"other":               "other outcome",
+}
+
+// Action is the payload of a TypeAction envelope. One struct serves every
+// action; Validate says which fields each one needs.
+type Action struct {
+	Action   ActionName `json:"action"`
+	Seq      uint64     `json:"seq"`      // one more than the highest seq the actor had seen
+	Operator string     `json:"operator"` // the named human who acted
+
+	Text string `json:"text,omitempty"` // questions, answers, reasons, notes
+
+	Ground  string `json:"ground,omitempty"`  // refuse: a RefusalGrounds key
+	Reasons string `json:"reasons,omitempty"` // refuse: mandatory
+
+	ExecutingAuthority string `json:"executing_authority,omitempty"`
+	DomesticLegalBasis string `json:"domestic_legal_basis,omitempty"`
+	PeriodDays         int    `json:"period_days,omitempty"`
+	StartDate          string `json:"start_date,omitempty"`  // YYYY-MM-DD
+	ExpiryDate         string `json:"expiry_date,omitempty"` // YYYY-MM-DD
+
+	Reason   string `json:"reason,omitempty"`   // insufficiency: an InsufficiencyReasons key
+	Provider string `json:"provider,omitempty"` // traffic disclosure
+	Path     string `json:"path,omitempty"`     // traffic disclosure: communication path
+
+	MLAReference string `json:"mla_reference,omitempty"`
+	Conditions   string `json:"conditions,omitempty"` // emergency determination
+	Decision     string `json:"decision,omitempty"`   // emergency: disclose or refuse
+	Outcome      string `json:"outcome,omitempty"`    // close: an Outcomes key
+}
+
+// MinPreservationDays is Art. 29(7)'s minimum.
+const MinPreservationDays = 60
+
+// Validate checks the fields the action needs.
+func (a *Action) Validate() error {
+	var f fieldErrors
+	if _, ok := ruleFor(a.Action); !ok {
+		f.add("action", "is not a known action")
+		return f.err()
+	}
+	f.required("operator", a.Operator)
+	switch a.Action {
+	case ActRequestInfo, ActProvideInfo, ActAnswer:
+		f.required("text", a.Text)
+	case ActConfirmPreservation:
+		f.required("executing_authority", a.ExecutingAuthority)
+		f.required("domestic_legal_basis", a.DomesticLegalBasis)
+		if a.PeriodDays < MinPreservationDays {
+			f.add("period_days", "must be at least %d (Budapest Art. 29(7))", MinPreservationDays)
+		}
+		validateDates(&f, a.StartDate, a.ExpiryDate, a.PeriodDays)
+	case ActInsufficiency:
+		if _, ok := InsufficiencyReasons[a.Reason]; !ok {
+			f.add("reason", "must be will_not_secure, threatens_confidentiality or prejudices_investigation")
+		}
+		f.required("text", a.Text)
+	case ActRefuse:
+		if _, ok := RefusalGrounds[a.Ground]; !ok {
+			f.add("ground", "must be political_offence, essential_interests, dual_criminality, persecution or other")
+		}
+		f.required("reasons", a.Reasons)
+	case ActDiscloseTraffic:
+		f.required("provider", a.Provider)
+		f.required("path", a.Path)
+	case ActRequestExtension:
+		if a.PeriodDays < 1 {
+			f.add("period_days", "give the extra days requested")
+		}
+	case ActConfirmExtension:
+		if _, err := time.Parse(time.DateOnly, a.ExpiryDate); err != nil {
+			f.add("expiry_date", "must be the new expiry date as YYYY-MM-DD")
+		}
+	case ActMLASubmitted:
+		f.required("mla_reference", a.MLAReference)
+	case ActDetermine:
+		if a.Decision != "disclose" && a.Decision != "refuse" {
+			f.add("decision", `must be "disclose" or "refuse"`)
+		}
+		f.required("text", a.Text)
+	case ActClose:
+		if _, ok := Outcomes[a.Outcome]; !ok {
+			f.add("outcome", "must be completed, refused, withdrawn, released, expired, conditions_rejected or other")
+		}
+	}
+	return f.err()
+}
+
+func validateDates(f *fieldErrors, start, expiry string, days int) {
+	s, err := time.Parse(time.DateOnly, start)
+	if err != nil {
+		f.add("start_date", "must be a date as YYYY-MM-DD")
+		return
+	}
+	if expiry == "" {
+		return
+	}
+	e, err := time.Parse(time.DateOnly, expiry)
+	if err != nil {
+		f.add("expiry_date", "must be a date as YYYY-MM-DD")
+		return
+	}
+	if days > 0 && !e.Equal(s.AddDate(0, 0, days)) {
+		f.add("expiry_date", "must be start_date + period_days (%s)", s.AddDate(0, 0, days).Format(time.DateOnly))
+	}
+}
+
+// Expiry returns when preservation confirmed by this action ends: start
+// date plus period, at the end of that UTC day.
+func (a *Action) Expiry() (time.Time, bool) {
+	switch a.Action {
+	case ActConfirmPreservation:
+		s, err := time.Parse(time.DateOnly, a.StartDate)
+		if err != nil {
+			return time.Time{}, false
+		}
+		return s.AddDate(0, 0, a.PeriodDays), true
+	case ActConfirmExtension:
+		e, err := time.Parse(time.DateOnly, a.ExpiryDate)
+		return e, err == nil
+	}
+	return time.Time{}, false
+}
+
+// ParseAction decodes an action payload, rejecting unknown fields. Like
+// ParseRequest it returns the action together with a *ValidationError when
+// it decodes but is incomplete.
+func ParseAction(doc []byte) (*Action, error) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	var a Action
+	if err := dec.Decode(&a); err != nil {
+		return nil, &ValidationError{Fields: []FieldError{jsonFieldError(err)}}
+	}
+	return &a, a.Validate()
+}
+
+// Event is one action on a case as both nodes see it.
+type Event struct {
+	MessageID string
+	By        Role
+	At        time.Time
+	Action    *Action // nil if the payload did not parse
+}
+
+// EventResult is an event after replay.
+type EventResult struct {
+	Event
+	From, To State
+	Invalid  string // why the event did not apply, if it did not
+}
+
+// CaseState is what replaying a case's events yields.
+type CaseState struct {
+	State          State
+	Seq            uint64
+	AcknowledgedAt time.Time
+	ExpiresAt      time.Time
+	Hold           bool
+	ClosedAt       time.Time
+	Outcome        string
+	History        []EventResult
+}
+
+// Replay derives a case's state from its events. Events are ordered by
+// (seq, message ID), which both nodes know identically, so concurrent
+// actions (say a withdrawal crossing a confirmation) resolve the same way
+// on both sides: the later one in that order is flagged invalid if the
+// earlier one made it impossible.
+func Replay(kind RequestKind, events []Event) CaseState {
+	evs := append([]Event(nil), events...)
+	sort.SliceStable(evs, func(i, j int) bool {
+		si, sj := seqOf(evs[i]), seqOf(evs[j])
+		if si != sj {
+			return si < sj
+		}
+		return evs[i].MessageID < evs[j].MessageID
+	})
+	cs := CaseState{State: StateOpen}
+	for _, ev := range evs {
+		res := EventResult{Event: ev, From: cs.State, To: cs.State}
+		if ev.Action == nil {
+			res.Invalid = "payload is not a valid action"
+			cs.History = append(cs.History, res)
+			continue
+		}
+		if ev.Action.Seq > cs.Seq {
+			cs.Seq = ev.Action.Seq
+		}
+		if err := ev.Action.Validate(); err != nil {
+			res.Invalid = err.Error()
+			cs.History = append(cs.History, res)
+			continue
+		}
+		next, err := Transition(kind, cs.State, ev.By, ev.Action.Action)
+		if err != nil {
+			res.Invalid = err.Error()
+			cs.History = append(cs.History, res)
+			continue
+		}
+		res.To = next
+		if ev.By == Responder && cs.AcknowledgedAt.IsZero() {
+			cs.AcknowledgedAt = ev.At
+		}
+		switch ev.Action.Action {
+		case ActConfirmPreservation, ActConfirmExtension:
+			if e, ok := ev.Action.Expiry(); ok {
+				cs.ExpiresAt = e
+			}
+		case ActMLASubmitted:
+			cs.Hold = true
+		case ActRelease:
+			cs.Hold, cs.ExpiresAt = false, time.Time{}
+		case ActClose:
+			cs.ClosedAt, cs.Outcome = ev.At, ev.Action.Outcome
+		}
+		cs.State = next
+		cs.History = append(cs.History, res)
+	}
+	return cs
+}
+
+func seqOf(e Event) uint64 {
+	if e.Action == nil {
+		return 0
+	}
+	return e.Action.Seq
+}

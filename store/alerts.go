@@ -1,0 +1,75 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Alert is something an operator must see: an overdue acknowledgement, a
+// preservation about to expire, an expired roster. Alerts are keyed so the
+// same condition is raised once.
+type Alert struct {
+	ID        string    `json:"id"` // case ID + "/" + kind, or a node-wide key
+	CaseID    string    `json:"case_id,omitempty"`
+	Kind      string    `json:"kind"`     // e.g. ack_overdue, expiry_7d, expired
+	Severity  string    `json:"severity"` // critical, warning, info
+	Country   string    `json:"country,omitempty"`
+	Message   string    `json:"message"` // metadata only, never request contents
+	DueAt     time.Time `json:"due_at,omitzero"`
+	RaisedAt  time.Time `json:"raised_at"`
+	Cleared   bool      `json:"cleared,omitempty"`
+	ClearedAt time.Time `json:"cleared_at,omitzero"`
+}
+
+func alertKey(id string) string { return "alert/" + id }
+
+// RaiseAlert stores an alert unless one with the same ID exists. It reports
+// whether the alert is new.
+func (t *Tx) RaiseAlert(a *Alert) (bool, error) {
+	var old Alert
+	err := t.getJSON(alertKey(a.ID), &old)
+	if err == nil {
+		return false, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return false, err
+	}
+	return true, t.setJSON(alertKey(a.ID), a)
+}
+
+// ClearAlert marks an alert resolved (the case was acknowledged, say).
+func (t *Tx) ClearAlert(id string, at time.Time) error {
+	var a Alert
+	if err := t.getJSON(alertKey(id), &a); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	if a.Cleared {
+		return nil
+	}
+	a.Cleared, a.ClearedAt = true, at
+	return t.setJSON(alertKey(id), &a)
+}
+
+// Alerts lists alerts, open ones only unless all is set, newest first.
+func (r *ReadTx) Alerts(all bool) ([]*Alert, error) {
+	var out []*Alert
+	err := r.scan("alert/", false, func(_ string, v []byte) (bool, error) {
+		var a Alert
+		if err := json.Unmarshal(v, &a); err != nil {
+			return false, fmt.Errorf("decode alert: %w", err)
+		}
+		if all || !a.Cleared {
+			out = append(out, &a)
+		}
+		return true, nil
+	})
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, err
+}

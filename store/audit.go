@@ -1,0 +1,753 @@
+package store
+
+// The audit log is tamper-evident in two independent ways:
+//
+//   - a hash chain: each record carries the SHA-256 of the stored bytes of
+//     the record before it (prev_hash), and meta/audit-head holds the
+//     sequence number and hash of the newest record. The chain pinpoints
+//     the first record that was changed, removed or moved.
+//   - an RFC 6962 Merkle tree (github.com/transparency-dev/merkle) over the
+//     exact stored record bytes, maintained incrementally as a compact range
+//     in meta/audit-tree, with every perfect subtree node (including each
+//     leaf hash) stored under audittree/. Signed checkpoints (signed tree
+//     heads, auditcp/) commit to the root at a size; handed to an oversight
+//     body they make any later rewrite of the log provable, and inclusion
+//     and consistency proofs can be served from the stored nodes.
+//
+// Record, head, compact range and tree nodes are written in the same Tx, so
+// they are committed atomically.
+//
+// Keys:
+//
+//	audit/<seq, 8 bytes BE>             record JSON (the Merkle leaf)
+//	meta/audit-head                     {"seq","hash"} of the newest record
+//	meta/audit-tree                     compact range {"begin","end","hashes","leaves_from"}
+//	audittree/<level, 1 byte><index BE> Merkle node hash (level 0: leaf hash)
+//	auditcp/<size, 8 bytes BE>          signed Checkpoint JSON
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+)
+
+// AuditRecord is one entry in the append-only, hash-chained audit log.
+type AuditRecord struct {
+	Seq       uint64    `json:"seq"`
+	At        time.Time `json:"at"`
+	Actor     string    `json:"actor"` // user, "node", or a peer ID
+	Action    string    `json:"action"`
+	CaseID    string    `json:"case_id,omitempty"`
+	MessageID string    `json:"message_id,omitempty"`
+	// MessageHash is the hex SHA-256 of the envelope the action concerns,
+	// set by callers when there is one.
+	MessageHash string `json:"message_hash,omitempty"`
+	Detail      string `json:"detail,omitempty"` // never request contents
+	PrevHash    string `json:"prev_hash"`
+	Hash        string `json:"-"` // SHA-256 of the stored record (the next record's PrevHash)
+}
+
+const (
+	auditPrefix     = "audit/"
+	auditHeadKey    = "meta/audit-head"
+	auditTreeKey    = "meta/audit-tree"
+	auditNodePrefix = "audittree/"
+	auditCPPrefix   = "auditcp/"
+
+	// CheckpointOrigin opens the signed body of every audit checkpoint.
+	CheckpointOrigin = "vigil-audit-checkpoint/v1"
+)
+
+func auditKey(seq uint64) string {
+	return auditPrefix + string(binary.BigEndian.AppendUint64(nil, seq))
+}
+
+func auditNodeKey(id compact.NodeID) string {
+	return auditNodePrefix + string(binary.BigEndian.AppendUint64([]byte{byte(id.Level)}, id.Index))
+}
+
+func auditCheckpointKey(size uint64) string {
+	return auditCPPrefix + string(binary.BigEndian.AppendUint64(nil, size))
+}
+
+// seqFromKey decodes the big-endian number after prefix.
+func seqFromKey(key, prefix string) (uint64, bool) {
+	rest := key[len(prefix):]
+	if len(rest) != 8 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64([]byte(rest)), true
+}
+
+var (
+	auditHasher = rfc6962.DefaultHasher
+	auditRanges = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+)
+
+type auditHead struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+func auditHash(stored []byte) string {
+	h := sha256.Sum256(stored)
+	return hex.EncodeToString(h[:])
+}
+
+// auditTree is the stored compact range of the audit log's Merkle tree.
+type auditTree struct {
+	Begin  uint64   `json:"begin"` // always 0
+	End    uint64   `json:"end"`   // tree size
+	Hashes [][]byte `json:"hashes"`
+	// LeavesFrom is the first record whose tree nodes are stored (1 unless
+	// the log predates the tree).
+	LeavesFrom uint64 `json:"leaves_from"`
+}
+
+func (a *auditTree) rng() (*compact.Range, error) {
+	r, err := auditRanges.NewRange(a.Begin, a.End, a.Hashes)
+	if err != nil {
+		return nil, fmt.Errorf("audit tree state is corrupt: %w", err)
+	}
+	return r, nil
+}
+
+func (a *auditTree) root() ([]byte, error) {
+	r, err := a.rng()
+	if err != nil {
+		return nil, err
+	}
+	return rangeRoot(r)
+}
+
+func rangeRoot(r *compact.Range) ([]byte, error) {
+	if r.End() == 0 {
+		return auditHasher.EmptyRoot(), nil
+	}
+	return r.GetRootHash(nil)
+}
+
+// rebuildAuditTree builds the compact range of a log written before the
+// Merkle tree existed from its records. Its nodes are not stored.
+func (r *ReadTx) rebuildAuditTree(headSeq uint64) (*auditTree, error) {
+	rng := auditRanges.NewEmptyRange(0)
+	err := r.scan(auditPrefix, false, func(_ string, v []byte) (bool, error) {
+		return true, rng.Append(auditHasher.HashLeaf(v), nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rng.End() != headSeq {
+		return nil, fmt.Errorf("audit log has %d records but its head is at record %d: run audit verify", rng.End(), headSeq)
+	}
+	return &auditTree{End: rng.End(), Hashes: rng.Hashes(), LeavesFrom: headSeq + 1}, nil
+}
+
+// loadAuditTree returns the stored compact range, or rebuilds it for a
+// log that predates it.
+func loadAuditTree(getJSON func(string, any) error, r *ReadTx) (*auditTree, error) {
+	var tr auditTree
+	err := getJSON(auditTreeKey, &tr)
+	if err == nil {
+		return &tr, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	var head auditHead
+	if err := getJSON(auditHeadKey, &head); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	if head.Seq == 0 {
+		return &auditTree{LeavesFrom: 1}, nil
+	}
+	return r.rebuildAuditTree(head.Seq)
+}
+
+// Audit appends a record to the audit log: the hash chain, the Merkle tree
+// and the head are updated in the same transaction.
+func (t *Tx) Audit(a AuditRecord) error {
+	var head auditHead
+	if err := t.getJSON(auditHeadKey, &head); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	tree, err := loadAuditTree(t.getJSON, &t.ReadTx)
+	if err != nil {
+		return err
+	}
+	if tree.End != head.Seq {
+		return fmt.Errorf("audit tree (size %d) does not match the audit head (record %d)", tree.End, head.Seq)
+	}
+	rng, err := tree.rng()
+	if err != nil {
+		return err
+	}
+	a.Seq = head.Seq + 1
+	a.PrevHash = head.Hash
+	a.At = a.At.UTC()
+	a.Hash = ""
+	b, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("encode audit: %w", err)
+	}
+	err = rng.Append(auditHasher.HashLeaf(b), func(id compact.NodeID, h []byte) {
+		t.set(auditNodeKey(id), h)
+	})
+	if err != nil {
+		return fmt.Errorf("audit tree: %w", err)
+	}
+	t.set(auditKey(a.Seq), b)
+	tree.End, tree.Hashes = rng.End(), rng.Hashes()
+	if err := t.setJSON(auditTreeKey, tree); err != nil {
+		return err
+	}
+	return t.setJSON(auditHeadKey, auditHead{Seq: a.Seq, Hash: auditHash(b)})
+}
+
+// Audit returns audit records with seq > after, oldest first.
+func (r *ReadTx) Audit(after uint64, limit int) ([]*AuditRecord, error) {
+	var out []*AuditRecord
+	err := r.scan(auditPrefix, false, func(_ string, v []byte) (bool, error) {
+		var a AuditRecord
+		if err := json.Unmarshal(v, &a); err != nil {
+			return false, fmt.Errorf("decode audit: %w", err)
+		}
+		if a.Seq > after {
+			a.Hash = auditHash(v)
+			out = append(out, &a)
+		}
+		return limit <= 0 || len(out) < limit, nil
+	})
+	return out, err
+}
+
+// VerifyAudit walks the whole audit chain and reports the first break: a
+// record whose prev_hash does not match its predecessor, a gap in sequence
+// numbers, or a head that does not match the last record. It checks the hash
+// chain only; VerifyAuditLog also checks the Merkle tree and checkpoints.
+func (r *ReadTx) VerifyAudit() (n uint64, err error) {
+	prev := ""
+	err = r.scan(auditPrefix, false, func(_ string, v []byte) (bool, error) {
+		var a AuditRecord
+		if err := json.Unmarshal(v, &a); err != nil {
+			return false, fmt.Errorf("audit record %d: %w", n+1, err)
+		}
+		if a.Seq != n+1 {
+			return false, fmt.Errorf("audit chain gap: record %d follows %d", a.Seq, n)
+		}
+		if a.PrevHash != prev {
+			return false, fmt.Errorf("audit chain broken at record %d", a.Seq)
+		}
+		prev, n = auditHash(v), a.Seq
+		return true, nil
+	})
+	if err != nil {
+		return n, err
+	}
+	var head auditHead
+	if herr := r.getJSON(auditHeadKey, &head); herr != nil && !errors.Is(herr, ErrNotFound) {
+		return n, herr
+	}
+	if head.Seq != n || head.Hash != prev {
+		return n, fmt.Errorf("audit head (record %d) does not match the chain (record %d)", head.Seq, n)
+	}
+	return n, nil
+}
+
+// AuditRoot returns the size of the audit log's Merkle tree and its RFC 6962
+// root hash (SHA-256 of the empty string for an empty log), as maintained
+// by Tx.Audit.
+func (r *ReadTx) AuditRoot() (size uint64, root []byte, err error) {
+	tree, err := loadAuditTree(r.getJSON, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	root, err = tree.root()
+	return tree.End, root, err
+}
+
+// ---------------------------------------------------------------------------
+// checkpoints
+
+// Checkpoint is a signed tree head: the signer's statement that the audit
+// log had Size records with Merkle root Root at Time.
+type Checkpoint struct {
+	Size      uint64    `json:"size"`
+	Root      []byte    `json:"root"` // RFC 6962 root hash; base64 in JSON
+	Time      time.Time `json:"time"`
+	Signer    string    `json:"signer"`
+	Signature []byte    `json:"signature"` // over Body(); base64 in JSON
+}
+
+// Body is the canonical text the checkpoint's signature covers:
+//
+//	vigil-audit-checkpoint/v1\n<size>\n<base64 root>\n<unix nanoseconds>\n
+func (c *Checkpoint) Body() []byte {
+	return fmt.Appendf(nil, "%s\n%d\n%s\n%d\n", CheckpointOrigin, c.Size,
+		base64.StdEncoding.EncodeToString(c.Root), c.Time.UnixNano())
+}
+
+// SignAuditCheckpoint signs the current Merkle root of the audit log with
+// sign and, if the log grew since the latest stored checkpoint (or none is
+// stored), stores the new checkpoint. It returns the latest checkpoint.
+// sign runs outside the commit, so it may be slow (an HSM, a remote signer).
+func (s *Store) SignAuditCheckpoint(ctx context.Context, signer string, sign func([]byte) ([]byte, error), now time.Time) (*Checkpoint, error) {
+	var (
+		size   uint64
+		root   []byte
+		latest *Checkpoint
+	)
+	err := s.View(func(r *ReadTx) (err error) {
+		if size, root, err = r.AuditRoot(); err != nil {
+			return err
+		}
+		latest, err = r.latestAuditCheckpoint()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if latest != nil {
+		if latest.Size > size {
+			return nil, fmt.Errorf("audit log has %d records but its latest checkpoint covers %d", size, latest.Size)
+		}
+		if latest.Size == size {
+			return latest, nil
+		}
+	}
+	cp := &Checkpoint{Size: size, Root: root, Time: now.UTC(), Signer: signer}
+	if cp.Signature, err = sign(cp.Body()); err != nil {
+		return nil, fmt.Errorf("sign audit checkpoint: %w", err)
+	}
+	out := cp
+	err = s.Update(ctx, func(tx *Tx) error {
+		// Another signer may have stored a checkpoint meanwhile. The tree is
+		// append-only, so cp stays true for its size either way.
+		cur, err := tx.latestAuditCheckpoint()
+		if err != nil {
+			return err
+		}
+		if cur != nil && cur.Size >= cp.Size {
+			out = cur
+			return nil
+		}
+		out = cp
+		return tx.setJSON(auditCheckpointKey(cp.Size), cp)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (r *ReadTx) latestAuditCheckpoint() (*Checkpoint, error) {
+	var cp *Checkpoint
+	err := r.scan(auditCPPrefix, true, func(_ string, v []byte) (bool, error) {
+		cp = new(Checkpoint)
+		if err := json.Unmarshal(v, cp); err != nil {
+			return false, fmt.Errorf("decode audit checkpoint: %w", err)
+		}
+		return false, nil
+	})
+	return cp, err
+}
+
+// AuditCheckpoints returns the stored checkpoints, smallest size first.
+func (r *ReadTx) AuditCheckpoints() ([]*Checkpoint, error) {
+	var out []*Checkpoint
+	err := r.scan(auditCPPrefix, false, func(_ string, v []byte) (bool, error) {
+		var cp Checkpoint
+		if err := json.Unmarshal(v, &cp); err != nil {
+			return false, fmt.Errorf("decode audit checkpoint: %w", err)
+		}
+		out = append(out, &cp)
+		return true, nil
+	})
+	return out, err
+}
+
+// ---------------------------------------------------------------------------
+// verification
+
+// AuditReport is the outcome of VerifyAuditLog.
+type AuditReport struct {
+	Records          uint64      // records verified (all of them when OK)
+	Root             string      // hex Merkle root of the whole log (when OK)
+	Checkpoints      int         // checkpoints stored
+	LatestCheckpoint *Checkpoint // largest stored checkpoint, if any
+	OK               bool
+	FirstProblem     string // the first inconsistency, in log order
+	ProblemSeq       uint64 // the record (or checkpoint size) it concerns
+}
+
+type storedCheckpoint struct {
+	cp  *Checkpoint
+	bad string // why it cannot be decoded
+}
+
+// VerifyAuditLog checks the whole audit log and reports the first
+// inconsistency: a record missing, moved or modified (by sequence numbers,
+// stored leaf hashes and the hash chain), a head or Merkle tree state that
+// does not match the records, or a checkpoint whose signature is invalid
+// (verify(body, signature) false) or whose root does not match the Merkle
+// root recomputed from the records at its size. verify nil skips signature
+// checks. Problems in the log give OK=false and FirstProblem; the error is
+// only for failures to read the store.
+func (r *ReadTx) VerifyAuditLog(verify func(msg, sig []byte) bool) (*AuditReport, error) {
+	rep := &AuditReport{}
+	fail := func(seq uint64, format string, args ...any) {
+		rep.FirstProblem = fmt.Sprintf(format, args...)
+		rep.ProblemSeq = seq
+	}
+
+	// Checkpoints (few) are loaded first and checked when the walk reaches
+	// their size.
+	cps := map[uint64]storedCheckpoint{}
+	var cpSizes []uint64
+	err := r.scan(auditCPPrefix, false, func(k string, v []byte) (bool, error) {
+		size, ok := seqFromKey(k, auditCPPrefix)
+		if !ok {
+			fail(0, "unexpected audit checkpoint key %q", k)
+			return false, nil
+		}
+		sc := storedCheckpoint{cp: new(Checkpoint)}
+		if err := json.Unmarshal(v, sc.cp); err != nil {
+			sc.bad = err.Error()
+		} else if sc.cp.Size != size {
+			sc.bad = fmt.Sprintf("stored at size %d but says size %d", size, sc.cp.Size)
+		}
+		cps[size] = sc
+		cpSizes = append(cpSizes, size)
+		rep.Checkpoints++
+		if sc.bad == "" {
+			rep.LatestCheckpoint = sc.cp
+		}
+		return true, nil
+	})
+	if err != nil || rep.FirstProblem != "" {
+		return rep, err
+	}
+	checkCP := func(size uint64, root []byte) bool {
+		sc, ok := cps[size]
+		switch {
+		case !ok:
+			return true
+		case sc.bad != "":
+			fail(size, "checkpoint at size %d is corrupt: %s", size, sc.bad)
+		case verify != nil && !verify(sc.cp.Body(), sc.cp.Signature):
+			fail(size, "checkpoint at size %d: checkpoint signature invalid", size)
+		case !bytes.Equal(sc.cp.Root, root):
+			fail(size, "checkpoint at size %d does not match the log", size)
+		default:
+			return true
+		}
+		return false
+	}
+
+	var tree *auditTree
+	var tr auditTree
+	switch err := r.getJSON(auditTreeKey, &tr); {
+	case err == nil:
+		tree = &tr
+	case errors.Is(err, ErrNotFound):
+	default:
+		return rep, err
+	}
+	leavesFrom := uint64(1<<64 - 1) // no tree: check no leaf hashes
+	if tree != nil {
+		leavesFrom = tree.LeavesFrom
+	}
+
+	if !checkCP(0, auditHasher.EmptyRoot()) {
+		return rep, nil
+	}
+	var (
+		n          uint64 // records verified
+		prev       string // chain hash of record n
+		prevLeafOK bool   // record n matched its stored leaf hash
+		rng        = auditRanges.NewEmptyRange(0)
+	)
+	err = r.scan(auditPrefix, false, func(k string, v []byte) (bool, error) {
+		pos, ok := seqFromKey(k, auditPrefix)
+		want := n + 1
+		switch {
+		case !ok:
+			fail(want, "unexpected audit key %q after record %d", k, n)
+			return false, nil
+		case pos > want+1:
+			fail(want, "records %d to %d missing", want, pos-1)
+			return false, nil
+		case pos == want+1:
+			fail(want, "record %d missing", want)
+			return false, nil
+		case pos != want:
+			fail(pos, "unexpected audit record at position %d", pos)
+			return false, nil
+		}
+		var a AuditRecord
+		if err := json.Unmarshal(v, &a); err != nil {
+			fail(pos, "record %d was modified: it is not valid JSON", pos)
+			return false, nil
+		}
+		if a.Seq != pos {
+			fail(pos, "record %d is out of order: position %d holds record %d", pos, pos, a.Seq)
+			return false, nil
+		}
+		leaf := auditHasher.HashLeaf(v)
+		leafOK := false
+		if pos >= leavesFrom {
+			stored, err := r.get(auditNodeKey(compact.NewNodeID(0, pos-1)))
+			switch {
+			case errors.Is(err, ErrNotFound):
+				fail(pos, "record %d has no stored leaf hash", pos)
+				return false, nil
+			case err != nil:
+				return false, err
+			case !bytes.Equal(stored, leaf):
+				fail(pos, "record %d was modified: it does not match its stored leaf hash", pos)
+				return false, nil
+			}
+			leafOK = true
+		}
+		if a.PrevHash != prev {
+			switch {
+			case pos == 1:
+				fail(pos, "record 1 was modified: its prev_hash is not empty")
+			case prevLeafOK && leafOK:
+				// Both match their stored leaf hashes, yet Tx.Audit
+				// always chains them: a leaf hash was rewritten too.
+				fail(pos, "hash chain broken at record %d: record %d or %d was modified along with its leaf hash", pos, pos-1, pos)
+			default:
+				fail(pos-1, "record %d was modified: its hash does not match the prev_hash of record %d", pos-1, pos)
+			}
+			return false, nil
+		}
+		if err := rng.Append(leaf, nil); err != nil {
+			return false, err
+		}
+		if _, ok := cps[pos]; ok {
+			root, err := rangeRoot(rng)
+			if err != nil {
+				return false, err
+			}
+			if !checkCP(pos, root) {
+				return false, nil
+			}
+		}
+		n, prev, prevLeafOK = pos, auditHash(v), leafOK
+		return true, nil
+	})
+	rep.Records = n
+	if err != nil || rep.FirstProblem != "" {
+		return rep, err
+	}
+
+	var head auditHead
+	headErr := r.getJSON(auditHeadKey, &head)
+	if headErr != nil && !errors.Is(headErr, ErrNotFound) {
+		return rep, headErr
+	}
+	root, err := rangeRoot(rng)
+	if err != nil {
+		return rep, err
+	}
+	switch {
+	case errors.Is(headErr, ErrNotFound) && n > 0:
+		fail(n, "the audit head is missing")
+	case head.Seq > n:
+		fail(n+1, "record %d missing: the log ends at record %d but its head is at record %d", n+1, n, head.Seq)
+	case head.Seq < n:
+		fail(head.Seq+1, "record %d was not appended through the audit log (the head is at record %d)", head.Seq+1, head.Seq)
+	case head.Hash != prev:
+		fail(n, "record %d was modified: it does not match the audit head", n)
+	}
+	if rep.FirstProblem != "" {
+		return rep, nil
+	}
+	for _, size := range cpSizes {
+		if size > n {
+			fail(n+1, "record %d missing: the log ends at record %d but a checkpoint covers %d records", n+1, n, size)
+			return rep, nil
+		}
+	}
+	if tree == nil {
+		// A log that predates the Merkle tree has no nodes; one that has
+		// nodes must have its tree state.
+		var nodes bool
+		if err := r.scan(auditNodePrefix, false, func(string, []byte) (bool, error) {
+			nodes = true
+			return false, nil
+		}); err != nil {
+			return rep, err
+		}
+		if nodes {
+			fail(n, "the audit tree state is missing")
+			return rep, nil
+		}
+	} else {
+		stored, err := tree.root()
+		if err != nil || tree.Begin != 0 || tree.End != n || !bytes.Equal(stored, root) {
+			fail(n, "the audit tree state (size %d) does not match the log (%d records)", tree.End, n)
+			return rep, nil
+		}
+	}
+	rep.OK = true
+	rep.Root = hex.EncodeToString(root)
+	return rep, nil
+}
+
+// ---------------------------------------------------------------------------
+// export
+
+// AuditExportRecord is one record line of ExportAudit.
+type AuditExportRecord struct {
+	*AuditRecord        // absent if the stored bytes are not valid JSON
+	LeafIndex    uint64 `json:"leaf_index"` // position in the log - 1
+	Hash         string `json:"hash"`       // hex SHA-256 of Leaf (the chain hash)
+	LeafHash     string `json:"leaf_hash"`  // hex RFC 6962 leaf hash of Leaf
+	Leaf         []byte `json:"leaf"`       // exact stored record bytes; base64
+}
+
+// AuditExportCheckpoint is one checkpoint line of ExportAudit.
+type AuditExportCheckpoint struct {
+	Checkpoint *Checkpoint `json:"checkpoint"`
+}
+
+// ExportAudit writes the audit log as JSON lines for an oversight body: one
+// line per record in log order (AuditExportRecord: the record's fields, its
+// leaf_index, chain hash, RFC 6962 leaf hash and the exact stored bytes as
+// base64 "leaf"), then one line per checkpoint ({"checkpoint": {...}},
+// smallest size first). From these lines alone a verifier can rebuild the
+// hash chain and the Merkle tree and check every checkpoint's root and
+// signature (over Checkpoint.Body). Records are exported as stored, even
+// when they do not verify.
+func (r *ReadTx) ExportAudit(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	err := r.scan(auditPrefix, false, func(k string, v []byte) (bool, error) {
+		pos, ok := seqFromKey(k, auditPrefix)
+		if !ok || pos == 0 {
+			return false, fmt.Errorf("unexpected audit key %q", k)
+		}
+		line := AuditExportRecord{
+			LeafIndex: pos - 1,
+			Hash:      auditHash(v),
+			LeafHash:  hex.EncodeToString(auditHasher.HashLeaf(v)),
+			Leaf:      v,
+		}
+		var a AuditRecord
+		if json.Unmarshal(v, &a) == nil {
+			line.AuditRecord = &a
+		}
+		return true, enc.Encode(line)
+	})
+	if err != nil {
+		return fmt.Errorf("export audit: %w", err)
+	}
+	cps, err := r.AuditCheckpoints()
+	if err != nil {
+		return err
+	}
+	for _, cp := range cps {
+		if err := enc.Encode(AuditExportCheckpoint{Checkpoint: cp}); err != nil {
+			return fmt.Errorf("export audit: %w", err)
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------
+// proofs
+
+// AuditInclusionProof returns the RFC 6962 inclusion proof of record seq
+// (leaf index seq-1) in the audit tree of the given size, to check with
+// proof.VerifyInclusion against a checkpoint of that size.
+func (r *ReadTx) AuditInclusionProof(seq, size uint64) ([][]byte, error) {
+	if seq == 0 || seq > size {
+		return nil, fmt.Errorf("record %d is not in a log of %d records", seq, size)
+	}
+	if err := r.checkAuditSize(size); err != nil {
+		return nil, err
+	}
+	nodes, err := proof.Inclusion(seq-1, size)
+	if err != nil {
+		return nil, err
+	}
+	return r.auditProof(nodes)
+}
+
+// AuditConsistencyProof returns the RFC 6962 consistency proof between the
+// audit tree at size1 and at size2, to check with proof.VerifyConsistency
+// against checkpoints of those sizes.
+func (r *ReadTx) AuditConsistencyProof(size1, size2 uint64) ([][]byte, error) {
+	if size1 > size2 {
+		return nil, fmt.Errorf("tree size %d > %d", size1, size2)
+	}
+	if err := r.checkAuditSize(size2); err != nil {
+		return nil, err
+	}
+	nodes, err := proof.Consistency(size1, size2)
+	if err != nil {
+		return nil, err
+	}
+	return r.auditProof(nodes)
+}
+
+func (r *ReadTx) checkAuditSize(size uint64) error {
+	cur, _, err := r.AuditRoot()
+	if err != nil {
+		return err
+	}
+	if size > cur {
+		return fmt.Errorf("audit log has only %d records, not %d", cur, size)
+	}
+	return nil
+}
+
+func (r *ReadTx) auditProof(nodes proof.Nodes) ([][]byte, error) {
+	hashes := make([][]byte, len(nodes.IDs))
+	for i, id := range nodes.IDs {
+		h, err := r.auditNode(id)
+		if err != nil {
+			return nil, err
+		}
+		hashes[i] = h
+	}
+	return nodes.Rehash(hashes, auditHasher.HashChildren)
+}
+
+// auditNode returns the hash of a perfect subtree node: stored, or (for a
+// log that predates the tree) computed from the records under it.
+func (r *ReadTx) auditNode(id compact.NodeID) ([]byte, error) {
+	h, err := r.get(auditNodeKey(id))
+	if !errors.Is(err, ErrNotFound) {
+		return h, err
+	}
+	if id.Level == 0 {
+		v, err := r.get(auditKey(id.Index + 1))
+		if err != nil {
+			return nil, fmt.Errorf("audit record %d: %w", id.Index+1, err)
+		}
+		return auditHasher.HashLeaf(v), nil
+	}
+	left, err := r.auditNode(compact.NewNodeID(id.Level-1, 2*id.Index))
+	if err != nil {
+		return nil, err
+	}
+	right, err := r.auditNode(compact.NewNodeID(id.Level-1, 2*id.Index+1))
+	if err != nil {
+		return nil, err
+	}
+	return auditHasher.HashChildren(left, right), nil
+}
