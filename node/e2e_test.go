@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,9 +33,36 @@ type federation struct {
 	m     *testnet.Manifest
 	nodes map[string]*node.Node
 	ctx   context.Context
+	clock *fakeClock
+	// configure, if set, adjusts a node's config before it starts.
+	configure func(cc string, cfg *node.Config)
+}
+
+// fakeClock is real time shifted by an offset the test advances, shared
+// by every node so envelopes stay plausible to each other.
+type fakeClock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
 }
 
 func newFederation(t *testing.T, n int) *federation {
+	t.Helper()
+	return newFederationWith(t, n, nil)
+}
+
+func newFederationWith(t *testing.T, n int, configure func(cc string, cfg *node.Config)) *federation {
 	t.Helper()
 	dir := t.TempDir()
 	m, err := testnet.Init(testnet.InitOptions{Dir: dir, Nodes: n})
@@ -42,7 +70,7 @@ func newFederation(t *testing.T, n int) *federation {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &federation{t: t, dir: dir, m: m, nodes: map[string]*node.Node{}, ctx: ctx}
+	f := &federation{t: t, dir: dir, m: m, nodes: map[string]*node.Node{}, ctx: ctx, clock: &fakeClock{}, configure: configure}
 	t.Cleanup(func() {
 		for cc := range f.nodes {
 			f.stop(cc)
@@ -71,8 +99,11 @@ func (f *federation) start(cc string) *node.Node {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	if f.configure != nil {
+		f.configure(cc, cfg)
+	}
 	log := zaptest.NewLogger(f.t, zaptest.Level(zap.WarnLevel)).Named(cc)
-	n, err := node.New(cfg, node.Options{Logger: log})
+	n, err := node.New(cfg, node.Options{Logger: log, Now: f.clock.Now})
 	if err != nil {
 		f.t.Fatalf("start %s: %v", cc, err)
 	}

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"sync"
+
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -44,4 +46,45 @@ func (g *rosterGater) InterceptSecured(dir network.Direction, p peer.ID, addrs n
 
 func (g *rosterGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
 	return true, 0
+}
+
+// partitionSet is a set of peers the gater refuses on top of the roster,
+// used by drills and tests to simulate a network partition.
+type partitionSet struct {
+	mu    sync.RWMutex
+	peers map[peer.ID]bool
+}
+
+func (p *partitionSet) has(id peer.ID) bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.peers[id]
+}
+
+// Partition cuts this node off from the given members until Heal: their
+// connections are closed and the gater refuses new ones. Deliveries to them
+// queue as they would during a real outage.
+func (n *Node) Partition(peers ...peer.ID) {
+	n.partition.mu.Lock()
+	if n.partition.peers == nil {
+		n.partition.peers = map[peer.ID]bool{}
+	}
+	for _, p := range peers {
+		n.partition.peers[p] = true
+	}
+	n.partition.mu.Unlock()
+	for _, p := range peers {
+		_ = n.host.Network().ClosePeer(p)
+	}
+}
+
+// Heal ends every partition set with Partition.
+func (n *Node) Heal() {
+	n.partition.mu.Lock()
+	healed := n.partition.peers
+	n.partition.peers = nil
+	n.partition.mu.Unlock()
+	for p := range healed {
+		n.engine.connected(p)
+	}
 }

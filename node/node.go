@@ -50,9 +50,10 @@ type Node struct {
 	token  [32]byte // SHA-256 of the API token
 	clock  protocol.ClockPolicy
 
-	engine   *deliveryEngine
-	peers    *peerTracker
-	handlers tracker // goroutines started by libp2p stream handlers
+	engine    *deliveryEngine
+	peers     *peerTracker
+	handlers  tracker // goroutines started by libp2p stream handlers
+	partition partitionSet
 
 	apiLn  net.Listener
 	apiSrv *http.Server
@@ -127,7 +128,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 			n.store.Close()
 		}
 	}()
-	n.gater = &rosterGater{roster: n.roster, log: n.log.Named("gater")}
+	n.gater = &rosterGater{roster: n.roster, log: n.log.Named("gater"), extraDeny: n.partition.has}
 	if n.host, n.cm, err = newHost(n.key, cfg.Listen, cfg.Announce, n.gater, len(r.Members)); err != nil {
 		return nil, err
 	}

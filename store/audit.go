@@ -439,6 +439,7 @@ func (r *ReadTx) VerifyAuditLog(verify func(msg, sig []byte) bool) (*AuditReport
 	if err != nil || rep.FirstProblem != "" {
 		return rep, err
 	}
+	var goodCP uint64 // largest checkpoint that matched so far
 	checkCP := func(size uint64, root []byte) bool {
 		sc, ok := cps[size]
 		switch {
@@ -449,8 +450,9 @@ func (r *ReadTx) VerifyAuditLog(verify func(msg, sig []byte) bool) (*AuditReport
 		case verify != nil && !verify(sc.cp.Body(), sc.cp.Signature):
 			fail(size, "checkpoint at size %d: checkpoint signature invalid", size)
 		case !bytes.Equal(sc.cp.Root, root):
-			fail(size, "checkpoint at size %d does not match the log", size)
+			fail(size, "checkpoint at size %d does not match the log: a record from %d to %d was changed", size, goodCP+1, size)
 		default:
+			goodCP = size
 			return true
 		}
 		return false
@@ -474,10 +476,9 @@ func (r *ReadTx) VerifyAuditLog(verify func(msg, sig []byte) bool) (*AuditReport
 		return rep, nil
 	}
 	var (
-		n          uint64 // records verified
-		prev       string // chain hash of record n
-		prevLeafOK bool   // record n matched its stored leaf hash
-		rng        = auditRanges.NewEmptyRange(0)
+		n    uint64 // records verified
+		prev string // chain hash of record n
+		rng  = auditRanges.NewEmptyRange(0)
 	)
 	err = r.scan(auditPrefix, false, func(k string, v []byte) (bool, error) {
 		pos, ok := seqFromKey(k, auditPrefix)
@@ -506,7 +507,6 @@ func (r *ReadTx) VerifyAuditLog(verify func(msg, sig []byte) bool) (*AuditReport
 			return false, nil
 		}
 		leaf := auditHasher.HashLeaf(v)
-		leafOK := false
 		if pos >= leavesFrom {
 			stored, err := r.get(auditNodeKey(compact.NewNodeID(0, pos-1)))
 			switch {
@@ -519,23 +519,35 @@ func (r *ReadTx) VerifyAuditLog(verify func(msg, sig []byte) bool) (*AuditReport
 				fail(pos, "record %d was modified: it does not match its stored leaf hash", pos)
 				return false, nil
 			}
-			leafOK = true
 		}
 		if a.PrevHash != prev {
-			switch {
-			case pos == 1:
+			if pos == 1 {
 				fail(pos, "record 1 was modified: its prev_hash is not empty")
-			case prevLeafOK && leafOK:
-				// Both match their stored leaf hashes, yet Tx.Audit
-				// always chains them: a leaf hash was rewritten too.
-				fail(pos, "hash chain broken at record %d: record %d or %d was modified along with its leaf hash", pos, pos-1, pos)
-			default:
+			} else {
 				fail(pos-1, "record %d was modified: its hash does not match the prev_hash of record %d", pos-1, pos)
 			}
 			return false, nil
 		}
-		if err := rng.Append(leaf, nil); err != nil {
-			return false, err
+		// The stored tree nodes (which proofs are served from) must be the
+		// ones the records give.
+		var nodeErr error
+		err := rng.Append(leaf, func(id compact.NodeID, h []byte) {
+			if id.Level == 0 || pos < leavesFrom || nodeErr != nil || rep.FirstProblem != "" {
+				return
+			}
+			stored, err := r.get(auditNodeKey(id))
+			b, e := id.Coverage()
+			switch {
+			case errors.Is(err, ErrNotFound):
+				fail(pos, "the audit tree node over records %d to %d is missing", b+1, e)
+			case err != nil:
+				nodeErr = err
+			case !bytes.Equal(stored, h):
+				fail(pos, "the audit tree node over records %d to %d does not match them", b+1, e)
+			}
+		})
+		if err != nil || nodeErr != nil || rep.FirstProblem != "" {
+			return false, errors.Join(err, nodeErr)
 		}
 		if _, ok := cps[pos]; ok {
 			root, err := rangeRoot(rng)
@@ -546,7 +558,7 @@ func (r *ReadTx) VerifyAuditLog(verify func(msg, sig []byte) bool) (*AuditReport
 				return false, nil
 			}
 		}
-		n, prev, prevLeafOK = pos, auditHash(v), leafOK
+		n, prev = pos, auditHash(v)
 		return true, nil
 	})
 	rep.Records = n

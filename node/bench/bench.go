@@ -119,6 +119,11 @@ type Machine struct {
 	CPUs       int    `json:"cpus"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
 	CPUModel   string `json:"cpu_model,omitempty"`
+	// LoadAvg is /proc/loadavg's 1, 5 and 15 minute averages at the start
+	// and end of the run: anything well above zero means other work shared
+	// the CPUs and disk, and the numbers are pessimistic.
+	LoadAvgStart string `json:"loadavg_start,omitempty"`
+	LoadAvgEnd   string `json:"loadavg_end,omitempty"`
 }
 
 // Setup describes the two nodes and the request they exchange.
@@ -176,6 +181,9 @@ type Latency struct {
 	// Ratios of end-to-end latency to Floor.Latency.
 	P50Ratio float64 `json:"p50_ratio"`
 	P99Ratio float64 `json:"p99_ratio"`
+	// CPUPerRequest is the process's CPU time over the timed requests
+	// (both nodes, including the interleaved fsync probes) per request.
+	CPUPerRequest Duration `json:"cpu_per_request_ms"`
 }
 
 // Throughput is the concurrent phase.
@@ -235,18 +243,33 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	rep.Setup = Setup{Sender: p.man.Nodes[0].Country, Receiver: p.to, DataDir: p.dir, Kept: o.Keep,
 		StoreProfile: o.StoreProfile, PayloadBytes: len(p.doc)}
 
-	if err := measureFloor(ctx, p, o, rep, progress); err != nil {
+	nFsync, nPing, nCrypto := 200, 200, 500
+	if o.FloorSamples > 0 {
+		nFsync, nPing, nCrypto = o.FloorSamples, o.FloorSamples, o.FloorSamples
+	}
+	progress("floor: %d pings, %d crypto rounds", nPing, nCrypto)
+	if err := measureNetCrypto(ctx, p, nPing, nCrypto, rep); err != nil {
 		return nil, err
 	}
+	probe, err := newFsyncProbe(p.senderCfg.Path(p.senderCfg.DataDir))
+	if err != nil {
+		return nil, err
+	}
+	defer probe.close()
 
-	progress("latency: %d warm-up and %d timed sequential requests", o.Warmup, o.Requests)
+	progress("latency: %d warm-up and %d timed sequential requests, interleaved with %d fsyncs", o.Warmup, o.Requests, nFsync)
 	for i := 0; i < o.Warmup; i++ {
 		if _, err := p.request(ctx, o.Timeout); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
 	rep.Setup.Connections = p.transports()
-	var e2e, submit, toRecv, back []time.Duration
+	// The fsync floor is sampled between the timed requests, so it sees
+	// the same disk as they do: on shared or virtual disks fsync latency
+	// drifts by several times within minutes.
+	stride := max(1, o.Requests/nFsync)
+	var fs, e2e, submit, toRecv, back []time.Duration
+	cpu0, cpuOK := processCPU()
 	for i := 0; i < o.Requests; i++ {
 		s, err := p.request(ctx, o.Timeout)
 		if err != nil {
@@ -256,11 +279,31 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		submit = append(submit, s.submitted)
 		toRecv = append(toRecv, s.received-s.submitted)
 		back = append(back, s.delivered-s.received)
+		if i%stride == 0 && len(fs) < nFsync {
+			d, err := probe.once()
+			if err != nil {
+				return nil, err
+			}
+			fs = append(fs, d)
+		}
 	}
+	cpu1, _ := processCPU()
+	for len(fs) < nFsync {
+		d, err := probe.once()
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, d)
+	}
+	rep.Floor.Fsync = summarize(fs)
+	rep.Floor.finish()
 	rep.Latency = Latency{Warmup: o.Warmup, Requests: o.Requests, Delivered: len(e2e), EndToEnd: summarize(e2e),
 		Submit: summarize(submit), ToReceiver: summarize(toRecv), ReceiptBack: summarize(back)}
 	rep.Latency.P50Ratio = ratio(rep.Latency.EndToEnd.P50, rep.Floor.Latency)
 	rep.Latency.P99Ratio = ratio(rep.Latency.EndToEnd.P99, rep.Floor.Latency)
+	if cpuOK && o.Requests > 0 {
+		rep.Latency.CPUPerRequest = Duration((cpu1 - cpu0) / time.Duration(o.Requests))
+	}
 
 	progress("throughput: %d requests from %d concurrent submitters", o.ThroughputRequests, o.Concurrency)
 	if rep.Throughput, err = measureThroughput(ctx, p, o); err != nil {
@@ -272,20 +315,13 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	rep.Goals = Goals{LatencyRatio: GoalLatencyRatio, Throughput: GoalThroughput}
 	rep.Goals.LatencyMet = rep.Latency.P50Ratio > 0 && rep.Latency.P50Ratio <= GoalLatencyRatio
 	rep.Goals.ThroughputMet = rep.Throughput.PerSecond >= GoalThroughput
+	rep.Machine.LoadAvgEnd = loadAvg()
 	progress("stopping nodes")
 	return rep, nil
 }
 
-func measureFloor(ctx context.Context, p *pair, o Options, rep *Report, progress func(string, ...any)) error {
-	nFsync, nPing, nCrypto := 200, 200, 500
-	if o.FloorSamples > 0 {
-		nFsync, nPing, nCrypto = o.FloorSamples, o.FloorSamples, o.FloorSamples
-	}
-	progress("floor: %d fsyncs, %d pings, %d crypto rounds", nFsync, nPing, nCrypto)
-	fs, err := fsyncLatencies(p.senderCfg.Path(p.senderCfg.DataDir), nFsync)
-	if err != nil {
-		return err
-	}
+// measureNetCrypto measures the round-trip and crypto floors.
+func measureNetCrypto(ctx context.Context, p *pair, nPing, nCrypto int, rep *Report) error {
 	rtt, err := pingLatencies(ctx, p.sender.Host(), p.receiver.PeerID(), nPing)
 	if err != nil {
 		return err
@@ -306,15 +342,19 @@ func measureFloor(ctx context.Context, p *pair, o Options, rep *Report, progress
 	if len(cs) > 0 {
 		rep.Setup.EnvelopeBytes = cs[0].envBytes
 	}
-	f := Floor{Fsync: summarize(fs), RoundTrip: summarize(rtt), Crypto: summarize(total),
-		Seal: summarize(seal), Open: summarize(open), Sign: summarize(sign), Verify: summarize(verify)}
+	f := &rep.Floor
+	f.RoundTrip, f.Crypto = summarize(rtt), summarize(total)
+	f.Seal, f.Open, f.Sign, f.Verify = summarize(seal), summarize(open), summarize(sign), summarize(verify)
+	return nil
+}
+
+// finish derives the floor latency and the naive ceiling from the parts.
+func (f *Floor) finish() {
 	f.Latency = 2*f.Fsync.P50 + f.RoundTrip.P50 + f.Crypto.P50
 	f.LatencyThreeSyncs = f.Latency + f.Fsync.P50
 	if f.Fsync.P50 > 0 {
 		f.NaiveCeiling = float64(time.Second) / float64(2*f.Fsync.P50)
 	}
-	rep.Floor = f
-	return nil
 }
 
 // measureThroughput runs Concurrency submitters, each submitting and
@@ -393,7 +433,20 @@ func machine() Machine {
 			}
 		}
 	}
+	m.LoadAvgStart = loadAvg()
 	return m
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // WriteText writes the report for people.
@@ -407,6 +460,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "Vigil benchmark, %s: %s → %s on loopback, in one process\n", r.Started.Format(time.RFC3339), s.Sender, s.Receiver)
 	fmt.Fprintf(&b, "machine: %d CPUs (%s), GOMAXPROCS %d, %s %s/%s\n", m.CPUs, cpu, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch)
+	if m.LoadAvgStart != "" {
+		fmt.Fprintf(&b, "load average: %s at start, %s at end (other work on the machine inflates every number)\n", m.LoadAvgStart, m.LoadAvgEnd)
+	}
 	kept := "removed"
 	if s.Kept {
 		kept = "kept"
@@ -419,7 +475,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	row := func(name string, st Stats) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t\n", name, st.P50, st.P99, st.N)
 	}
-	row("fsync: 4 KiB append + fsync, data dir", f.Fsync)
+	row("fsync: 4 KiB append + fsync, data dir*", f.Fsync)
 	row("libp2p round trip, warm ping stream", f.RoundTrip)
 	row("crypto: seal+open+sign+verify", f.Crypto)
 	row("  seal (encrypt + sign)", f.Seal)
@@ -429,6 +485,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "  floor = 2×fsync + round trip + crypto\t%s\t\t\t\n", f.Latency)
 	fmt.Fprintf(tw, "  (with this design's 3 syncs: %s)\t\t\t\t\n", f.LatencyThreeSyncs)
 	fmt.Fprintf(tw, "  naive ceiling 1/(2×fsync)\t%.0f req/s\t\t\t\n", f.NaiveCeiling)
+	fmt.Fprintf(tw, "  * sampled between the timed sequential requests\t\t\t\t\n")
 	fmt.Fprintln(tw, "\t\t\t\t")
 
 	fmt.Fprintf(tw, "LATENCY (%d sequential, after %d warm-up)\tp50\tp99\tmean\t\n", l.Requests, l.Warmup)
@@ -440,6 +497,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	lrow("  submit (validate, seal, durable outbox)", l.Submit)
 	lrow("  → durable at receiver", l.ToReceiver)
 	lrow("  → receipt durable at sender", l.ReceiptBack)
+	if l.CPUPerRequest > 0 {
+		fmt.Fprintf(tw, "  CPU (both nodes)\t%s/request\t\t\t\n", l.CPUPerRequest)
+	}
 	fmt.Fprintln(tw, "\t\t\t\t")
 
 	fmt.Fprintf(tw, "THROUGHPUT (%d requests, %d concurrent submitters)\t\t\t\t\n", t.Requests, t.Concurrency)

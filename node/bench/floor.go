@@ -16,35 +16,46 @@ import (
 	"github.com/vigil-network/vigil/protocol"
 )
 
-// fsyncLatencies appends 4 KiB to a scratch file in dir and fsyncs it, n
-// times after a short warm-up, returning each append+sync duration. This
-// is the cost of one durable write on the data dir's filesystem.
-func fsyncLatencies(dir string, n int) ([]time.Duration, error) {
+// fsyncProbe appends 4 KiB to a scratch file and fsyncs it: the cost of
+// one durable write on a directory's filesystem.
+type fsyncProbe struct {
+	f   *os.File
+	buf []byte
+}
+
+// newFsyncProbe creates the scratch file in dir and warms it up.
+func newFsyncProbe(dir string) (*fsyncProbe, error) {
 	f, err := os.CreateTemp(dir, "bench-fsync-*.tmp")
 	if err != nil {
 		return nil, fmt.Errorf("fsync floor: %w", err)
 	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	buf := make([]byte, 4<<10)
-	for i := range buf {
-		buf[i] = byte(i)
+	p := &fsyncProbe{f: f, buf: make([]byte, 4<<10)}
+	for i := range p.buf {
+		p.buf[i] = byte(i)
 	}
-	const warm = 10
-	out := make([]time.Duration, 0, n)
-	for i := 0; i < warm+n; i++ {
-		t0 := time.Now()
-		if _, err := f.Write(buf); err != nil {
-			return nil, fmt.Errorf("fsync floor: write: %w", err)
-		}
-		if err := f.Sync(); err != nil {
-			return nil, fmt.Errorf("fsync floor: sync: %w", err)
-		}
-		if i >= warm {
-			out = append(out, time.Since(t0))
+	for i := 0; i < 10; i++ {
+		if _, err := p.once(); err != nil {
+			p.close()
+			return nil, err
 		}
 	}
-	return out, nil
+	return p, nil
+}
+
+func (p *fsyncProbe) once() (time.Duration, error) {
+	t0 := time.Now()
+	if _, err := p.f.Write(p.buf); err != nil {
+		return 0, fmt.Errorf("fsync floor: write: %w", err)
+	}
+	if err := p.f.Sync(); err != nil {
+		return 0, fmt.Errorf("fsync floor: sync: %w", err)
+	}
+	return time.Since(t0), nil
+}
+
+func (p *fsyncProbe) close() {
+	p.f.Close()
+	os.Remove(p.f.Name())
 }
 
 // pingLatencies measures libp2p round trips on one warm stream with
