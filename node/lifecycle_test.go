@@ -318,7 +318,7 @@ func TestCaseLifecycle(t *testing.T) {
 			t.Fatal("no expiry set by confirmation")
 		}
 		expires := *fv.ExpiresAt
-		if want := f.clock.Now().UTC().Truncate(24 * time.Hour).AddDate(0, 0, 60); !expires.Equal(want) {
+		if want := f.clock.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 60); !expires.Equal(want) {
 			t.Fatalf("expiry %s, want start + 60 days = %s", expires, want)
 		}
 		until := func(left time.Duration) { f.clock.Advance(expires.Add(-left).Sub(f.clock.Now())) }

@@ -1653,7 +1653,9 @@ func runHelper(t *testing.T, what string, env ...string) string {
 	cmd.Stderr = &stderr
 	timer := time.AfterFunc(60*time.Second, func() { _ = cmd.Process.Kill() })
 	defer timer.Stop()
+	start := time.Now()
 	out, err := cmd.Output()
+	t.Logf("%s process ran %v", what, time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		tail := func(b []byte) string { return string(b[max(0, len(b)-3000):]) }
 		t.Fatalf("%s process: %v (a fault here means a full disk crashed Badger)\nstdout tail:\n%s\nstderr tail:\n%s",
