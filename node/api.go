@@ -1,12 +1,14 @@
 package node
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sort"
@@ -41,6 +43,8 @@ func (n *Node) apiHandler() http.Handler {
 	mux.Handle("GET /api/v1/cases/{id}", n.auth(n.handleCase))
 	mux.Handle("POST /api/v1/cases/{id}/actions", n.auth(n.handleAct))
 	mux.Handle("GET /api/v1/alerts", n.auth(n.handleAlerts))
+	mux.Handle("GET /api/v1/audit/verify", n.auth(n.handleAuditVerify))
+	mux.Handle("GET /api/v1/audit/export", n.auth(n.handleAuditExport))
 	mux.Handle("GET /api/v1/peers", n.auth(n.handlePeers))
 	mux.Handle("GET /api/v1/roster", n.auth(n.handleGetRoster))
 	mux.Handle("POST /api/v1/roster", n.auth(n.handlePostRoster))
@@ -496,4 +500,67 @@ func (n *Node) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		out = []*store.Alert{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alerts": out})
+}
+
+// SignAuditCheckpoint signs a checkpoint (tree head) of the audit log with
+// the node's identity key if the log grew since the last one.
+func (n *Node) SignAuditCheckpoint(ctx context.Context) (*store.Checkpoint, error) {
+	return n.store.SignAuditCheckpoint(ctx, n.self.String(), n.key.Sign, n.now())
+}
+
+func (n *Node) verifyCheckpointSig(msg, sig []byte) bool {
+	ok, err := n.key.GetPublic().Verify(msg, sig)
+	return err == nil && ok
+}
+
+// VerifyAudit checkpoints the audit log, then checks all of it: the hash
+// chain, the Merkle tree and every signed checkpoint.
+func (n *Node) VerifyAudit(ctx context.Context) (*store.AuditReport, error) {
+	if _, err := n.SignAuditCheckpoint(ctx); err != nil {
+		return nil, fmt.Errorf("checkpoint audit log: %w", err)
+	}
+	var rep *store.AuditReport
+	err := n.store.View(func(tx *store.ReadTx) error {
+		var err error
+		rep, err = tx.VerifyAuditLog(n.verifyCheckpointSig)
+		return err
+	})
+	return rep, err
+}
+
+func (n *Node) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
+	rep, err := n.VerifyAudit(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "verify audit log: "+err.Error(), nil)
+		return
+	}
+	_ = n.store.Update(r.Context(), func(tx *store.Tx) error {
+		return tx.Audit(store.AuditRecord{At: n.now(), Actor: n.actor(), Action: "audit.verified",
+			Detail: fmt.Sprintf("ok=%v records=%d", rep.OK, rep.Records)})
+	})
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (n *Node) handleAuditExport(w http.ResponseWriter, r *http.Request) {
+	if _, err := n.SignAuditCheckpoint(r.Context()); err != nil {
+		writeError(w, http.StatusInternalServerError, "checkpoint audit log: "+err.Error(), nil)
+		return
+	}
+	// Exporting is itself recorded, before the export, so it is included.
+	if err := n.store.Update(r.Context(), func(tx *store.Tx) error {
+		return tx.Audit(store.AuditRecord{At: n.now(), Actor: n.actor(), Action: "audit.exported"})
+	}); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "record export in audit log: "+err.Error(), nil)
+		return
+	}
+	if _, err := n.SignAuditCheckpoint(r.Context()); err != nil {
+		writeError(w, http.StatusInternalServerError, "checkpoint audit log: "+err.Error(), nil)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", `attachment; filename="vigil-audit-`+n.cfg.Country+`.jsonl"`)
+	err := n.store.View(func(tx *store.ReadTx) error { return tx.ExportAudit(w) })
+	if err != nil {
+		n.log.Named("api").Error("audit export", zap.Error(err))
+	}
 }

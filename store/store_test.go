@@ -160,8 +160,8 @@ func countPrefix(t testing.TB, s *Store, prefix string) int {
 	return n
 }
 
-// checkOutboxSeqs asserts the stored messages carry exactly outbox seqs
-// 1..want, each once, and that the outbox counter agrees.
+// checkOutboxSeqs asserts the outbox index holds exactly seqs 1..want,
+// each naming a stored message, and that the outbox counter agrees.
 func checkOutboxSeqs(t testing.TB, s *Store, want int) {
 	t.Helper()
 	seen := make(map[uint64]string)
@@ -172,18 +172,18 @@ func checkOutboxSeqs(t testing.TB, s *Store, want int) {
 		} else if !errors.Is(err, ErrNotFound) {
 			return err
 		}
-		return r.scan("msg/", false, func(k string, _ []byte) (bool, error) {
-			m, err := r.Message(strings.TrimPrefix(k, "msg/"))
-			if err != nil {
-				return false, err
+		return r.scan("out/", false, func(k string, v []byte) (bool, error) {
+			var seq uint64
+			if _, err := fmt.Sscan(k[strings.LastIndexByte(k, '/')+1:], &seq); err != nil {
+				return false, fmt.Errorf("outbox key %q: %w", k, err)
 			}
-			if m.OutboxSeq == 0 {
-				return true, nil
+			if prev, dup := seen[seq]; dup {
+				return false, fmt.Errorf("outbox seq %d used by %s and %s", seq, prev, v)
 			}
-			if prev, dup := seen[m.OutboxSeq]; dup {
-				return false, fmt.Errorf("outbox seq %d used by %s and %s", m.OutboxSeq, prev, m.ID)
+			seen[seq] = string(v)
+			if _, err := r.get(msgKey(string(v))); err != nil {
+				return false, fmt.Errorf("outbox entry %s: message %s: %w", k, v, err)
 			}
-			seen[m.OutboxSeq] = m.ID
 			return true, nil
 		})
 	})

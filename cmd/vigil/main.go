@@ -29,5 +29,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(initCmd(), runCmd(), rosterCmd(), testnetCmd(), benchCmd())
+	root.AddCommand(operatorCmds()...)
+	root.AddCommand(auditCmd())
 	return root
 }
