@@ -385,6 +385,18 @@ func TestCaseLifecycle(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("audit log verifies through the API with signed checkpoints", func(t *testing.T) {
+		for _, cc := range []string{"FR", "DE"} {
+			var rep store.AuditReport
+			if code := f.api(cc, "GET", "/api/v1/audit/verify", nil, &rep); code != http.StatusOK {
+				t.Fatalf("%s audit verify: HTTP %d", cc, code)
+			}
+			if !rep.OK || rep.Records < 20 || rep.Checkpoints == 0 || rep.LatestCheckpoint == nil {
+				t.Fatalf("%s audit report: %+v", cc, rep)
+			}
+		}
+	})
 }
 
 func equalHist(a, b []histKey) bool {
