@@ -2,8 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	_ "embed"
 	"encoding/hex"
 	"encoding/json"
@@ -13,12 +11,12 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -34,23 +32,57 @@ const maxRequestBody = 512 << 10
 func (n *Node) apiHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", n.handleHealth)
+	if n.metrics != nil {
+		mux.Handle("GET /metrics", n.metrics.handler())
+	}
 	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(openAPIDoc)
 	})
-	mux.Handle("POST /api/v1/requests", n.auth(n.handleSubmit))
-	mux.Handle("GET /api/v1/cases", n.auth(n.handleCases))
-	mux.Handle("GET /api/v1/cases/{id}", n.auth(n.handleCase))
-	mux.Handle("POST /api/v1/cases/{id}/actions", n.auth(n.handleAct))
-	mux.Handle("GET /api/v1/alerts", n.auth(n.handleAlerts))
-	mux.Handle("GET /api/v1/audit/verify", n.auth(n.handleAuditVerify))
-	mux.Handle("GET /api/v1/audit/export", n.auth(n.handleAuditExport))
-	mux.Handle("GET /api/v1/peers", n.auth(n.handlePeers))
-	mux.Handle("GET /api/v1/roster", n.auth(n.handleGetRoster))
-	mux.Handle("POST /api/v1/roster", n.auth(n.handlePostRoster))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /api/v1/login", n.handleLogin)
+	mux.Handle("POST /api/v1/logout", n.auth(n.handleLogout))
+	mux.Handle("GET /api/v1/me", n.auth(n.handleMe))
+	mux.Handle("POST /api/v1/me/totp", n.auth(n.handleTOTPBegin))
+	mux.Handle("POST /api/v1/me/totp/confirm", n.auth(n.handleTOTPConfirm))
+
+	mux.Handle("POST /api/v1/requests", n.authz(accounts.PermSubmit, n.handleSubmit))
+	mux.Handle("POST /api/v1/requests/validate", n.authz(accounts.PermSubmit, n.handleValidate))
+	mux.Handle("GET /api/v1/drafts", n.authz(accounts.PermSubmit, n.handleDrafts))
+	mux.Handle("GET /api/v1/drafts/{id}", n.authz(accounts.PermSubmit, n.handleDraft))
+	mux.Handle("PUT /api/v1/drafts/{id}", n.authz(accounts.PermSubmit, n.handleDraft))
+	mux.Handle("DELETE /api/v1/drafts/{id}", n.authz(accounts.PermSubmit, n.handleDraft))
+
+	mux.Handle("GET /api/v1/cases", n.authz(accounts.PermReadCases, n.handleCases))
+	mux.Handle("GET /api/v1/cases/{id}", n.authz(accounts.PermReadCases, n.handleCase))
+	mux.Handle("POST /api/v1/cases/{id}/actions", n.authz(accounts.PermAct, n.handleAct))
+	mux.Handle("POST /api/v1/cases/{id}/assign", n.authz(accounts.PermAssign, n.handleAssign))
+	mux.Handle("GET /api/v1/alerts", n.authz(accounts.PermReadAlerts, n.handleAlerts))
+	mux.Handle("GET /api/v1/events", n.authz(accounts.PermReadCases, n.handleEvents))
+
+	mux.Handle("GET /api/v1/peers", n.authz(accounts.PermReadPeers, n.handlePeers))
+	mux.Handle("GET /api/v1/roster", n.authz(accounts.PermReadPeers, n.handleGetRoster))
+	mux.Handle("POST /api/v1/roster", n.authz(accounts.PermManageRoster, n.handlePostRoster))
+
+	mux.Handle("GET /api/v1/audit", n.authz(accounts.PermReadAudit, n.handleAuditSearch))
+	mux.Handle("GET /api/v1/audit/verify", n.authz(accounts.PermReadAudit, n.handleAuditVerify))
+	mux.Handle("GET /api/v1/audit/export", n.authz(accounts.PermReadAudit, n.handleAuditExport))
+	mux.Handle("GET /api/v1/stats", n.authz(accounts.PermReadStats, n.handleStats))
+
+	mux.Handle("GET /api/v1/users", n.authz(accounts.PermManageUsers, n.handleUsers))
+	mux.Handle("POST /api/v1/users", n.authz(accounts.PermManageUsers, n.handleUsers))
+	mux.Handle("PATCH /api/v1/users/{name}", n.authz(accounts.PermManageUsers, n.handleUser))
+	mux.Handle("DELETE /api/v1/users/{name}", n.authz(accounts.PermManageUsers, n.handleUser))
+	mux.Handle("GET /api/v1/users/{name}/tokens", n.authz(accounts.PermManageUsers, n.handleTokens))
+	mux.Handle("POST /api/v1/users/{name}/tokens", n.authz(accounts.PermManageUsers, n.handleTokens))
+	mux.Handle("DELETE /api/v1/users/{name}/tokens/{id}", n.authz(accounts.PermManageUsers, n.handleToken))
+	mux.Handle("GET /api/v1/tokens", n.auth(n.handleTokens))
+	mux.Handle("POST /api/v1/tokens", n.auth(n.handleTokens))
+	mux.Handle("DELETE /api/v1/tokens/{id}", n.auth(n.handleToken))
+
+	mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
-	})
+	}))
+	mux.Handle("/", consoleHandler())
 	return mux
 }
 
@@ -71,28 +103,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func writeError(w http.ResponseWriter, status int, msg string, fields []protocol.FieldError) {
 	writeJSON(w, status, apiError{Error: msg, Fields: fields})
 }
-
-type ctxActor struct{}
-
-// auth checks the bearer token in constant time.
-func (n *Node) auth(h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		if !ok || subtle.ConstantTimeCompare(sum[:], n.token[:]) != 1 {
-			n.log.Named("api").Warn("refused API call with a missing or wrong token",
-				zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr))
-			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong API token", nil)
-			return
-		}
-		h(w, r)
-	})
-}
-
-// actor names who acted, for the audit log. Per-user accounts replace the
-// single operator token later; until then it is the token's fingerprint.
-func (n *Node) actor() string { return "token:" + hex.EncodeToString(n.token[:4]) }
 
 func (n *Node) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	r, _ := n.roster.current()
@@ -123,7 +133,7 @@ func (n *Node) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "body is not valid JSON", []protocol.FieldError{{Field: "(body)", Message: "is not valid JSON"}})
 		return
 	}
-	sub, err := n.SubmitRequest(r.Context(), n.actor(), body)
+	sub, err := n.SubmitRequest(r.Context(), actorOf(r), body)
 	var verr *protocol.ValidationError
 	switch {
 	case errors.As(err, &verr):
@@ -156,6 +166,7 @@ type CaseSummary struct {
 	ClosedAt       *time.Time `json:"closed_at,omitempty"`
 	Outcome        string     `json:"outcome,omitempty"`
 	PurgedAt       *time.Time `json:"purged_at,omitempty"`
+	Assignee       string     `json:"assignee,omitempty"`
 	// The requester's zone and office hours, beside the UTC times above.
 	RequesterTimeZone    string `json:"requester_time_zone,omitempty"`
 	RequesterOfficeHours string `json:"requester_office_hours,omitempty"`
@@ -173,7 +184,7 @@ func (n *Node) summarize(c *store.Case) CaseSummary {
 	cs := CaseSummary{ID: c.ID, Direction: string(c.Direction), Country: c.Country, Kind: c.Kind,
 		State: c.State, Urgency: c.Urgency, Flags: c.Flags, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		AckDueAt: timePtr(c.AckDueAt), AcknowledgedAt: timePtr(c.AcknowledgedAt), ExpiresAt: timePtr(c.ExpiresAt),
-		Hold: c.Hold, ClosedAt: timePtr(c.ClosedAt), Outcome: c.Outcome, PurgedAt: timePtr(c.PurgedAt),
+		Hold: c.Hold, ClosedAt: timePtr(c.ClosedAt), Outcome: c.Outcome, PurgedAt: timePtr(c.PurgedAt), Assignee: c.Assignee,
 		RequesterTimeZone: c.RequesterTimeZone, RequesterOfficeHours: c.RequesterOfficeHours}
 	if loc, err := time.LoadLocation(c.RequesterTimeZone); err == nil && c.RequesterTimeZone != "" {
 		cs.RequesterLocalTime = n.now().In(loc).Format("Mon 2006-01-02 15:04 MST")
@@ -276,6 +287,7 @@ func (n *Node) handleCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var view CaseView
+	contents := principalFrom(r).can(accounts.PermReadContents)
 	err := n.store.View(func(tx *store.ReadTx) error {
 		c, err := tx.Case(id)
 		if err != nil {
@@ -305,12 +317,14 @@ func (n *Node) handleCase(w http.ResponseWriter, r *http.Request) {
 			he := HistoryEntry{MessageID: h.MessageID, By: string(h.By), At: h.At, From: string(h.From), To: string(h.To), Invalid: h.Invalid}
 			if h.Action != nil {
 				he.Action, he.Seq, he.Operator = string(h.Action.Action), h.Action.Seq, h.Action.Operator
-				he.Details, _ = json.Marshal(h.Action)
+				if contents {
+					he.Details, _ = json.Marshal(h.Action)
+				}
 			}
 			view.History = append(view.History, he)
 		}
 		for i, m := range msgs {
-			mv := n.messageView(m)
+			mv := n.messageView(m, contents)
 			if i == 0 {
 				view.Delivery = mv.State
 			}
@@ -330,8 +344,12 @@ func (n *Node) handleCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Reading request contents is itself an auditable act (Protocol Art. 14).
+	action := "case.viewed"
+	if !contents {
+		action = "case.viewed.metadata"
+	}
 	if err := n.store.Update(r.Context(), func(tx *store.Tx) error {
-		return tx.Audit(store.AuditRecord{At: n.now(), Actor: n.actor(), Action: "case.viewed", CaseID: id})
+		return tx.Audit(store.AuditRecord{At: n.now(), Actor: actorOf(r), Action: action, CaseID: id})
 	}); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "cannot record the access in the audit log: "+err.Error(), nil)
 		return
@@ -339,7 +357,7 @@ func (n *Node) handleCase(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, view)
 }
 
-func (n *Node) messageView(m *store.Message) MessageView {
+func (n *Node) messageView(m *store.Message, contents bool) MessageView {
 	mv := MessageView{ID: m.ID, Type: m.Type, Direction: string(m.Direction), Country: m.Country,
 		State: n.deliveryState(m), Attempts: m.Attempts, LastError: m.LastError, Flags: m.Flags, CreatedAt: m.CreatedAt}
 	if !m.DeliveredAt.IsZero() {
@@ -354,7 +372,9 @@ func (n *Node) messageView(m *store.Message) MessageView {
 		mv.Flags = store.AddFlag(mv.Flags, "corrupt-envelope")
 		return mv
 	}
-	if payload, err := n.sealer.Decrypt(env); err == nil && json.Valid(payload) {
+	if !contents {
+		// Metadata only: the caller's role may not read request contents.
+	} else if payload, err := n.sealer.Decrypt(env); err == nil && json.Valid(payload) {
 		mv.Payload = payload
 	} else {
 		mv.Flags = store.AddFlag(mv.Flags, "undecryptable")
@@ -434,7 +454,7 @@ func (n *Node) handlePostRoster(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := n.applyRoster(body, "api:"+n.actor()); err != nil {
+	if err := n.applyRoster(body, "api:"+actorOf(r)); err != nil {
 		status := http.StatusUnprocessableEntity
 		if errors.Is(err, protocol.ErrRosterStale) {
 			status = http.StatusConflict
@@ -443,7 +463,7 @@ func (n *Node) handlePostRoster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = n.store.Update(r.Context(), func(tx *store.Tx) error {
-		return tx.Audit(store.AuditRecord{At: n.now(), Actor: n.actor(), Action: "roster.applied",
+		return tx.Audit(store.AuditRecord{At: n.now(), Actor: actorOf(r), Action: "roster.applied",
 			Detail: "serial " + strconv.FormatUint(n.roster.serial(), 10)})
 	})
 	rr, _ := n.roster.current()
@@ -464,7 +484,7 @@ func (n *Node) handleAct(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "body is not valid JSON", []protocol.FieldError{{Field: "(body)", Message: "is not valid JSON"}})
 		return
 	}
-	res, err := n.Act(r.Context(), n.actor(), id, body)
+	res, err := n.Act(r.Context(), actorOf(r), id, body)
 	var (
 		verr *protocol.ValidationError
 		terr *protocol.TransitionError
@@ -535,7 +555,7 @@ func (n *Node) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_ = n.store.Update(r.Context(), func(tx *store.Tx) error {
-		return tx.Audit(store.AuditRecord{At: n.now(), Actor: n.actor(), Action: "audit.verified",
+		return tx.Audit(store.AuditRecord{At: n.now(), Actor: actorOf(r), Action: "audit.verified",
 			Detail: fmt.Sprintf("ok=%v records=%d", rep.OK, rep.Records)})
 	})
 	writeJSON(w, http.StatusOK, rep)
@@ -548,7 +568,7 @@ func (n *Node) handleAuditExport(w http.ResponseWriter, r *http.Request) {
 	}
 	// Exporting is itself recorded, before the export, so it is included.
 	if err := n.store.Update(r.Context(), func(tx *store.Tx) error {
-		return tx.Audit(store.AuditRecord{At: n.now(), Actor: n.actor(), Action: "audit.exported"})
+		return tx.Audit(store.AuditRecord{At: n.now(), Actor: actorOf(r), Action: "audit.exported"})
 	}); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "record export in audit log: "+err.Error(), nil)
 		return

@@ -404,7 +404,9 @@ func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r delive
 		w.log.Error("record delivery outcome", zap.String("message_id", f.m.ID), zap.Error(err))
 		return
 	}
+	n.publishCase(f.m.CaseID)
 	if r.receipt != nil {
+		n.metrics.deliveryLatency.Observe(n.now().Sub(f.m.CreatedAt).Seconds())
 		if n.opts.OnDelivered != nil {
 			n.opts.OnDelivered(f.m.ID)
 		}

@@ -275,6 +275,7 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 		return nil, err
 	}
 	n.engine.notify(pid)
+	n.publishCase(caseID)
 	return &ActResult{MessageID: env.MessageID, State: state}, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -53,6 +54,9 @@ type Node struct {
 	engine    *deliveryEngine
 	peers     *peerTracker
 	handlers  tracker // goroutines started by libp2p stream handlers
+	events    eventHub
+	metrics   *metrics
+	accounts  *accounts.Manager
 	partition partitionSet
 
 	apiLn  net.Listener
@@ -133,6 +137,8 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.peers = newPeerTracker()
+	n.metrics = newMetrics(n)
+	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts")})
 	return n, nil
 }
 

@@ -7,16 +7,21 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/vigil-network/vigil/protocol"
 )
 
 // route is one METHOD /path pair, as registered on the mux or documented.
@@ -24,23 +29,31 @@ type route struct{ Method, Path string }
 
 func (r route) String() string { return r.Method + " " + r.Path }
 
-// protectedPath says which routes must demand the bearer token: everything
-// under /api/v1 except the API description itself.
-func protectedPath(path string) bool {
-	return strings.HasPrefix(path, "/api/v1/") && path != "/api/v1/openapi.json"
+// publicAPIRoutes are the routes under /api/v1 that must answer without
+// credentials: the API description, and the login that obtains them.
+var publicAPIRoutes = map[route]bool{
+	{"GET", "/api/v1/openapi.json"}: true,
+	{"POST", "/api/v1/login"}:       true,
+}
+
+// protected says which routes must demand credentials: everything under
+// /api/v1 except publicAPIRoutes.
+func protected(r route) bool {
+	return strings.HasPrefix(r.Path, "/api/v1/") && !publicAPIRoutes[r]
 }
 
 // sourceRoute is a route registered in apiHandler, and whether its handler
-// is wrapped in n.auth.
+// is wrapped in n.auth or n.authz.
 type sourceRoute struct {
 	route
 	Auth bool
 }
 
 // routesFromSource finds every mux.Handle / mux.HandleFunc call with a
-// string-literal pattern in a Go source file. The method-less catch-all "/"
-// is skipped; any other pattern without a method is an error, because the
-// document could not describe it precisely.
+// string-literal pattern in a Go source file. Method-less subtree patterns
+// ending in "/" (the catch-alls: "/" and "/api/") are skipped; any other
+// pattern without a method is an error, because the document could not
+// describe it precisely.
 func routesFromSource(filename string, src []byte) ([]sourceRoute, error) {
 	fset := token.NewFileSet()
 	f, err := parser.ParseFile(fset, filename, src, 0)
@@ -71,10 +84,10 @@ func routesFromSource(filename string, src []byte) ([]sourceRoute, error) {
 			errs = append(errs, fmt.Sprintf("%s: %v", fset.Position(lit.Pos()), err))
 			return true
 		}
-		if pattern == "/" {
-			return true // catch-all 404
-		}
 		method, path, ok := strings.Cut(pattern, " ")
+		if !ok && strings.HasPrefix(pattern, "/") && strings.HasSuffix(pattern, "/") {
+			return true // catch-all: the 404 for /api/ and the console for /
+		}
 		path = strings.TrimSpace(path)
 		if !ok || method == "" || !strings.HasPrefix(path, "/") {
 			errs = append(errs, fmt.Sprintf("%s: pattern %q has no METHOD /path form", fset.Position(lit.Pos()), pattern))
@@ -86,7 +99,7 @@ func routesFromSource(filename string, src []byte) ([]sourceRoute, error) {
 		sr := sourceRoute{route: route{Method: method, Path: path}}
 		if len(call.Args) > 1 {
 			if inner, ok := call.Args[1].(*ast.CallExpr); ok {
-				if s, ok := inner.Fun.(*ast.SelectorExpr); ok && s.Sel.Name == "auth" {
+				if s, ok := inner.Fun.(*ast.SelectorExpr); ok && (s.Sel.Name == "auth" || s.Sel.Name == "authz") {
 					sr.Auth = true
 				}
 			}
@@ -162,8 +175,8 @@ func checkOpenAPI(src []sourceRoute, doc *apiSpec) []string {
 		if _, ok := ops[r.route]; !ok {
 			problems = append(problems, fmt.Sprintf("%s is registered in apiHandler but missing from openapi.json", r.route))
 		}
-		if r.Auth != protectedPath(r.Path) {
-			problems = append(problems, fmt.Sprintf("%s: wrapped in n.auth = %v, but routes under /api/v1 (except openapi.json) must be and others must not", r.route, r.Auth))
+		if r.Auth != protected(r.route) {
+			problems = append(problems, fmt.Sprintf("%s: wrapped in n.auth/n.authz = %v, but routes under /api/v1 (except %v) must be and others must not", r.route, r.Auth, slices.Sorted(maps.Keys(publicAPIRoutes))))
 		}
 	}
 	for r, op := range ops {
@@ -189,7 +202,7 @@ func checkOpenAPI(src []sourceRoute, doc *apiSpec) []string {
 		})
 		// An empty requirement object ({}) makes authentication optional.
 		optional := len(security) == 0 || slices.ContainsFunc(security, func(req map[string][]string) bool { return len(req) == 0 })
-		if protectedPath(r.Path) {
+		if protected(r) {
 			if _, ok := op.Responses["401"]; !ok {
 				problems = append(problems, fmt.Sprintf("%s is protected but declares no 401 response", r))
 			}
@@ -301,14 +314,17 @@ func (n *Node) apiHandler() {
 	mux.Handle("GET /api/v1/cases", n.auth(n.handleCases))
 	mux.Handle("DELETE /api/v1/cases/{id}", n.auth(n.handleDelete))
 	mux.Handle("GET /api/v1/open", n.handleOpen)
-	mux.HandleFunc("/", notFound)
+	mux.Handle("GET /api/v1/users", n.authz(accounts.PermManageUsers, n.handleUsers))
+	mux.Handle("/api/", notFound)
+	mux.Handle("/", console)
 }`)
 	routes, err := routesFromSource("fake.go", src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []sourceRoute{{route{"GET", "/healthz"}, false}, {route{"GET", "/api/v1/cases"}, true},
-		{route{"DELETE", "/api/v1/cases/{id}"}, true}, {route{"GET", "/api/v1/open"}, false}}
+		{route{"DELETE", "/api/v1/cases/{id}"}, true}, {route{"GET", "/api/v1/open"}, false},
+		{route{"GET", "/api/v1/users"}, true}}
 	if !slices.Equal(routes, want) {
 		t.Fatalf("routesFromSource = %v, want %v", routes, want)
 	}
@@ -321,6 +337,7 @@ func (n *Node) apiHandler() {
 			"/healthz": {"get": {"security": [], "responses": {"200": {}}}},
 			"/api/v1/cases": {"get": {"responses": {"200": {}}}},
 			"/api/v1/open": {"get": {"responses": {"200": {}, "401": {}}}},
+			"/api/v1/users": {"get": {"security": [], "responses": {"200": {}, "401": {}}}},
 			"/api/v1/roster": {"post": {"responses": {"400": {}, "401": {}}}}
 		}}`), &doc); err != nil {
 		t.Fatal(err)
@@ -331,7 +348,8 @@ func (n *Node) apiHandler() {
 		"POST /api/v1/roster is in openapi.json but not registered in apiHandler",
 		"GET /api/v1/cases is protected but declares no 401 response",
 		"POST /api/v1/roster declares no 2xx response",
-		"GET /api/v1/open: wrapped in n.auth = false",
+		"GET /api/v1/open: wrapped in n.auth/n.authz = false",
+		"GET /api/v1/users is protected but its security does not require bearerAuth",
 	} {
 		if !strings.Contains(got, w) {
 			t.Errorf("checker did not report %q; got:\n%s", w, got)
@@ -341,18 +359,67 @@ func (n *Node) apiHandler() {
 func f() { mux.Handle(pattern, h) }`)); err == nil {
 		t.Error("a non-literal pattern was not reported")
 	}
+	if _, err := routesFromSource("bad.go", []byte(`package node
+func f() { mux.Handle("/api/v1/cases", h) }`)); err == nil {
+		t.Error("a method-less exact pattern was not reported")
+	}
 	if p := checkRefs([]byte(`{"a": {"$ref": "#/components/schemas/Nope"}}`)); len(p) != 1 {
 		t.Errorf("checkRefs missed a dangling $ref: %v", p)
 	}
 }
 
-// TestOpenAPIServedAndProtected runs the real handler: the document is
+// newAPITestNode builds a real node (keys, signed one-member roster, store,
+// libp2p host on an ephemeral port) without starting it, so that its API
+// handler can be served by httptest.
+func newAPITestNode(t *testing.T) *Node {
+	t.Helper()
+	dir := t.TempDir()
+	authDir := filepath.Join(dir, "authority")
+	if err := os.MkdirAll(authDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	pub, _, err := InitAuthority(authDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Init(InitOptions{Dir: filepath.Join(dir, "FR"), Country: "FR", AuthorityKey: pub,
+		Listen: []string{"/ip4/127.0.0.1/tcp/0"}, APIListen: "127.0.0.1:0", StoreProfile: "small", LogFormat: "console"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := LoadAuthorityKey(filepath.Join(authDir, AuthorityKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := res.Member
+	m.Organisation, m.TimeZone = "FR test point of contact", "Europe/Paris"
+	draft := &protocol.Roster{Network: "vigil-test"}
+	AddMember(draft, m)
+	doc, err := SignDraft(draft, key, 0, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, "FR", "roster.json"), doc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(res.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(cfg, Options{Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// TestOpenAPIServedAndProtected runs a real node's handler: the document is
 // served without a token, and every documented protected operation answers
-// 401 without one.
+// 401 with no token and with a wrong one.
 func TestOpenAPIServedAndProtected(t *testing.T) {
 	_, doc := loadOpenAPIDoc(t)
-	n := &Node{log: zap.NewNop()}
-	srv := httptest.NewServer(n.apiHandler())
+	srv := httptest.NewServer(newAPITestNode(t).apiHandler())
 	defer srv.Close()
 
 	resp, err := http.Get(srv.URL + "/api/v1/openapi.json")
@@ -374,10 +441,13 @@ func TestOpenAPIServedAndProtected(t *testing.T) {
 		t.Fatal(err)
 	}
 	for r := range ops {
-		if !protectedPath(r.Path) {
+		if !protected(r) {
 			continue
 		}
-		path := strings.ReplaceAll(r.Path, "{id}", "0123456789abcdef0123456789abcdef")
+		path := r.Path
+		for _, p := range []string{"{id}", "{name}"} {
+			path = strings.ReplaceAll(path, p, "0123456789abcdef0123456789abcdef")
+		}
 		for _, tok := range []string{"", "Bearer wrong"} {
 			req, _ := http.NewRequest(r.Method, srv.URL+path, strings.NewReader("{}"))
 			if tok != "" {

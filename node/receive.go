@@ -109,6 +109,7 @@ func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap
 			id = env.MessageID
 		}
 		log.Warn("rejected envelope", zap.String("message_id", id), zap.String("code", code), zap.Error(err))
+		n.metrics.rejected.WithLabelValues(code).Inc()
 		return protocol.FrameReject, protocol.Reject{MessageID: id, Code: code, Permanent: permanent, Reason: err.Error()}.Marshal()
 	}
 	env := opened.Envelope
@@ -153,6 +154,8 @@ func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap
 	if n.opts.OnReceived != nil {
 		n.opts.OnReceived(env.MessageID)
 	}
+	n.metrics.received.Inc()
+	n.publishCase(env.CaseID)
 	log.Info("envelope received", zap.String("message_id", env.MessageID), zap.String("case_id", env.CaseID),
 		zap.String("type", string(env.Type)), zap.String("from", opened.Member.Country))
 	return protocol.FrameReceipt, receipt.Raw

@@ -134,6 +134,8 @@ func (n *Node) CheckDeadlines(ctx context.Context) error {
 	for _, a := range fresh {
 		n.log.Named("alerts").Warn("alert raised", zap.String("kind", a.Kind), zap.String("case_id", a.CaseID),
 			zap.String("severity", a.Severity), zap.String("country", a.Country))
+		n.metrics.escalations.WithLabelValues(a.Kind).Inc()
+		n.publishAlert(a)
 		n.dispatchAlert(a)
 	}
 	for _, id := range purge {
@@ -141,6 +143,7 @@ func (n *Node) CheckDeadlines(ctx context.Context) error {
 			return err
 		}
 	}
+	n.pruneSessions(ctx)
 	// A signed tree head each pass pins the log's history: a later
 	// rewrite of earlier records no longer matches it.
 	if _, err := n.SignAuditCheckpoint(ctx); err != nil {

@@ -77,5 +77,6 @@ func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Su
 		return nil, fmt.Errorf("store request: %w", err)
 	}
 	n.engine.notify(pid)
+	n.publishCase(h.CaseID)
 	return &Submission{CaseID: h.CaseID, MessageID: h.MessageID}, nil
 }

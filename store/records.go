@@ -79,6 +79,7 @@ type Case struct {
 	ClosedAt       time.Time `json:"closed_at,omitzero"`
 	Outcome        string    `json:"outcome,omitempty"`
 	PurgedAt       time.Time `json:"purged_at,omitzero"`
+	Assignee       string    `json:"assignee,omitempty"` // console user handling the case
 	// Requester's zone and office hours, shown beside UTC deadlines.
 	RequesterTimeZone    string `json:"requester_time_zone,omitempty"`
 	RequesterOfficeHours string `json:"requester_office_hours,omitempty"`

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -173,8 +174,8 @@ func checkOutboxSeqs(t testing.TB, s *Store, want int) {
 			return err
 		}
 		return r.scan("out/", false, func(k string, v []byte) (bool, error) {
-			var seq uint64
-			if _, err := fmt.Sscan(k[strings.LastIndexByte(k, '/')+1:], &seq); err != nil {
+			seq, err := strconv.ParseUint(k[strings.LastIndexByte(k, '/')+1:], 10, 64)
+			if err != nil {
 				return false, fmt.Errorf("outbox key %q: %w", k, err)
 			}
 			if prev, dup := seen[seq]; dup {
