@@ -449,4 +449,3 @@ func (n *Node) pruneSessions(ctx context.Context) {
 		n.log.Named("accounts").Warn("prune sessions", zap.Error(err))
 	}
 }
-

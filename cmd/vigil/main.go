@@ -30,6 +30,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(initCmd(), runCmd(), rosterCmd(), testnetCmd(), benchCmd())
 	root.AddCommand(operatorCmds()...)
-	root.AddCommand(auditCmd())
+	root.AddCommand(auditCmd(), userCmd())
 	return root
 }
