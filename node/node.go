@@ -138,7 +138,10 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	}
 	n.peers = newPeerTracker()
 	n.metrics = newMetrics(n)
-	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts")})
+	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts"),
+		// Behind the default loopback listener every console user shares
+		// one address, so the per-address budget is set for a whole shift.
+		LoginsPerMinute: 30})
 	return n, nil
 }
 

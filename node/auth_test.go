@@ -1,0 +1,203 @@
+package node_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+	"testing"
+)
+
+// session is a browser-like client: a cookie jar and the CSRF token.
+type session struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+	csrf string
+}
+
+func (f *federation) login(cc, user, password string) (*session, int, map[string]any) {
+	f.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	s := &session{t: f.t, base: f.entry(cc).API, c: &http.Client{Jar: jar}}
+	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	resp, err := s.c.Post(s.base+"/api/v1/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	if tok, ok := out["csrf_token"].(string); ok {
+		s.csrf = tok
+	}
+	return s, resp.StatusCode, out
+}
+
+func (s *session) do(method, path string, body []byte, csrf bool) (int, []byte) {
+	s.t.Helper()
+	req, _ := http.NewRequest(method, s.base+path, bytes.NewReader(body))
+	if csrf {
+		req.Header.Set("X-CSRF-Token", s.csrf)
+	}
+	resp, err := s.c.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func (f *federation) addUser(cc, name, role, password string) {
+	f.t.Helper()
+	b, _ := json.Marshal(map[string]string{"name": name, "role": role, "password": password})
+	if code := f.api(cc, "POST", "/api/v1/users", b, nil); code != http.StatusCreated {
+		f.t.Fatalf("add user %s: HTTP %d", name, code)
+	}
+}
+
+func TestConsoleAuth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("federation test")
+	}
+	f := newFederation(t, 2)
+	f.addUser("FR", "alice", "operator", "alice-long-passphrase")
+	f.addUser("FR", "olga", "auditor", "olga-long-passphrase")
+	f.addUser("FR", "sam", "supervisor", "sam-long-passphrase")
+
+	t.Run("wrong password refused, right one gives a session cookie", func(t *testing.T) {
+		if _, code, _ := f.login("FR", "alice", "wrong-password-here"); code != http.StatusUnauthorized {
+			t.Fatalf("wrong password: HTTP %d", code)
+		}
+		if _, code, _ := f.login("FR", "nobody", "wrong-password-here"); code != http.StatusUnauthorized {
+			t.Fatalf("unknown user: HTTP %d", code)
+		}
+		s, code, me := f.login("FR", "alice", "alice-long-passphrase")
+		if code != http.StatusOK || me["role"] != "operator" || s.csrf == "" {
+			t.Fatalf("login: HTTP %d %v", code, me)
+		}
+		u, _ := http.NewRequest("GET", s.base, nil)
+		cookies := s.c.Jar.Cookies(u.URL)
+		if len(cookies) != 1 || cookies[0].Name != "vigil_session" {
+			t.Fatalf("session cookie not set: %v", cookies)
+		}
+	})
+
+	t.Run("state changes without the CSRF token are refused", func(t *testing.T) {
+		s, _, _ := f.login("FR", "alice", "alice-long-passphrase")
+		req := exampleRequest(t, "DE")
+		if code, _ := s.do("POST", "/api/v1/requests", req, false); code != http.StatusForbidden {
+			t.Fatalf("POST without CSRF: HTTP %d, want 403", code)
+		}
+		s.csrf = "forged"
+		if code, _ := s.do("POST", "/api/v1/requests", req, true); code != http.StatusForbidden {
+			t.Fatalf("POST with a wrong CSRF token: HTTP %d, want 403", code)
+		}
+		s2, _, _ := f.login("FR", "alice", "alice-long-passphrase")
+		if code, b := s2.do("POST", "/api/v1/requests", req, true); code != http.StatusCreated {
+			t.Fatalf("POST with CSRF: HTTP %d %s", code, b)
+		}
+		// Reads need no CSRF token.
+		if code, _ := s2.do("GET", "/api/v1/cases", nil, false); code != http.StatusOK {
+			t.Fatalf("GET cases: HTTP %d", code)
+		}
+	})
+
+	t.Run("roles: auditor sees metadata only, operator cannot manage users", func(t *testing.T) {
+		sub := f.submit("FR", "DE")
+		aud, _, _ := f.login("FR", "olga", "olga-long-passphrase")
+		code, b := aud.do("GET", "/api/v1/cases/"+sub.CaseID, nil, false)
+		if code != http.StatusOK || strings.Contains(string(b), "facts_summary") || strings.Contains(string(b), `"request": {`) {
+			t.Fatalf("auditor case view: HTTP %d, contents leaked: %v", code, strings.Contains(string(b), "facts_summary"))
+		}
+		if code, _ := aud.do("POST", "/api/v1/requests", exampleRequest(t, "DE"), true); code != http.StatusForbidden {
+			t.Fatalf("auditor submitted a request: HTTP %d", code)
+		}
+		if code, _ := aud.do("GET", "/api/v1/audit/verify", nil, false); code != http.StatusOK {
+			t.Fatalf("auditor audit verify: HTTP %d", code)
+		}
+		op, _, _ := f.login("FR", "alice", "alice-long-passphrase")
+		if code, _ := op.do("GET", "/api/v1/users", nil, false); code != http.StatusForbidden {
+			t.Fatalf("operator listed users: HTTP %d", code)
+		}
+		code, b = op.do("GET", "/api/v1/cases/"+sub.CaseID, nil, false)
+		if code != http.StatusOK || !strings.Contains(string(b), "facts_summary") {
+			t.Fatalf("operator case view lacks contents: HTTP %d", code)
+		}
+		sup, _, _ := f.login("FR", "sam", "sam-long-passphrase")
+		if code, b := sup.do("POST", "/api/v1/cases/"+sub.CaseID+"/assign", []byte(`{"user":"alice"}`), true); code != http.StatusOK {
+			t.Fatalf("supervisor assign: HTTP %d %s", code, b)
+		}
+		if code, _ := op.do("POST", "/api/v1/cases/"+sub.CaseID+"/assign", []byte(`{"user":"alice"}`), true); code != http.StatusForbidden {
+			t.Fatalf("operator assigned a case: HTTP %d", code)
+		}
+	})
+
+	t.Run("personal API token: shown once, works as bearer, revocable", func(t *testing.T) {
+		s, _, _ := f.login("FR", "alice", "alice-long-passphrase")
+		code, b := s.do("POST", "/api/v1/tokens", []byte(`{"name":"laptop cli"}`), true)
+		var tok struct{ ID, Token string }
+		json.Unmarshal(b, &tok)
+		if code != http.StatusCreated || !strings.HasPrefix(tok.Token, "vgt_") {
+			t.Fatalf("create token: HTTP %d %s", code, b)
+		}
+		req, _ := http.NewRequest("GET", s.base+"/api/v1/me", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var me map[string]any
+		json.NewDecoder(resp.Body).Decode(&me)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || me["name"] != "alice" {
+			t.Fatalf("token auth: HTTP %d %v", resp.StatusCode, me)
+		}
+		if code, _ := s.do("DELETE", "/api/v1/tokens/"+tok.ID, nil, true); code != http.StatusNoContent {
+			t.Fatalf("revoke: HTTP %d", code)
+		}
+		resp, _ = http.DefaultClient.Do(req)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("revoked token still works: HTTP %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("repeated failures lock the account and raise an alert", func(t *testing.T) {
+		f.addUser("FR", "mallory", "operator", "mallory-long-passphrase")
+		last := 0
+		for i := 0; i < 5; i++ {
+			_, last, _ = f.login("FR", "mallory", "not-the-password")
+		}
+		if last != http.StatusLocked {
+			t.Fatalf("5th failure: HTTP %d, want 423", last)
+		}
+		if _, code, _ := f.login("FR", "mallory", "mallory-long-passphrase"); code != http.StatusLocked {
+			t.Fatalf("right password while locked: HTTP %d, want 423", code)
+		}
+		var out struct {
+			Alerts []struct{ Kind string } `json:"alerts"`
+		}
+		f.api("FR", "GET", "/api/v1/alerts", nil, &out)
+		found := false
+		for _, a := range out.Alerts {
+			found = found || a.Kind == "login_lockout"
+		}
+		if !found {
+			t.Fatal("no login_lockout alert")
+		}
+	})
+
+	t.Run("logout ends the session", func(t *testing.T) {
+		s, _, _ := f.login("FR", "alice", "alice-long-passphrase")
+		if code, _ := s.do("POST", "/api/v1/logout", nil, true); code != http.StatusNoContent {
+			t.Fatalf("logout: HTTP %d", code)
+		}
+		if code, _ := s.do("GET", "/api/v1/me", nil, false); code != http.StatusUnauthorized {
+			t.Fatalf("after logout: HTTP %d", code)
+		}
+	})
+}
