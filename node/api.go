@@ -455,9 +455,13 @@ func (n *Node) handlePostRoster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := n.applyRoster(body, "api:"+actorOf(r)); err != nil {
-		status := http.StatusUnprocessableEntity
-		if errors.Is(err, protocol.ErrRosterStale) {
+		status := http.StatusServiceUnavailable // verified but could not be saved
+		switch {
+		case errors.Is(err, protocol.ErrRosterStale):
 			status = http.StatusConflict
+		case errors.Is(err, protocol.ErrRosterSignature), errors.Is(err, protocol.ErrRosterInvalid),
+			errors.Is(err, protocol.ErrRosterExpired), errors.Is(err, protocol.ErrMalformed), errors.Is(err, protocol.ErrFrameTooLarge):
+			status = http.StatusUnprocessableEntity
 		}
 		writeError(w, status, "roster refused: "+err.Error(), nil)
 		return

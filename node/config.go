@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 
 	"github.com/vigil-network/vigil/protocol"
 )
+
+var countryCode = regexp.MustCompile(`^[A-Z]{2}$`)
 
 // Config is everything a node needs to run. Relative paths are resolved
 // against the directory of the config file. DefaultConfig documents every
@@ -173,7 +176,7 @@ func LoadConfig(path string) (*Config, error) {
 // Validate reports every invalid setting at once.
 func (c *Config) Validate() error {
 	var errs []string
-	if len(c.Country) != 2 || strings.ToUpper(c.Country) != c.Country {
+	if !countryCode.MatchString(c.Country) {
 		errs = append(errs, fmt.Sprintf("country %q must be an ISO 3166-1 alpha-2 code like FR", c.Country))
 	}
 	for _, a := range c.Listen {

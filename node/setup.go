@@ -127,7 +127,7 @@ log:
 // Init creates a node directory: keys (never overwritten), API token and a
 // commented config (kept if present). Running it twice changes nothing.
 func Init(o InitOptions) (*InitResult, error) {
-	if o.Country = strings.ToUpper(o.Country); len(o.Country) != 2 {
+	if o.Country = strings.ToUpper(o.Country); !countryCode.MatchString(o.Country) {
 		return nil, fmt.Errorf("init: country %q must be an ISO 3166-1 alpha-2 code", o.Country)
 	}
 	if o.AuthorityKey != "" {

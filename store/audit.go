@@ -383,13 +383,13 @@ func (r *ReadTx) AuditCheckpoints() ([]*Checkpoint, error) {
 
 // AuditReport is the outcome of VerifyAuditLog.
 type AuditReport struct {
-	Records          uint64      // records verified (all of them when OK)
-	Root             string      // hex Merkle root of the whole log (when OK)
-	Checkpoints      int         // checkpoints stored
-	LatestCheckpoint *Checkpoint // largest stored checkpoint, if any
-	OK               bool
-	FirstProblem     string // the first inconsistency, in log order
-	ProblemSeq       uint64 // the record (or checkpoint size) it concerns
+	Records          uint64      `json:"records"`           // records verified (all of them when OK)
+	Root             string      `json:"root"`              // hex Merkle root of the whole log (when OK)
+	Checkpoints      int         `json:"checkpoints"`       // checkpoints stored
+	LatestCheckpoint *Checkpoint `json:"latest_checkpoint"` // largest stored checkpoint, if any
+	OK               bool        `json:"ok"`
+	FirstProblem     string      `json:"first_problem"` // the first inconsistency, in log order
+	ProblemSeq       uint64      `json:"problem_seq"`   // the record (or checkpoint size) it concerns
 }
 
 type storedCheckpoint struct {

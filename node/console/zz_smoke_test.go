@@ -334,11 +334,21 @@ func TestSmokeBrowser(t *testing.T) {
 		return fmt.Sprint(v)
 	}
 	shot := func(name string) {
-		b, err := chromedp.Run(ctx, chromedp.FullScreenshot(80))
+		b, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("screenshot: %v", err)
 		}
-		os.WriteFile("/tmp/smoke-"+name+".jpg", b, 0o644)
+		os.WriteFile("/tmp/smoke-"+name+".png", b, 0o644)
+	}
+	vshot := func(name, scrollTo string) {
+		if scrollTo != "" {
+			eval(`document.querySelector('` + scrollTo + `').scrollIntoView({block:'start'}); window.scrollBy(0,-60); 1`)
+		}
+		b, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("screenshot: %v", err)
+		}
+		os.WriteFile("/tmp/v-"+name+".png", b, 0o644)
 	}
 	click := func(sel string) A { return chromedp.Click(C(sel)) }
 	wait := func(sel string) A { return chromedp.WaitVisible(C(sel)) }
@@ -363,6 +373,7 @@ func TestSmokeBrowser(t *testing.T) {
 		wait(`.field-error[data-field="period_days"]`))
 	t.Logf("action error: %q; operator=%s", text("#action-error"), eval(`document.querySelector('#action-form [name=operator]').value`))
 	shot("action-422")
+	vshot("action-422", "#actions-h")
 	do("dashboard", click("#nav-dashboard"), wait(`#incoming-cases tr[data-case-id="`+id1+`"]`))
 	t.Logf("dashboard state %q delivery %q banner %q rows %s", text(`#incoming-cases tr[data-case-id="`+id1+`"] .state`),
 		text(`#incoming-cases tr[data-case-id="`+id1+`"] .delivery`), text("#alerts-banner"), eval(`document.querySelectorAll('#incoming-cases tbody tr').length`))
@@ -382,6 +393,8 @@ func TestSmokeBrowser(t *testing.T) {
 		click("#compose-review"), wait(`.field-error[data-field="identifiers[0].value"]`))
 	t.Logf("compose: %s errors; top %q; focused %s", eval(`document.querySelectorAll('.field-error').length`), text("#compose-errors"), eval(`document.activeElement.name`))
 	shot("compose-errors")
+	vshot("compose-top", "#compose-h")
+	vshot("compose-ident", "fieldset.list")
 	do("kind switch", click("#compose-kind-emergency"), wait(`#compose-fields textarea[name="emergency_facts"]`),
 		click("#compose-kind-preservation"), wait(`#compose-fields textarea[name="facts_summary"]`))
 	eval(`document.querySelector('details.import').open = true`)
@@ -391,9 +404,11 @@ func TestSmokeBrowser(t *testing.T) {
 	t.Logf("draft status %q url %s", text("#compose-status"), eval(`location.href`))
 	do("review", click("#compose-review"), wait("#compose-send"))
 	shot("review")
+	vshot("review", "#review-h")
 	do("send", click("#compose-send"), wait("#case-state"), chromedp.Sleep(400*time.Millisecond))
 	t.Logf("after send at %s delivery %q drafts %d", eval(`location.pathname`), text("#case-delivery"), len(m.drafts))
 	shot("sent-case")
+	vshot("sent-case-timeline", "#timeline-h")
 	do("409", click(`button[data-action="withdraw"]`), wait("#action-submit"), click("#action-submit"), wait("#action-error"))
 	t.Logf("409: %q", text("#action-error"))
 	do("network", click("#nav-network"), wait(`#peers-table tr[data-country="DE"]`))

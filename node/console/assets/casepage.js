@@ -270,7 +270,7 @@ function renderTimeline(v) {
     if (it.type === 'deadline') {
       const past = (parseTime(it.at) || 0) < now;
       ol.appendChild(h('li', { class: 'tl-item tl-deadline' + (past ? ' tl-past' : '') }, time,
-        h('p', { class: 'tl-title' }, '⏰ ', it.title, ' ', countdown(it.at))));
+        h('p', { class: 'tl-title' }, h('strong', null, 'Deadline: '), it.title, ' — ', countdown(it.at))));
       continue;
     }
     if (it.type === 'message') {
@@ -299,7 +299,8 @@ function renderTimeline(v) {
       }
       if (dl.children.length) li.appendChild(dl);
     }
-    li.appendChild(deliveryLine(it.m));
+    const dl = deliveryLine(it.m);
+    if (dl) li.appendChild(dl);
     ol.appendChild(li);
   }
   if (!items.length) ol.appendChild(h('li', { class: 'muted' }, 'Nothing yet.'));

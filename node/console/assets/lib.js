@@ -212,7 +212,7 @@ export function updateCountdown(el, now) {
   if (!t) { el.textContent = '—'; return; }
   const ms = t.getTime() - now;
   const overdue = ms < 0;
-  el.textContent = (el.dataset.label ? el.dataset.label + ' ' : '') + (overdue ? 'OVERDUE by ' + duration(ms) : 'in ' + duration(ms));
+  el.textContent = overdue ? 'OVERDUE by ' + duration(ms) : (el.dataset.label ? el.dataset.label + ' ' : '') + 'in ' + duration(ms);
   el.classList.toggle('overdue', overdue);
   el.classList.toggle('soon', !overdue && ms < 10 * 60000);
 }
@@ -393,7 +393,10 @@ export function showFieldErrors(form, fields) {
       if (!first) first = g.querySelector('input, select, textarea, button') || g;
     }
   }
-  if (first && typeof first.focus === 'function') first.focus();
+  // Focus the first problem in reading order, not in the server's order.
+  const firstInDOM = form.querySelector('[aria-invalid="true"], fieldset.has-error input, fieldset.has-error select, fieldset.has-error textarea');
+  const target = firstInDOM || first;
+  if (target && typeof target.focus === 'function') target.focus();
   return unplaced;
 }
 

@@ -9,7 +9,7 @@ let wired = false;
 
 function render(data) {
   const tb = clear($('#peers-table tbody'));
-  const peers = (data.peers || []).slice().sort((a, b) => (b.self - a.self) || a.country.localeCompare(b.country));
+  const peers = (data.peers || []).slice().sort((a, b) => ((b.self ? 1 : 0) - (a.self ? 1 : 0)) || a.country.localeCompare(b.country));
   const until = parseTime(data.roster_valid_until);
   const roster = clear(document.getElementById('network-roster'));
   roster.append('Roster serial ', h('strong', null, String(data.roster_serial ?? '?')), ', valid until ', fmtUTC(data.roster_valid_until));
