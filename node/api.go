@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -186,7 +187,7 @@ func (n *Node) summarize(c *store.Case) CaseSummary {
 		AckDueAt: timePtr(c.AckDueAt), AcknowledgedAt: timePtr(c.AcknowledgedAt), ExpiresAt: timePtr(c.ExpiresAt),
 		Hold: c.Hold, ClosedAt: timePtr(c.ClosedAt), Outcome: c.Outcome, PurgedAt: timePtr(c.PurgedAt), Assignee: c.Assignee,
 		RequesterTimeZone: c.RequesterTimeZone, RequesterOfficeHours: c.RequesterOfficeHours}
-	if loc, err := time.LoadLocation(c.RequesterTimeZone); err == nil && c.RequesterTimeZone != "" {
+	if loc, err := loadLocation(c.RequesterTimeZone); err == nil && c.RequesterTimeZone != "" {
 		cs.RequesterLocalTime = n.now().In(loc).Format("Mon 2006-01-02 15:04 MST")
 	}
 	return cs
@@ -587,4 +588,17 @@ func (n *Node) handleAuditExport(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		n.log.Named("api").Error("audit export", zap.Error(err))
 	}
+}
+
+var zones sync.Map // name → *time.Location; LoadLocation reads tzdata from disk
+
+func loadLocation(name string) (*time.Location, error) {
+	if l, ok := zones.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err == nil {
+		zones.Store(name, l)
+	}
+	return l, err
 }

@@ -68,9 +68,13 @@ func (e *deliveryEngine) worker(p peer.ID) *peerWorker {
 	return e.workers[p]
 }
 
-// notify tells p's worker there is new mail.
-func (e *deliveryEngine) notify(p peer.ID) {
+// notify hands p's worker a message just made durable in the outbox, so it
+// can send it without rereading the outbox from the store.
+func (e *deliveryEngine) notify(p peer.ID, m *store.Message) {
 	if w := e.worker(p); w != nil {
+		w.mu.Lock()
+		w.fresh = append(w.fresh, m)
+		w.mu.Unlock()
 		signal(w.wake)
 	}
 }
@@ -103,6 +107,17 @@ type peerWorker struct {
 	wake      chan struct{}
 	reconnect chan struct{}
 	log       *zap.Logger
+
+	mu    sync.Mutex
+	fresh []*store.Message // handed over by notify since the last look
+}
+
+func (w *peerWorker) takeFresh() []*store.Message {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := w.fresh
+	w.fresh = nil
+	return out
 }
 
 // backoff returns the wait before retry number attempt: exponential from
@@ -171,6 +186,7 @@ type inflightMsg struct {
 // empty and the stream idle (nil error) or something fails.
 func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
 	n := w.e.n
+	w.takeFresh() // the store read below covers them
 	queue, err := w.loadOutbox(nil)
 	if err != nil || len(queue) == 0 {
 		return false, err
@@ -258,11 +274,13 @@ func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
 				w.recordOutcome(ctx, f, r)
 			}()
 		case <-w.wake:
-			more, lerr := w.loadOutbox(func(id string) bool { return inflight[id] != nil || done[id] })
-			if lerr != nil {
-				return progressed, lerr
+			// New mail arrives in memory; the idle tick below rereads the
+			// store to catch anything handed over while no session ran.
+			for _, m := range w.takeFresh() {
+				if inflight[m.ID] == nil && !done[m.ID] {
+					queue = append(queue, m)
+				}
 			}
-			queue = append(queue, more...)
 			idleSince = time.Now()
 		case <-tick.C:
 			for id, f := range inflight {

@@ -237,6 +237,7 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 		return nil, fmt.Errorf("seal action: %w", err)
 	}
 	var state string
+	var queued *store.Message
 	err = n.store.Update(ctx, func(tx *store.Tx) error {
 		cur, err := tx.Case(caseID)
 		if err != nil {
@@ -251,6 +252,7 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 		if err := tx.Enqueue(m); err != nil {
 			return err
 		}
+		queued = m
 		cur.MessageIDs = append(cur.MessageIDs, m.ID)
 		cur.UpdatedAt = now
 		after, err := n.refreshCase(tx, cur)
@@ -274,7 +276,7 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 	if err != nil {
 		return nil, err
 	}
-	n.engine.notify(pid)
+	n.engine.notify(pid, queued)
 	n.publishCase(caseID)
 	return &ActResult{MessageID: env.MessageID, State: state}, nil
 }

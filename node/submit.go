@@ -58,6 +58,7 @@ func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Su
 	if err != nil {
 		return nil, fmt.Errorf("seal request: %w", err)
 	}
+	var queued *store.Message
 	err = n.store.Update(ctx, func(tx *store.Tx) error {
 		c := &store.Case{ID: h.CaseID, Direction: store.Outgoing, Kind: string(req.RequestKind()), Country: to,
 			Peer: pid.String(), State: string(protocol.StateOpen), CreatedAt: now, UpdatedAt: now, MessageIDs: []string{h.MessageID}}
@@ -70,13 +71,14 @@ func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Su
 		if err := tx.Enqueue(m); err != nil {
 			return err
 		}
+		queued = m
 		return tx.Audit(store.AuditRecord{At: now, Actor: actor, Action: "request.submitted", CaseID: c.ID,
 			MessageID: m.ID, MessageHash: envelopeHash(env.Raw), Detail: fmt.Sprintf("kind=%s to=%s", c.Kind, to)})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store request: %w", err)
 	}
-	n.engine.notify(pid)
+	n.engine.notify(pid, queued)
 	n.publishCase(h.CaseID)
 	return &Submission{CaseID: h.CaseID, MessageID: h.MessageID}, nil
 }

@@ -41,14 +41,14 @@ func badgerOptions(dir string, profile Profile, encKey []byte, log *zap.Logger) 
 		o = o.WithMemTableSize(4 << 20).
 			WithNumMemtables(2).
 			WithBaseTableSize(1 << 20).
-			WithValueLogFileSize(16 << 20).
+			WithValueLogFileSize(4 << 20).
 			WithBlockCacheSize(1 << 20).
 			WithIndexCacheSize(1 << 20)
 	default:
-		o = o.WithMemTableSize(16 << 20).
+		o = o.WithMemTableSize(8 << 20).
 			WithNumMemtables(2).
 			WithBaseTableSize(4 << 20).
-			WithValueLogFileSize(64 << 20).
+			WithValueLogFileSize(8 << 20).
 			WithBlockCacheSize(8 << 20).
 			WithIndexCacheSize(4 << 20)
 	}

@@ -36,7 +36,9 @@ type Message struct {
 	Type        string        `json:"type"`
 	Peer        string        `json:"peer"`    // the other node's peer ID
 	Country     string        `json:"country"` // the other node's country
-	Envelope    []byte        `json:"envelope"`
+	// Envelope is stored under its own key, written once: state changes
+	// rewrite only the small metadata record.
+	Envelope    []byte        `json:"-"`
 	State       DeliveryState `json:"state"`
 	Attempts    int           `json:"attempts"`
 	LastError   string        `json:"last_error,omitempty"`
@@ -52,6 +54,8 @@ type Message struct {
 	Seq    uint64 `json:"seq,omitempty"`
 	// Purged is set when retention removed the envelope (contents).
 	Purged bool `json:"purged,omitempty"`
+
+	envStored bool // Envelope came from (so is already in) the store
 }
 
 // Case groups the messages about one request. Contents stay in the
@@ -86,6 +90,7 @@ type Case struct {
 }
 
 func msgKey(id string) string  { return "msg/" + id }
+func envKey(id string) string  { return "env/" + id }
 func caseKey(id string) string { return "case/" + id }
 func outKey(peer string, seq uint64) string {
 	return fmt.Sprintf("out/%s/%020d", peer, seq)
@@ -97,7 +102,19 @@ func (r *ReadTx) Message(id string) (*Message, error) {
 	if err := r.getJSON(msgKey(id), &m); err != nil {
 		return nil, err
 	}
-	return &m, nil
+	return &m, loadEnvelope(&m, r.get)
+}
+
+func loadEnvelope(m *Message, get func(string) ([]byte, error)) error {
+	if m.Purged {
+		return nil
+	}
+	env, err := get(envKey(m.ID))
+	if err != nil {
+		return fmt.Errorf("message %s envelope: %w", m.ID, err)
+	}
+	m.Envelope, m.envStored = env, true
+	return nil
 }
 
 // Case returns a case by ID.
@@ -177,7 +194,7 @@ func (t *Tx) Message(id string) (*Message, error) {
 	if err := t.getJSON(msgKey(id), &m); err != nil {
 		return nil, err
 	}
-	return &m, nil
+	return &m, loadEnvelope(&m, t.get)
 }
 
 // Case reads through the transaction's pending writes.
@@ -190,7 +207,20 @@ func (t *Tx) Case(id string) (*Case, error) {
 }
 
 // PutMessage stores a message.
-func (t *Tx) PutMessage(m *Message) error { return t.setJSON(msgKey(m.ID), m) }
+func (t *Tx) PutMessage(m *Message) error {
+	switch {
+	case m.Purged:
+		t.del(envKey(m.ID))
+		m.Envelope, m.envStored = nil, false
+	case !m.envStored:
+		if len(m.Envelope) == 0 {
+			return fmt.Errorf("message %s has no envelope", m.ID)
+		}
+		t.set(envKey(m.ID), m.Envelope)
+		m.envStored = true
+	}
+	return t.setJSON(msgKey(m.ID), m)
+}
 
 // PutCase stores a case.
 func (t *Tx) PutCase(c *Case) error { return t.setJSON(caseKey(c.ID), c) }

@@ -188,6 +188,15 @@ func TestStableSelectors(t *testing.T) {
 			t.Errorf("index.html: <label for=%q> has no matching element", m[1])
 		}
 	}
+	// Every static input has a label.
+	for _, m := range regexp.MustCompile(`<(?:input|select|textarea)\b[^>]*\bid="([^"]+)"[^>]*>`).FindAllStringSubmatch(index, -1) {
+		if strings.Contains(m[0], `type="hidden"`) {
+			continue
+		}
+		if !strings.Contains(index, `<label for="`+m[1]+`"`) {
+			t.Errorf("index.html: input %q has no <label for>", m[1])
+		}
+	}
 	// The compose recipient and kind inputs carry their JSON field names.
 	for _, s := range []string{`id="compose-to" name="to"`, `id="compose-kind-preservation" name="kind" value="preservation"`,
 		`id="compose-kind-emergency" name="kind" value="emergency"`, `id="compose-kind-assistance" name="kind" value="assistance"`} {

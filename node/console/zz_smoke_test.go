@@ -395,6 +395,9 @@ func TestSmokeBrowser(t *testing.T) {
 	shot("compose-errors")
 	vshot("compose-top", "#compose-h")
 	vshot("compose-ident", "fieldset.list")
+	do("rows", click("fieldset.list[data-path=identifiers] .add-item"), click("fieldset.list[data-path=identifiers] .add-item"),
+		chromedp.SetValue(C(`[name="identifiers[2].value"]`), "third"), click(`fieldset[data-path="identifiers[0]"] .remove-item`))
+	t.Logf("rows after remove: %s", eval(`Array.from(document.querySelectorAll('fieldset.list[data-path=identifiers] .list-item')).map(f => f.dataset.path + '=' + f.querySelector('[name$=".value"]').value + '/' + f.querySelector('[name$=".value"]').name).join(', ')`))
 	do("kind switch", click("#compose-kind-emergency"), wait(`#compose-fields textarea[name="emergency_facts"]`),
 		click("#compose-kind-preservation"), wait(`#compose-fields textarea[name="facts_summary"]`))
 	eval(`document.querySelector('details.import').open = true`)
@@ -402,6 +405,9 @@ func TestSmokeBrowser(t *testing.T) {
 	t.Logf("imported %s", eval(`document.querySelector('[name="identifiers[1].value"]').value + ' | ' + document.querySelector('[name="identifiers[0].from"]').value + ' | to=' + document.getElementById('compose-to').value`))
 	do("draft", click("#compose-save-draft"), chromedp.Sleep(400*time.Millisecond))
 	t.Logf("draft status %q url %s", text("#compose-status"), eval(`location.href`))
+	do("draft reopen", click("#compose-reset"), chromedp.Sleep(200*time.Millisecond), click("#drafts summary"), wait("#drafts-list button"), click("#drafts-list button"), chromedp.Sleep(400*time.Millisecond))
+	t.Logf("drafts open=%s list=%s status=%q", eval(`document.getElementById('drafts').open`), eval(`document.getElementById('drafts-list').textContent`), text("#compose-draft-status"))
+	t.Logf("reopened draft: ref=%s to=%s", eval(`document.querySelector('[name=reference]').value`), eval(`document.getElementById('compose-to').value`))
 	do("review", click("#compose-review"), wait("#compose-send"))
 	shot("review")
 	vshot("review", "#review-h")
@@ -428,6 +434,21 @@ func TestSmokeBrowser(t *testing.T) {
 	do("keyboard", chromedp.KeyEvent("g"), chromedp.KeyEvent("c"), wait("#compose-kind-preservation"), chromedp.KeyEvent("?"), wait("#help-dialog"))
 	shot("help")
 	t.Logf("after g c: %s", eval(`location.pathname`))
+	m.mu.Lock()
+	m.loggedIn = false
+	m.mu.Unlock()
+	do("expire", chromedp.Navigate(srv.URL+"/ui/cases/"+id1), wait("#login-username"))
+	m.mu.Lock()
+	m.loggedIn = true
+	m.mu.Unlock()
+	do("expire2", chromedp.Navigate(srv.URL+"/ui/cases/"+id1), wait("#case-state"))
+	m.mu.Lock()
+	m.loggedIn = false
+	m.mu.Unlock()
+	do("expire3", click("#case-refresh"), wait("#login-password"))
+	t.Logf("expired: %q", text("#login-error"))
+	do("relogin", chromedp.SendKeys(C("#login-password"), "pw"), click("#login-submit"), wait("#login-totp"), chromedp.SendKeys(C("#login-totp"), "123456"), click("#login-submit"), wait("#case-print"))
+	t.Logf("resumed at %s, case body hidden=%s", eval(`location.pathname`), eval(`document.getElementById('case-body').hidden`))
 	do("print", chromedp.Navigate(srv.URL+"/ui/cases/"+id1), wait("#case-print"), chromedp.Sleep(300*time.Millisecond), click("#case-print"), chromedp.Sleep(600*time.Millisecond))
 	t.Logf("print mode: %q", eval(`document.body.className`))
 	shot("print")

@@ -3,7 +3,7 @@
 // the request in template order and a timeline of messages, actions and
 // deadlines. Supervisors can assign the case (POST .../assign).
 
-import { h, $, api, clear, countdown, fmtUTC, localClock, officeHoursBadge, showBox, setText, state, errorText,
+import { h, api, clear, countdown, fmtUTC, fmtInZone, localClock, officeHoursBadge, showBox, setText, state, errorText,
   clearFieldErrors, showFieldErrors, todayUTC, addDays, parseTime, isSupervisor, labelize, announce } from './lib.js';
 import { renderRequest, actions, actionLabel, actionDetailLabels, describeOption, kindLabels } from './schema.js';
 import { buildField, collect } from './forms.js';
@@ -35,28 +35,33 @@ function fact(label, ...value) {
 
 function renderDeadlines(v) {
   const dl = clear(document.getElementById('case-deadlines'));
-  dl.appendChild(fact(v.direction === 'incoming' ? 'Received' : 'Sent', fmtUTC(v.created_at, { seconds: true })));
+  const c = requesterContact(v);
+  const tz = v.requester_time_zone || c.time_zone;
+  const hours = v.requester_office_hours || c.office_hours;
+  // Each UTC time with the requester's wall-clock time beside it.
+  const local = iso => {
+    const s = tz ? fmtInZone(iso, tz) : '';
+    return s ? h('span', { class: 'muted small' }, ' (requester: ' + s + ')') : null;
+  };
+  dl.appendChild(fact(v.direction === 'incoming' ? 'Received' : 'Sent', fmtUTC(v.created_at, { seconds: true }), local(v.created_at)));
   if (v.ack_due_at || v.acknowledged_at) {
     const closed = !!v.closed_at;
     dl.appendChild(fact('Acknowledgement',
       v.acknowledged_at ? h('span', { class: 'ok-text' }, '✓ acknowledged ' + fmtUTC(v.acknowledged_at)) :
         closed ? h('span', { class: 'muted' }, 'not acknowledged (closed)') :
-          [h('span', null, 'due ' + fmtUTC(v.ack_due_at) + ' — '), countdown(v.ack_due_at)]));
+          [h('span', null, 'due ' + fmtUTC(v.ack_due_at)), local(v.ack_due_at), h('br'), countdown(v.ack_due_at)]));
   }
   if (v.kind === 'preservation' || v.expires_at || v.hold) {
     let val;
     if (v.hold) val = h('strong', { class: 'hold' }, 'held (MLA)' + (v.expires_at ? ' — was due to expire ' + fmtUTC(v.expires_at) : ''));
-    else if (v.expires_at) val = [h('span', null, 'expires ' + fmtUTC(v.expires_at) + ' — '), countdown(v.expires_at)];
+    else if (v.expires_at) val = [h('span', null, 'expires ' + fmtUTC(v.expires_at)), local(v.expires_at), h('br'), countdown(v.expires_at)];
     else val = h('span', { class: 'muted' }, 'not preserved yet');
     dl.appendChild(fact('Preservation', val));
   }
   if (v.closed_at) dl.appendChild(fact('Closed', fmtUTC(v.closed_at) + (v.outcome ? ' — outcome: ' + describeOption(v.outcome) : '')));
   if (v.purged_at) dl.appendChild(fact('Contents purged', fmtUTC(v.purged_at)));
-  const c = requesterContact(v);
-  const tz = v.requester_time_zone || c.time_zone;
-  const hours = v.requester_office_hours || c.office_hours;
   if (tz || hours) {
-    dl.appendChild(fact('Requester\'s time', tz ? localClock(tz, { long: true }) : '—'));
+    dl.appendChild(fact('Requester\'s time now', tz ? localClock(tz, { long: true }) : '—'));
     dl.appendChild(fact('Requester\'s office hours', officeHoursBadge(hours, tz)));
   }
   if (c.phone || c.email) {

@@ -4,11 +4,10 @@
 // Drafts live on the node: PUT/GET/DELETE /api/v1/drafts/{id}.
 
 import { h, $, $$, api, clear, navigate, errorText, fmtUTC, randomID, showBox, setText, loadPeers,
-  clearFieldErrors, showFieldErrors, localClock, officeHoursBadge, relative } from './lib.js';
+  clearFieldErrors, showFieldErrors, localClock, officeHoursBadge, relative, zoneParts, officeHours } from './lib.js';
 import { requestSchemas, renderRequest, kindLabels } from './schema.js';
 import { buildFields, collect, fill } from './forms.js';
 
-let kind = 'preservation';
 let draftID = '';
 let wired = false;
 let peers = [];
@@ -39,7 +38,6 @@ function ensureTZList() {
 
 // setKind rebuilds the form for k, carrying over what fits.
 function setKind(k, carry) {
-  kind = k;
   const r = document.getElementById('compose-kind-' + k);
   if (r) r.checked = true;
   const container = document.getElementById('compose-fields');
@@ -92,12 +90,32 @@ async function loadRecipients() {
   peers = (r.data.peers || []).filter(p => !p.self).sort((a, b) => a.country.localeCompare(b.country));
   const keep = sel.value;
   while (sel.options.length > 1) sel.remove(1);
-  for (const p of peers) {
-    sel.appendChild(h('option', { value: p.country },
-      p.country + ' — ' + (p.organisation || '') + (p.connected ? '' : ' (not connected)')));
-  }
+  for (const p of peers) sel.appendChild(h('option', { value: p.country }, peerLabel(p)));
   if (keep) sel.value = keep;
   showPeerInfo();
+}
+
+// peerLabel: "DE — BKA · 01:37 CET · outside office hours".
+function peerLabel(p, now = new Date()) {
+  const z = zoneParts(p.time_zone, now);
+  const oh = officeHours(p.office_hours, p.time_zone, now);
+  const parts = [p.country + ' — ' + (p.organisation || '')];
+  if (z) parts.push(z.weekdayName + ' ' + z.hm + ' ' + (z.zoneName || p.time_zone));
+  if (oh.known) parts.push(oh.always ? '24/7' : (oh.open ? 'in office hours' : 'outside office hours'));
+  else if (p.office_hours) parts.push(p.office_hours);
+  if (!p.connected) parts.push('NOT CONNECTED');
+  return parts.join(' · ');
+}
+
+function refreshPeerLabels() {
+  const sel = document.getElementById('compose-to');
+  for (const o of Array.from(sel.options)) {
+    const p = peers.find(x => x.country === o.value);
+    if (p) {
+      const t = peerLabel(p);
+      if (o.textContent !== t) o.textContent = t;
+    }
+  }
 }
 
 function showPeerInfo() {
@@ -317,11 +335,18 @@ function wire() {
   document.getElementById('compose-save-draft').insertAdjacentElement('afterend', reset);
 }
 
+let labelTimer = 0;
+
 export const composePage = {
   id: 'page-compose',
   title: 'Compose',
+  leave() {
+    window.clearInterval(labelTimer);
+  },
   async enter(params) {
     if (!wired) wire();
+    window.clearInterval(labelTimer);
+    labelTimer = window.setInterval(refreshPeerLabels, 30000);
     loadRecipients();
     loadDrafts();
     const want = params.query.get('draft');

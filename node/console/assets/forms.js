@@ -54,7 +54,6 @@ export function buildField(f, path) {
         if (first) first.focus();
       });
       fs.appendChild(add);
-      fs._descriptor = f;
       for (let i = 0; i < (f.min || 0); i++) items.appendChild(buildListItem(f, path, i));
       return fs;
     }

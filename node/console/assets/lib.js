@@ -257,6 +257,15 @@ export function zoneParts(tz, now = new Date()) {
   };
 }
 
+// fmtInZone: the wall-clock time of an instant in tz, e.g. "Sat 01:26 CET".
+export function fmtInZone(iso, tz) {
+  const d = iso instanceof Date ? iso : parseTime(iso);
+  if (!d || !tz) return '';
+  const z = zoneParts(tz, d);
+  if (!z) return '';
+  return z.weekdayName + ' ' + z.date.slice(5) + ' ' + z.hm + ' ' + (z.zoneName || tz);
+}
+
 export function localTime(tz, now = new Date(), long = false) {
   if (!tz) return '—';
   const z = zoneParts(tz, now);

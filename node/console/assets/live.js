@@ -268,16 +268,13 @@ export function start() {
   reminderTimer = window.setInterval(remind, 15000);
 }
 
+// stop closes the stream and timers. What is known stays, so cases that
+// arrive while signed out still alarm after the next sign-in.
 export function stop() {
   running = false;
   if (source) source.close();
   source = null;
   window.clearInterval(pollTimer);
   window.clearInterval(reminderTimer);
-  live.cases = [];
-  live.alerts = [];
-  live.loaded = false;
-  seen.clear();
-  reminded.clear();
   setLiveStatus('down', 'offline');
 }
