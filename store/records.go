@@ -30,12 +30,12 @@ const (
 
 // Message is one envelope sent or received, with its transport history.
 type Message struct {
-	ID          string        `json:"id"`
-	CaseID      string        `json:"case_id"`
-	Direction   Direction     `json:"direction"`
-	Type        string        `json:"type"`
-	Peer        string        `json:"peer"`    // the other node's peer ID
-	Country     string        `json:"country"` // the other node's country
+	ID        string    `json:"id"`
+	CaseID    string    `json:"case_id"`
+	Direction Direction `json:"direction"`
+	Type      string    `json:"type"`
+	Peer      string    `json:"peer"`    // the other node's peer ID
+	Country   string    `json:"country"` // the other node's country
 	// Envelope is stored under its own key, written once: state changes
 	// rewrite only the small metadata record.
 	Envelope    []byte        `json:"-"`
