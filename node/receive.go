@@ -123,7 +123,7 @@ func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap
 		log.Error("sign receipt", zap.Error(err))
 		return protocol.FrameReject, protocol.Reject{MessageID: env.MessageID, Code: "internal", Reason: "cannot sign receipt"}.Marshal()
 	}
-	kind, flags := describePayload(env.Type, opened.Payload)
+	info := describePayload(env.Type, opened.Payload)
 	var existing []byte
 	err = n.store.Update(ctx, func(tx *store.Tx) error {
 		existing = nil
@@ -136,7 +136,7 @@ func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		return n.storeIncoming(tx, opened, kind, flags, receipt, now)
+		return n.storeIncoming(tx, opened, info, receipt, now)
 	})
 	switch {
 	case errors.Is(err, errIDConflict):
@@ -168,15 +168,14 @@ var errIDConflict = errors.New("message id conflict")
 // actions under the shared rules. Either way the message is kept: an
 // incomplete request or an action that breaks the rules is flagged for the
 // operator, never dropped.
-func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, kind string, flags []string, r *protocol.Receipt, now time.Time) error {
+func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadInfo, r *protocol.Receipt, now time.Time) error {
 	env := o.Envelope
+	kind := info.kind
 	m := &store.Message{ID: env.MessageID, CaseID: env.CaseID, Direction: store.Incoming, Type: string(env.Type),
 		Peer: env.Sender.String(), Country: o.Member.Country, Envelope: env.Raw, State: store.StateReceived,
-		Flags: flags, CreatedAt: env.CreatedAt, UpdatedAt: now, DeliveredAt: now, Receipt: r.Raw, Attempts: 1}
-	if env.Type == protocol.TypeAction {
-		if a, _ := protocol.ParseAction(o.Payload); a != nil {
-			m.Action, m.Seq = string(a.Action), a.Seq
-		}
+		Flags: append([]string(nil), info.flags...), CreatedAt: env.CreatedAt, UpdatedAt: now, DeliveredAt: now, Receipt: r.Raw, Attempts: 1}
+	if a := info.action; a != nil {
+		m.Action, m.Seq = string(a.Action), a.Seq
 	}
 	c, err := tx.Case(env.CaseID)
 	switch {
@@ -199,9 +198,8 @@ func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, kind string, flag
 			CaseID: env.CaseID, MessageID: env.MessageID, MessageHash: envelopeHash(env.Raw)})
 	}
 	if env.Type == protocol.TypeRequest {
-		req, _ := protocol.ParseRequest(o.Payload)
-		n.setRequestMeta(c, req, now)
-		if req == nil {
+		n.setRequestMeta(c, info.req, now)
+		if info.req == nil {
 			c.Kind = kind
 		}
 	}
@@ -234,28 +232,41 @@ func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, kind string, flag
 		CaseID: env.CaseID, MessageID: env.MessageID, MessageHash: envelopeHash(env.Raw), Detail: detail})
 }
 
-// describePayload reads the request kind from a decrypted payload and flags
-// an incomplete request or a malformed action.
-func describePayload(t protocol.MessageType, payload []byte) (kind string, flags []string) {
+// payloadInfo is what the receiver learns from a decrypted payload, parsed
+// once before the store transaction.
+type payloadInfo struct {
+	kind   string
+	flags  []string
+	req    protocol.Request
+	action *protocol.Action
+}
+
+// describePayload parses a decrypted payload and flags an incomplete
+// request or a malformed action.
+func describePayload(t protocol.MessageType, payload []byte) payloadInfo {
+	var p payloadInfo
 	switch t {
 	case protocol.TypeRequest:
 		req, err := protocol.ParseRequest(payload)
+		p.req = req
 		if req != nil {
-			kind = string(req.RequestKind())
+			p.kind = string(req.RequestKind())
 		} else {
-			kind = "unknown"
+			p.kind = "unknown"
 		}
 		if err != nil {
-			flags = append(flags, "incomplete")
+			p.flags = append(p.flags, "incomplete")
 		}
 	case protocol.TypeAction:
-		if _, err := protocol.ParseAction(payload); err != nil {
-			flags = append(flags, "incomplete")
+		a, err := protocol.ParseAction(payload)
+		p.action = a
+		if err != nil {
+			p.flags = append(p.flags, "incomplete")
 		}
 	default:
-		flags = append(flags, "unknown-type")
+		p.flags = append(p.flags, "unknown-type")
 	}
-	return kind, flags
+	return p
 }
 
 // rejectCode maps an opening error to a rejection code and whether the

@@ -1,8 +1,6 @@
 package protocol
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -333,11 +331,9 @@ func (a *Action) Expiry() (time.Time, bool) {
 // ParseRequest it returns the action together with a *ValidationError when
 // it decodes but is incomplete.
 func ParseAction(doc []byte) (*Action, error) {
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.DisallowUnknownFields()
 	var a Action
-	if err := dec.Decode(&a); err != nil {
-		return nil, &ValidationError{Fields: []FieldError{jsonFieldError(err)}}
+	if err := strictDecode(doc, &a); err != nil {
+		return nil, err
 	}
 	return &a, a.Validate()
 }

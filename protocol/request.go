@@ -300,6 +300,11 @@ func (p *PreservationRequest) Recipient() string        { return p.To }
 // returns the decoded request even when validation fails, with a
 // *ValidationError, so a receiver can store an incomplete request.
 func ParseRequest(doc []byte) (Request, error) {
+	// Preservation is the common, urgent case: try it first, so a valid
+	// preservation request is decoded in one pass instead of two.
+	if p := (&PreservationRequest{}); strictDecode(doc, p) == nil && p.Kind == KindPreservation {
+		return p, p.Validate()
+	}
 	var head struct {
 		Kind RequestKind `json:"kind"`
 	}
@@ -317,15 +322,24 @@ func ParseRequest(doc []byte) (Request, error) {
 	default:
 		return nil, &ValidationError{Fields: []FieldError{{Field: "kind", Message: `must be one of: "preservation", "emergency", "assistance"`}}}
 	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(req); err != nil {
-		return nil, &ValidationError{Fields: []FieldError{jsonFieldError(err)}}
-	}
-	if dec.More() {
-		return nil, &ValidationError{Fields: []FieldError{{Field: "(body)", Message: "trailing data after the JSON object"}}}
+	if err := strictDecode(doc, req); err != nil {
+		return nil, err
 	}
 	return req, req.Validate()
+}
+
+// strictDecode decodes one JSON object into v, refusing unknown fields and
+// trailing data, with the problem named as a field error.
+func strictDecode(doc []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &ValidationError{Fields: []FieldError{jsonFieldError(err)}}
+	}
+	if len(bytes.TrimSpace(doc[dec.InputOffset():])) != 0 {
+		return &ValidationError{Fields: []FieldError{{Field: "(body)", Message: "trailing data after the JSON object"}}}
+	}
+	return nil
 }
 
 func jsonFieldError(err error) FieldError {

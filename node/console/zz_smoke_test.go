@@ -405,7 +405,7 @@ func TestSmokeBrowser(t *testing.T) {
 	t.Logf("imported %s", eval(`document.querySelector('[name="identifiers[1].value"]').value + ' | ' + document.querySelector('[name="identifiers[0].from"]').value + ' | to=' + document.getElementById('compose-to').value`))
 	do("draft", click("#compose-save-draft"), chromedp.Sleep(400*time.Millisecond))
 	t.Logf("draft status %q url %s", text("#compose-status"), eval(`location.href`))
-	do("draft reopen", click("#compose-reset"), chromedp.Sleep(200*time.Millisecond), click("#drafts summary"), wait("#drafts-list button"), click("#drafts-list button"), chromedp.Sleep(400*time.Millisecond))
+	do("draft reopen", click("#compose-reset"), chromedp.Sleep(200*time.Millisecond), wait("#drafts-list button"), click("#drafts-list button"), chromedp.Sleep(400*time.Millisecond))
 	t.Logf("drafts open=%s list=%s status=%q", eval(`document.getElementById('drafts').open`), eval(`document.getElementById('drafts-list').textContent`), text("#compose-draft-status"))
 	t.Logf("reopened draft: ref=%s to=%s", eval(`document.querySelector('[name=reference]').value`), eval(`document.getElementById('compose-to').value`))
 	do("review", click("#compose-review"), wait("#compose-send"))
