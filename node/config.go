@@ -33,6 +33,9 @@ type Config struct {
 	IdentityKey string `yaml:"identity_key"`
 	// EncryptionKey is the X25519 payload key file, mode 0600.
 	EncryptionKey string `yaml:"encryption_key"`
+	// PreviousEncryptionKeys are key files from before a rotation. They
+	// only open envelopes (queued or stored) sealed to the old key.
+	PreviousEncryptionKeys []string `yaml:"previous_encryption_keys"`
 	// Listen are libp2p multiaddrs: TCP and QUIC by default.
 	Listen []string `yaml:"listen"`
 	// Announce, if set, replaces the listen addresses given to peers.
@@ -46,6 +49,7 @@ type Config struct {
 	Deadlines DeadlineConfig  `yaml:"deadlines"`
 	Alerts    AlertConfig     `yaml:"alerts"`
 	Retention RetentionConfig `yaml:"retention"`
+	Drills    DrillConfig     `yaml:"drills"`
 	Log       LogConfig       `yaml:"log"`
 
 	dir string // directory of the config file
@@ -125,6 +129,16 @@ type RetentionConfig struct {
 	PurgeClosedAfter time.Duration `yaml:"purge_closed_after"`
 }
 
+// DrillConfig schedules network drills (see drill.go).
+type DrillConfig struct {
+	// Interval between reachability drills (signed pings to every
+	// member); 0 disables the schedule. Drills can still be run on demand.
+	Interval time.Duration `yaml:"interval"`
+	// AckDeadline: a human-response drill request not acknowledged within
+	// this time counts as a miss for that country.
+	AckDeadline time.Duration `yaml:"ack_deadline"`
+}
+
 // LogConfig selects the log format and level.
 type LogConfig struct {
 	Format string `yaml:"format"` // json (production) or console (development)
@@ -146,6 +160,7 @@ func DefaultConfig() Config {
 		Deadlines: DeadlineConfig{AckUrgent: 30 * time.Minute, AckEmergency: 10 * time.Minute,
 			ExpiryWarnings: []time.Duration{14 * 24 * time.Hour, 7 * 24 * time.Hour, 24 * time.Hour}, CheckInterval: 30 * time.Second},
 		Retention: RetentionConfig{PurgeClosedAfter: 90 * 24 * time.Hour},
+		Drills:    DrillConfig{Interval: time.Hour, AckDeadline: 30 * time.Minute},
 		Log:       LogConfig{Format: "json", Level: "info"},
 	}
 }
@@ -220,6 +235,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Retention.PurgeClosedAfter < 0 {
 		errs = append(errs, "retention.purge_closed_after must not be negative")
+	}
+	if c.Drills.Interval != 0 && c.Drills.Interval < time.Minute {
+		errs = append(errs, "drills.interval must be 0 (off) or at least 1m")
+	}
+	if c.Drills.AckDeadline < time.Minute {
+		errs = append(errs, "drills.ack_deadline must be at least 1m")
 	}
 	switch c.Log.Format {
 	case "json", "console":

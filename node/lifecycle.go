@@ -155,6 +155,9 @@ func (n *Node) setRequestMeta(c *store.Case, req protocol.Request, received time
 	}
 	ct := protocol.RequesterContact(req)
 	c.RequesterTimeZone, c.RequesterOfficeHours = ct.TimeZone, ct.OfficeHours
+	if q, ok := req.(*protocol.AssistanceQuery); ok && q.Drill {
+		c.Drill, c.Flags = true, store.AddFlag(c.Flags, "drill")
+	}
 }
 
 // ActResult is the outcome of a local action.

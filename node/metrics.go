@@ -18,6 +18,10 @@ type metrics struct {
 	loginFailures   prometheus.Counter
 	received        prometheus.Counter
 	rejected        *prometheus.CounterVec
+	drillRTT        *prometheus.GaugeVec
+	drillReachable  *prometheus.GaugeVec
+	drillAck        *prometheus.GaugeVec
+	drillMisses     *prometheus.CounterVec
 }
 
 func newMetrics(n *Node) *metrics {
@@ -40,8 +44,21 @@ func newMetrics(n *Node) *metrics {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_messages_rejected_total", Help: "Envelopes refused, by rejection code.",
 		}, []string{"code"}),
+		drillRTT: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_drill_rtt_seconds", Help: "Round trip of the latest reachability drill ping (signed ping to verified pong), by member.",
+		}, []string{"country"}),
+		drillReachable: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_drill_reachable", Help: "1 if the member answered the latest reachability drill with a verified pong, else 0.",
+		}, []string{"country"}),
+		drillAck: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_drill_ack_seconds", Help: "Time to human acknowledgement of the latest acknowledged response drill, by member.",
+		}, []string{"country"}),
+		drillMisses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_drill_misses_total", Help: "Response drill requests not acknowledged within drills.ack_deadline, by member.",
+		}, []string{"country"}),
 	}
 	m.reg.MustRegister(m.deliveryLatency, m.escalations, m.loginFailures, m.received, m.rejected,
+		m.drillRTT, m.drillReachable, m.drillAck, m.drillMisses,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_connected_peers", Help: "Roster members with an open connection.",
 		}, func() float64 {

@@ -89,7 +89,15 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.sealer, err = protocol.NewSealer(n.key, enc); err != nil {
+	keys := []protocol.EncryptionKey{enc}
+	for _, p := range cfg.PreviousEncryptionKeys {
+		old, err := LoadEncryptionKey(cfg.Path(p))
+		if err != nil {
+			return nil, fmt.Errorf("previous encryption key: %w", err)
+		}
+		keys = append(keys, old)
+	}
+	if n.sealer, err = protocol.NewSealer(n.key, keys...); err != nil {
 		return nil, err
 	}
 	tok, err := readSecret(cfg.Path(cfg.API.TokenFile))

@@ -50,6 +50,9 @@ data_dir: data
 # Created by 'vigil init' with mode 0600; never overwritten by it.
 identity_key: keys/identity.key
 encryption_key: keys/encryption.key
+# After rotating the encryption key, list the old key files here so
+# envelopes sealed to them (queued or stored) still open.
+previous_encryption_keys: []
 
 # libp2p listen addresses: TCP and QUIC. Peers learn them from the roster,
 # so they must match the addrs the authority publishes for this node.
@@ -116,6 +119,14 @@ retention:
   # Request contents of cases closed this long ago are purged; the audit
   # metadata stays. 0s keeps them.
   purge_closed_after: 2160h
+
+drills:
+  # Reachability drill: signed pings to every member on this schedule
+  # (0s disables it; POST /api/v1/drills/reachability runs one now).
+  interval: 1h
+  # Human-response drill: a test request not acknowledged within this time
+  # counts as a miss for that country.
+  ack_deadline: 30m
 
 log:
   # json for production (journald, log shippers); console for development.

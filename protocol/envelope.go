@@ -292,8 +292,8 @@ func (s *Sealer) Open(raw []byte, dir Directory, now time.Time, clock ClockPolic
 	if _, ok := s.keys[env.RecipientEncKey]; !ok {
 		return nil, fmt.Errorf("%w: sealed to an encryption key this node does not hold", ErrWrongRecipient)
 	}
-	if !m.HasEncryptionKey(env.SenderEncKey) {
-		return nil, fmt.Errorf("%w: sender encryption key is not in the roster", ErrDecrypt)
+	if !m.HasEncryptionKey(env.SenderEncKey, now) {
+		return nil, fmt.Errorf("%w: sender encryption key is not in the roster (or its rotation grace period ended)", ErrDecrypt)
 	}
 	if env.CreatedAt.After(now.Add(clock.MaxFutureSkew)) {
 		return nil, fmt.Errorf("%w: created %s, now %s", ErrClockSkew, env.CreatedAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339))

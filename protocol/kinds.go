@@ -92,6 +92,9 @@ type AssistanceQuery struct {
 	RequestingAuthority Contact `json:"requesting_authority"`
 	Topic               string  `json:"topic"`
 	Question            string  `json:"question"`
+	// Drill marks a test request sent by a human-response drill. It still
+	// needs a human acknowledgement; it asks for nothing else.
+	Drill bool `json:"drill,omitempty"`
 
 	Safeguards Safeguards `json:"safeguards"`
 }

@@ -834,22 +834,32 @@ func TestMemberHasEncryptionKey(t *testing.T) {
 	cur, _ := protocol.GenerateEncryptionKey()
 	prev, _ := protocol.GenerateEncryptionKey()
 	other, _ := protocol.GenerateEncryptionKey()
+	now := time.Date(2026, 11, 27, 3, 0, 0, 0, time.UTC)
 	m := protocol.Member{EncryptionKey: protocol.EncodeKey(cur.Public)}
-	if !m.HasEncryptionKey(cur.Public) {
+	if !m.HasEncryptionKey(cur.Public, now) {
 		t.Fatal("current key not recognised")
 	}
-	if m.HasEncryptionKey(prev.Public) || m.HasEncryptionKey([32]byte{}) {
+	if m.HasEncryptionKey(prev.Public, now) || m.HasEncryptionKey([32]byte{}, now) {
 		t.Fatal("unlisted key recognised")
 	}
 	m.PreviousEncryptionKey = protocol.EncodeKey(prev.Public)
-	if !m.HasEncryptionKey(cur.Public) || !m.HasEncryptionKey(prev.Public) {
+	if !m.HasEncryptionKey(cur.Public, now) || !m.HasEncryptionKey(prev.Public, now) {
 		t.Fatal("current or previous key not recognised")
 	}
-	if m.HasEncryptionKey(other.Public) {
+	if m.HasEncryptionKey(other.Public, now) {
 		t.Fatal("unrelated key recognised")
 	}
+	until := now.Add(time.Hour)
+	m.PreviousKeyUntil = &until
+	if !m.HasEncryptionKey(prev.Public, now.Add(59*time.Minute)) {
+		t.Fatal("previous key refused inside its grace period")
+	}
+	if m.HasEncryptionKey(prev.Public, until) || !m.HasEncryptionKey(cur.Public, until.Add(time.Hour)) {
+		t.Fatal("previous key accepted after its grace period, or current key refused")
+	}
+	m.PreviousKeyUntil = nil
 	m.EncryptionKey = "not base64"
-	if m.HasEncryptionKey(cur.Public) || !m.HasEncryptionKey(prev.Public) {
+	if m.HasEncryptionKey(cur.Public, now) || !m.HasEncryptionKey(prev.Public, now) {
 		t.Fatal("undecodable current key should match nothing, previous key still should")
 	}
 }

@@ -51,18 +51,17 @@ func (m Member) ID() (peer.ID, error) { return peer.Decode(m.PeerID) }
 // EncryptionPublic decodes the member's current encryption key.
 func (m Member) EncryptionPublic() ([32]byte, error) { return decodeKey32(m.EncryptionKey) }
 
-// HasEncryptionKey reports whether k is the member's current key or its
-// previous one. The grace period is enforced when the roster is applied.
-func (m Member) HasEncryptionKey(k [32]byte) bool {
-	for _, s := range []string{m.EncryptionKey, m.PreviousEncryptionKey} {
-		if s == "" {
-			continue
-		}
-		if pk, err := decodeKey32(s); err == nil && pk == k {
-			return true
-		}
+// HasEncryptionKey reports whether k is the member's current key, or its
+// previous one while the rotation grace period (PreviousKeyUntil) lasts.
+func (m Member) HasEncryptionKey(k [32]byte, now time.Time) bool {
+	if pk, err := decodeKey32(m.EncryptionKey); err == nil && pk == k {
+		return true
 	}
-	return false
+	if m.PreviousEncryptionKey == "" || (m.PreviousKeyUntil != nil && !now.Before(*m.PreviousKeyUntil)) {
+		return false
+	}
+	pk, err := decodeKey32(m.PreviousEncryptionKey)
+	return err == nil && pk == k
 }
 
 // Multiaddrs parses the member's listen addresses.

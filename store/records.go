@@ -84,6 +84,7 @@ type Case struct {
 	Outcome        string    `json:"outcome,omitempty"`
 	PurgedAt       time.Time `json:"purged_at,omitzero"`
 	Assignee       string    `json:"assignee,omitempty"` // console user handling the case
+	Drill          bool      `json:"drill,omitempty"`    // a drill's test request, not a real one
 	// Requester's zone and office hours, shown beside UTC deadlines.
 	RequesterTimeZone    string `json:"requester_time_zone,omitempty"`
 	RequesterOfficeHours string `json:"requester_office_hours,omitempty"`

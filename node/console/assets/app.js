@@ -71,7 +71,11 @@ function showOnly(id) {
   if (boot) boot.hidden = true;
 }
 
-function route() {
+// route shows the page for the current path. resume: back from a login
+// prompt mid-session — refresh the page's data but keep its scroll and
+// focus (forms are kept: pages only rebuild them on a new target).
+function route(resume = false) {
+  if (resume !== true) resume = false;
   if (!state.me) { showLogin(); return; }
   const path = location.pathname;
   let page = null, params = {};
@@ -91,7 +95,7 @@ function route() {
   if (!page) { showOnly('page-notfound'); return; }
   showOnly(page.id);
   page.enter(params);
-  if (!firstRoute) {
+  if (!firstRoute && !resume) {
     const h1 = document.querySelector('#' + page.id + ' h1');
     if (h1) { h1.tabIndex = -1; h1.focus({ preventScroll: true }); }
     window.scrollTo(0, 0);
@@ -125,15 +129,19 @@ function loggedIn() {
   document.getElementById('topbar').hidden = false;
   setText('me-name', me.name);
   setText('me-role', me.role);
+  // Links follow the role's permissions (node/accounts/roles.go); the API
+  // enforces them regardless.
   document.getElementById('nav-users').hidden = me.role !== 'admin';
+  document.getElementById('nav-audit').hidden = me.role === 'operator';
+  document.getElementById('nav-compose').hidden = me.role === 'auditor';
   document.getElementById('login-password').value = '';
   document.getElementById('login-totp').value = '';
   document.getElementById('login-totp-field').hidden = true;
   setText('login-error', '');
   startLive();
   if (resumePage) {
-    showOnly(resumePage);
     resumePage = null;
+    route(true);
     return;
   }
   route();

@@ -94,8 +94,10 @@ function renderHeader(v) {
 
 function renderActions(v) {
   const box = clear(document.getElementById('case-actions'));
-  const avail = v.available_actions || [];
-  if (!avail.length) {
+  const avail = (state.me && state.me.role === 'auditor') ? [] : (v.available_actions || []);
+  if (state.me && state.me.role === 'auditor') {
+    box.appendChild(h('p', { class: 'muted' }, 'Auditors read cases; they do not act on them.'));
+  } else if (!avail.length) {
     box.appendChild(h('p', { class: 'muted' }, v.purged_at ? 'Contents purged: no further actions.' : 'No action is open to us in this state.'));
   }
   for (const a of avail) {

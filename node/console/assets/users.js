@@ -4,7 +4,7 @@
 
 import { h, $, clear, api, fmtUTC, showBox, setText, errorText, state, copyText, parseTime } from './lib.js';
 
-const baseRoles = ['operator', 'supervisor', 'admin'];
+const baseRoles = ['operator', 'supervisor', 'auditor', 'admin'];
 let usersWired = false;
 let accountWired = false;
 let seq = 0;

@@ -1,0 +1,120 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Drill kinds.
+const (
+	DrillReachability = "reachability" // signed pings to every member
+	DrillResponse     = "response"     // test requests a human must acknowledge
+)
+
+// KeepDrillRuns is how many drill runs the store keeps; older ones are
+// removed as new ones are written.
+const KeepDrillRuns = 100
+
+// DrillRun is one drill: a round of pings, or a round of test requests.
+type DrillRun struct {
+	ID         string    `json:"id"` // time-ordered (protocol.NewID)
+	Kind       string    `json:"kind"`
+	Actor      string    `json:"actor"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Response drills: the reference sent and when an acknowledgement
+	// counts as missed.
+	Reference  string        `json:"reference,omitempty"`
+	DeadlineAt time.Time     `json:"deadline_at,omitzero"`
+	Results    []DrillResult `json:"results"`
+}
+
+// DrillResult is one member's outcome in a drill run. For a reachability
+// drill Reachable means a verified pong came back; for a response drill it
+// means a human acknowledged the test request.
+type DrillResult struct {
+	Country   string  `json:"country"`
+	PeerID    string  `json:"peer_id,omitempty"`
+	Reachable bool    `json:"reachable"`
+	RTTMillis float64 `json:"rtt_ms,omitempty"` // send → verified pong
+	Error     string  `json:"error,omitempty"`
+	// Failures counts consecutive failed pings to the member up to and
+	// including this one (0 when it answered).
+	Failures int `json:"failures,omitempty"`
+
+	CaseID         string    `json:"case_id,omitempty"`
+	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"`
+	AckSeconds     float64   `json:"ack_seconds,omitempty"` // case created → acknowledged
+	Missed         bool      `json:"missed,omitempty"`      // not acknowledged by the deadline
+}
+
+// Pending reports whether a response-drill result still awaits an
+// acknowledgement or a miss.
+func (r *DrillResult) Pending() bool {
+	return r.CaseID != "" && r.AcknowledgedAt.IsZero() && !r.Missed
+}
+
+const drillPrefix = "drill/"
+
+func drillKey(id string) string { return drillPrefix + id }
+
+// PutDrillRun stores or replaces a drill run and removes the oldest runs
+// beyond KeepDrillRuns.
+func (t *Tx) PutDrillRun(run *DrillRun) error {
+	if run.ID == "" || strings.Contains(run.ID, "/") {
+		return fmt.Errorf("drill run id %q is invalid", run.ID)
+	}
+	_, err := t.get(drillKey(run.ID))
+	isNew := errors.Is(err, ErrNotFound)
+	if err != nil && !isNew {
+		return err
+	}
+	if err := t.setJSON(drillKey(run.ID), run); err != nil {
+		return err
+	}
+	if !isNew {
+		return nil
+	}
+	var keys []string
+	if err := t.scan(drillPrefix, false, func(k string, _ []byte) (bool, error) {
+		if k != drillKey(run.ID) {
+			keys = append(keys, k)
+		}
+		return true, nil
+	}); err != nil {
+		return err
+	}
+	for i := 0; i < len(keys)+1-KeepDrillRuns; i++ {
+		t.del(keys[i])
+	}
+	return nil
+}
+
+// NextDrillNumber numbers response drills, for their references.
+func (t *Tx) NextDrillNumber() (uint64, error) { return t.nextSeq("drill") }
+
+// DrillRun returns one drill run.
+func (r *ReadTx) DrillRun(id string) (*DrillRun, error) {
+	var run DrillRun
+	if err := r.getJSON(drillKey(id), &run); err != nil {
+		return nil, err
+	}
+	return &run, nil
+}
+
+// DrillRuns lists the stored drill runs, oldest first.
+func (r *ReadTx) DrillRuns() ([]*DrillRun, error) {
+	var out []*DrillRun
+	err := r.scan(drillPrefix, false, func(_ string, v []byte) (bool, error) {
+		var run DrillRun
+		if err := json.Unmarshal(v, &run); err != nil {
+			return false, fmt.Errorf("decode drill run: %w", err)
+		}
+		out = append(out, &run)
+		return true, nil
+	})
+	return out, err
+}
