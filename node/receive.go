@@ -275,6 +275,8 @@ func rejectCode(err error) (string, bool) {
 	switch {
 	case errors.Is(err, protocol.ErrUnknownSender):
 		return "unknown-sender", false // the receiver's roster may lag
+	case errors.Is(err, protocol.ErrTooOld):
+		return "too-old", true
 	case errors.Is(err, protocol.ErrClockSkew):
 		return "clock-skew", false // fixable by an operator; retry
 	case errors.Is(err, protocol.ErrBadSignature):

@@ -299,7 +299,7 @@ func (s *Sealer) Open(raw []byte, dir Directory, now time.Time, clock ClockPolic
 		return nil, fmt.Errorf("%w: created %s, now %s", ErrClockSkew, env.CreatedAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 	if clock.MaxAge > 0 && env.CreatedAt.Before(now.Add(-clock.MaxAge)) {
-		return nil, fmt.Errorf("%w: created %s is older than %s", ErrClockSkew, env.CreatedAt.Format(time.RFC3339), clock.MaxAge)
+		return nil, fmt.Errorf("%w: created %s, limit %s", ErrTooOld, env.CreatedAt.Format(time.RFC3339), clock.MaxAge)
 	}
 	payload, err := s.Decrypt(env)
 	if err != nil {

@@ -1,6 +1,9 @@
 package protocol
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned when opening envelopes and receipts. Callers branch on them
 // to decide between rejecting a peer's message and retrying later.
@@ -17,3 +20,7 @@ var (
 	ErrRosterExpired   = errors.New("roster is past its valid-until date")
 	ErrRosterInvalid   = errors.New("roster content is invalid")
 )
+
+// ErrTooOld is the ErrClockSkew of a message older than the clock policy's
+// MaxAge: unlike a sender clock running ahead, waiting will not fix it.
+var ErrTooOld = fmt.Errorf("%w: message is older than the accepted age", ErrClockSkew)
