@@ -63,6 +63,13 @@ func (n *Node) apiHandler() http.Handler {
 	mux.Handle("GET /api/v1/peers", n.authz(accounts.PermReadPeers, n.handlePeers))
 	mux.Handle("GET /api/v1/roster", n.authz(accounts.PermReadPeers, n.handleGetRoster))
 	mux.Handle("POST /api/v1/roster", n.authz(accounts.PermManageRoster, n.handlePostRoster))
+	mux.Handle("POST /api/v1/drills/reachability", n.authz(accounts.PermManageRoster, n.handleDrillReachability))
+	mux.Handle("POST /api/v1/drills/response", n.authz(accounts.PermManageRoster, n.handleDrillResponse))
+	mux.Handle("GET /api/v1/drills/report", n.authz(accounts.PermReadPeers, n.handleDrillReport))
+	// Fault injection for test networks; 404 unless testing.fault_injection (faults.go).
+	mux.Handle("POST /api/v1/testing/partition", n.authz(accounts.PermManageRoster, n.handleTestPartition))
+	mux.Handle("POST /api/v1/testing/heal", n.authz(accounts.PermManageRoster, n.handleTestHeal))
+	mux.Handle("POST /api/v1/testing/clock", n.authz(accounts.PermManageRoster, n.handleTestClock))
 
 	mux.Handle("GET /api/v1/audit", n.authz(accounts.PermReadAudit, n.handleAuditSearch))
 	mux.Handle("GET /api/v1/audit/verify", n.authz(accounts.PermReadAudit, n.handleAuditVerify))

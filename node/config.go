@@ -40,6 +40,9 @@ type Config struct {
 	Listen []string `yaml:"listen"`
 	// Announce, if set, replaces the listen addresses given to peers.
 	Announce []string `yaml:"announce"`
+	// Transports the libp2p host runs: tcp, quic or both (the default).
+	// Test networks of many nodes on one machine use one (p2plimits.go).
+	Transports []string `yaml:"transports"`
 
 	API       APIConfig       `yaml:"api"`
 	Roster    RosterConfig    `yaml:"roster"`
@@ -51,6 +54,8 @@ type Config struct {
 	Retention RetentionConfig `yaml:"retention"`
 	Drills    DrillConfig     `yaml:"drills"`
 	Log       LogConfig       `yaml:"log"`
+	// Testing holds switches for test networks only (faults.go).
+	Testing TestingConfig `yaml:"testing"`
 
 	dir string // directory of the config file
 }
@@ -152,6 +157,7 @@ func DefaultConfig() Config {
 		IdentityKey:   "keys/identity.key",
 		EncryptionKey: "keys/encryption.key",
 		Listen:        []string{"/ip4/0.0.0.0/tcp/4701", "/ip4/0.0.0.0/udp/4701/quic-v1"},
+		Transports:    []string{"tcp", "quic"},
 		API:           APIConfig{Listen: "127.0.0.1:8470", TokenFile: "keys/api.token"},
 		Roster:        RosterConfig{Path: "roster.json"},
 		Store:         StoreConfig{Profile: "default"},
@@ -242,6 +248,7 @@ func (c *Config) Validate() error {
 	if c.Drills.AckDeadline < time.Minute {
 		errs = append(errs, "drills.ack_deadline must be at least 1m")
 	}
+	errs = append(errs, c.validateTransports()...)
 	switch c.Log.Format {
 	case "json", "console":
 	default:

@@ -9,14 +9,13 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
-	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
-	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
-// newHost builds the libp2p host: TCP and QUIC only, Noise or TLS, the
-// roster gater, and a connection manager that never trims roster members.
-func newHost(key crypto.PrivKey, listen, announce []string, gater *rosterGater, members int) (host.Host, *connmgr.BasicConnMgr, error) {
+// newHost builds the libp2p host: TCP and/or QUIC (transports), Noise or
+// TLS, the roster gater, a connection manager that never trims roster
+// members and resource limits sized to the roster (p2plimits.go).
+func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *rosterGater, members int) (host.Host, *connmgr.BasicConnMgr, error) {
 	// The default 160/192 watermarks would trim a 193-member mesh; roster
 	// peers are also protected explicitly, so the watermarks only bound
 	// strays and duplicates.
@@ -25,11 +24,16 @@ func newHost(key crypto.PrivKey, listen, announce []string, gater *rosterGater, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("connection manager: %w", err)
 	}
+	rm, err := resourceManager(members) // p2plimits.go
+	if err != nil {
+		cm.Close()
+		return nil, nil, fmt.Errorf("resource manager: %w", err)
+	}
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
-		libp2p.Transport(quic.NewTransport),
+		libp2p.ChainOptions(transportOptions(transports)...),
+		libp2p.ResourceManager(rm),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
 		libp2p.ConnectionGater(gater),

@@ -58,6 +58,8 @@ type Node struct {
 	metrics   *metrics
 	accounts  *accounts.Manager
 	partition partitionSet
+	drills    drillState
+	faults    faultState // testing.fault_injection (faults.go)
 
 	apiLn  net.Listener
 	apiSrv *http.Server
@@ -79,6 +81,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	}
 	n = &Node{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now,
 		clock: protocol.ClockPolicy{MaxFutureSkew: cfg.Clock.MaxFutureSkew, MaxAge: cfg.Clock.MaxAge}}
+	n.now = n.faults.skewed(opts.Now) // a fault-injected clock skew shifts everything the node dates
 	if n.key, err = LoadIdentityKey(cfg.Path(cfg.IdentityKey)); err != nil {
 		return nil, err
 	}
@@ -141,7 +144,8 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 		}
 	}()
 	n.gater = &rosterGater{roster: n.roster, log: n.log.Named("gater"), extraDeny: n.partition.has}
-	if n.host, n.cm, err = newHost(n.key, cfg.Listen, cfg.Announce, n.gater, len(r.Members)); err != nil {
+	checkFDLimit(n.log, len(r.Members), cfg.Transports)
+	if n.host, n.cm, err = newHost(n.key, cfg.Listen, cfg.Announce, cfg.Transports, n.gater, len(r.Members)); err != nil {
 		return nil, err
 	}
 	n.peers = newPeerTracker()
@@ -190,6 +194,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.apiLn = ln
 	n.host.SetStreamHandler(ProtoDeliver, n.handleDeliver)
 	n.host.SetStreamHandler(ProtoRoster, n.handleRoster)
+	n.host.SetStreamHandler(ProtoDrill, n.handleDrill)
 	n.engine = newDeliveryEngine(n)
 
 	if err := n.watchPeers(); err != nil {
@@ -199,6 +204,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.applyMembership(nil)
 	n.goRun("connector", n.connectLoop)
 	n.goRun("scheduler", n.schedulerLoop)
+	n.goRun("drills", n.drillLoop)
 
 	n.apiSrv = &http.Server{Handler: n.apiHandler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return n.ctx }}

@@ -159,6 +159,7 @@ func (n *Node) connectLoop(ctx context.Context) {
 	for {
 		r, _ := n.roster.current()
 		pingNow := pings%6 == 0 // every 30 s
+		first := pings == 0     // boot: stagger the dials (mesh.go)
 		pings++
 		for _, m := range r.Members {
 			id, err := m.ID()
@@ -175,6 +176,9 @@ func (n *Node) connectLoop(ctx context.Context) {
 				continue
 			}
 			n.goRun("dial", func(ctx context.Context) {
+				if first && !n.firstDialWait(ctx, id, len(r.Members)) {
+					return
+				}
 				cctx, cancel := context.WithTimeout(ctx, ioTimeout)
 				defer cancel()
 				if err := n.host.Connect(cctx, peer.AddrInfo{ID: id}); err != nil {

@@ -168,10 +168,17 @@ func TestRosterOperationsDuringTraffic(t *testing.T) {
 		var oldPort int
 		fmt.Sscanf(string(b)[strings.Index(string(b), "/ip4/127.0.0.1/tcp/")+len("/ip4/127.0.0.1/tcp/"):], "%d", &oldPort)
 		port := freePort(t)
-		editConfig(t, nl.Config, fmt.Sprintf("tcp/%d", oldPort), fmt.Sprintf("tcp/%d", port),
-			fmt.Sprintf("udp/%d", oldPort), fmt.Sprintf("udp/%d", port))
+		// The node listens on the same port number for every transport
+		// the testnet gave it; move them all.
+		cfg := strings.ReplaceAll(string(b), fmt.Sprintf("/%d", oldPort), fmt.Sprintf("/%d", port))
+		if err := os.WriteFile(nl.Config, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		f.pushRoster("FR", func(r *protocol.Roster) {
-			member(r, "NL").Addrs = []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", port)}
+			m := member(r, "NL")
+			for i, a := range m.Addrs {
+				m.Addrs[i] = strings.ReplaceAll(a, fmt.Sprintf("/%d", oldPort), fmt.Sprintf("/%d", port))
+			}
 		})
 		f.start("NL")
 		sub := f.submit("FR", "NL")

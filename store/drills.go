@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -14,8 +15,9 @@ const (
 	DrillResponse     = "response"     // test requests a human must acknowledge
 )
 
-// KeepDrillRuns is how many drill runs the store keeps; older ones are
-// removed as new ones are written.
+// KeepDrillRuns is how many drill runs of each kind the store keeps; older
+// ones are removed as new ones are written. Kinds are counted apart so that
+// hourly reachability drills do not push out the rarer response drills.
 const KeepDrillRuns = 100
 
 // DrillRun is one drill: a round of pings, or a round of test requests.
@@ -59,28 +61,32 @@ func (r *DrillResult) Pending() bool {
 
 const drillPrefix = "drill/"
 
-func drillKey(id string) string { return drillPrefix + id }
+func drillKey(kind, id string) string { return drillPrefix + kind + "/" + id }
 
-// PutDrillRun stores or replaces a drill run and removes the oldest runs
-// beyond KeepDrillRuns.
+// PutDrillRun stores or replaces a drill run and removes the oldest runs of
+// its kind beyond KeepDrillRuns.
 func (t *Tx) PutDrillRun(run *DrillRun) error {
 	if run.ID == "" || strings.Contains(run.ID, "/") {
 		return fmt.Errorf("drill run id %q is invalid", run.ID)
 	}
-	_, err := t.get(drillKey(run.ID))
+	if run.Kind != DrillReachability && run.Kind != DrillResponse {
+		return fmt.Errorf("drill kind %q is invalid", run.Kind)
+	}
+	key := drillKey(run.Kind, run.ID)
+	_, err := t.get(key)
 	isNew := errors.Is(err, ErrNotFound)
 	if err != nil && !isNew {
 		return err
 	}
-	if err := t.setJSON(drillKey(run.ID), run); err != nil {
+	if err := t.setJSON(key, run); err != nil {
 		return err
 	}
 	if !isNew {
 		return nil
 	}
 	var keys []string
-	if err := t.scan(drillPrefix, false, func(k string, _ []byte) (bool, error) {
-		if k != drillKey(run.ID) {
+	if err := t.scan(drillPrefix+run.Kind+"/", false, func(k string, _ []byte) (bool, error) {
+		if k != key {
 			keys = append(keys, k)
 		}
 		return true, nil
@@ -97,18 +103,23 @@ func (t *Tx) PutDrillRun(run *DrillRun) error {
 func (t *Tx) NextDrillNumber() (uint64, error) { return t.nextSeq("drill") }
 
 // DrillRun returns one drill run.
-func (r *ReadTx) DrillRun(id string) (*DrillRun, error) {
+func (r *ReadTx) DrillRun(kind, id string) (*DrillRun, error) {
 	var run DrillRun
-	if err := r.getJSON(drillKey(id), &run); err != nil {
+	if err := r.getJSON(drillKey(kind, id), &run); err != nil {
 		return nil, err
 	}
 	return &run, nil
 }
 
-// DrillRuns lists the stored drill runs, oldest first.
-func (r *ReadTx) DrillRuns() ([]*DrillRun, error) {
+// DrillRuns lists the stored drill runs of one kind, or of every kind if
+// kind is empty, oldest first.
+func (r *ReadTx) DrillRuns(kind string) ([]*DrillRun, error) {
+	prefix := drillPrefix
+	if kind != "" {
+		prefix += kind + "/"
+	}
 	var out []*DrillRun
-	err := r.scan(drillPrefix, false, func(_ string, v []byte) (bool, error) {
+	err := r.scan(prefix, false, func(_ string, v []byte) (bool, error) {
 		var run DrillRun
 		if err := json.Unmarshal(v, &run); err != nil {
 			return false, fmt.Errorf("decode drill run: %w", err)
@@ -116,5 +127,22 @@ func (r *ReadTx) DrillRuns() ([]*DrillRun, error) {
 		out = append(out, &run)
 		return true, nil
 	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, err
+}
+
+// LatestDrillRun returns the newest stored run of a kind, or ErrNotFound.
+func (r *ReadTx) LatestDrillRun(kind string) (*DrillRun, error) {
+	var out *DrillRun
+	err := r.scan(drillPrefix+kind+"/", true, func(_ string, v []byte) (bool, error) {
+		out = &DrillRun{}
+		if err := json.Unmarshal(v, out); err != nil {
+			return false, fmt.Errorf("decode drill run: %w", err)
+		}
+		return false, nil
+	})
+	if err == nil && out == nil {
+		err = ErrNotFound
+	}
 	return out, err
 }

@@ -11,7 +11,9 @@ func TestDrillRunsKeepLast(t *testing.T) {
 	s, _ := openStore(t, t.TempDir())
 	ctx := context.Background()
 	start := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	id := func(i int) string { return fmt.Sprintf("%016x%016x", start.Add(time.Duration(i)*time.Minute).UnixMilli(), i) }
+	id := func(i int) string {
+		return fmt.Sprintf("%016x%016x", start.Add(time.Duration(i)*time.Minute).UnixMilli(), i)
+	}
 	for i := 0; i < KeepDrillRuns+15; i++ {
 		run := &DrillRun{ID: id(i), Kind: DrillReachability, StartedAt: start.Add(time.Duration(i) * time.Minute),
 			Results: []DrillResult{{Country: "DE", Reachable: true, RTTMillis: 1.5}}}
@@ -22,7 +24,7 @@ func TestDrillRunsKeepLast(t *testing.T) {
 	// Rewriting an existing run (a response drill being resolved) keeps
 	// the count and does not push anything out.
 	err := s.Update(ctx, func(tx *Tx) error {
-		run, err := tx.DrillRun(id(20))
+		run, err := tx.DrillRun(DrillReachability, id(20))
 		if err != nil {
 			return err
 		}
@@ -35,7 +37,7 @@ func TestDrillRunsKeepLast(t *testing.T) {
 	var runs []*DrillRun
 	if err := s.View(func(tx *ReadTx) error {
 		var err error
-		runs, err = tx.DrillRuns()
+		runs, err = tx.DrillRuns(DrillReachability)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -49,8 +51,35 @@ func TestDrillRunsKeepLast(t *testing.T) {
 	if runs[5].Results[0].Error != "updated" {
 		t.Fatalf("rewritten run not stored: %+v", runs[5])
 	}
-	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutDrillRun(&DrillRun{ID: "a/b"}) }); err == nil {
-		t.Fatal("run id with a slash accepted")
+	// Runs of the other kind are kept apart: an old response drill is not
+	// pushed out by newer reachability drills.
+	resp := &DrillRun{ID: id(1), Kind: DrillResponse, Results: []DrillResult{{Country: "DE", CaseID: "c"}}}
+	if err := s.Update(ctx, func(tx *Tx) error { return tx.PutDrillRun(resp) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error {
+		return tx.PutDrillRun(&DrillRun{ID: id(500), Kind: DrillReachability})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.View(func(tx *ReadTx) error {
+		all, err := tx.DrillRuns("")
+		if err != nil || len(all) != KeepDrillRuns+1 || all[0].ID != id(1) || all[0].Kind != DrillResponse {
+			t.Errorf("all runs: %d, first %+v, %v", len(all), all[0], err)
+		}
+		latest, err := tx.LatestDrillRun(DrillReachability)
+		if err != nil || latest.ID != id(500) {
+			t.Errorf("latest reachability run %+v, %v", latest, err)
+		}
+		if latest, err := tx.LatestDrillRun(DrillResponse); err != nil || latest.ID != id(1) || !latest.Results[0].Pending() {
+			t.Errorf("latest response run %+v, %v", latest, err)
+		}
+		return nil
+	})
+	for _, bad := range []*DrillRun{{ID: "a/b", Kind: DrillResponse}, {ID: "x", Kind: "fire"}} {
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.PutDrillRun(bad) }); err == nil {
+			t.Fatalf("invalid run %+v accepted", bad)
+		}
 	}
 	var first, second uint64
 	s.Update(ctx, func(tx *Tx) (err error) { first, err = tx.NextDrillNumber(); return })

@@ -31,5 +31,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(initCmd(), runCmd(), rosterCmd(), testnetCmd(), benchCmd())
 	root.AddCommand(operatorCmds()...)
 	root.AddCommand(auditCmd(), userCmd())
+	root.AddCommand(drillCmd())
 	return root
 }

@@ -38,6 +38,7 @@ to keep the directory.`,
 	c.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
 	c.Flags().BoolVar(&keep, "keep", false, "keep the temporary directory after exit")
 	c.AddCommand(testnetInit(), testnetRun())
+	c.AddCommand(testnetExtraCmds()...) // bench, scenario (scenario.go)
 	return c
 }
 
@@ -58,6 +59,7 @@ func testnetInit() *cobra.Command {
 	}
 	c.Flags().StringVar(&o.Dir, "dir", "testnet", "directory to create")
 	c.Flags().IntVar(&o.Nodes, "nodes", 3, "number of nodes")
+	c.Flags().StringVar(&o.Transport, "transport", "tcp", "libp2p transport of every node: tcp, quic or both")
 	return c
 }
 

@@ -58,6 +58,7 @@ func (m *Manager) Login(ctx context.Context, name, password, totpCode, remote st
 		return "", nil, nil, ErrThrottled
 	}
 
+	dummy := m.dummyHash() // before the lookup: the first login costs the same for every name
 	var u *User
 	if CheckName(name) == nil {
 		var err error
@@ -68,7 +69,7 @@ func (m *Manager) Login(ctx context.Context, name, password, totpCode, remote st
 	}
 	if u == nil {
 		// Spend what a real check spends: one hash and one commit.
-		if _, _, err := m.verify(ctx, m.dummy, password); err != nil {
+		if _, _, err := m.verify(ctx, dummy, password); err != nil {
 			return "", nil, nil, err
 		}
 		if err := m.st.Update(ctx, func(t *store.Tx) error {

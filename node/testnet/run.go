@@ -31,6 +31,7 @@ func Start(ctx context.Context, exe string, e NodeEntry) (*Process, error) {
 	}
 	cmd := exec.Command(exe, "run", "--config", e.Config)
 	cmd.Stdout, cmd.Stderr = lf, lf
+	cmd.Env = childEnv() // GOMEMLIMIT, GOGC, GOMAXPROCS (procenv.go)
 	// Own process group: a Ctrl-C on the terminal reaches the harness,
 	// which then stops each node in order. Pdeathsig stops them if the
 	// harness itself dies.

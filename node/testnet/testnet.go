@@ -43,6 +43,9 @@ type InitOptions struct {
 	// StoreProfile for every node; "small" unless set.
 	StoreProfile string
 	LogFormat    string
+	// Transport is tcp (the default), quic or both: what each node
+	// listens on and runs (nodeconfig.go).
+	Transport string
 }
 
 // Init creates the authority key, N node directories, a signed roster
@@ -82,12 +85,19 @@ func Init(o InitOptions) (*Manifest, error) {
 		cc := Countries[i]
 		nd := filepath.Join(dir, cc)
 		p2p, api := ports[2*i], ports[2*i+1]
+		listen, err := testnetListen(o.Transport, p2p)
+		if err != nil {
+			return nil, err
+		}
 		res, err := node.Init(node.InitOptions{Dir: nd, Country: cc, AuthorityKey: pub,
-			Listen:       []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2p), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2p)},
+			Listen:       listen,
 			APIListen:    fmt.Sprintf("127.0.0.1:%d", api),
 			StoreProfile: o.StoreProfile, LogFormat: o.LogFormat})
 		if err != nil {
 			return nil, fmt.Errorf("testnet init node %s: %w", cc, err)
+		}
+		if err := appendTestnetConfig(res.ConfigPath, o.Transport); err != nil {
+			return nil, err
 		}
 		mem := res.Member
 		mem.Organisation = fmt.Sprintf("%s national 24/7 point of contact (test)", cc)

@@ -1,0 +1,160 @@
+package node
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/zap"
+)
+
+// Transports and resource limits of the libp2p host.
+//
+// A national node runs TCP and QUIC. A test network of up to 193 nodes on
+// one machine runs one of them (`transports: [tcp]`, which `vigil testnet
+// init` writes): each transport costs memory and timers per connection,
+// and a full mesh of 193 nodes holds 18,528 connections. See the
+// "193-node testnet" section of BENCHMARKS.md for the measurements.
+
+const (
+	transportTCP  = "tcp"
+	transportQUIC = "quic"
+)
+
+// validateTransports checks the transports setting against the listen
+// addresses: every listen address needs its transport enabled.
+func (c *Config) validateTransports() []string {
+	var errs []string
+	if len(c.Transports) == 0 {
+		return []string{"transports needs at least one of tcp, quic"}
+	}
+	enabled := map[string]bool{}
+	for _, t := range c.Transports {
+		switch t {
+		case transportTCP, transportQUIC:
+			enabled[t] = true
+		default:
+			errs = append(errs, fmt.Sprintf("transports: %q must be tcp or quic", t))
+		}
+	}
+	for _, a := range c.Listen {
+		if t := addrTransport(a); t != "" && !enabled[t] {
+			errs = append(errs, fmt.Sprintf("listen %q needs transport %s, which transports does not enable", a, t))
+		}
+	}
+	return errs
+}
+
+// addrTransport names the transport a multiaddr uses ("" if neither).
+func addrTransport(a string) string {
+	m, err := ma.NewMultiaddr(a)
+	if err != nil {
+		return ""
+	}
+	if _, err := m.ValueForProtocol(ma.P_QUIC_V1); err == nil {
+		return transportQUIC
+	}
+	if _, err := m.ValueForProtocol(ma.P_TCP); err == nil {
+		return transportTCP
+	}
+	return ""
+}
+
+// transportOptions returns the libp2p options for the enabled transports
+// (both when the list is empty, for callers that build configs in code).
+func transportOptions(transports []string) []libp2p.Option {
+	if len(transports) == 0 {
+		transports = []string{transportTCP, transportQUIC}
+	}
+	var opts []libp2p.Option
+	for _, t := range transports {
+		switch strings.ToLower(t) {
+		case transportTCP:
+			opts = append(opts, libp2p.Transport(tcp.NewTCPTransport))
+		case transportQUIC:
+			opts = append(opts, libp2p.Transport(quic.NewTransport))
+		}
+	}
+	return opts
+}
+
+// unMembers is the number of UN member states, the largest roster the
+// network expects. Limits are sized for at least this many members so a
+// roster that grows while a node runs does not hit them.
+const unMembers = 193
+
+// resourceManager builds a libp2p resource manager with explicit limits
+// sized to the roster instead of libp2p's defaults, which scale with the
+// machine's memory (1/8 of it per process: 3 GiB each for 193 test nodes on
+// a 24 GiB machine) and would refuse a boot-time burst of member handshakes
+// (the transient scope admits 64 connections). The limits are caps for
+// accounting, not allocations.
+func resourceManager(members int) (network.ResourceManager, error) {
+	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rosterLimits(members, fdLimit())))
+}
+
+// rosterLimits sizes the limits for a roster of the given size: every
+// member may hold two connections (both sides dialled at once), with
+// headroom for strays the gater has not refused yet; each connection a few
+// streams (identify, roster exchange, ping, delivery, drill), each yamux
+// stream accounting a 256 KiB window.
+func rosterLimits(members, fds int) rcmgr.ConcreteLimitConfig {
+	n := max(members, unMembers) + 64
+	conns := 2 * n
+	streams := 16 * n
+	memory := int64(256<<20) + int64(n)<<20
+	fd := conns + 64
+	if fds > 0 && fd > fds*3/4 {
+		fd = fds * 3 / 4 // leave room for Badger's files and the API
+	}
+	cfg := rcmgr.DefaultLimits
+	cfg.SystemBaseLimit = rcmgr.BaseLimit{
+		Conns: conns, ConnsInbound: conns, ConnsOutbound: conns,
+		Streams: streams, StreamsInbound: streams, StreamsOutbound: streams,
+		Memory: memory, FD: fd,
+	}
+	cfg.SystemLimitIncrease = rcmgr.BaseLimitIncrease{}
+	// Connections sit in the transient scope until the handshake names the
+	// peer: at boot every member may be handshaking at once.
+	cfg.TransientBaseLimit = rcmgr.BaseLimit{
+		Conns: n, ConnsInbound: n, ConnsOutbound: n,
+		Streams: 4 * n, StreamsInbound: 4 * n, StreamsOutbound: 4 * n,
+		Memory: memory / 4, FD: fd / 2,
+	}
+	cfg.TransientLimitIncrease = rcmgr.BaseLimitIncrease{}
+	cfg.AllowlistedSystemBaseLimit, cfg.AllowlistedSystemLimitIncrease = cfg.SystemBaseLimit, rcmgr.BaseLimitIncrease{}
+	cfg.AllowlistedTransientBaseLimit, cfg.AllowlistedTransientLimitIncrease = cfg.TransientBaseLimit, rcmgr.BaseLimitIncrease{}
+	// With memory below 128 MiB, Scale uses the base limits as they are.
+	return cfg.Scale(0, fds)
+}
+
+// fdLimit is the process's open-file limit (0 if unknown). Go raises the
+// soft limit to the hard one at startup (since Go 1.19), so this is the
+// hard limit unless the runtime could not raise it.
+func fdLimit() int {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		return 0
+	}
+	return int(min(l.Cur, 1<<30))
+}
+
+// checkFDLimit warns when the open-file limit is too low for a full mesh
+// over TCP: one descriptor per member connection, plus Badger and the API.
+func checkFDLimit(log *zap.Logger, members int, transports []string) {
+	tcpOn := len(transports) == 0
+	for _, t := range transports {
+		tcpOn = tcpOn || t == transportTCP
+	}
+	need := 2*members + 256
+	if have := fdLimit(); tcpOn && have > 0 && have < need {
+		log.Warn("open-file limit is low for a full TCP mesh of this roster; raise LimitNOFILE",
+			zap.Int("limit", have), zap.Int("members", members), zap.Int("recommended", need))
+	}
+}

@@ -1,0 +1,475 @@
+package testnet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/protocol"
+)
+
+// Cluster runs a testnet's nodes as child processes and talks to them
+// through their APIs with the node tokens from the manifest. The bench
+// harness (measure.go) and the scenario runner (scenario.go) drive it.
+type Cluster struct {
+	Dir string
+	M   *Manifest
+	Exe string
+
+	mu    sync.Mutex
+	procs map[string]*Process
+	http  *http.Client
+}
+
+// NewCluster prepares to run the testnet in dir with the vigil binary exe.
+func NewCluster(dir, exe string) (*Cluster, error) {
+	m, err := LoadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{Dir: dir, M: m, Exe: exe, procs: map[string]*Process{},
+		// Many small calls to up to 193 APIs: keep connections, but not
+		// so many idle ones that the harness holds thousands of sockets.
+		http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+			MaxIdleConnsPerHost: 4, MaxIdleConns: 512, IdleConnTimeout: 30 * time.Second,
+			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}}}, nil
+}
+
+// Entry returns the manifest entry of a country.
+func (c *Cluster) Entry(cc string) (NodeEntry, error) {
+	for _, e := range c.M.Nodes {
+		if e.Country == cc {
+			return e, nil
+		}
+	}
+	return NodeEntry{}, fmt.Errorf("no node %s in this testnet", cc)
+}
+
+// Countries lists the testnet's countries in manifest order.
+func (c *Cluster) Countries() []string {
+	out := make([]string, len(c.M.Nodes))
+	for i, e := range c.M.Nodes {
+		out[i] = e.Country
+	}
+	return out
+}
+
+// Proc returns the running process of a country, or nil.
+func (c *Cluster) Proc(cc string) *Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.procs[cc]
+	if p != nil && p.Exited() {
+		return nil
+	}
+	return p
+}
+
+// Running lists the countries whose process runs.
+func (c *Cluster) Running() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for cc, p := range c.procs {
+		if !p.Exited() {
+			out = append(out, cc)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// StartNode starts a country's node and waits until it is healthy. It
+// returns how long that took.
+func (c *Cluster) StartNode(ctx context.Context, cc string) (time.Duration, error) {
+	e, err := c.Entry(cc)
+	if err != nil {
+		return 0, err
+	}
+	if c.Proc(cc) != nil {
+		return 0, fmt.Errorf("node %s is already running", cc)
+	}
+	t0 := time.Now()
+	p, err := Start(ctx, c.Exe, e)
+	if err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	c.procs[cc] = p
+	c.mu.Unlock()
+	return time.Since(t0), nil
+}
+
+// StartAll starts every node that is not running, at most par at once,
+// and returns each one's start-to-healthy time.
+func (c *Cluster) StartAll(ctx context.Context, par int) (map[string]time.Duration, error) {
+	if par < 1 {
+		par = 1
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		took = map[string]time.Duration{}
+		sem  = make(chan struct{}, par)
+	)
+	for _, cc := range c.Countries() {
+		if c.Proc(cc) != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return // interrupted: start nothing more
+			}
+			d, err := c.StartNode(ctx, cc)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			took[cc] = d
+		}()
+	}
+	wg.Wait()
+	return took, errors.Join(errs...)
+}
+
+// StopNode sends SIGTERM and waits (SIGKILL after timeout).
+func (c *Cluster) StopNode(cc string, timeout time.Duration) error {
+	p := c.Proc(cc)
+	if p == nil {
+		return fmt.Errorf("node %s is not running", cc)
+	}
+	return p.Stop(timeout)
+}
+
+// KillNode kills a node with SIGKILL, as a crash would.
+func (c *Cluster) KillNode(cc string) error {
+	p := c.Proc(cc)
+	if p == nil {
+		return fmt.Errorf("node %s is not running", cc)
+	}
+	p.Kill()
+	return nil
+}
+
+// StopAll stops every running node with SIGTERM, at most par at once.
+func (c *Cluster) StopAll(par int, timeout time.Duration) error {
+	if par < 1 {
+		par = 1
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, par)
+	)
+	for _, cc := range c.Running() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if err := c.StopNode(cc, timeout); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", cc, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// KillAll kills every running node (cleanup after a failure).
+func (c *Cluster) KillAll() {
+	for _, cc := range c.Running() {
+		_ = c.KillNode(cc)
+	}
+}
+
+// Orphans lists processes still running with a config from this testnet:
+// after StopAll there must be none.
+func (c *Cluster) Orphans() []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		for i, a := range args {
+			if a == "--config" && i+1 < len(args) && strings.HasPrefix(args[i+1], c.Dir+string(filepath.Separator)) {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// APIError is a non-2xx answer from a node's API.
+type APIError struct {
+	Country, Method, Path string
+	Status                int
+	Body                  string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s %s on %s: HTTP %d: %s", e.Method, e.Path, e.Country, e.Status, strings.TrimSpace(e.Body))
+}
+
+// Call sends an API request to a country's node with its token and
+// decodes a 2xx JSON answer into out (if not nil).
+func (c *Cluster) Call(ctx context.Context, cc, method, path string, body []byte, out any) error {
+	e, err := c.Entry(cc)
+	if err != nil {
+		return err
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, e.API+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+e.Token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s on %s: %w", method, path, cc, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s %s on %s: %w", method, path, cc, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return &APIError{Country: cc, Method: method, Path: path, Status: resp.StatusCode, Body: string(b)}
+	}
+	if out != nil {
+		if raw, ok := out.(*json.RawMessage); ok {
+			*raw = b
+			return nil
+		}
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("%s %s on %s: decode: %w", method, path, cc, err)
+		}
+	}
+	return nil
+}
+
+// Health is a node's /healthz answer.
+type Health struct {
+	Country      string `json:"country"`
+	PeerID       string `json:"peer_id"`
+	RosterSerial uint64 `json:"roster_serial"`
+}
+
+// Health asks a node's /healthz.
+func (c *Cluster) Health(ctx context.Context, cc string) (Health, error) {
+	var h Health
+	err := c.Call(ctx, cc, "GET", "/healthz", nil, &h)
+	return h, err
+}
+
+// PeerState is the part of GET /api/v1/peers the harness reads.
+type PeerState struct {
+	RosterSerial uint64 `json:"roster_serial"`
+	Peers        []struct {
+		Country   string  `json:"country"`
+		PeerID    string  `json:"peer_id"`
+		Self      bool    `json:"self"`
+		Connected bool    `json:"connected"`
+		RTTMillis float64 `json:"rtt_ms"`
+		Outbox    int     `json:"outbox"`
+	} `json:"peers"`
+}
+
+// Connected counts the members a node shows as connected.
+func (p *PeerState) Connected() int {
+	n := 0
+	for _, m := range p.Peers {
+		if m.Connected {
+			n++
+		}
+	}
+	return n
+}
+
+// Peers asks a node for its view of the network.
+func (c *Cluster) Peers(ctx context.Context, cc string) (*PeerState, error) {
+	var p PeerState
+	err := c.Call(ctx, cc, "GET", "/api/v1/peers", nil, &p)
+	return &p, err
+}
+
+// Examples are the request documents in configs/examples by kind.
+type Examples map[string][]byte
+
+// LoadExamples reads configs/examples/{preservation,emergency,assistance}.json
+// from dir.
+func LoadExamples(dir string) (Examples, error) {
+	ex := Examples{}
+	for _, k := range []string{"preservation", "emergency", "assistance"} {
+		b, err := os.ReadFile(filepath.Join(dir, k+".json"))
+		if err != nil {
+			return nil, fmt.Errorf("example requests: %w", err)
+		}
+		ex[k] = b
+	}
+	return ex, nil
+}
+
+// Kinds lists the example kinds in a fixed order.
+func (ex Examples) Kinds() []string {
+	out := make([]string, 0, len(ex))
+	for k := range ex {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Request returns the example of a kind addressed to a country.
+func (ex Examples) Request(kind, to string) ([]byte, error) {
+	b, ok := ex[kind]
+	if !ok {
+		return nil, fmt.Errorf("no example request of kind %q (have %s)", kind, strings.Join(ex.Kinds(), ", "))
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("example %s: %w", kind, err)
+	}
+	m["to"] = to
+	return json.Marshal(m)
+}
+
+// Submit sends a request from one node and returns the case ID.
+func (c *Cluster) Submit(ctx context.Context, from string, doc []byte) (string, error) {
+	var sub struct {
+		CaseID string `json:"case_id"`
+	}
+	if err := c.Call(ctx, from, "POST", "/api/v1/requests", doc, &sub); err != nil {
+		return "", err
+	}
+	return sub.CaseID, nil
+}
+
+// CaseRow is one row of GET /api/v1/cases.
+type CaseRow struct {
+	ID        string    `json:"id"`
+	Direction string    `json:"direction"`
+	Country   string    `json:"country"`
+	Kind      string    `json:"kind"`
+	State     string    `json:"state"`
+	Delivery  string    `json:"delivery"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Cases lists a node's cases (direction "", "incoming" or "outgoing").
+func (c *Cluster) Cases(ctx context.Context, cc, direction string) ([]CaseRow, error) {
+	var out struct {
+		Cases []CaseRow `json:"cases"`
+	}
+	path := "/api/v1/cases"
+	if direction != "" {
+		path += "?direction=" + direction
+	}
+	err := c.Call(ctx, cc, "GET", path, nil, &out)
+	return out.Cases, err
+}
+
+// CaseDetail is the part of GET /api/v1/cases/{id} the checks read.
+type CaseDetail struct {
+	ID        string    `json:"id"`
+	Direction string    `json:"direction"`
+	State     string    `json:"state"`
+	CreatedAt time.Time `json:"created_at"`
+	Messages  []struct {
+		ID        string `json:"id"`
+		Type      string `json:"type"`
+		Direction string `json:"direction"`
+		State     string `json:"state"`
+		Attempts  int    `json:"attempts"`
+		LastError string `json:"last_error"`
+		Receipt   *struct {
+			ReceivedAt time.Time `json:"received_at"`
+			Verified   bool      `json:"verified"`
+		} `json:"receipt"`
+	} `json:"messages"`
+}
+
+// Case reads one case from a node.
+func (c *Cluster) Case(ctx context.Context, cc, id string) (*CaseDetail, error) {
+	var d CaseDetail
+	err := c.Call(ctx, cc, "GET", "/api/v1/cases/"+id, nil, &d)
+	return &d, err
+}
+
+// PushRoster signs the authority's draft with the next serial and installs
+// it on one node, which spreads it to the others. It returns the serial.
+// edit, if set, changes the draft first.
+func (c *Cluster) PushRoster(ctx context.Context, via string, edit func(*protocol.Roster) error) (uint64, error) {
+	authDir := filepath.Join(c.Dir, "authority")
+	key, err := node.LoadAuthorityKey(filepath.Join(authDir, node.AuthorityKeyFile))
+	if err != nil {
+		return 0, err
+	}
+	draftPath := filepath.Join(authDir, "roster.draft.json")
+	draft, err := node.LoadDraftRoster(draftPath)
+	if err != nil {
+		return 0, err
+	}
+	if edit != nil {
+		if err := edit(draft); err != nil {
+			return 0, err
+		}
+	}
+	h, err := c.Health(ctx, via)
+	if err != nil {
+		return 0, err
+	}
+	doc, err := node.SignDraft(draft, key, h.RosterSerial, 365*24*time.Hour, time.Now())
+	if err != nil {
+		return 0, fmt.Errorf("sign roster: %w", err)
+	}
+	if err := node.SaveDraftRoster(draftPath, draft); err != nil {
+		return 0, err
+	}
+	if err := node.WriteFileAtomic(c.M.Roster, doc, 0o644); err != nil {
+		return 0, err
+	}
+	if err := c.Call(ctx, via, "POST", "/api/v1/roster", doc, nil); err != nil {
+		return 0, err
+	}
+	return draft.Serial, nil
+}
+
+// Pid is the node process's ID.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
