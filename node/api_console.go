@@ -19,27 +19,8 @@ import (
 // ValidateRequest checks a request document the way SubmitRequest would,
 // without storing or sending anything.
 func (n *Node) ValidateRequest(doc []byte) error {
-	req, err := protocol.ParseRequest(doc)
-	if req == nil {
-		return err
-	}
-	var fields []protocol.FieldError
-	var verr *protocol.ValidationError
-	if errors.As(err, &verr) {
-		fields = verr.Fields
-	} else if err != nil {
-		return err
-	}
-	to := req.Recipient()
-	if _, _, ok := n.roster.byCountryCode(to); to == n.cfg.Country {
-		fields = append(fields, protocol.FieldError{Field: "to", Message: "is this node's own country"})
-	} else if !ok && to != "" {
-		fields = append(fields, protocol.FieldError{Field: "to", Message: to + " is not a member of the network roster"})
-	}
-	if len(fields) > 0 {
-		return &protocol.ValidationError{Fields: fields}
-	}
-	return nil
+	_, _, _, err := n.checkRequest(doc)
+	return err
 }
 
 func (n *Node) handleValidate(w http.ResponseWriter, r *http.Request) {

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
-
-// ErrUnknownCountry means a request names a country that is not in the roster.
-var ErrUnknownCountry = errors.New("country is not a roster member")
 
 // Submission is the result of accepting a request: both IDs are durable.
 type Submission struct {
@@ -23,30 +22,11 @@ type Submission struct {
 // then wakes the peer's delivery worker. Validation failures come back as
 // *protocol.ValidationError.
 func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Submission, error) {
-	req, err := protocol.ParseRequest(doc)
-	if req == nil {
-		return nil, err
-	}
-	// Report a bad recipient together with the other field errors, so the
-	// operator fixes everything in one pass.
-	var fields []protocol.FieldError
-	var verr *protocol.ValidationError
-	if errors.As(err, &verr) {
-		fields = verr.Fields
-	} else if err != nil {
+	req, pid, member, err := n.checkRequest(doc)
+	if err != nil {
 		return nil, err
 	}
 	to := req.Recipient()
-	pid, member, ok := n.roster.byCountryCode(to)
-	switch {
-	case to == n.cfg.Country:
-		fields = append(fields, protocol.FieldError{Field: "to", Message: "is this node's own country"})
-	case !ok && to != "":
-		fields = append(fields, protocol.FieldError{Field: "to", Message: fmt.Sprintf("%s is not a member of the network roster", to)})
-	}
-	if len(fields) > 0 {
-		return nil, &protocol.ValidationError{Fields: fields}
-	}
 	encKey, err := member.EncryptionPublic()
 	if err != nil {
 		return nil, fmt.Errorf("roster key for %s: %w", to, err)
@@ -81,4 +61,33 @@ func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Su
 	n.engine.notify(pid, queued)
 	n.publishCase(h.CaseID)
 	return &Submission{CaseID: h.CaseID, MessageID: h.MessageID}, nil
+}
+
+// checkRequest parses and validates a request document and resolves its
+// recipient in the roster. A bad recipient is reported together with the
+// other field errors, so the operator fixes everything in one pass.
+func (n *Node) checkRequest(doc []byte) (protocol.Request, peer.ID, protocol.Member, error) {
+	req, err := protocol.ParseRequest(doc)
+	if req == nil {
+		return nil, "", protocol.Member{}, err
+	}
+	var fields []protocol.FieldError
+	var verr *protocol.ValidationError
+	if errors.As(err, &verr) {
+		fields = verr.Fields
+	} else if err != nil {
+		return nil, "", protocol.Member{}, err
+	}
+	to := req.Recipient()
+	pid, member, ok := n.roster.byCountryCode(to)
+	switch {
+	case to == n.cfg.Country:
+		fields = append(fields, protocol.FieldError{Field: "to", Message: "is this node's own country"})
+	case !ok && to != "":
+		fields = append(fields, protocol.FieldError{Field: "to", Message: fmt.Sprintf("%s is not a member of the network roster", to)})
+	}
+	if len(fields) > 0 {
+		return nil, "", protocol.Member{}, &protocol.ValidationError{Fields: fields}
+	}
+	return req, pid, member, nil
 }
