@@ -33,6 +33,7 @@ func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *r
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.ChainOptions(transportOptions(transports)...),
+		muxerOption(members),
 		libp2p.ResourceManager(rm),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),

@@ -60,6 +60,7 @@ type Node struct {
 	partition partitionSet
 	drills    drillState
 	faults    faultState // testing.fault_injection (faults.go)
+	mesh      meshState  // roster pulls and duplicate connections (mesh.go)
 
 	apiLn  net.Listener
 	apiSrv *http.Server

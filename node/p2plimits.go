@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
@@ -96,7 +97,9 @@ const unMembers = 193
 // (the transient scope admits 64 connections). The limits are caps for
 // accounting, not allocations.
 func resourceManager(members int) (network.ResourceManager, error) {
-	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rosterLimits(members, fdLimit())))
+	// The node exports its own metrics; libp2p's would trace every scope
+	// change for Prometheus.
+	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rosterLimits(members, fdLimit())), rcmgr.WithMetricsDisabled())
 }
 
 // rosterLimits sizes the limits for a roster of the given size: every
@@ -157,4 +160,13 @@ func checkFDLimit(log *zap.Logger, members int, transports []string) {
 		log.Warn("open-file limit is low for a full TCP mesh of this roster; raise LimitNOFILE",
 			zap.Int("limit", have), zap.Int("members", members), zap.Int("recommended", need))
 	}
+}
+
+// muxerOption is libp2p's yamux with keep-alives and round-trip probes
+// (for window tuning) every meshPeriod instead of every 30 s.
+func muxerOption(members int) libp2p.Option {
+	t := *yamux.DefaultTransport
+	t.KeepAliveInterval = meshPeriod(members)
+	t.MeasureRTTInterval = meshPeriod(members)
+	return libp2p.Muxer(yamux.ID, &t)
 }

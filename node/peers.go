@@ -153,21 +153,23 @@ func (n *Node) watchPeers() error {
 // connectLoop keeps connections to every member warm: it redials lost
 // members with backoff and pings connected ones to measure round trips.
 func (n *Node) connectLoop(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(connectTick)
 	defer t.Stop()
 	pings := 0
 	for {
 		r, _ := n.roster.current()
-		pingNow := pings%6 == 0 // every 30 s
-		first := pings == 0     // boot: stagger the dials (mesh.go)
+		round := pings      // pings are spread over rounds (mesh.go)
+		first := pings == 0 // boot: stagger the dials (mesh.go)
 		pings++
+		n.antiEntropy(round) // mesh.go
 		for _, m := range r.Members {
-			id, err := m.ID()
+			id, err := n.mesh.memberID(m)
 			if err != nil || id == n.self {
 				continue
 			}
 			if n.host.Network().Connectedness(id) == network.Connected {
-				if pingNow {
+				n.pruneDuplicates(id) // mesh.go
+				if pingDue(id, round, len(r.Members)) {
 					n.goRun("ping", func(ctx context.Context) { n.pingPeer(ctx, id) })
 				}
 				continue

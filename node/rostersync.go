@@ -60,6 +60,8 @@ func (n *Node) exchangeRoster(ctx context.Context, p peer.ID) {
 	defer release()
 	if t == protocol.FrameRoster {
 		n.applyRoster(body, "peer:"+p.String())
+	} else if theirs, err := parseSerial(body); err == nil {
+		n.mesh.noteSerial(p, theirs)
 	}
 }
 
@@ -97,8 +99,9 @@ func (n *Node) handleRoster(s network.Stream) {
 		s.Reset()
 		return
 	}
+	n.mesh.noteSerial(remote, theirs)
 	if theirs > r.Serial {
-		n.goRun("roster-pull", func(ctx context.Context) { n.exchangeRoster(ctx, remote) })
+		n.pullRoster(remote, theirs) // one pull at a time per serial (mesh.go)
 	}
 }
 
@@ -122,11 +125,10 @@ func (n *Node) applyRoster(doc []byte, source string) error {
 	log.Info("applied new roster", zap.String("source", source), zap.Uint64("serial", r.Serial),
 		zap.Uint64("previous_serial", old.Serial), zap.Int("members", len(r.Members)))
 	n.applyMembership(old)
-	// Tell every connected member; those behind will pull.
-	for _, p := range n.host.Network().Peers() {
-		if n.roster.isMember(p) {
-			n.goRun("roster-push", func(ctx context.Context) { n.exchangeRoster(ctx, p) })
-		}
+	// Tell connected members; those behind will pull. A roster learnt
+	// from a peer goes on to a few of them only (mesh.go pushTargets).
+	for _, p := range n.pushTargets(source, r.Serial) {
+		n.goRun("roster-push", func(ctx context.Context) { n.exchangeRoster(ctx, p) })
 	}
 	return nil
 }

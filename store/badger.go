@@ -38,7 +38,10 @@ func badgerOptions(dir string, profile Profile, encKey []byte, log *zap.Logger) 
 		WithDetectConflicts(false) // one writer goroutine: nothing to detect
 	switch profile {
 	case ProfileSmall:
-		o = o.WithMemTableSize(4 << 20).
+		// No compactor goroutines: they poll every 50 ms; the store
+		// compacts lazily instead (compact.go).
+		o = o.WithNumCompactors(0).
+			WithMemTableSize(4 << 20).
 			WithNumMemtables(2).
 			WithBaseTableSize(1 << 20).
 			WithValueLogFileSize(4 << 20).

@@ -81,6 +81,10 @@ func Open(opts Options) (*Store, error) {
 		dir: opts.Dir, minFree: opts.MinFreeBytes, freeBytes: freeSpace(opts.Dir)}
 	s.wg.Add(1)
 	go s.committer()
+	if bopts.NumCompactors == 0 { // small profile (compact.go)
+		s.wg.Add(1)
+		go s.lazyCompactor(bopts.NumLevelZeroTables)
+	}
 	return s, nil
 }
 

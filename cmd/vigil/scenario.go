@@ -19,7 +19,7 @@ import (
 // bench (measurements), scenario (scripted exercises) and the hidden
 // floor-host the bench measures as its floor.
 func testnetExtraCmds() []*cobra.Command {
-	return []*cobra.Command{testnetBench(), testnetScenario(), testnetFloorHost()}
+	return []*cobra.Command{testnetBench(), testnetScenario(), testnetFloorHost(), testnetRunNodes()}
 }
 
 func ownBinary() (string, error) {
@@ -93,7 +93,8 @@ Node processes get GOMEMLIMIT, GOGC and GOMAXPROCS (see --node-env).`,
 	f.StringVar(&o.Parent, "tmp", "", "parent directory of the temporary testnet")
 	f.BoolVar(&o.Keep, "keep", false, "keep the temporary testnet")
 	f.StringVar(&o.Transport, "transport", "tcp", "transport of a new testnet: tcp, quic or both")
-	f.IntVar(&o.BootParallel, "boot-parallel", 8, "nodes started at once")
+	f.IntVar(&o.PerProcess, "per-process", 0, "nodes per process (default: 1 up to 24 nodes, else at most 8 processes)")
+	f.IntVar(&o.BootParallel, "boot-parallel", 8, "processes started at once")
 	f.DurationVar(&o.Settle, "settle", 20*time.Second, "wait after the full mesh before sampling memory and CPU")
 	f.DurationVar(&o.CPUWindow, "cpu-window", 20*time.Second, "idle CPU sampling window")
 	f.DurationVar(&o.MeshTimeout, "mesh-timeout", 5*time.Minute, "longest wait for the full mesh")
@@ -213,5 +214,24 @@ func testnetFloorHost() *cobra.Command {
 		},
 	}
 	c.Flags().StringSliceVar(&transports, "transport", []string{"tcp"}, "tcp and/or quic")
+	return c
+}
+
+// testnetRunNodes runs several testnet nodes in one process (a group that
+// 'vigil testnet' and 'testnet bench' start for large testnets).
+func testnetRunNodes() *cobra.Command {
+	var configs []string
+	c := &cobra.Command{
+		Use:    "run-nodes",
+		Short:  "Run several nodes in this process until SIGTERM (large testnets)",
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(configs) == 0 {
+				return errors.New("give --config at least once")
+			}
+			return testnet.RunNodes(cmd.Context(), configs, cmd.ErrOrStderr())
+		},
+	}
+	c.Flags().StringArrayVar(&configs, "config", nil, "node config (repeat)")
 	return c
 }

@@ -27,6 +27,9 @@ type Cluster struct {
 	Dir string
 	M   *Manifest
 	Exe string
+	// PerProcess is how many nodes StartAll runs in one process (group.go);
+	// 0 or 1 runs each node in its own process.
+	PerProcess int
 
 	mu    sync.Mutex
 	procs map[string]*Process
@@ -112,11 +115,15 @@ func (c *Cluster) StartNode(ctx context.Context, cc string) (time.Duration, erro
 	return time.Since(t0), nil
 }
 
-// StartAll starts every node that is not running, at most par at once,
-// and returns each one's start-to-healthy time.
+// StartAll starts every node that is not running, at most par processes
+// at once, and returns each one's start-to-healthy time (for a group, the
+// group's).
 func (c *Cluster) StartAll(ctx context.Context, par int) (map[string]time.Duration, error) {
 	if par < 1 {
 		par = 1
+	}
+	if c.PerProcess > 1 {
+		return c.startGroups(ctx, par)
 	}
 	var (
 		wg   sync.WaitGroup
@@ -151,7 +158,68 @@ func (c *Cluster) StartAll(ctx context.Context, par int) (map[string]time.Durati
 	return took, errors.Join(errs...)
 }
 
-// StopNode sends SIGTERM and waits (SIGKILL after timeout).
+// startGroups starts the nodes not running in groups of PerProcess.
+func (c *Cluster) startGroups(ctx context.Context, par int) (map[string]time.Duration, error) {
+	var pending []NodeEntry
+	for _, e := range c.M.Nodes {
+		if c.Proc(e.Country) == nil {
+			pending = append(pending, e)
+		}
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		took = map[string]time.Duration{}
+		sem  = make(chan struct{}, par)
+	)
+	for len(pending) > 0 {
+		g := pending[:min(c.PerProcess, len(pending))]
+		pending = pending[len(g):]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return
+			}
+			p, durs, err := StartGroup(ctx, c.Exe, g)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			c.mu.Lock()
+			for i, e := range g {
+				c.procs[e.Country] = p
+				took[e.Country] = durs[i]
+			}
+			c.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return took, errors.Join(errs...)
+}
+
+// processes lists the distinct running processes.
+func (c *Cluster) processes() []*Process {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[*Process]bool{}
+	var out []*Process
+	for _, p := range c.procs {
+		if !seen[p] && !p.Exited() {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// StopNode sends SIGTERM and waits (SIGKILL after timeout). A node that
+// shares its process with others (PerProcess > 1) stops with its group.
 func (c *Cluster) StopNode(cc string, timeout time.Duration) error {
 	p := c.Proc(cc)
 	if p == nil {
@@ -181,15 +249,15 @@ func (c *Cluster) StopAll(par int, timeout time.Duration) error {
 		errs []error
 		sem  = make(chan struct{}, par)
 	)
-	for _, cc := range c.Running() {
+	for _, p := range c.processes() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			if err := c.StopNode(cc, timeout); err != nil {
+			if err := p.Stop(timeout); err != nil {
 				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", cc, err))
+				errs = append(errs, fmt.Errorf("%s: %w", p.Entry.Country, err))
 				mu.Unlock()
 			}
 		}()
@@ -200,8 +268,8 @@ func (c *Cluster) StopAll(par int, timeout time.Duration) error {
 
 // KillAll kills every running node (cleanup after a failure).
 func (c *Cluster) KillAll() {
-	for _, cc := range c.Running() {
-		_ = c.KillNode(cc)
+	for _, p := range c.processes() {
+		p.Kill()
 	}
 }
 
@@ -407,10 +475,12 @@ func (c *Cluster) Cases(ctx context.Context, cc, direction string) ([]CaseRow, e
 
 // CaseDetail is the part of GET /api/v1/cases/{id} the checks read.
 type CaseDetail struct {
-	ID        string    `json:"id"`
-	Direction string    `json:"direction"`
-	State     string    `json:"state"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string          `json:"id"`
+	Direction string          `json:"direction"`
+	State     string          `json:"state"`
+	Flags     []string        `json:"flags"`
+	CreatedAt time.Time       `json:"created_at"`
+	Request   json.RawMessage `json:"request"`
 	Messages  []struct {
 		ID        string `json:"id"`
 		Type      string `json:"type"`

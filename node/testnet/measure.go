@@ -44,7 +44,9 @@ type BenchOptions struct {
 	Transport string
 	// Exe is the vigil binary the nodes run.
 	Exe string
-	// BootParallel is how many nodes start at once (default 8).
+	// PerProcess is how many nodes share a process (0: NodesPerProcess).
+	PerProcess int
+	// BootParallel is how many processes start at once (default 8).
 	BootParallel int
 	// MeshTimeout bounds the wait for a full mesh (default 5m).
 	MeshTimeout time.Duration
@@ -151,7 +153,9 @@ type BenchReport struct {
 		Dir        string `json:"dir"`
 		Transports string `json:"transport"`
 	} `json:"machine"`
-	Nodes int `json:"nodes"`
+	Nodes      int `json:"nodes"`
+	Processes  int `json:"processes"`
+	PerProcess int `json:"nodes_per_process"`
 
 	Floor struct {
 		IdleHostMiB   ProcMem `json:"idle_host_mib"`
@@ -168,6 +172,7 @@ type BenchReport struct {
 	TCPConns        int     `json:"tcp_connections"`
 	TCPConnsWant    int     `json:"tcp_connections_full_mesh"`
 
+	ProcRSSMiB  Stats   `json:"process_rss_mib"`
 	RSSMiB      Stats   `json:"rss_mib"`
 	AnonMiB     Stats   `json:"rss_anon_mib"`
 	FileMiB     Stats   `json:"rss_file_mib"`
@@ -278,7 +283,12 @@ func Bench(ctx context.Context, o BenchOptions) (rep *BenchReport, err error) {
 	}
 
 	// Boot the rest.
-	say("booting %d more nodes, %d at a time", rep.Nodes-1, o.BootParallel)
+	c.PerProcess = o.PerProcess
+	if c.PerProcess <= 0 {
+		c.PerProcess = NodesPerProcess(rep.Nodes)
+	}
+	rep.PerProcess = c.PerProcess
+	say("booting %d more nodes, %d per process, %d processes at a time", rep.Nodes-1, c.PerProcess, o.BootParallel)
 	t0 := time.Now()
 	took, err := c.StartAll(ctx, o.BootParallel)
 	if err != nil {
@@ -309,24 +319,37 @@ func Bench(ctx context.Context, o BenchOptions) (rep *BenchReport, err error) {
 		rep.TCPConnsWant = rep.Nodes * (rep.Nodes - 1) / 2
 	}
 
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
 	// Steady state: memory and idle CPU.
 	say("settling %s, then sampling memory and idle CPU for %s", o.Settle, o.CPUWindow)
 	sleepCtx(ctx, o.Settle)
 	pids := c.pids()
-	var rss, anon, file, pss, thr []float64
-	for _, pid := range pids {
-		m, err := procMem(pid)
+	rep.Processes = len(pids)
+	// Per node: a process's memory divided among the nodes it runs.
+	var rss, anon, file, pss, thr, prss []float64
+	for p, k := range c.groupSizes() {
+		m, err := procMem(p.Pid())
 		if err != nil {
 			continue
 		}
-		rss, anon, file, pss, thr = append(rss, m.RSS), append(anon, m.Anon), append(file, m.File), append(pss, m.PSS), append(thr, float64(m.Threads))
+		prss = append(prss, m.RSS)
+		for i := 0; i < k; i++ {
+			kf := float64(k)
+			rss, anon, file, pss, thr = append(rss, m.RSS/kf), append(anon, m.Anon/kf), append(file, m.File/kf), append(pss, m.PSS/kf), append(thr, float64(m.Threads)/kf)
+		}
 	}
+	rep.ProcRSSMiB = summarize(prss)
 	rep.RSSMiB, rep.AnonMiB, rep.FileMiB, rep.PSSMiB, rep.Threads = summarize(rss), summarize(anon), summarize(file), summarize(pss), summarize(thr)
 	rep.IdleCPU = cpuCores(pids, o.CPUWindow)
 	rep.MemAvailGiB = memAvailable() / 1024
 	rep.MemUsedGiB = (memAvail0 - memAvailable()) / 1024
 	say("RSS per node p50 %.1f MiB (anon %.1f, PSS %.1f), max %.1f MiB; idle CPU %.2f cores", rep.RSSMiB.P50, rep.AnonMiB.P50, rep.PSSMiB.P50, rep.RSSMiB.Max, rep.IdleCPU)
 
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
 	// Reachability drills from a few nodes.
 	for i := 0; i < o.Drills; i++ {
 		from := c.M.Nodes[(i*len(c.M.Nodes)/o.Drills)%len(c.M.Nodes)].Country
@@ -340,6 +363,9 @@ func Bench(ctx context.Context, o BenchOptions) (rep *BenchReport, err error) {
 		sleepCtx(ctx, 2*time.Second)
 	}
 
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
 	// Roster update: sign serial+1, post to one node, poll everyone.
 	say("roster: pushing serial+1 to %s", first)
 	if err := measureRoster(ctx, c, first, rep); err != nil {
@@ -348,6 +374,9 @@ func Bench(ctx context.Context, o BenchOptions) (rep *BenchReport, err error) {
 		say("roster serial %d on all %d nodes after %.2f s (p50 %.2f s)", rep.RosterSerial, rep.RosterNodesAtEnd, rep.RosterAllS, rep.RosterP50S)
 	}
 
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
 	// Delivery latency under steady background load.
 	if o.Examples != "" {
 		say("load: %d senders × %.1f requests/s for %s", o.Senders, o.Rate, o.LoadFor)
@@ -390,12 +419,23 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
+// groupSizes maps each running process to the number of nodes it runs.
+func (c *Cluster) groupSizes() map[*Process]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[*Process]int{}
+	for _, p := range c.procs {
+		if !p.Exited() {
+			out[p]++
+		}
+	}
+	return out
+}
+
 func (c *Cluster) pids() []int {
 	var out []int
-	for _, cc := range c.Running() {
-		if p := c.Proc(cc); p != nil {
-			out = append(out, p.Pid())
-		}
+	for _, p := range c.processes() {
+		out = append(out, p.Pid())
 	}
 	return out
 }
@@ -994,11 +1034,11 @@ func measureLoad(ctx context.Context, c *Cluster, o BenchOptions, rep *BenchRepo
 
 // WriteText prints the report for people.
 func (b *BenchReport) WriteText(w io.Writer) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	m := b.Machine
-	fmt.Fprintf(tw, "MACHINE\t%s, %d CPUs, %s, Linux %s, %s\n", m.CPU, m.CPUs, m.MemTotal, m.Kernel, m.Go)
-	fmt.Fprintf(tw, "\tfd limit %d; load %s → %s; node env %s; transport %s\n", m.FDLimit, m.LoadStart, m.LoadEnd, m.ChildEnv, m.Transports)
-	fmt.Fprintf(tw, "NODES\t%d, one process each\n", b.Nodes)
+	fmt.Fprintf(w, "MACHINE  %s, %d CPUs, %s, Linux %s, %s\n", m.CPU, m.CPUs, m.MemTotal, m.Kernel, m.Go)
+	fmt.Fprintf(w, "         fd limit %d; load %s → %s; node env %s; transport %s\n", m.FDLimit, m.LoadStart, m.LoadEnd, m.ChildEnv, m.Transports)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "NODES\t%d in %d processes (%d per process; the first alone)\n", b.Nodes, b.Processes, b.PerProcess)
 	fmt.Fprintln(tw, "FLOOR (this run)\tRSS MiB\tanon\tfile\tPSS")
 	f := b.Floor
 	fmt.Fprintf(tw, "  idle libp2p host process\t%.1f\t%.1f\t%.1f\t%.1f\n", f.IdleHostMiB.RSS, f.IdleHostMiB.Anon, f.IdleHostMiB.File, f.IdleHostMiB.PSS)
@@ -1008,6 +1048,7 @@ func (b *BenchReport) WriteText(w io.Writer) {
 	if b.TCPConnsWant > 0 {
 		fmt.Fprintf(tw, "  TCP connections\t%d\t(full mesh without duplicates: %d)\n", b.TCPConns, b.TCPConnsWant)
 	}
+	fmt.Fprintf(tw, "PER PROCESS RSS MiB\tp50 %.1f\tmax %.1f\n", b.ProcRSSMiB.P50, b.ProcRSSMiB.Max)
 	fmt.Fprintln(tw, "PER NODE (mesh idle)\tp50\tp90\tmax\tsum")
 	for _, r := range []struct {
 		name string

@@ -105,6 +105,9 @@ func (p *Process) Exited() bool {
 // RunAll starts every node in the manifest, calls ready, and stops them all
 // when ctx ends.
 func RunAll(ctx context.Context, exe string, m *Manifest, ready func([]*Process)) error {
+	if k := NodesPerProcess(len(m.Nodes)); k > 1 {
+		return runGroups(ctx, exe, m, k, ready) // group.go
+	}
 	procs := make([]*Process, len(m.Nodes))
 	var (
 		wg   sync.WaitGroup

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/protocol"
 )
 
 // Scenarios are scripted exercises (`vigil testnet scenario FILE.yaml`):
@@ -92,6 +96,7 @@ type Step struct {
 	Expect      *ExpectStep    `yaml:"expect"`
 	Acknowledge string         `yaml:"acknowledge"`
 	Roster      *RosterStep    `yaml:"roster"`
+	RotateKey   *RotateKeyStep `yaml:"rotate_key"`
 	Say         string         `yaml:"say"`
 
 	line int
@@ -142,6 +147,19 @@ type RosterStep struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
+// RotateKeyStep rotates a node's encryption key the way an operator and
+// the authority would: the node stops (if running), a new X25519 key is
+// generated in its keys directory, the authority signs a roster with the
+// new key and the old one as previous_encryption_key (accepted for
+// grace), pushes it through another node and waits for the running nodes
+// to hold it; the node's config gets the new key, the old one under
+// previous_encryption_keys (to open envelopes sealed to it), and it starts.
+type RotateKeyStep struct {
+	Node  string        `yaml:"node"`
+	Via   string        `yaml:"via"`
+	Grace time.Duration `yaml:"grace"` // default 1h
+}
+
 func (s *Step) action() (string, int) {
 	n, name := 0, ""
 	count := func(set bool, a string) {
@@ -162,6 +180,7 @@ func (s *Step) action() (string, int) {
 	count(s.Expect != nil, "expect")
 	count(s.Acknowledge != "", "acknowledge")
 	count(s.Roster != nil, "roster")
+	count(s.RotateKey != nil, "rotate_key")
 	count(s.Say != "", "say")
 	return name, n
 }
@@ -450,6 +469,12 @@ func (r *scenarioRun) validate() error {
 		if st.Roster != nil && st.Roster.Via != "" {
 			lists = append(lists, NodeList{st.Roster.Via})
 		}
+		if k := st.RotateKey; k != nil {
+			if k.Node == "" || k.Via == "" || strings.EqualFold(k.Node, k.Via) {
+				return fmt.Errorf("step %d (line %d): rotate_key needs node and a different via", i+1, st.line)
+			}
+			lists = append(lists, NodeList{k.Node}, NodeList{k.Via})
+		}
 		for _, l := range lists {
 			if l == nil {
 				continue
@@ -591,6 +616,8 @@ func (r *scenarioRun) step(ctx context.Context, st *Step) error {
 		return r.acknowledge(ctx, st.Acknowledge)
 	case st.Roster != nil:
 		return r.roster(ctx, st.Roster)
+	case st.RotateKey != nil:
+		return r.rotateKey(ctx, st.RotateKey)
 	case st.Say != "":
 		r.logf("— %s", st.Say)
 	}
@@ -990,6 +1017,104 @@ func (r *scenarioRun) roster(ctx context.Context, s *RosterStep) error {
 	if timeout <= 0 {
 		timeout = time.Minute
 	}
+	if err := r.waitSerial(ctx, serial, timeout); err != nil {
+		return err
+	}
+	r.logf("roster serial %d pushed to %s, on every running node after %s", serial, via, time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+func (r *scenarioRun) rotateKey(ctx context.Context, k *RotateKeyStep) error {
+	cc, via := strings.ToUpper(k.Node), strings.ToUpper(k.Via)
+	e, err := r.c.Entry(cc)
+	if err != nil {
+		return err
+	}
+	grace := k.Grace
+	if grace <= 0 {
+		grace = time.Hour
+	}
+	if r.c.Proc(cc) != nil {
+		if err := r.c.StopNode(cc, 15*time.Second); err != nil {
+			return err
+		}
+	}
+	cfg, err := node.LoadConfig(e.Config)
+	if err != nil {
+		return err
+	}
+	var rel string
+	for i := 2; ; i++ {
+		rel = fmt.Sprintf("keys/encryption-%d.key", i)
+		if _, err := os.Stat(cfg.Path(rel)); os.IsNotExist(err) {
+			break
+		}
+	}
+	if _, err := node.EnsureEncryptionKey(cfg.Path(rel)); err != nil {
+		return err
+	}
+	nk, err := node.LoadEncryptionKey(cfg.Path(rel))
+	if err != nil {
+		return err
+	}
+	until := time.Now().Add(grace).UTC().Truncate(time.Second)
+	serial, err := r.c.PushRoster(ctx, via, func(ro *protocol.Roster) error {
+		for i := range ro.Members {
+			if m := &ro.Members[i]; m.Country == cc {
+				m.PreviousEncryptionKey, m.PreviousKeyUntil = m.EncryptionKey, &until
+				m.EncryptionKey = protocol.EncodeKey(nk.Public)
+				return nil
+			}
+		}
+		return fmt.Errorf("%s is not in the roster draft", cc)
+	})
+	if err != nil {
+		return err
+	}
+	if err := r.waitSerial(ctx, serial, time.Minute); err != nil {
+		return err
+	}
+	prev := append(slices.Clone(cfg.PreviousEncryptionKeys), cfg.EncryptionKey)
+	if err := rewriteKeys(e.Config, rel, prev); err != nil {
+		return err
+	}
+	d, err := r.startNode(ctx, cc)
+	if err != nil {
+		return err
+	}
+	r.logf("rotated %s's encryption key (roster serial %d via %s, old key accepted until %s); %s restarted with %s, healthy after %s",
+		cc, serial, via, until.Format(time.RFC3339), cc, rel, d.Round(time.Millisecond))
+	return nil
+}
+
+// rewriteKeys sets encryption_key and previous_encryption_keys in a node
+// config that 'vigil init' wrote, keeping everything else as it is.
+func rewriteKeys(path, current string, previous []string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(string(b), "\n")
+	found := 0
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "encryption_key:"):
+			lines[i] = "encryption_key: " + current
+			found++
+		case strings.HasPrefix(l, "previous_encryption_keys:"):
+			lines[i] = "previous_encryption_keys: [" + strings.Join(previous, ", ") + "]"
+			found++
+		}
+	}
+	if found != 2 {
+		return fmt.Errorf("%s: no encryption_key and previous_encryption_keys lines to rewrite", path)
+	}
+	return node.WriteFileAtomic(path, []byte(strings.Join(lines, "\n")), 0o644)
+}
+
+// waitSerial waits until every running node holds roster serial.
+func (r *scenarioRun) waitSerial(ctx context.Context, serial uint64, timeout time.Duration) error {
+	t0 := time.Now()
 	for {
 		behind := 0
 		for _, cc := range r.c.Running() {
@@ -998,13 +1123,15 @@ func (r *scenarioRun) roster(ctx context.Context, s *RosterStep) error {
 			}
 		}
 		if behind == 0 {
-			r.logf("roster serial %d pushed to %s, on every running node after %s", serial, via, time.Since(t0).Round(time.Millisecond))
 			return nil
 		}
 		if time.Since(t0) > timeout {
 			return fmt.Errorf("roster serial %d: %d running nodes still behind after %s", serial, behind, timeout)
 		}
 		sleepCtx(ctx, 100*time.Millisecond)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 	}
 }
 
@@ -1070,6 +1197,9 @@ func (r *scenarioRun) check(ctx context.Context) {
 		}
 		if d, err := r.c.Case(ctx, q.To, q.CaseID); err == nil {
 			q.ReceiverState = d.State
+			if len(d.Request) == 0 || string(d.Request) == "null" {
+				problems = append(problems, fmt.Sprintf("%s cannot read the request (flags %v)", q.To, d.Flags))
+			}
 			for _, m := range d.Messages {
 				if m.Type == "request" {
 					q.RequestMessages++

@@ -1,0 +1,58 @@
+package testnet
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseScenario(t *testing.T) {
+	sc, err := ParseScenario([]byte(`
+name: x
+nodes: 4
+time_scale: 60
+groups:
+  eu: [FR, DE]
+steps:
+  - send: {from: FR, to: [DE, NL], kind: all, count: 2, label: a}
+  - stop: DE
+  - partition: {groups: [eu, others]}
+  - heal: all
+  - wait: {duration: 1h}
+  - rotate_key: {node: DE, via: FR}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Nodes != 4 || sc.TimeScale != 60 || len(sc.Steps) != 6 || len(sc.Groups["eu"]) != 2 {
+		t.Fatalf("parsed %+v", sc)
+	}
+	if s := sc.Steps[0].Send; s == nil || s.Count != 2 || len(s.To) != 2 || s.From[0] != "FR" {
+		t.Errorf("send step %+v", s)
+	}
+	if sc.Steps[1].Stop[0] != "DE" || sc.Steps[3].Heal[0] != "all" || sc.Steps[4].Wait.Duration != time.Hour {
+		t.Errorf("steps %+v", sc.Steps)
+	}
+	for _, tc := range []struct{ doc, want string }{
+		{"steps: [{sned: {from: FR}}]", "sned"},
+		{"steps: [{stop: DE, kill: FR}]", "exactly one action"},
+		{"steps: [{}]", "exactly one action"},
+		{"name: x", "no steps"},
+		{"steps: [{wait: {duration: soon}}]", "time.Duration"},
+	} {
+		if _, err := ParseScenario([]byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one mentioning %q", tc.doc, err, tc.want)
+		}
+	}
+}
+
+func TestNodesPerProcess(t *testing.T) {
+	for n, want := range map[int]int{2: 1, 24: 1, 25: 4, 193: 25} {
+		if got := NodesPerProcess(n); got != want {
+			t.Errorf("NodesPerProcess(%d) = %d, want %d", n, got, want)
+		}
+	}
+	if b, ok := parseBytes("24MiB"); !ok || b != 24<<20 {
+		t.Errorf("parseBytes(24MiB) = %d, %v", b, ok)
+	}
+}
