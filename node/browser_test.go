@@ -86,6 +86,81 @@ func setField(sel, value string) chromedp.Action[chromedp.Void] {
 	})()`, q, q, v)))
 }
 
+// consoleBrowser drives the consoles of a federation's nodes in one
+// headless Chromium, closed when the test ends.
+type consoleBrowser struct {
+	t       *testing.T
+	f       *federation
+	browser context.Context
+}
+
+// startBrowser starts Chromium (exe, from chromium(t)) for the consoles of f.
+func startBrowser(t *testing.T, f *federation, exe string) *consoleBrowser {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 900),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return &consoleBrowser{t: t, f: f, browser: browser}
+}
+
+// tab opens a tab in a browser context of its own, with its own cookies.
+func (b *consoleBrowser) tab() context.Context {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.browser, chromedp.WithNewBrowserContext())
+	b.t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		b.t.Fatal(err)
+	}
+	return ctx
+}
+
+// run runs steps in ctx within 30 seconds, failing the test with what.
+func (b *consoleBrowser) run(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(tctx, steps...); err != nil {
+		b.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// text returns the trimmed text of the element sel.
+func (b *consoleBrowser) text(ctx context.Context, sel string) string {
+	b.t.Helper()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(tctx, chromedp.Text(css(sel)))
+	if err != nil {
+		b.t.Fatalf("read %s: %v", sel, err)
+	}
+	return strings.TrimSpace(v)
+}
+
+// login signs user in to cc's console and waits for the dashboard.
+func (b *consoleBrowser) login(ctx context.Context, cc, user, password string) {
+	b.t.Helper()
+	b.run(ctx, cc+" login page", chromedp.Navigate(b.f.entry(cc).API+"/"), chromedp.WaitVisible(css("#login-username")))
+	b.run(ctx, cc+" log in",
+		chromedp.SetValue(css("#login-username"), user),
+		chromedp.SetValue(css("#login-password"), password),
+		chromedp.Click(css("#login-submit")),
+		chromedp.WaitVisible(css("#incoming-cases")))
+}
+
 // TestConsoleInBrowser drives the operator console in a real headless
 // Chromium against two real nodes: FR composes and sends a preservation
 // request, DE sees it arrive live, acknowledges and confirms preservation,
@@ -99,62 +174,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	f.addUser("FR", "claire", "operator", "claire-night-shift-pass")
 	f.addUser("DE", "anna", "operator", "anna-night-shift-pass")
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(exe),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 900),
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	defer cancelBrowser()
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	b := startBrowser(t, f, exe)
 	// Each country's operator gets a separate browser context: cookies are
 	// per host, not per port, so the two consoles must not share a jar.
-	fr, cancelFR := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	defer cancelFR()
-	de, cancelDE := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-	defer cancelDE()
-	if err := chromedp.Do(fr); err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Do(de); err != nil {
-		t.Fatal(err)
-	}
-	run := func(ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(tctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	text := func(ctx context.Context, sel string) string {
-		t.Helper()
-		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		v, err := chromedp.Run(tctx, chromedp.Text(css(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return strings.TrimSpace(v)
-	}
-	login := func(ctx context.Context, cc, user, password string) {
-		t.Helper()
-		run(ctx, cc+" login page", chromedp.Navigate(f.entry(cc).API+"/"), chromedp.WaitVisible(css("#login-username")))
-		run(ctx, cc+" log in",
-			chromedp.SetValue(css("#login-username"), user),
-			chromedp.SetValue(css("#login-password"), password),
-			chromedp.Click(css("#login-submit")),
-			chromedp.WaitVisible(css("#incoming-cases")))
-	}
+	fr := b.tab()
+	de := b.tab()
+	run, text, login := b.run, b.text, b.login
 
 	// A wrong password is refused with a message, and no session starts.
 	run(fr, "FR login page", chromedp.Navigate(f.entry("FR").API+"/"), chromedp.WaitVisible(css("#login-username")))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-network/vigil/node/bench"
 	"github.com/vigil-network/vigil/node/testnet"
 )
 
@@ -42,7 +44,9 @@ func testnetBench() *cobra.Command {
 		Long: `bench starts N nodes as child processes on 127.0.0.1 (a new testnet in a
 temporary directory, or the initialised testnet in --dir) and measures:
 
-  - the floor: an idle libp2p host in its own process, and one node alone;
+  - the floor: fsync, a warm libp2p round trip and a request's crypto
+    (two nodes in one process, before the testnet starts), an idle libp2p
+    host in its own process, and one node alone;
   - boot time until every node answers /healthz, per node and in total;
   - time until every node shows every other member connected (full mesh);
   - memory per node (VmRSS, anonymous, file-backed and PSS from /proc) and
@@ -67,6 +71,7 @@ Node processes get GOMEMLIMIT, GOGC and GOMAXPROCS (see --node-env).`,
 				return fmt.Errorf("example requests: %w (give --examples)", err)
 			}
 			o.Progress = cmd.ErrOrStderr()
+			o.LatencyFloor = latencyFloor
 			if o.Dir == "" && o.Nodes == 0 {
 				o.Nodes = 193
 			}
@@ -106,6 +111,18 @@ Node processes get GOMEMLIMIT, GOGC and GOMAXPROCS (see --node-env).`,
 	f.StringSliceVar(&nodeEnv, "node-env", nil, "override node environment, e.g. GOMEMLIMIT=32MiB,GOGC=100 (NAME= removes one)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return c
+}
+
+// latencyFloor is node/bench's floor in the testnet report's units.
+func latencyFloor(ctx context.Context, dir string) (testnet.LatencyFloor, error) {
+	f, err := bench.MeasureFloor(ctx, dir, 200)
+	if err != nil {
+		return testnet.LatencyFloor{}, err
+	}
+	ms := func(s bench.Stats) testnet.Stats {
+		return testnet.Stats{N: s.N, Min: s.Min.Ms(), P50: s.P50.Ms(), P90: s.P90.Ms(), P99: s.P99.Ms(), Max: s.Max.Ms(), Mean: s.Mean.Ms()}
+	}
+	return testnet.LatencyFloor{FsyncMs: ms(f.Fsync), RoundTripMs: ms(f.RoundTrip), CryptoMs: ms(f.Crypto), RequestMs: f.Latency.Ms()}, nil
 }
 
 // setNodeEnv overrides testnet.ChildEnv entries ("NAME=" drops one).

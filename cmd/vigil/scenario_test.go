@@ -108,3 +108,51 @@ steps:
 		}
 	}
 }
+
+// TestShippedScenarios runs every example in configs/scenarios, as the
+// secretariat would, with the waits compressed (an hour in a second) so
+// the suite stays short. Each must pass the runner's end-of-run check.
+func TestShippedScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
+	t.Setenv("VIGIL_TEST_MAIN", "1")
+	files, err := filepath.Glob("../../configs/scenarios/*.yaml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("want at least 3 shipped scenarios, found %v (%v)", files, err)
+	}
+	for _, path := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".yaml"), func(t *testing.T) {
+			sc, err := testnet.LoadScenario(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out strings.Builder
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			rep, err := testnet.RunScenario(ctx, sc, testnet.ScenarioOptions{Exe: os.Args[0], Parent: t.TempDir(),
+				TimeScale: 3600, Examples: "../../configs/examples", Out: &out, CheckTimeout: time.Minute})
+			if rep != nil {
+				rep.WriteText(&out)
+			}
+			t.Log("\n" + out.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.OK() {
+				t.Fatalf("scenario failed: %v", rep.Failures)
+			}
+			if len(rep.Requests) == 0 {
+				t.Fatal("the scenario sent no requests")
+			}
+			for _, q := range rep.Requests {
+				if !q.Verified || q.IncomingCases != 1 || q.RequestMessages != 1 || q.SenderState != q.ReceiverState {
+					t.Errorf("%s→%s %s: %+v", q.From, q.To, q.Label, q)
+				}
+			}
+			if rep.Orphans != 0 {
+				t.Errorf("%d node processes left running", rep.Orphans)
+			}
+		})
+	}
+}

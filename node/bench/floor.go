@@ -220,3 +220,39 @@ func (p *pair) nodeParties() (s, r *party, dir protocol.Directory, err error) {
 	}
 	return s, r, roster, nil
 }
+
+// MeasureFloor measures the floor on its own: two in-process nodes of a
+// fresh testnet under dir, samples warm libp2p pings, request crypto
+// rounds and 4 KiB fsyncs in the sender's data directory, then stops the
+// nodes and removes their directory. 'vigil testnet bench' puts it beside
+// its 193-node numbers.
+func MeasureFloor(ctx context.Context, dir string, samples int) (*Floor, error) {
+	if samples <= 0 {
+		samples = 200
+	}
+	p, err := startPair(ctx, pairOptions{Dir: dir})
+	if err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
+	defer p.close()
+	rep := &Report{}
+	if err := measureNetCrypto(ctx, p, samples, samples, rep); err != nil {
+		return nil, err
+	}
+	probe, err := newFsyncProbe(p.senderCfg.Path(p.senderCfg.DataDir))
+	if err != nil {
+		return nil, err
+	}
+	defer probe.close()
+	fs := make([]time.Duration, 0, samples)
+	for range samples {
+		d, err := probe.once()
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, d)
+	}
+	rep.Floor.Fsync = summarize(fs)
+	rep.Floor.finish()
+	return &rep.Floor, nil
+}

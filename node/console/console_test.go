@@ -166,6 +166,8 @@ func TestStableSelectors(t *testing.T) {
 		"compose-to", "compose-review", "compose-send", "compose-save-draft",
 		"case-state", "case-delivery", "action-submit", "action-error", "case-print",
 		"main", "live-region", "alert-count", "theme-toggle", "help-dialog",
+		"network-refresh", "drills-table", "drill-tools", "drill-run-reachability", "drill-countries",
+		"drill-send-response", "drill-result",
 	}
 	for _, id := range ids {
 		if !strings.Contains(index, `id="`+id+`"`) {
@@ -228,6 +230,12 @@ func TestStableSelectors(t *testing.T) {
 		"'/api/v1/requests/validate'",
 		"Notification.requestPermission()",
 		"createOscillator()",
+		"dataset: { country: c.country }",           // #drills-table tr[data-country]
+		"h('td', { class: 'reachable'",              // td.reachable
+		"h('td', { class: 'num rtt' }",              // td.rtt
+		"h('td', { class: 'num acknowledged' }",     // td.acknowledged
+		"h('td', { class: 'num ack' }",              // td.ack
+		"h('li', { dataset: { country: x.country }", // #drill-result li[data-country]
 	} {
 		if !strings.Contains(all, s) {
 			t.Errorf("scripts lack %q", s)

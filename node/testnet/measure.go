@@ -63,6 +63,23 @@ type BenchOptions struct {
 	Examples string
 	// Progress receives a line per step (may be nil).
 	Progress io.Writer
+	// LatencyFloor, if set, measures the latency floor under dir before
+	// any node starts (vigil wires node/bench's two-node floor here;
+	// node/bench imports this package, so it cannot be called directly).
+	LatencyFloor func(ctx context.Context, dir string) (LatencyFloor, error)
+}
+
+// LatencyFloor is what a request or a drill ping cannot go below on this
+// machine, measured in the same run with the machine still quiet: one
+// fsync of 4 KiB, one libp2p round trip on a warm loopback stream, and a
+// request's cryptography (seal, open, sign and verify the receipt).
+type LatencyFloor struct {
+	FsyncMs     Stats `json:"fsync_ms"`
+	RoundTripMs Stats `json:"round_trip_ms"`
+	CryptoMs    Stats `json:"crypto_ms"`
+	// RequestMs is 2×fsync + round trip + crypto (p50s): one durable
+	// write at each end, one exchange, the cryptography.
+	RequestMs float64 `json:"request_ms"`
 }
 
 func (o *BenchOptions) defaults() {
@@ -158,10 +175,11 @@ type BenchReport struct {
 	PerProcess int `json:"nodes_per_process"`
 
 	Floor struct {
-		IdleHostMiB   ProcMem `json:"idle_host_mib"`
-		OneNodeMiB    ProcMem `json:"one_node_mib"`
-		OneNodeBootMs float64 `json:"one_node_boot_ms"`
-		OneNodeCPU    float64 `json:"one_node_cpu_cores"`
+		IdleHostMiB   ProcMem       `json:"idle_host_mib"`
+		OneNodeMiB    ProcMem       `json:"one_node_mib"`
+		OneNodeBootMs float64       `json:"one_node_boot_ms"`
+		OneNodeCPU    float64       `json:"one_node_cpu_cores"`
+		Latency       *LatencyFloor `json:"latency,omitempty"`
 	} `json:"floor"`
 
 	BootAllHealthyS float64 `json:"boot_all_healthy_s"`
@@ -262,7 +280,18 @@ func Bench(ctx context.Context, o BenchOptions) (rep *BenchReport, err error) {
 		}
 	}()
 
-	// Floor: an idle libp2p host alone in a process, then node 1 alone.
+	// Floor: latency parts, an idle libp2p host alone in a process, then
+	// node 1 alone.
+	if o.LatencyFloor != nil {
+		say("floor: fsync, libp2p round trip and crypto (two nodes in one process)")
+		if f, err := o.LatencyFloor(ctx, dir); err != nil {
+			rep.fail("latency floor: %v", err)
+		} else {
+			rep.Floor.Latency = &f
+			say("floor: fsync p50 %.2f ms, round trip p50 %.3f ms, crypto p50 %.3f ms; request floor %.2f ms",
+				f.FsyncMs.P50, f.RoundTripMs.P50, f.CryptoMs.P50, f.RequestMs)
+		}
+	}
 	say("floor: idle libp2p host process")
 	if m, err := idleHostMem(ctx, o.Exe, rep.Machine.Transports); err != nil {
 		rep.fail("idle host: %v", err)
@@ -1043,6 +1072,13 @@ func (b *BenchReport) WriteText(w io.Writer) {
 	f := b.Floor
 	fmt.Fprintf(tw, "  idle libp2p host process\t%.1f\t%.1f\t%.1f\t%.1f\n", f.IdleHostMiB.RSS, f.IdleHostMiB.Anon, f.IdleHostMiB.File, f.IdleHostMiB.PSS)
 	fmt.Fprintf(tw, "  one node alone (others down)\t%.1f\t%.1f\t%.1f\t%.1f\tboot %.0f ms, CPU %.3f cores\n", f.OneNodeMiB.RSS, f.OneNodeMiB.Anon, f.OneNodeMiB.File, f.OneNodeMiB.PSS, f.OneNodeBootMs, f.OneNodeCPU)
+	if lf := f.Latency; lf != nil {
+		fmt.Fprintln(tw, "  latency ms\tp50\tp99")
+		fmt.Fprintf(tw, "  fsync 4 KiB\t%.2f\t%.2f\n", lf.FsyncMs.P50, lf.FsyncMs.P99)
+		fmt.Fprintf(tw, "  libp2p round trip (warm stream)\t%.3f\t%.3f\n", lf.RoundTripMs.P50, lf.RoundTripMs.P99)
+		fmt.Fprintf(tw, "  request crypto\t%.3f\t%.3f\n", lf.CryptoMs.P50, lf.CryptoMs.P99)
+		fmt.Fprintf(tw, "  request floor (2×fsync + round trip + crypto)\t%.2f\n", lf.RequestMs)
+	}
 	fmt.Fprintf(tw, "BOOT\tall healthy %.1f s\tper node p50 %.0f ms\tp99 %.0f ms\tmax %.0f ms\n", b.BootAllHealthyS, b.NodeBootMs.P50, b.NodeBootMs.P99, b.NodeBootMs.Max)
 	fmt.Fprintf(tw, "FULL MESH\t%d/%d nodes\t%.1f s after all-healthy\t%.1f s after boot began\n", b.MeshComplete, b.Nodes, b.MeshAfterBootS, b.MeshTotalS)
 	if b.TCPConnsWant > 0 {
@@ -1073,6 +1109,9 @@ func (b *BenchReport) WriteText(w io.Writer) {
 		fmt.Fprintf(tw, "  submit (HTTP, durable outbox)\t%.1f\t%.1f\t%.1f\n", l.SubmitMs.P50, l.SubmitMs.P99, l.SubmitMs.Max)
 		fmt.Fprintf(tw, "  submit → receipt durable at sender\t%.1f\t%.1f\t%.1f\t(%d timed by poll, not event)\n", l.DeliveredMs.P50, l.DeliveredMs.P99, l.DeliveredMs.Max, l.Imprecise)
 		fmt.Fprintf(tw, "  created → durable at receiver (node clocks)\t%.1f\t%.1f\t%.1f\n", l.ReceiverMs.P50, l.ReceiverMs.P99, l.ReceiverMs.Max)
+		if lf := f.Latency; lf != nil && lf.RequestMs > 0 {
+			fmt.Fprintf(tw, "  receipt latency ÷ request floor\t%.1f×\t%.1f×\n", l.DeliveredMs.P50/lf.RequestMs, l.DeliveredMs.P99/lf.RequestMs)
+		}
 	}
 	fmt.Fprintf(tw, "SHUTDOWN\t%.1f s\t%d orphan processes\n", b.ShutdownS, b.Orphans)
 	for _, e := range b.Errors {

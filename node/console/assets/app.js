@@ -23,7 +23,8 @@
  *              GET /api/v1/cases/{id} (CaseView), POST /api/v1/cases/{id}/actions
  *              (201 {message_id,state} | 422 fields | 409 {error}),
  *              POST /api/v1/cases/{id}/assign {user} (supervisor, admin)
- *   /ui/network                        network.js   GET /api/v1/peers
+ *   /ui/network                        network.js   GET /api/v1/peers, GET /api/v1/drills/report,
+ *              POST /api/v1/drills/reachability, POST /api/v1/drills/response {countries} (admin)
  *   /ui/audit                          audit.js     GET /api/v1/audit?q=&limit=200,
  *              GET /api/v1/audit/verify, GET /api/v1/stats, GET /api/v1/audit/export
  *   /ui/users (admin)                  users.js     GET|POST /api/v1/users,

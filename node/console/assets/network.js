@@ -1,8 +1,16 @@
 // Network: GET /api/v1/peers — every roster member with its connection
 // state, last contact, round-trip time, outbox depth, local time, whether it
 // is within office hours, and the fallback phone and e-mail.
+//
+// Drills: GET /api/v1/drills/report (refreshed with the peers) gives per
+// member the latest reachability drill (reachable, RTT, last ping and its
+// error, consecutive failures) and the response drills (latest and median
+// time to human acknowledgement, sent, acknowledged, pending, misses).
+// Admins (manage_roster) also get POST /api/v1/drills/reachability and
+// POST /api/v1/drills/response {countries}.
 
-import { h, $, clear, fmtUTC, relative, localClock, officeHoursBadge, showBox, setText, loadPeers, errorText, parseTime } from './lib.js';
+import { h, $, clear, api, fmtUTC, relative, localClock, officeHoursBadge, showBox, setText, loadPeers, errorText, parseTime,
+  caseLink, duration, isAdmin } from './lib.js';
 
 let timer = 0;
 let wired = false;
@@ -44,8 +52,145 @@ function render(data) {
   }
 }
 
+// ---- drills -----------------------------------------------------------------
+
+// fmtMillis: a round trip, "0.84 ms" or "23 ms".
+function fmtMillis(ms) {
+  if (ms === undefined || ms === null) return '—';
+  return (ms < 10 ? ms.toFixed(2) : String(Math.round(ms))) + ' ms';
+}
+
+// fmtSecs: a delay in seconds, "0.42 s", "37 s" or "1h 02m 05s".
+function fmtSecs(s) {
+  if (s === undefined || s === null) return '—';
+  if (s < 10) return s.toFixed(2) + ' s';
+  if (s < 60) return Math.round(s) + ' s';
+  return duration(s * 1000);
+}
+
+function count(n) {
+  return String(n || 0);
+}
+
+function renderDrills(rep) {
+  const tb = clear($('#drills-table tbody'));
+  const rows = rep.countries || [];
+  for (const c of rows) {
+    const never = c.reachable === undefined || c.reachable === null;
+    const down = c.reachable === false;
+    const cls = [down ? 'row-unreachable' : '', c.misses > 0 ? 'row-missed' : ''].filter(Boolean).join(' ');
+    const reach = never
+      ? h('span', { class: 'muted' }, 'never pinged')
+      : h('span', null, h('span', { class: 'dot ' + (down ? 'dot-down' : 'dot-up'), 'aria-hidden': 'true' }), down ? 'NO' : 'yes');
+    tb.appendChild(h('tr', { dataset: { country: c.country }, class: cls || null },
+      h('td', { class: 'country' }, h('strong', null, c.country)),
+      h('td', { class: 'reachable' + (down ? ' drill-bad' : '') }, reach),
+      h('td', { class: 'num rtt' }, fmtMillis(c.rtt_ms)),
+      h('td', { class: 'time last-ping' },
+        c.last_ping_at ? [fmtUTC(c.last_ping_at, { seconds: true }), h('br'), h('span', { class: 'muted small' }, relative(c.last_ping_at))] : '—',
+        c.last_ping_error ? h('span', { class: 'drill-ping-error small' }, c.last_ping_error) : null),
+      h('td', { class: 'num failures' + (c.ping_failures > 0 ? ' drill-bad' : '') }, count(c.ping_failures)),
+      h('td', { class: 'num ack' }, fmtSecs(c.ack_seconds)),
+      h('td', { class: 'num ack-median' }, fmtSecs(c.ack_median_seconds)),
+      h('td', { class: 'num sent' }, count(c.drills_sent)),
+      h('td', { class: 'num acknowledged' }, count(c.acknowledged)),
+      h('td', { class: 'num pending' }, count(c.pending)),
+      h('td', { class: 'num misses' + (c.misses > 0 ? ' drill-bad' : '') }, count(c.misses))));
+  }
+  if (!rows.length) tb.appendChild(h('tr', null, h('td', { colspan: '11', class: 'muted' }, 'The roster lists no other member to drill.')));
+  const last = clear(document.getElementById('drill-last-run'));
+  const run = rep.last_run;
+  if (run) {
+    last.append('Last drill: ', h('strong', null, run.kind || '?'), run.reference ? ' ' + run.reference : '',
+      ' by ', run.actor || '?', ', ', fmtUTC(run.started_at), ' (', relative(run.started_at), ').');
+  } else {
+    last.append('No drill has been run yet.');
+  }
+}
+
+// drillResult fills the inline result box; kind is its class (ok-box,
+// warning, error-box, notice), empty text hides it.
+function drillResult(kind, text) {
+  const box = clear(document.getElementById('drill-result'));
+  box.className = kind || '';
+  box.hidden = !text;
+  if (text) box.appendChild(h('p', null, text));
+  return box;
+}
+
+async function loadDrills() {
+  const r = await api('GET', '/api/v1/drills/report');
+  if (!r.ok || !r.data) {
+    if (r.status !== 401) showBox('drill-error', errorText(r, 'Could not load the drill report'));
+    return;
+  }
+  showBox('drill-error', '');
+  renderDrills(r.data);
+}
+
+async function runReachability() {
+  const btn = document.getElementById('drill-run-reachability');
+  if (btn.disabled) return;
+  btn.disabled = true;
+  drillResult('notice', 'Pinging every member…');
+  const r = await api('POST', '/api/v1/drills/reachability');
+  btn.disabled = false;
+  if (!r.ok || !r.data) {
+    drillResult('error-box', r.status === 401 ? '' : errorText(r, 'Reachability drill failed'));
+    return;
+  }
+  const results = r.data.results || [];
+  const down = results.filter(x => !x.reachable);
+  const started = parseTime(r.data.started_at), finished = parseTime(r.data.finished_at);
+  const took = started && finished ? ' in ' + fmtSecs((finished.getTime() - started.getTime()) / 1000) : '';
+  const box = drillResult(down.length ? 'warning' : 'ok-box',
+    'Reached ' + (results.length - down.length) + ' of ' + results.length + ' members' + took + '.');
+  if (down.length) {
+    box.appendChild(h('ul', null, down.map(x => h('li', null, h('strong', null, x.country), ': ', x.error || 'no answer'))));
+  }
+  await loadDrills();
+}
+
+// drillCountries reads "DE, nl; PL" as ["DE", "NL", "PL"]; empty means
+// every member.
+function drillCountries() {
+  return document.getElementById('drill-countries').value.split(/[\s,;]+/).map(s => s.trim().toUpperCase()).filter(Boolean);
+}
+
+async function sendResponse(e) {
+  e.preventDefault();
+  const btn = document.getElementById('drill-send-response');
+  if (btn.disabled) return;
+  const countries = drillCountries();
+  btn.disabled = true;
+  drillResult('notice', 'Sending a response drill to ' + (countries.length ? countries.join(', ') : 'every member') + '…');
+  const r = await api('POST', '/api/v1/drills/response', { countries });
+  btn.disabled = false;
+  if (!r.ok || !r.data || !r.data.run) {
+    const box = drillResult('error-box', r.status === 401 ? '' : errorText(r, 'Response drill not sent'));
+    const fields = (r.data && r.data.fields) || [];
+    if (fields.length) {
+      box.appendChild(h('ul', null, fields.map(f => {
+        const m = /^countries\[(\d+)\]$/.exec(f.field || '');
+        return h('li', null, h('strong', null, m && countries[+m[1]] ? countries[+m[1]] : (f.field || 'request')), ': ', f.message);
+      })));
+    }
+    return;
+  }
+  const run = r.data.run;
+  const results = run.results || [];
+  const failed = results.filter(x => !x.case_id);
+  const box = drillResult(failed.length ? 'warning' : 'ok-box',
+    'Drill ' + (run.reference || '') + ' sent to ' + (results.length - failed.length) + ' of ' + results.length +
+    ' members; acknowledgement due by ' + fmtUTC(run.deadline_at) + '.');
+  box.appendChild(h('ul', null, results.map(x => h('li', { dataset: { country: x.country } }, h('strong', null, x.country), ': ',
+    x.case_id ? ['case ', caseLink(x.case_id)] : h('span', { class: 'error-text' }, x.error || 'not sent')))));
+  if (!failed.length) document.getElementById('drill-countries').value = '';
+  await loadDrills();
+}
+
 async function load() {
-  const r = await loadPeers();
+  const [r] = await Promise.all([loadPeers(), loadDrills()]);
   if (!r.ok) {
     if (r.status !== 401) showBox('network-error', errorText(r, 'Could not load the roster'));
     return;
@@ -61,7 +206,12 @@ export const networkPage = {
     if (!wired) {
       wired = true;
       document.getElementById('network-refresh').addEventListener('click', load);
+      document.getElementById('drill-run-reachability').addEventListener('click', runReachability);
+      document.getElementById('drill-response-form').addEventListener('submit', sendResponse);
     }
+    // Running drills needs manage_roster, which only admins hold
+    // (node/accounts/roles.go); the API enforces it regardless.
+    document.getElementById('drill-tools').hidden = !isAdmin();
     setText('network-roster', 'Loading…');
     load();
     window.clearInterval(timer);
