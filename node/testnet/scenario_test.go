@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +55,23 @@ func TestNodesPerProcess(t *testing.T) {
 	}
 	if b, ok := parseBytes("24MiB"); !ok || b != 24<<20 {
 		t.Errorf("parseBytes(24MiB) = %d, %v", b, ok)
+	}
+}
+
+func TestAppliedAtReadsNodeLog(t *testing.T) {
+	path := t.TempDir() + "/node.log"
+	log := `{"level":"info","ts":"2026-11-29T11:15:28.100Z","msg":"node started"}
+{"level":"info","ts":"2026-11-29T11:15:29.250Z","logger":"node.roster","msg":"applied new roster","source":"peer:x","serial":2,"previous_serial":1}
+{"level":"info","ts":"2026-11-29T11:16:00.000Z","logger":"node.roster","msg":"applied new roster","source":"api","serial":3,"previous_serial":2}
+`
+	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	at, ok := appliedAt(path, 2)
+	if want := time.Date(2026, 11, 29, 11, 15, 29, 250e6, time.UTC); !ok || !at.Equal(want) {
+		t.Errorf("appliedAt(serial 2) = %v, %v; want %v", at, ok, want)
+	}
+	if _, ok := appliedAt(path, 4); ok {
+		t.Error("found serial 4, which the log does not hold")
 	}
 }
