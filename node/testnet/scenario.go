@@ -45,6 +45,7 @@ import (
 //	  - expect: {undelivered: during}       # or delivered: LABEL
 //	  - acknowledge: all                    # the receivers acknowledge (or a label)
 //	  - roster: {via: FR}                   # sign serial+1, push, wait for all nodes
+//	  - rotate_key: {node: DE, via: FR, grace: 1h} # new encryption key, old one accepted for grace
 //	  - say: "text for the report"
 //
 // Node lists take a country, a list, a group, "all", or (in partition
