@@ -21,6 +21,10 @@ type rosterState struct {
 	authority ed25519.PublicKey
 	path      string
 
+	// applyMu serialises replacements, so the file write (an fsync or
+	// two) happens outside mu and never stalls the gater or a handler.
+	applyMu sync.Mutex
+
 	mu        sync.RWMutex
 	doc       []byte
 	roster    *protocol.Roster
@@ -58,16 +62,16 @@ func (rs *rosterState) apply(doc []byte, now time.Time) (old *protocol.Roster, r
 	if err != nil {
 		return nil, nil, err
 	}
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if err := protocol.AcceptRoster(rs.roster, r, now); err != nil {
+	rs.applyMu.Lock()
+	defer rs.applyMu.Unlock()
+	old, _ = rs.current()
+	if err := protocol.AcceptRoster(old, r, now); err != nil {
 		return nil, nil, err
 	}
 	if err := WriteFileAtomic(rs.path, doc, 0o644); err != nil {
 		return nil, nil, fmt.Errorf("persist roster: %w", err)
 	}
-	old = rs.roster
-	rs.swapLocked(doc, r)
+	rs.swap(doc, r)
 	return old, r, nil
 }
 
