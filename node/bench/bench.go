@@ -288,12 +288,8 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		}
 	}
 	cpu1, _ := processCPU()
-	for len(fs) < nFsync {
-		d, err := probe.once()
-		if err != nil {
-			return nil, err
-		}
-		fs = append(fs, d)
+	if fs, err = probe.fill(fs, nFsync); err != nil {
+		return nil, err
 	}
 	rep.Floor.Fsync = summarize(fs)
 	rep.Floor.finish()

@@ -53,6 +53,18 @@ func (p *fsyncProbe) once() (time.Duration, error) {
 	return time.Since(t0), nil
 }
 
+// fill samples fsyncs into fs until it holds n.
+func (p *fsyncProbe) fill(fs []time.Duration, n int) ([]time.Duration, error) {
+	for len(fs) < n {
+		d, err := p.once()
+		if err != nil {
+			return fs, err
+		}
+		fs = append(fs, d)
+	}
+	return fs, nil
+}
+
 func (p *fsyncProbe) close() {
 	p.f.Close()
 	os.Remove(p.f.Name())
@@ -244,13 +256,9 @@ func MeasureFloor(ctx context.Context, dir string, samples int) (*Floor, error) 
 		return nil, err
 	}
 	defer probe.close()
-	fs := make([]time.Duration, 0, samples)
-	for range samples {
-		d, err := probe.once()
-		if err != nil {
-			return nil, err
-		}
-		fs = append(fs, d)
+	fs, err := probe.fill(make([]time.Duration, 0, samples), samples)
+	if err != nil {
+		return nil, err
 	}
 	rep.Floor.Fsync = summarize(fs)
 	rep.Floor.finish()
