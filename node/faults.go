@@ -25,6 +25,10 @@ import (
 type TestingConfig struct {
 	// FaultInjection enables POST /api/v1/testing/{partition,heal,clock}.
 	FaultInjection bool `yaml:"fault_injection"`
+	// SharedMachine says the whole network runs on this one machine:
+	// keep-alives and pings then slow down with the roster size
+	// (mesh.go), so 193 nodes fit on two cores.
+	SharedMachine bool `yaml:"shared_machine"`
 }
 
 // faultState is the node's injected faults besides partitions (gater.go).

@@ -15,7 +15,8 @@ import (
 // newHost builds the libp2p host: TCP and/or QUIC (transports), Noise or
 // TLS, the roster gater, a connection manager that never trims roster
 // members and resource limits sized to the roster (p2plimits.go).
-func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *rosterGater, members int) (host.Host, *connmgr.BasicConnMgr, error) {
+// sharedMachine is testing.shared_machine (mesh.go).
+func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *rosterGater, members int, sharedMachine bool) (host.Host, *connmgr.BasicConnMgr, error) {
 	// The default 160/192 watermarks would trim a 193-member mesh; roster
 	// peers are also protected explicitly, so the watermarks only bound
 	// strays and duplicates.
@@ -33,7 +34,7 @@ func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *r
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(listen...),
 		libp2p.ChainOptions(transportOptions(transports)...),
-		muxerOption(members),
+		muxerOption(members, sharedMachine),
 		libp2p.ResourceManager(rm),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),

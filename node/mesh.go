@@ -67,36 +67,46 @@ func (n *Node) firstDialWait(ctx context.Context, id peer.ID, members int) bool 
 	return n.host.Network().Connectedness(id) != network.Connected
 }
 
-// Keeping a large mesh warm. Every connection carries yamux keep-alives
-// and round-trip probes, and the connector pings every member to show its
-// round trip in the network view. With 192 members at the default 30 s
-// that is about 40 probes and pings a second per node, each ping a new
-// stream; a 193-node testnet on one machine spent most of its idle CPU on
-// them. So beyond 60 members the periods grow with the roster: yamux's to
-// half a second per member (96 s for 193), the connector's pings to two
-// seconds per member (6.4 min for 193; drills measure reachability on
-// demand), and the connector spreads its pings over the period instead of
-// pinging everyone in one burst. The kernel's TCP keep-alive and yamux
-// still notice a dead connection, and delivery notices a lost receipt
-// within receipt_timeout.
+// Keeping the mesh warm. Every connection carries yamux keep-alives and
+// round-trip probes, and the connector pings every member to show its
+// round trip in the network view, each member every 30 s; the connector
+// spreads those pings over the period instead of pinging everyone in one
+// burst. A production node has its machine to itself, and 30 s keeps the
+// network view fresh and notices a silently dead member within about a
+// minute.
+//
+// A testnet runs the whole network on one machine (testing.shared_machine).
+// With 192 members at 30 s that is about 40 probes and pings a second per
+// node, each ping a new stream, and a 193-node testnet on two cores spent
+// most of its idle CPU on them. So there, beyond 60 members, the periods
+// grow with the roster: yamux's to half a second per member (96 s for
+// 193), the connector's pings to two seconds per member (6.4 min for 193;
+// drills measure reachability on demand). Delivery still notices a lost
+// receipt within receipt_timeout.
 
 // connectTick is the connector's period (connectLoop).
 const connectTick = 5 * time.Second
 
 // meshPeriod is yamux's keep-alive and round-trip probe period.
-func meshPeriod(members int) time.Duration {
+func meshPeriod(members int, shared bool) time.Duration {
+	if !shared {
+		return 30 * time.Second
+	}
 	return max(30*time.Second, time.Duration(members)*500*time.Millisecond)
 }
 
 // pingPeriod is how often the connector pings each member.
-func pingPeriod(members int) time.Duration {
+func pingPeriod(members int, shared bool) time.Duration {
+	if !shared {
+		return 30 * time.Second
+	}
 	return max(30*time.Second, time.Duration(members)*2*time.Second)
 }
 
 // pingDue reports whether the connector pings id in the given round: each
 // member once per pingPeriod, in a slot fixed by its peer ID.
-func pingDue(id peer.ID, round, members int) bool {
-	rounds := int(pingPeriod(members) / connectTick)
+func pingDue(id peer.ID, round, members int, shared bool) bool {
+	rounds := int(pingPeriod(members, shared) / connectTick)
 	h := fnv.New32a()
 	h.Write([]byte(id))
 	return round%rounds == int(h.Sum32()%uint32(rounds))
@@ -105,14 +115,16 @@ func pingDue(id peer.ID, round, members int) bool {
 // Roster spreading at scale. A node that installs a roster tells every
 // connected member, and a member told of a newer serial pulls the roster
 // from the teller. With 192 members every node is told by dozens of peers
-// within milliseconds; pulling from each would move the (113 KB for 193
+// within milliseconds; pulling from each would move the (106 KB for 193
 // members) document and verify it thousands of times over. meshState
-// keeps one pull per serial in flight and remembers which serial each peer
-// last claimed, so a node does not tell peers that already told it.
+// keeps one pull in flight at a time and remembers which serial each
+// connected peer last claimed, so a node does not tell peers that already
+// told it.
 type meshState struct {
 	mu      sync.Mutex
 	pulling uint64             // serial of the pull in flight (0: none)
-	serials map[peer.ID]uint64 // latest serial each peer claimed
+	serials map[peer.ID]uint64 // latest serial each connected peer claimed
+	idle    map[network.Conn]bool
 
 	ids sync.Map // roster peer ID string → decoded peer.ID
 }
@@ -142,6 +154,19 @@ func (m *meshState) noteSerial(p peer.ID, s uint64) {
 	}
 }
 
+// forget drops what is known of a peer when it disconnects: it may come
+// back with another roster (restored from a backup, say).
+func (m *meshState) forget(p peer.ID) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.serials, p)
+	for c := range m.idle {
+		if c.RemotePeer() == p {
+			delete(m.idle, c)
+		}
+	}
+}
+
 // behind reports whether p may not hold serial s yet.
 func (m *meshState) behind(p peer.ID, s uint64) bool {
 	m.mu.Lock()
@@ -156,11 +181,12 @@ func (m *meshState) behind(p peer.ID, s uint64) bool {
 // everyone instead made 193 nodes open 37,000 roster streams per update.
 const gossipFanout = 8
 
-// pushTargets lists the connected members to tell of roster serial.
+// pushTargets lists the connected members to tell of roster serial,
+// leaving out the peer it came from.
 func (n *Node) pushTargets(source string, serial uint64) []peer.ID {
 	var out []peer.ID
 	for _, p := range n.host.Network().Peers() {
-		if n.roster.isMember(p) && n.mesh.behind(p, serial) {
+		if n.roster.isMember(p) && n.mesh.behind(p, serial) && source != "peer:"+p.String() {
 			out = append(out, p)
 		}
 	}
@@ -195,9 +221,14 @@ func (n *Node) antiEntropy(round int) {
 // rosterCheckRounds is the anti-entropy period in connector rounds (30 s).
 const rosterCheckRounds = 6
 
-// pullRoster pulls serial (or newer) from p unless a pull of it is in
-// flight. If the pull fails, it tries the other connected peers that
-// claimed the serial, a few at most.
+// pullAttempts bounds the peers one pull tries.
+const pullAttempts = 4
+
+// pullRoster pulls serial (or newer) from p unless a pull is in flight
+// for serial or higher. If that fails, it tries other connected peers
+// that claimed a serial newer than this node's, a few at most: a member
+// that claims a serial nobody has (a bug, or an attack) then delays an
+// update by one failed exchange, not until the next anti-entropy round.
 func (n *Node) pullRoster(p peer.ID, serial uint64) {
 	n.mesh.mu.Lock()
 	if n.mesh.pulling >= serial {
@@ -215,20 +246,21 @@ func (n *Node) pullRoster(p peer.ID, serial uint64) {
 			n.mesh.mu.Unlock()
 		}()
 		tried := map[peer.ID]bool{}
-		for attempt := 0; attempt < 4 && ctx.Err() == nil; attempt++ {
+		for attempt := 0; attempt < pullAttempts && ctx.Err() == nil; attempt++ {
 			tried[p] = true
 			n.exchangeRoster(ctx, p)
 			if n.roster.serial() >= serial {
 				return
 			}
-			if p = n.mesh.claimant(serial, tried, n.host.Network().Connectedness); p == "" {
+			if p = n.mesh.claimant(n.roster.serial()+1, tried, n.host.Network().Connectedness); p == "" {
 				return
 			}
 		}
 	})
 }
 
-// claimant finds a connected peer, not yet tried, that claimed serial.
+// claimant finds a connected peer, not yet tried, that claimed serial or
+// newer.
 func (m *meshState) claimant(serial uint64, tried map[peer.ID]bool, conn func(peer.ID) network.Connectedness) peer.ID {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -240,31 +272,43 @@ func (m *meshState) claimant(serial uint64, tried map[peer.ID]bool, conn func(pe
 	return ""
 }
 
-// pruneDuplicates closes extra connections to a member. Two nodes that
-// dial each other at the same moment end up with two connections; both
-// keep the one the peer with the smaller ID dialled (so they agree
-// without talking) and close the others once no stream uses them.
+// Duplicate connections. Two nodes that dial each other at the same
+// moment end up with two connections. Only the peer with the smaller ID
+// prunes, so the two sides never close both. It keeps the connection
+// libp2p itself would open new streams on (most streams, then newest) and
+// closes another only once it has carried no stream on two passes of the
+// connector in a row (5 s apart) and is older than dupMinAge: a stream
+// opened on it in between is reset and retried like any broken stream
+// (delivery retries; nothing accepted is lost), but that is rare.
+var dupMinAge = 10 * time.Second // a variable for tests
+
+// pruneDuplicates closes idle extra connections to id (connector pass).
 func (n *Node) pruneDuplicates(id peer.ID) {
 	conns := n.host.Network().ConnsToPeer(id)
-	if len(conns) < 2 {
+	if len(conns) < 2 || n.self > id {
 		return
 	}
-	want := network.DirOutbound // we dial first (firstDialDelay)
-	if n.self > id {
-		want = network.DirInbound
-	}
-	keep := -1
-	for i, c := range conns {
-		if c.Stat().Direction == want && (keep < 0 || c.Stat().Opened.Before(conns[keep].Stat().Opened)) {
-			keep = i
+	keep := conns[0]
+	for _, c := range conns[1:] {
+		if ks, cs := len(keep.GetStreams()), len(c.GetStreams()); cs > ks || (cs == ks && !c.Stat().Opened.Before(keep.Stat().Opened)) {
+			keep = c
 		}
 	}
-	if keep < 0 {
-		keep = 0 // no connection in the agreed direction: keep the first
+	n.mesh.mu.Lock()
+	defer n.mesh.mu.Unlock()
+	if n.mesh.idle == nil {
+		n.mesh.idle = map[network.Conn]bool{}
 	}
-	for i, c := range conns {
-		if i != keep && len(c.GetStreams()) == 0 {
+	for _, c := range conns {
+		idle := c != keep && len(c.GetStreams()) == 0 && time.Since(c.Stat().Opened) > dupMinAge
+		switch {
+		case !idle:
+			delete(n.mesh.idle, c)
+		case n.mesh.idle[c]:
+			delete(n.mesh.idle, c)
 			_ = c.Close()
+		default:
+			n.mesh.idle[c] = true // close on the next pass if still idle
 		}
 	}
 }

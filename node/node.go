@@ -146,7 +146,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	}()
 	n.gater = &rosterGater{roster: n.roster, log: n.log.Named("gater"), extraDeny: n.partition.has}
 	checkFDLimit(n.log, len(r.Members), cfg.Transports)
-	if n.host, n.cm, err = newHost(n.key, cfg.Listen, cfg.Announce, cfg.Transports, n.gater, len(r.Members)); err != nil {
+	if n.host, n.cm, err = newHost(n.key, cfg.Listen, cfg.Announce, cfg.Transports, n.gater, len(r.Members), cfg.Testing.SharedMachine); err != nil {
 		return nil, err
 	}
 	n.peers = newPeerTracker()

@@ -163,10 +163,10 @@ func checkFDLimit(log *zap.Logger, members int, transports []string) {
 }
 
 // muxerOption is libp2p's yamux with keep-alives and round-trip probes
-// (for window tuning) every meshPeriod instead of every 30 s.
-func muxerOption(members int) libp2p.Option {
+// (for window tuning) every meshPeriod.
+func muxerOption(members int, shared bool) libp2p.Option {
 	t := *yamux.DefaultTransport
-	t.KeepAliveInterval = meshPeriod(members)
-	t.MeasureRTTInterval = meshPeriod(members)
+	t.KeepAliveInterval = meshPeriod(members, shared)
+	t.MeasureRTTInterval = meshPeriod(members, shared)
 	return libp2p.Muxer(yamux.ID, &t)
 }

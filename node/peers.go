@@ -144,6 +144,9 @@ func (n *Node) watchPeers() error {
 					n.engine.connected(e.Peer)
 					n.goRun("roster-exchange", func(ctx context.Context) { n.exchangeRoster(ctx, e.Peer) })
 				}
+				if e.Connectedness != network.Connected {
+					n.mesh.forget(e.Peer) // mesh.go
+				}
 			}
 		}
 	})
@@ -169,7 +172,7 @@ func (n *Node) connectLoop(ctx context.Context) {
 			}
 			if n.host.Network().Connectedness(id) == network.Connected {
 				n.pruneDuplicates(id) // mesh.go
-				if pingDue(id, round, len(r.Members)) {
+				if pingDue(id, round, len(r.Members), n.cfg.Testing.SharedMachine) {
 					n.goRun("ping", func(ctx context.Context) { n.pingPeer(ctx, id) })
 				}
 				continue

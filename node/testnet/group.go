@@ -172,18 +172,21 @@ func RunNodes(ctx context.Context, configs []string, stderr io.Writer) error {
 		}
 	}()
 	for i, path := range configs {
+		if ctx.Err() != nil {
+			return nil // stopped while starting: close what runs
+		}
 		cfg, err := node.LoadConfig(path)
 		if err != nil {
 			return err
 		}
 		f, err := os.OpenFile(filepath.Join(filepath.Dir(path), "node.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: node log: %w", path, err)
 		}
 		logs = append(logs, f)
 		log, err := fileLogger(cfg.Log, f)
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		if i == 0 {
 			// libp2p's logs are process-wide: to the group's own log.

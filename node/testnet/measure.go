@@ -873,7 +873,7 @@ func rosterFromLogs(c *Cluster, serial uint64, rep *BenchReport) {
 }
 
 // appliedAt finds the "applied new roster" line for serial in a node's
-// JSON log.
+// JSON log (testnet nodes log JSON with zap's ISO 8601 times).
 func appliedAt(path string, serial uint64) (time.Time, bool) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -888,11 +888,15 @@ func appliedAt(path string, serial uint64) (time.Time, bool) {
 			continue
 		}
 		var l struct {
-			TS     time.Time `json:"ts"`
-			Serial uint64    `json:"serial"`
+			TS     string `json:"ts"`
+			Serial uint64 `json:"serial"`
 		}
-		if json.Unmarshal(line, &l) == nil && l.Serial == serial {
-			return l.TS, true
+		if json.Unmarshal(line, &l) != nil || l.Serial != serial {
+			continue
+		}
+		// zapcore.ISO8601TimeEncoder: "Z" in UTC, "+0100" elsewhere.
+		if t, err := time.Parse("2006-01-02T15:04:05.000Z0700", l.TS); err == nil {
+			return t, true
 		}
 	}
 	return time.Time{}, false

@@ -52,6 +52,9 @@ testing:
   # POST /api/v1/testing/{partition,heal,clock} for 'vigil testnet scenario'.
   # Never enable this on a production node.
   fault_injection: true
+  # The whole network runs on this machine: keep-alives and pings slow
+  # down with the roster size (node/mesh.go).
+  shared_machine: true
 `, ts)
 	if cerr := f.Close(); err == nil {
 		err = cerr

@@ -1049,6 +1049,8 @@ func (r *scenarioRun) rotateKey(ctx context.Context, k *RotateKeyStep) error {
 		rel = fmt.Sprintf("keys/encryption-%d.key", i)
 		if _, err := os.Stat(cfg.Path(rel)); os.IsNotExist(err) {
 			break
+		} else if err != nil {
+			return fmt.Errorf("rotate %s's key: %w", cc, err)
 		}
 	}
 	if _, err := node.EnsureEncryptionKey(cfg.Path(rel)); err != nil {
@@ -1058,6 +1060,15 @@ func (r *scenarioRun) rotateKey(ctx context.Context, k *RotateKeyStep) error {
 	if err != nil {
 		return err
 	}
+	// The node's new config is written and loaded before the network
+	// learns the new key: a config the node cannot start with must not
+	// leave the others sealing to a key nobody can use.
+	prev := append(slices.Clone(cfg.PreviousEncryptionKeys), cfg.EncryptionKey)
+	staged, err := stageKeyConfig(e.Config, rel, prev)
+	if err != nil {
+		return fmt.Errorf("rotate %s's key: %w", cc, err)
+	}
+	defer os.Remove(staged) // gone after the rename below
 	until := time.Now().Add(grace).UTC().Truncate(time.Second)
 	serial, err := r.c.PushRoster(ctx, via, func(ro *protocol.Roster) error {
 		for i := range ro.Members {
@@ -1072,11 +1083,10 @@ func (r *scenarioRun) rotateKey(ctx context.Context, k *RotateKeyStep) error {
 	if err != nil {
 		return err
 	}
-	if err := r.waitSerial(ctx, serial, time.Minute); err != nil {
-		return err
+	if err := os.Rename(staged, e.Config); err != nil {
+		return fmt.Errorf("rotate %s's key: install config: %w", cc, err)
 	}
-	prev := append(slices.Clone(cfg.PreviousEncryptionKeys), cfg.EncryptionKey)
-	if err := rewriteKeys(e.Config, rel, prev); err != nil {
+	if err := r.waitSerial(ctx, serial, time.Minute); err != nil {
 		return err
 	}
 	d, err := r.startNode(ctx, cc)
@@ -1088,29 +1098,60 @@ func (r *scenarioRun) rotateKey(ctx context.Context, k *RotateKeyStep) error {
 	return nil
 }
 
-// rewriteKeys sets encryption_key and previous_encryption_keys in a node
-// config that 'vigil init' wrote, keeping everything else as it is.
-func rewriteKeys(path, current string, previous []string) error {
+// stageKeyConfig writes path's config with encryption_key set to current
+// and previous_encryption_keys to previous, everything else (comments
+// included) as it was, next to path, and checks that it loads with those
+// keys. It returns the staged file's path.
+func stageKeyConfig(path, current string, previous []string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return "", err
 	}
-	lines := strings.Split(string(b), "\n")
-	found := 0
-	for i, l := range lines {
-		switch {
-		case strings.HasPrefix(l, "encryption_key:"):
-			lines[i] = "encryption_key: " + current
-			found++
-		case strings.HasPrefix(l, "previous_encryption_keys:"):
-			lines[i] = "previous_encryption_keys: [" + strings.Join(previous, ", ") + "]"
-			found++
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return "", fmt.Errorf("%s: not a YAML mapping", path)
+	}
+	var prevNode yaml.Node
+	if err := prevNode.Encode(previous); err != nil {
+		return "", err
+	}
+	prevNode.Style = yaml.FlowStyle
+	setKey(doc.Content[0], "encryption_key", &yaml.Node{Kind: yaml.ScalarNode, Value: current})
+	setKey(doc.Content[0], "previous_encryption_keys", &prevNode)
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	staged := path + ".staged"
+	if err := node.WriteFileAtomic(staged, out.Bytes(), 0o644); err != nil {
+		return "", err
+	}
+	cfg, err := node.LoadConfig(staged)
+	if err == nil && (cfg.EncryptionKey != current || !slices.Equal(cfg.PreviousEncryptionKeys, previous)) {
+		err = errors.New("the keys did not take")
+	}
+	if err != nil {
+		os.Remove(staged)
+		return "", fmt.Errorf("staged config %s: %w", staged, err)
+	}
+	return staged, nil
+}
+
+// setKey sets key to v in a YAML mapping, adding it if absent.
+func setKey(m *yaml.Node, key string, v *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			v.LineComment = m.Content[i+1].LineComment
+			m.Content[i+1] = v
+			return
 		}
 	}
-	if found != 2 {
-		return fmt.Errorf("%s: no encryption_key and previous_encryption_keys lines to rewrite", path)
-	}
-	return node.WriteFileAtomic(path, []byte(strings.Join(lines, "\n")), 0o644)
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, v)
 }
 
 // waitSerial waits until every running node holds roster serial.

@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,7 @@ func TestAppliedAtReadsNodeLog(t *testing.T) {
 	log := `{"level":"info","ts":"2026-11-29T11:15:28.100Z","msg":"node started"}
 {"level":"info","ts":"2026-11-29T11:15:29.250Z","logger":"node.roster","msg":"applied new roster","source":"peer:x","serial":2,"previous_serial":1}
 {"level":"info","ts":"2026-11-29T11:16:00.000Z","logger":"node.roster","msg":"applied new roster","source":"api","serial":3,"previous_serial":2}
+{"level":"info","ts":"2026-11-29T12:17:00.500+0100","logger":"node.roster","msg":"applied new roster","source":"api","serial":5,"previous_serial":3}
 `
 	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
 		t.Fatal(err)
@@ -71,7 +73,50 @@ func TestAppliedAtReadsNodeLog(t *testing.T) {
 	if want := time.Date(2026, 11, 29, 11, 15, 29, 250e6, time.UTC); !ok || !at.Equal(want) {
 		t.Errorf("appliedAt(serial 2) = %v, %v; want %v", at, ok, want)
 	}
+	if at, ok := appliedAt(path, 5); !ok || !at.Equal(time.Date(2026, 11, 29, 11, 17, 0, 500e6, time.UTC)) {
+		t.Errorf("appliedAt(serial 5, a +0100 time) = %v, %v", at, ok)
+	}
 	if _, ok := appliedAt(path, 4); ok {
 		t.Error("found serial 4, which the log does not hold")
+	}
+}
+
+// stageKeyConfig rewrites the two key settings of a real node config,
+// whatever YAML style they are in, keeps the comments, and refuses a file
+// it cannot rewrite without touching it.
+func TestStageKeyConfig(t *testing.T) {
+	m, err := Init(InitOptions{Dir: t.TempDir(), Nodes: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := m.Nodes[1].Config
+	orig, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A hand-edited config: block-style list of previous keys.
+	edited := strings.Replace(string(orig), "previous_encryption_keys: []", "previous_encryption_keys:\n  - keys/encryption-old.key", 1)
+	if edited == string(orig) {
+		t.Fatal("the init config has no 'previous_encryption_keys: []' line to edit")
+	}
+	if err := os.WriteFile(path, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	staged, err := stageKeyConfig(path, "keys/encryption-2.key", []string{"keys/encryption-old.key", "keys/encryption.key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(staged)
+	if !strings.Contains(string(b), "# ") || !strings.Contains(string(b), "encryption_key: keys/encryption-2.key") {
+		t.Errorf("staged config lost its comments or the new key:\n%s", b)
+	}
+	if now, _ := os.ReadFile(path); string(now) != edited {
+		t.Error("staging changed the live config")
+	}
+
+	bad := filepath.Join(t.TempDir(), "vigil.yaml")
+	os.WriteFile(bad, []byte("- just\n- a list\n"), 0o644)
+	if _, err := stageKeyConfig(bad, "k", nil); err == nil || !strings.Contains(err.Error(), "not a YAML mapping") {
+		t.Errorf("list config: %v", err)
 	}
 }

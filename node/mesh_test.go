@@ -1,0 +1,121 @@
+package node
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func TestMeshPeriodsScaleOnlyOnASharedMachine(t *testing.T) {
+	for _, tc := range []struct {
+		members    int
+		shared     bool
+		mesh, ping time.Duration
+	}{
+		{193, false, 30 * time.Second, 30 * time.Second},
+		{3, true, 30 * time.Second, 30 * time.Second},
+		{193, true, 96500 * time.Millisecond, 386 * time.Second},
+	} {
+		if got := meshPeriod(tc.members, tc.shared); got != tc.mesh {
+			t.Errorf("meshPeriod(%d, %v) = %s, want %s", tc.members, tc.shared, got, tc.mesh)
+		}
+		if got := pingPeriod(tc.members, tc.shared); got != tc.ping {
+			t.Errorf("pingPeriod(%d, %v) = %s, want %s", tc.members, tc.shared, got, tc.ping)
+		}
+	}
+}
+
+// Every member is pinged exactly once per ping period, whatever round the
+// connector starts in.
+func TestPingDueOncePerPeriod(t *testing.T) {
+	ids := []peer.ID{"a", "b", "some-longer-peer-id", "z"}
+	for _, shared := range []bool{false, true} {
+		rounds := int(pingPeriod(193, shared) / connectTick)
+		for _, id := range ids {
+			due := 0
+			for r := 17; r < 17+rounds; r++ {
+				if pingDue(id, r, 193, shared) {
+					due++
+				}
+			}
+			if due != 1 {
+				t.Errorf("shared=%v: %s due %d times in %d rounds", shared, id, due, rounds)
+			}
+		}
+	}
+}
+
+func TestClaimantSkipsTriedAndDisconnected(t *testing.T) {
+	var m meshState
+	m.noteSerial("old", 1)
+	m.noteSerial("tried", 5)
+	m.noteSerial("gone", 5)
+	m.noteSerial("good", 3)
+	conn := func(p peer.ID) network.Connectedness {
+		if p == "gone" {
+			return network.NotConnected
+		}
+		return network.Connected
+	}
+	if p := m.claimant(2, map[peer.ID]bool{"tried": true}, conn); p != "good" {
+		t.Errorf("claimant = %q, want good", p)
+	}
+	m.forget("good")
+	if p := m.claimant(2, map[peer.ID]bool{"tried": true}, conn); p != "" {
+		t.Errorf("claimant after forget = %q, want none", p)
+	}
+}
+
+// Two hosts that dialled each other hold two connections. Only the side
+// with the smaller peer ID prunes, only a connection that stayed idle over
+// two passes, and the peers stay connected.
+func TestPruneDuplicatesClosesOnlyIdleExtras(t *testing.T) {
+	defer func(d time.Duration) { dupMinAge = d }(dupMinAge)
+	dupMinAge = 0
+	newHost := func() *Node {
+		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return &Node{host: h, self: h.ID()}
+	}
+	a, b := newHost(), newHost()
+	if a.self > b.self {
+		a, b = b, a // a has the smaller ID: a prunes
+	}
+	ctx := context.Background()
+	for _, d := range []struct{ from, to *Node }{{a, b}, {b, a}} {
+		d.from.host.Peerstore().AddAddrs(d.to.self, d.to.host.Addrs(), time.Hour)
+		if _, err := d.from.host.Network().DialPeer(network.WithForceDirectDial(ctx, "test"), d.to.self); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitConns := func(n *Node, id peer.ID, want int) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); len(n.host.Network().ConnsToPeer(id)) != want; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d connections, want %d", len(n.host.Network().ConnsToPeer(id)), want)
+			}
+		}
+	}
+	waitConns(a, b.self, 2)
+	waitConns(b, a.self, 2)
+
+	b.pruneDuplicates(a.self) // larger ID: never prunes
+	b.pruneDuplicates(a.self)
+	a.pruneDuplicates(b.self) // first pass: only marks the idle one
+	if n := len(a.host.Network().ConnsToPeer(b.self)); n != 2 {
+		t.Fatalf("after one pass %d connections, want 2", n)
+	}
+	a.pruneDuplicates(b.self)
+	waitConns(a, b.self, 1)
+	waitConns(b, a.self, 1)
+	if a.host.Network().Connectedness(b.self) != network.Connected {
+		t.Fatal("pruning left the peers disconnected")
+	}
+}
