@@ -61,6 +61,9 @@ type Node struct {
 	drills    drillState
 	faults    faultState // testing.fault_injection (faults.go)
 	mesh      meshState  // roster pulls and duplicate connections (mesh.go)
+	// applying serialises applyRoster, so membership changes (workers,
+	// protection, closed connections) follow rosters in their order.
+	applying sync.Mutex
 
 	apiLn  net.Listener
 	apiSrv *http.Server

@@ -113,6 +113,8 @@ func (n *Node) ApplyRoster(doc []byte, source string) error {
 
 func (n *Node) applyRoster(doc []byte, source string) error {
 	log := n.log.Named("roster")
+	n.applying.Lock()
+	defer n.applying.Unlock()
 	old, r, err := n.roster.apply(doc, n.now())
 	if err != nil {
 		if errors.Is(err, protocol.ErrRosterStale) {
