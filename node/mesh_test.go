@@ -2,12 +2,14 @@ package node
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 )
 
 func TestMeshPeriodsScaleOnlyOnASharedMachine(t *testing.T) {
@@ -89,22 +91,48 @@ func TestPruneDuplicatesClosesOnlyIdleExtras(t *testing.T) {
 		a, b = b, a // a has the smaller ID: a prunes
 	}
 	ctx := context.Background()
-	for _, d := range []struct{ from, to *Node }{{a, b}, {b, a}} {
-		d.from.host.Peerstore().AddAddrs(d.to.self, d.to.host.Addrs(), time.Hour)
-		if _, err := d.from.host.Network().DialPeer(network.WithForceDirectDial(ctx, "test"), d.to.self); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitConns := func(n *Node, id peer.ID, want int) {
-		t.Helper()
-		for deadline := time.Now().Add(5 * time.Second); len(n.host.Network().ConnsToPeer(id)) != want; time.Sleep(10 * time.Millisecond) {
+	a.host.Peerstore().AddAddrs(b.self, b.host.Addrs(), time.Hour)
+	b.host.Peerstore().AddAddrs(a.self, a.host.Addrs(), time.Hour)
+	count := func(n *Node, id peer.ID) int { return len(n.host.Network().ConnsToPeer(id)) }
+	waitConns := func(n *Node, id peer.ID, want int) bool {
+		for deadline := time.Now().Add(5 * time.Second); count(n, id) != want; time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d connections, want %d", len(n.host.Network().ConnsToPeer(id)), want)
+				return false
 			}
 		}
+		return true
 	}
-	waitConns(a, b.self, 2)
-	waitConns(b, a.self, 2)
+	// libp2p reuses an open connection, so only dials that cross (as at
+	// boot) make a duplicate: dial both ways at once until they do.
+	for attempt := 0; ; attempt++ {
+		if attempt == 50 {
+			t.Fatal("50 simultaneous dials never made two connections")
+		}
+		a.host.Network().ClosePeer(b.self)
+		b.host.Network().ClosePeer(a.self)
+		if !waitConns(a, b.self, 0) || !waitConns(b, a.self, 0) {
+			t.Fatal("connections did not close")
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for _, d := range []struct{ from, to *Node }{{a, b}, {b, a}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if sw, ok := d.from.host.Network().(*swarm.Swarm); ok {
+					sw.Backoff().Clear(d.to.self) // a crossed dial that lost may have backed off
+				}
+				d.from.host.Network().DialPeer(ctx, d.to.self)
+			}()
+		}
+		close(start)
+		wg.Wait()
+		time.Sleep(50 * time.Millisecond) // let both sides register both
+		if count(a, b.self) == 2 && count(b, a.self) == 2 {
+			break
+		}
+	}
 
 	b.pruneDuplicates(a.self) // larger ID: never prunes
 	b.pruneDuplicates(a.self)
@@ -113,8 +141,9 @@ func TestPruneDuplicatesClosesOnlyIdleExtras(t *testing.T) {
 		t.Fatalf("after one pass %d connections, want 2", n)
 	}
 	a.pruneDuplicates(b.self)
-	waitConns(a, b.self, 1)
-	waitConns(b, a.self, 1)
+	if !waitConns(a, b.self, 1) || !waitConns(b, a.self, 1) {
+		t.Fatalf("after two idle passes: %d and %d connections, want 1", count(a, b.self), count(b, a.self))
+	}
 	if a.host.Network().Connectedness(b.self) != network.Connected {
 		t.Fatal("pruning left the peers disconnected")
 	}
