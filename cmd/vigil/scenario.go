@@ -155,7 +155,8 @@ func testnetScenario() *cobra.Command {
 temporary directory, or the initialised testnet in --dir) and plays the
 scenario's steps: requests between named countries (the examples in
 --examples, readdressed), SIGTERM, SIGKILL and restarts of nodes, network
-partitions and heals, clock skew, signed roster updates and waits. It then
+partitions and heals, clock skew, signed roster updates, encryption-key
+rotations and waits. It then
 checks that every request was delivered exactly once with a verified
 receipt and that both sides agree on every case's state, prints a report,
 stops every node and exits non-zero if anything failed.

@@ -17,8 +17,10 @@ func testnetCmd() *cobra.Command {
 		Use:   "testnet",
 		Short: "Run a local federation of N nodes on 127.0.0.1 until Ctrl-C",
 		Long: `testnet creates a temporary testnet (authority key, N nodes, signed roster)
-and runs every node as its own process. Use 'testnet init' and 'testnet run'
-to keep the directory.`,
+and runs its nodes as child processes: one process per node up to 24 nodes,
+and for larger testnets (up to 193, one per UN member state) at most 8
+processes that each run a group of complete nodes. Use 'testnet init' and
+'testnet run' to keep the directory.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := os.MkdirTemp("", "vigil-testnet-")
 			if err != nil {
