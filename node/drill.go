@@ -144,6 +144,17 @@ func (n *Node) handleDrill(s network.Stream) {
 	s.Close()
 }
 
+// Ping sends the member of the given country one drill ping and returns
+// the round trip from sending it to holding its verified pong (the figure
+// a drill run stores). It is the drill's own path; benchmarks time it.
+func (n *Node) Ping(ctx context.Context, country string) (time.Duration, error) {
+	id, m, ok := n.roster.byCountryCode(country)
+	if !ok {
+		return 0, fmt.Errorf("ping %s: not a roster member", country)
+	}
+	return n.pingMember(ctx, m, id)
+}
+
 // pingMember sends m one signed ping and returns the time from sending it
 // to holding m's verified pong. A member that is not connected is dialled
 // first (the drill bypasses the connector's dial backoff); that time is not

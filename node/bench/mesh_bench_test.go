@@ -16,9 +16,6 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
-
-	"github.com/vigil-network/vigil/node"
-	"github.com/vigil-network/vigil/protocol"
 )
 
 // Per-operation costs behind the 193-node testnet measurements ('vigil
@@ -51,88 +48,25 @@ func (m cpuMeter) report(b *testing.B) {
 	b.ReportMetric((end-m.start).Seconds()/float64(b.N)*1e3, "cpu-ms/op")
 }
 
-// drillPing does what node.pingMember (node/drill.go) does for a member
-// that is already connected, from outside the node package: open a
-// ProtoDrill stream on the warm connection, send a signed ping, read the
-// pong and verify it against the ping and the pinged member's peer ID. The
-// receiving side is the real node's handler (handleDrill), which checks
-// roster membership, verifies the ping and signs the pong. Not included:
-// pingMember's peer bookkeeping (setRTT, seen), and readFrame's resource
-// manager memory reservation (protocol.ReadFrame is used instead). It
-// returns the round trip from sending the ping to holding the verified
-// pong, as pingMember reports it.
-func drillPing(ctx context.Context, h host.Host, key crypto.PrivKey, to peer.ID) (time.Duration, error) {
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second) // drillPingTimeout
-	defer cancel()
-	s, err := h.NewStream(cctx, to, node.ProtoDrill)
-	if err != nil {
-		return 0, fmt.Errorf("open drill stream: %w", err)
-	}
-	// "vigil" is node.serviceName, the resource-manager service the node
-	// puts its streams under.
-	if err := s.Scope().SetService("vigil"); err != nil {
-		s.Reset()
-		return 0, fmt.Errorf("drill stream: %w", err)
-	}
-	if dl, ok := cctx.Deadline(); ok {
-		_ = s.SetDeadline(dl)
-	}
-	ping, err := protocol.NewPing(key, time.Now())
-	if err != nil {
-		s.Reset()
-		return 0, err
-	}
-	start := time.Now()
-	if err := protocol.WriteFrame(s, protocol.FramePing, ping.Raw); err != nil {
-		s.Reset()
-		return 0, fmt.Errorf("send ping: %w", err)
-	}
-	t, body, err := protocol.ReadFrame(s, protocol.MaxDrillFrame)
-	if err != nil {
-		s.Reset()
-		return 0, fmt.Errorf("read pong: %w", err)
-	}
-	if t != protocol.FramePong {
-		s.Reset()
-		return 0, fmt.Errorf("frame type %d instead of a pong", t)
-	}
-	pong, err := protocol.ParsePong(body)
-	if err == nil {
-		err = pong.Verify(ping, to)
-	}
-	if err != nil {
-		s.Reset()
-		return 0, fmt.Errorf("pong refused: %w", err)
-	}
-	rtt := time.Since(start)
-	s.Close()
-	return rtt, nil
-}
-
 // BenchmarkDrillPing is one reachability-drill ping per op from the
 // sender node to the receiver node of the shared pair: a fresh stream on
 // the warm connection (multistream negotiation), a signed ping, the
 // receiver's verification and signed pong, and the sender's verification
-// of it (see drillPing for what differs from the node's own pingMember).
-// ns/op includes opening the stream; rtt-ns/op is send-to-verified-pong,
+// of it, through the node's own drill path (node.Ping), peer bookkeeping
+// included. ns/op includes opening the stream; rtt-ns/op is send-to-verified-pong,
 // the figure a drill run stores per member.
 func BenchmarkDrillPing(b *testing.B) {
 	p := sharedPair(b)
-	key, err := node.LoadIdentityKey(p.senderCfg.Path(p.senderCfg.IdentityKey))
-	if err != nil {
-		b.Fatal(err)
-	}
-	h, to := p.sender.Host(), p.receiver.PeerID()
 	ctx := context.Background()
 	for range 10 { // warm up
-		if _, err := drillPing(ctx, h, key, to); err != nil {
+		if _, err := p.sender.Ping(ctx, p.to); err != nil {
 			b.Fatal(err)
 		}
 	}
 	var sum time.Duration
 	cpu := startCPU()
 	for b.Loop() {
-		rtt, err := drillPing(ctx, h, key, to)
+		rtt, err := p.sender.Ping(ctx, p.to)
 		if err != nil {
 			b.Fatal(err)
 		}
