@@ -115,51 +115,12 @@ func (c *Cluster) StartNode(ctx context.Context, cc string) (time.Duration, erro
 	return time.Since(t0), nil
 }
 
-// StartAll starts every node that is not running, at most par processes
-// at once, and returns each one's start-to-healthy time (for a group, the
-// group's).
+// StartAll starts every node that is not running, PerProcess nodes to a
+// process (one if PerProcess is 0 or 1; group.go), at most par processes
+// at once, and returns each one's start-to-healthy time (for a group, until
+// that node of the group answered).
 func (c *Cluster) StartAll(ctx context.Context, par int) (map[string]time.Duration, error) {
-	if par < 1 {
-		par = 1
-	}
-	if c.PerProcess > 1 {
-		return c.startGroups(ctx, par)
-	}
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		took = map[string]time.Duration{}
-		sem  = make(chan struct{}, par)
-	)
-	for _, cc := range c.Countries() {
-		if c.Proc(cc) != nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if ctx.Err() != nil {
-				return // interrupted: start nothing more
-			}
-			d, err := c.StartNode(ctx, cc)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			took[cc] = d
-		}()
-	}
-	wg.Wait()
-	return took, errors.Join(errs...)
-}
-
-// startGroups starts the nodes not running in groups of PerProcess.
-func (c *Cluster) startGroups(ctx context.Context, par int) (map[string]time.Duration, error) {
+	par, size := max(par, 1), max(c.PerProcess, 1)
 	var pending []NodeEntry
 	for _, e := range c.M.Nodes {
 		if c.Proc(e.Country) == nil {
@@ -174,7 +135,7 @@ func (c *Cluster) startGroups(ctx context.Context, par int) (map[string]time.Dur
 		sem  = make(chan struct{}, par)
 	)
 	for len(pending) > 0 {
-		g := pending[:min(c.PerProcess, len(pending))]
+		g := pending[:min(size, len(pending))]
 		pending = pending[len(g):]
 		wg.Add(1)
 		go func() {
@@ -182,7 +143,7 @@ func (c *Cluster) startGroups(ctx context.Context, par int) (map[string]time.Dur
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			if ctx.Err() != nil {
-				return
+				return // interrupted: start nothing more
 			}
 			p, durs, err := StartGroup(ctx, c.Exe, g)
 			mu.Lock()
