@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"io"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/gologshim"
@@ -12,7 +13,11 @@ import (
 
 // NewLogger builds the node's root logger: JSON for production, console for
 // development. Subsystems take named children (node.Named("delivery")).
-func NewLogger(cfg LogConfig) (*zap.Logger, error) {
+func NewLogger(cfg LogConfig) (*zap.Logger, error) { return NewLoggerTo(cfg, nil) }
+
+// NewLoggerTo is NewLogger writing to w instead of standard error (nodes
+// that share a process each log to their own file); nil means stderr.
+func NewLoggerTo(cfg LogConfig, w io.Writer) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(cfg.Level)
 	if err != nil {
 		return nil, fmt.Errorf("log level %q: %w", cfg.Level, err)
@@ -28,7 +33,16 @@ func NewLogger(cfg LogConfig) (*zap.Logger, error) {
 	zc.Level = zap.NewAtomicLevelAt(lvl)
 	zc.EncoderConfig.TimeKey = "ts"
 	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	return zc.Build()
+	if w == nil {
+		return zc.Build()
+	}
+	enc := zapcore.NewJSONEncoder(zc.EncoderConfig)
+	if zc.Encoding == "console" {
+		enc = zapcore.NewConsoleEncoder(zc.EncoderConfig)
+	}
+	return zc.Build(zap.WrapCore(func(zapcore.Core) zapcore.Core {
+		return zapcore.NewCore(enc, zapcore.AddSync(w), zc.Level)
+	}))
 }
 
 var libp2pLogOnce sync.Once

@@ -15,9 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-
 	"github.com/vigil-network/vigil/node"
 )
 
@@ -184,13 +181,13 @@ func RunNodes(ctx context.Context, configs []string, stderr io.Writer) error {
 			return fmt.Errorf("%s: node log: %w", path, err)
 		}
 		logs = append(logs, f)
-		log, err := fileLogger(cfg.Log, f)
+		log, err := node.NewLoggerTo(cfg.Log, f)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		if i == 0 {
 			// libp2p's logs are process-wide: to the group's own log.
-			if gl, err := fileLogger(cfg.Log, stderr); err == nil {
+			if gl, err := node.NewLoggerTo(cfg.Log, stderr); err == nil {
 				node.RouteLibp2pLogs(gl)
 			}
 		}
@@ -207,25 +204,6 @@ func RunNodes(ctx context.Context, configs []string, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "%d nodes running\n", len(nodes))
 	<-ctx.Done()
 	return nil
-}
-
-// fileLogger is node.NewLogger writing to w.
-func fileLogger(cfg node.LogConfig, w io.Writer) (*zap.Logger, error) {
-	lvl, err := zapcore.ParseLevel(cfg.Level)
-	if err != nil {
-		return nil, fmt.Errorf("log level %q: %w", cfg.Level, err)
-	}
-	ec := zap.NewProductionEncoderConfig()
-	ec.TimeKey = "ts"
-	ec.EncodeTime = zapcore.ISO8601TimeEncoder
-	enc := zapcore.NewJSONEncoder(ec)
-	if cfg.Format == "console" {
-		dc := zap.NewDevelopmentEncoderConfig()
-		dc.TimeKey = "ts"
-		dc.EncodeTime = zapcore.ISO8601TimeEncoder
-		enc = zapcore.NewConsoleEncoder(dc)
-	}
-	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl), zap.AddCaller()), nil
 }
 
 // runGroups is RunAll for large testnets: the nodes run k to a process.
