@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/dgraph-io/badger/v4"
@@ -33,14 +34,34 @@ func badgerOptions(dir string, profile Profile, encKey []byte, log *zap.Logger) 
 		WithSyncWrites(true).
 		WithLogger(zapBadgerLogger{log.Sugar()}).
 		WithNumCompactors(2). // Badger's minimum
+		// Compact once level 0 holds 2 tables; stall writes at 8 (the
+		// small profile replaces Badger's stall with its own, below).
 		WithNumLevelZeroTables(2).
-		WithNumLevelZeroTablesStall(8).
+		WithNumLevelZeroTablesStall(l0Hold).
 		WithDetectConflicts(false) // one writer goroutine: nothing to detect
 	switch profile {
 	case ProfileSmall:
 		// No compactor goroutines: they poll every 50 ms; the store
 		// compacts lazily instead (compact.go).
+		//
+		// No level-0 stall inside Badger (issue 9, item 12). Badger's
+		// stall makes the memtable flusher wait until a compactor takes
+		// tables off level 0, but with NumCompactors 0 the only compactor
+		// is ours, and it can start only once badger.Open has returned.
+		// Open replays every unflushed WAL (.mem file) and hands each to
+		// the flusher through a channel of NumMemtables slots; with level
+		// 0 at the stall the flusher blocks on the first, the channel
+		// fills and Open blocks for good. A node killed with -9 again and
+		// again before a compaction ran (each start flushes the previous
+		// run's memtable into one more level-0 table) reached exactly
+		// that state. MaxInt32 disables the stall, so Open always
+		// finishes; level 0 stays bounded by the store instead: the lazy
+		// compactor runs as soon as Open returns, and the committer holds
+		// writes while level 0 has l0Hold tables or more (compact.go),
+		// the same back-pressure Badger's stall gave, but applied where
+		// the compactor can always run.
 		o = o.WithNumCompactors(0).
+			WithNumLevelZeroTablesStall(math.MaxInt32).
 			WithMemTableSize(4 << 20).
 			WithNumMemtables(2).
 			WithBaseTableSize(1 << 20).
@@ -48,6 +69,9 @@ func badgerOptions(dir string, profile Profile, encKey []byte, log *zap.Logger) 
 			WithBlockCacheSize(1 << 20).
 			WithIndexCacheSize(1 << 20)
 	default:
+		// Badger's own compactors run here, and Open starts them before
+		// it replays the WAL, so a flush waiting on the level-0 stall (8)
+		// is always released by a compaction: Open cannot hang.
 		o = o.WithMemTableSize(8 << 20).
 			WithNumMemtables(2).
 			WithBaseTableSize(4 << 20).

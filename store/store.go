@@ -53,6 +53,8 @@ type Store struct {
 	freeBytes func() (uint64, error) // nil where unsupported; replaced in tests
 
 	onCommit func(n int) // test and metrics hook: writes per commit
+
+	lazy *lazyCompaction // small profile only (compact.go)
 }
 
 type writeReq struct {
@@ -79,12 +81,18 @@ func Open(opts Options) (*Store, error) {
 	s := &Store{db: db, log: opts.Logger, writes: make(chan *writeReq, opts.MaxBatch),
 		quit: make(chan struct{}), max: opts.MaxBatch,
 		dir: opts.Dir, minFree: opts.MinFreeBytes, freeBytes: freeSpace(opts.Dir)}
+	if n := s.level0Tables(); n >= l0Hold {
+		// After crashes, replayed memtables land in level 0; the
+		// compactor (or Badger's own) takes them down now.
+		opts.Logger.Info("store opened with a full level 0; compacting", zap.Int("level0_tables", n))
+	}
+	if bopts.NumCompactors == 0 { // small profile (compact.go)
+		s.lazy = newLazyCompaction(bopts.NumLevelZeroTables)
+		s.wg.Add(1)
+		go s.lazyCompactor()
+	}
 	s.wg.Add(1)
 	go s.committer()
-	if bopts.NumCompactors == 0 { // small profile (compact.go)
-		s.wg.Add(1)
-		go s.lazyCompactor(bopts.NumLevelZeroTables)
-	}
 	return s, nil
 }
 
@@ -158,6 +166,7 @@ func (s *Store) committer() {
 				break fill
 			}
 		}
+		s.holdForCompaction() // bounds level 0 (small profile, compact.go)
 		s.commit(batch)
 	}
 }
