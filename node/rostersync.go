@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -166,7 +167,7 @@ func (n *Node) installRoster(doc []byte, source string, force bool) error {
 			log.Error("refused roster that drops this node or too many members", zap.String("source", source),
 				zap.Uint64("serial", r.Serial), zap.Int("members", len(r.Members)), zap.Error(err))
 			d := rosterDrops(old, r, n.self)
-			if aerr := n.rosterAlert(context.Background(), "roster_refused", "roster.refused", r.Serial, source,
+			if aerr := n.rosterAlert(context.Background(), "roster_refused", "roster.refused", doc, r.Serial, source,
 				fmt.Sprintf("roster serial %d from %s refused: %s", r.Serial, source, d), !fromPeer); aerr != nil {
 				return errors.Join(err, aerr)
 			}
@@ -181,7 +182,7 @@ func (n *Node) installRoster(doc []byte, source string, force bool) error {
 	if forced != nil {
 		log.Error("applied roster by force although it drops this node or too many members", zap.String("source", source),
 			zap.Uint64("serial", r.Serial), zap.Stringer("drop", *forced))
-		alertErr = n.rosterAlert(context.Background(), "roster_forced", "roster.forced", r.Serial, source,
+		alertErr = n.rosterAlert(context.Background(), "roster_forced", "roster.forced", doc, r.Serial, source,
 			fmt.Sprintf("roster serial %d from %s applied by FORCE: %s", r.Serial, source, forced), true)
 	}
 	n.applyMembership(old)
@@ -205,9 +206,12 @@ var errRosterUnrecorded = errors.New("roster applied, but its alert or audit rec
 // arrives from many peers; it is audited with the alert, once per serial,
 // while one pushed through the API (alwaysAudit) is audited every time.
 // The error, if any, is returned and logged, never dropped.
-func (n *Node) rosterAlert(ctx context.Context, kind, action string, serial uint64, source, msg string, alwaysAudit bool) error {
+func (n *Node) rosterAlert(ctx context.Context, kind, action string, doc []byte, serial uint64, source, msg string, alwaysAudit bool) error {
 	now := n.now().UTC()
-	a := &store.Alert{ID: fmt.Sprintf("roster/%s/%d", strings.TrimPrefix(kind, "roster_"), serial), Kind: kind,
+	// One alert per document: two different rosters with one serial (a
+	// re-signed draft) are two events.
+	h := sha256.Sum256(doc)
+	a := &store.Alert{ID: fmt.Sprintf("roster/%s/%d/%x", strings.TrimPrefix(kind, "roster_"), serial, h[:6]), Kind: kind,
 		Severity: "critical", RaisedAt: now, Message: msg}
 	var isNew bool
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
