@@ -112,10 +112,46 @@ func writeError(w http.ResponseWriter, status int, msg string, fields []protocol
 	writeJSON(w, status, apiError{Error: msg, Fields: fields})
 }
 
-func (n *Node) handleHealth(w http.ResponseWriter, _ *http.Request) {
+// handleHealth answers 200 while the node runs (a liveness probe must not
+// restart a node because the network is away), with status "degraded" and
+// the reasons when it cannot serve its purpose: no connected member although
+// the roster lists others (issue 9 item 8), not in its own roster, or an
+// expired roster. Monitors that only read the HTTP status ask ?strict=true
+// and get 503 while degraded.
+func (n *Node) handleHealth(w http.ResponseWriter, req *http.Request) {
 	r, _ := n.roster.current()
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "country": n.cfg.Country, "peer_id": n.self.String(),
-		"roster_serial": r.Serial, "roster_valid_until": r.ValidUntil, "roster_expired": !r.ValidUntil.After(n.now())})
+	now := n.now()
+	expired := !r.ValidUntil.After(now)
+	body := map[string]any{"status": "ok", "country": n.cfg.Country, "peer_id": n.self.String(),
+		"roster_serial": r.Serial, "roster_valid_until": r.ValidUntil, "roster_expired": expired}
+	var degraded []string
+	if expired {
+		degraded = append(degraded, fmt.Sprintf("roster serial %d expired at %s", r.Serial, r.ValidUntil.UTC().Format(time.RFC3339)))
+	}
+	others := len(r.Members)
+	if _, ok := n.roster.MemberByPeer(n.self); ok {
+		others--
+	} else {
+		degraded = append(degraded, fmt.Sprintf("this node is not in roster serial %d", r.Serial))
+	}
+	connected := 0
+	for _, p := range n.host.Network().Peers() {
+		if p != n.self && n.roster.isMember(p) {
+			connected++
+		}
+	}
+	body["connected_members"], body["other_members"] = connected, others
+	if others > 0 && connected == 0 {
+		degraded = append(degraded, fmt.Sprintf("no connected peer: 0 of %d other members connected", others))
+	}
+	status := http.StatusOK
+	if len(degraded) > 0 {
+		body["status"], body["degraded"] = "degraded", degraded
+		if req.URL.Query().Get("strict") == "true" {
+			status = http.StatusServiceUnavailable
+		}
+	}
+	writeJSON(w, status, body)
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
@@ -462,9 +498,25 @@ func (n *Node) handlePostRoster(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := n.applyRoster(body, "api:"+actorOf(r)); err != nil {
+	// ?force=true installs a roster the drop guard refuses (it drops this
+	// node or more than roster.max_drop_share of the members; issue 9
+	// item 8). Only an admin may, and a critical alert records it.
+	force := r.URL.Query().Get("force") == "true"
+	if p := principalFrom(r); force && (p == nil || p.role() != string(accounts.RoleAdmin)) {
+		writeError(w, http.StatusForbidden, "only an admin may force a roster", nil)
+		return
+	}
+	apply := n.applyRoster
+	if force {
+		apply = n.ApplyRosterForced
+	}
+	if err := apply(body, "api:"+actorOf(r)); err != nil {
 		status := http.StatusServiceUnavailable // verified but could not be saved
 		switch {
+		case errors.Is(err, ErrRosterDrops):
+			status = http.StatusConflict // retry with ?force=true if this is really meant
+		case errors.Is(err, errRosterUnrecorded):
+			status = http.StatusInternalServerError // in force, but its alert or audit is missing
 		case errors.Is(err, protocol.ErrRosterStale):
 			status = http.StatusConflict
 		case errors.Is(err, protocol.ErrRosterSignature), errors.Is(err, protocol.ErrRosterInvalid),
@@ -474,10 +526,16 @@ func (n *Node) handlePostRoster(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, "roster refused: "+err.Error(), nil)
 		return
 	}
-	_ = n.store.Update(r.Context(), func(tx *store.Tx) error {
+	if err := n.store.Update(r.Context(), func(tx *store.Tx) error {
 		return tx.Audit(store.AuditRecord{At: n.now(), Actor: actorOf(r), Action: "roster.applied",
 			Detail: "serial " + strconv.FormatUint(n.roster.serial(), 10)})
-	})
+	}); err != nil {
+		// The roster is in force; say so, and that its audit record is missing.
+		n.log.Named("api").Error("audit roster.applied", zap.Uint64("serial", n.roster.serial()), zap.Error(err))
+		writeError(w, http.StatusInternalServerError, fmt.Sprintf("roster serial %d applied, but its audit record could not be written: %v",
+			n.roster.serial(), err), nil)
+		return
+	}
 	rr, _ := n.roster.current()
 	writeJSON(w, http.StatusOK, map[string]any{"serial": rr.Serial, "members": len(rr.Members)})
 }

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,6 +79,26 @@ func LoadDraftRoster(path string) (*protocol.Roster, error) {
 	return &r, nil
 }
 
+// ReadDraftForSigning reads a draft that must exist and list at least one
+// member. Signing never creates a draft: an authority that signed the empty
+// roster LoadDraftRoster returns for a missing file, and pushed it, cut
+// every node off (issue 9 item 8).
+func ReadDraftForSigning(path string) (*protocol.Roster, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("roster draft %s does not exist: refusing to sign (create it with 'vigil roster add', or give --draft)", path)
+	} else if err != nil {
+		return nil, fmt.Errorf("roster draft %s: %w", path, err)
+	}
+	r, err := LoadDraftRoster(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Members) == 0 {
+		return nil, fmt.Errorf("roster draft %s has no members: refusing to sign a roster that would cut every node off", path)
+	}
+	return r, nil
+}
+
 // SaveDraftRoster writes a roster draft.
 func SaveDraftRoster(path string, r *protocol.Roster) error {
 	r.SortMembers()
@@ -102,6 +124,9 @@ func AddMember(r *protocol.Roster, m protocol.Member) {
 // The serial is one more than both the draft's and minSerial (the serial of
 // the roster in force), so a new roster is always newer.
 func SignDraft(r *protocol.Roster, key ed25519.PrivateKey, minSerial uint64, validFor time.Duration, now time.Time) ([]byte, error) {
+	if len(r.Members) == 0 {
+		return nil, errors.New("sign roster: the draft has no members")
+	}
 	s := r.Serial
 	if minSerial > s {
 		s = minSerial

@@ -76,6 +76,12 @@ type RosterConfig struct {
 	// AuthorityKey is the network authority's Ed25519 public key (base64).
 	// It is pinned: only rosters it signed are accepted.
 	AuthorityKey string `yaml:"authority_key"`
+	// MaxDropShare is the largest share (0 < x <= 1) of the current
+	// members a new roster may drop at once; a roster dropping more, or
+	// dropping this node, is refused unless an admin forces it (issue 9
+	// item 8). 0.34 lets a network of 3 revoke one member; 1 turns the
+	// share check off (dropping this node is still refused).
+	MaxDropShare float64 `yaml:"max_drop_share"`
 }
 
 // StoreConfig configures the Badger store.
@@ -159,7 +165,7 @@ func DefaultConfig() Config {
 		Listen:        []string{"/ip4/0.0.0.0/tcp/4701", "/ip4/0.0.0.0/udp/4701/quic-v1"},
 		Transports:    []string{"tcp", "quic"},
 		API:           APIConfig{Listen: "127.0.0.1:8470", TokenFile: "keys/api.token"},
-		Roster:        RosterConfig{Path: "roster.json"},
+		Roster:        RosterConfig{Path: "roster.json", MaxDropShare: 0.34},
 		Store:         StoreConfig{Profile: "default"},
 		Delivery:      DeliveryConfig{MaxBackoff: 30 * time.Second, Window: 128, ReceiptTimeout: 30 * time.Second},
 		Clock:         ClockConfig{MaxFutureSkew: 5 * time.Minute, MaxAge: 14 * 24 * time.Hour},
@@ -218,6 +224,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := protocol.ParseAuthorityKey(c.Roster.AuthorityKey); err != nil {
 		errs = append(errs, "roster.authority_key: "+err.Error())
+	}
+	if !(c.Roster.MaxDropShare > 0 && c.Roster.MaxDropShare <= 1) {
+		errs = append(errs, "roster.max_drop_share must be above 0 and at most 1")
 	}
 	switch c.Store.Profile {
 	case "default", "small":

@@ -75,6 +75,11 @@ roster:
   # The network authority's Ed25519 public key (base64). Only rosters it
   # signed are accepted. Get it from the network secretariat out of band.
   authority_key: "{{.AuthorityKey}}"
+  # A roster that drops more than this share of the current members at
+  # once (or drops this node) is refused and raises a critical alert,
+  # unless an admin forces it (POST /api/v1/roster?force=true, 'vigil
+  # roster push --force'). 0.34 lets a network of 3 revoke one member.
+  max_drop_share: 0.34
 
 store:
   # default: one national node. small: many nodes on one machine (testnets).

@@ -289,8 +289,8 @@ func (s *Sealer) Open(raw []byte, dir Directory, now time.Time, clock ClockPolic
 	if env.Recipient != s.self {
 		return nil, fmt.Errorf("%w: for %s", ErrWrongRecipient, env.Recipient)
 	}
-	if _, ok := s.keys[env.RecipientEncKey]; !ok {
-		return nil, fmt.Errorf("%w: sealed to an encryption key this node does not hold", ErrWrongRecipient)
+	if !s.acceptsRecipientKey(env.RecipientEncKey, dir, now) {
+		return nil, fmt.Errorf("%w: sealed to an encryption key this node does not accept (not its current key, nor its previous one before previous_key_until)", ErrWrongRecipient)
 	}
 	if !m.HasEncryptionKey(env.SenderEncKey, now) {
 		return nil, fmt.Errorf("%w: sender encryption key is not in the roster (or its rotation grace period ended)", ErrDecrypt)
@@ -308,7 +308,33 @@ func (s *Sealer) Open(raw []byte, dir Directory, now time.Time, clock ClockPolic
 	return &Opened{Envelope: env, Payload: payload, Member: m}, nil
 }
 
+// acceptsRecipientKey decides whether an incoming envelope may be sealed to
+// k (issue 9 item 11). Holding the private key is not enough: keys kept
+// only to read stored envelopes (config previous_encryption_keys) would
+// otherwise stay open to senders for ever. Accepted are this node's
+// current key; the key its own roster entry publishes as current (senders
+// use it until the authority publishes the rotation); and the key that
+// entry lists as previous, while now < previous_key_until.
+func (s *Sealer) acceptsRecipientKey(k [32]byte, dir Directory, now time.Time) bool {
+	if _, ok := s.keys[k]; !ok {
+		return false
+	}
+	if k == s.current.Public {
+		return true
+	}
+	self, ok := dir.MemberByPeer(s.self)
+	if !ok {
+		return false
+	}
+	if pk, err := self.EncryptionPublic(); err == nil && pk == k {
+		return true
+	}
+	return self.InKeyGrace(k, now)
+}
+
 // Decrypt opens the payload of an envelope this node sent or received.
+// Unlike Open it accepts every key the sealer holds: it reads this node's
+// own stored envelopes (inbox and outbox), whatever key they were sealed to.
 func (s *Sealer) Decrypt(env *Envelope) ([]byte, error) {
 	own, other := env.RecipientEncKey, env.SenderEncKey
 	k, ok := s.keys[own]

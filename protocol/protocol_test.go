@@ -843,8 +843,10 @@ func TestMemberHasEncryptionKey(t *testing.T) {
 		t.Fatal("unlisted key recognised")
 	}
 	m.PreviousEncryptionKey = protocol.EncodeKey(prev.Public)
-	if !m.HasEncryptionKey(cur.Public, now) || !m.HasEncryptionKey(prev.Public, now) {
-		t.Fatal("current or previous key not recognised")
+	// A previous key without an end date is never accepted (issue 9 item
+	// 11): it used to stay valid for ever.
+	if !m.HasEncryptionKey(cur.Public, now) || m.HasEncryptionKey(prev.Public, now) {
+		t.Fatal("current key not recognised, or previous key without previous_key_until accepted")
 	}
 	if m.HasEncryptionKey(other.Public, now) {
 		t.Fatal("unrelated key recognised")
@@ -857,7 +859,6 @@ func TestMemberHasEncryptionKey(t *testing.T) {
 	if m.HasEncryptionKey(prev.Public, until) || !m.HasEncryptionKey(cur.Public, until.Add(time.Hour)) {
 		t.Fatal("previous key accepted after its grace period, or current key refused")
 	}
-	m.PreviousKeyUntil = nil
 	m.EncryptionKey = "not base64"
 	if m.HasEncryptionKey(cur.Public, now) || !m.HasEncryptionKey(prev.Public, now) {
 		t.Fatal("undecodable current key should match nothing, previous key still should")

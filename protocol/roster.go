@@ -36,6 +36,8 @@ type Member struct {
 	EncryptionKey string   `json:"encryption_key"` // base64 X25519 public key
 	// PreviousEncryptionKey stays accepted for envelopes until
 	// PreviousKeyUntil, so messages sealed just before a rotation still open.
+	// PreviousKeyUntil is mandatory with it (issue 9 item 11): an old key
+	// must never stay valid for ever because a date was forgotten.
 	PreviousEncryptionKey string     `json:"previous_encryption_key,omitempty"`
 	PreviousKeyUntil      *time.Time `json:"previous_key_until,omitempty"`
 	Languages             []string   `json:"languages"`
@@ -57,7 +59,14 @@ func (m Member) HasEncryptionKey(k [32]byte, now time.Time) bool {
 	if pk, err := decodeKey32(m.EncryptionKey); err == nil && pk == k {
 		return true
 	}
-	if m.PreviousEncryptionKey == "" || (m.PreviousKeyUntil != nil && !now.Before(*m.PreviousKeyUntil)) {
+	return m.InKeyGrace(k, now)
+}
+
+// InKeyGrace reports whether k is the member's previous encryption key and
+// now is before PreviousKeyUntil. A previous key without an end date is
+// never in grace (Validate refuses such a roster anyway; issue 9 item 11).
+func (m Member) InKeyGrace(k [32]byte, now time.Time) bool {
+	if m.PreviousEncryptionKey == "" || m.PreviousKeyUntil == nil || !now.Before(*m.PreviousKeyUntil) {
 		return false
 	}
 	pk, err := decodeKey32(m.PreviousEncryptionKey)
@@ -95,8 +104,9 @@ func EncodeKey(k [32]byte) string { return base64.StdEncoding.EncodeToString(k[:
 
 var countryRE = regexp.MustCompile(`^[A-Z]{2}$`)
 
-// Validate checks the roster's own consistency: unique countries and peers,
-// parseable keys and addresses.
+// Validate checks the roster's own consistency: at least one member,
+// unique countries and peers, parseable keys and addresses, an end date for
+// every previous encryption key.
 func (r *Roster) Validate() error {
 	var errs []string
 	if r.Serial == 0 {
@@ -104,6 +114,10 @@ func (r *Roster) Validate() error {
 	}
 	if r.ValidUntil.IsZero() {
 		errs = append(errs, "valid_until is required")
+	}
+	if len(r.Members) == 0 {
+		// A roster of nobody cuts every node off (issue 9 item 8).
+		errs = append(errs, "members: a roster needs at least one member")
 	}
 	countries, peers := map[string]bool{}, map[string]bool{}
 	for i, m := range r.Members {
@@ -130,6 +144,9 @@ func (r *Roster) Validate() error {
 		if m.PreviousEncryptionKey != "" {
 			if _, err := decodeKey32(m.PreviousEncryptionKey); err != nil {
 				errs = append(errs, fmt.Sprintf("%s.previous_encryption_key: %v", where, err))
+			}
+			if m.PreviousKeyUntil == nil || m.PreviousKeyUntil.IsZero() {
+				errs = append(errs, where+".previous_key_until is required with previous_encryption_key")
 			}
 		}
 		if _, err := m.Multiaddrs(); err != nil {

@@ -134,8 +134,11 @@ func rosterSign() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "sign",
 		Short: "Sign a roster draft with the authority key, with the next serial",
+		Long: `sign stamps the draft with the next serial and signs it. It refuses a
+missing or empty draft (it never creates one), and a member with a
+previous_encryption_key but no previous_key_until.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := node.LoadDraftRoster(draft)
+			r, err := node.ReadDraftForSigning(draft)
 			if err != nil {
 				return err
 			}
@@ -157,7 +160,7 @@ func rosterSign() *cobra.Command {
 			}
 			doc, err := node.SignDraft(r, key, minSerial, validFor, time.Now())
 			if err != nil {
-				return err
+				return fmt.Errorf("draft %s: %w", draft, err)
 			}
 			if err := node.WriteFileAtomic(out, doc, 0o644); err != nil {
 				return err
@@ -275,10 +278,19 @@ func rosterShow() *cobra.Command {
 }
 
 func rosterPush() *cobra.Command {
-	var path, cfgPath string
+	var (
+		path, cfgPath string
+		force         bool
+	)
 	c := &cobra.Command{
 		Use:   "push",
 		Short: "Give a newer signed roster to a running node; it spreads it to the network",
+		Long: `push installs a signed roster on a running node, which spreads it.
+The node refuses a roster that drops itself, or more than roster.max_drop_share
+of the current members, and raises a critical alert. If that is really meant
+(a revocation the network agreed on), an admin pushes it again with --force;
+the node installs it and raises a critical alert that it was forced. Other
+nodes judge it for themselves when it reaches them.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := node.LoadConfig(cfgPath)
 			if err != nil {
@@ -292,7 +304,11 @@ func rosterPush() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("read api token: %w", err)
 			}
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, "http://"+cfg.API.Listen+"/api/v1/roster", bytes.NewReader(doc))
+			url := "http://" + cfg.API.Listen + "/api/v1/roster"
+			if force {
+				url += "?force=true"
+			}
+			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, url, bytes.NewReader(doc))
 			if err != nil {
 				return err
 			}
@@ -312,5 +328,6 @@ func rosterPush() *cobra.Command {
 	}
 	c.Flags().StringVar(&path, "roster", "roster.json", "signed roster")
 	c.Flags().StringVar(&cfgPath, "config", "vigil.yaml", "config of the node to push to")
+	c.Flags().BoolVar(&force, "force", false, "install even if the roster drops this node or more than roster.max_drop_share of the members (admin)")
 	return c
 }
