@@ -142,9 +142,10 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 		EncryptionKey: storeKey, Logger: n.log.Named("store")}); err != nil {
 		return nil, err
 	}
+	st := n.store // the named result n is nil after a failed return
 	defer func() {
 		if err != nil {
-			n.store.Close()
+			st.Close()
 		}
 	}()
 	n.gater = newRosterGater(n.roster, n.log.Named("gater"), n.partition.has, n.self, cfg.Network) // gater.go
