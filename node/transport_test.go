@@ -264,6 +264,7 @@ func TestRevokedPeerWorkerQuiet(t *testing.T) {
 	time.Sleep(3 * time.Second) // the observation window, not synchronisation
 	attempts := rv.DeliveryAttempts(f.nodes[victim].PeerID()) - before
 	peerRefusals := f.metricValue(victim, "vigil_p2p_connections_refused_total", `direction="inbound",reason="peer"`) - refusedBefore
+	t.Logf("window: %d worker sessions, %v refusals at the victim", attempts, peerRefusals)
 	if attempts > 8 {
 		t.Errorf("revoked member's worker started %d sessions in the window, want ≤ 8 (backoff)", attempts)
 	}
