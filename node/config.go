@@ -43,6 +43,8 @@ type Config struct {
 	// Transports the libp2p host runs: tcp, quic or both (the default).
 	// Test networks of many nodes on one machine use one (p2plimits.go).
 	Transports []string `yaml:"transports"`
+	// Network says how peers reach this node (gater.go, issue 9 "Transport").
+	Network NetworkConfig `yaml:"network"`
 
 	API       APIConfig       `yaml:"api"`
 	Roster    RosterConfig    `yaml:"roster"`
@@ -102,6 +104,20 @@ type DeliveryConfig struct {
 	Window int `yaml:"window"`
 	// ReceiptTimeout is how long to wait for a receipt before retrying.
 	ReceiptTimeout time.Duration `yaml:"receipt_timeout"`
+}
+
+// NetworkConfig tunes who may open a connection to the libp2p host
+// (gater.go, p2plimits.go; issue 9 "Transport").
+type NetworkConfig struct {
+	// BehindNAT turns off the source-address check: by default an inbound
+	// connection from an IP that no roster member's address uses is closed
+	// before the handshake. Set it when members' connections arrive from
+	// addresses other than their roster addresses (this node or they sit
+	// behind NAT or a load balancer that rewrites source addresses).
+	BehindNAT bool `yaml:"behind_nat"`
+	// HandshakeTimeout bounds an inbound connection's security and muxer
+	// negotiation; a connection that sends nothing is closed after it.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
 }
 
 // ClockConfig bounds the timestamps accepted on incoming envelopes.
@@ -164,6 +180,7 @@ func DefaultConfig() Config {
 		EncryptionKey: "keys/encryption.key",
 		Listen:        []string{"/ip4/0.0.0.0/tcp/4701", "/ip4/0.0.0.0/udp/4701/quic-v1"},
 		Transports:    []string{"tcp", "quic"},
+		Network:       NetworkConfig{HandshakeTimeout: 10 * time.Second},
 		API:           APIConfig{Listen: "127.0.0.1:8470", TokenFile: "keys/api.token"},
 		Roster:        RosterConfig{Path: "roster.json", MaxDropShare: 0.34},
 		Store:         StoreConfig{Profile: "default"},
@@ -258,6 +275,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, "drills.ack_deadline must be at least 1m")
 	}
 	errs = append(errs, c.validateTransports()...)
+	if c.Network.HandshakeTimeout < time.Second || c.Network.HandshakeTimeout > time.Minute {
+		errs = append(errs, "network.handshake_timeout must be between 1s and 1m")
+	}
 	switch c.Log.Format {
 	case "json", "console":
 	default:

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -110,6 +111,8 @@ type peerWorker struct {
 
 	mu    sync.Mutex
 	fresh []*store.Message // handed over by notify since the last look
+	// attempts counts sessions started (DeliveryAttempts).
+	attempts atomic.Int64
 }
 
 func (w *peerWorker) takeFresh() []*store.Message {
@@ -135,14 +138,37 @@ func backoff(attempt int, max time.Duration) time.Duration {
 }
 
 func (w *peerWorker) run(ctx context.Context) {
+	n := w.e.n
 	attempt := 0
+	// A reconnect may cut a backoff short once per failure streak. A peer
+	// that gates us connects and drops at once, and each such "reconnect"
+	// used to end the wait: a revoked member retried ~100 times a second
+	// (issue 9 item 7).
+	early := true
+	paused := false
 	for {
+		// While this node is not in its own roster every member refuses
+		// it: wait for a roster that lists it again instead of retrying.
+		if !n.roster.isMember(n.self) {
+			if !paused {
+				w.log.Info("this node is not in its roster; deliveries paused until a roster lists it again")
+				paused = true
+			}
+			select {
+			case <-w.reconnect: // also signalled on every roster change (rosterChanged)
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		paused = false
+		w.attempts.Add(1)
 		progressed, err := w.session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
 		if err == nil {
-			attempt = 0
+			attempt, early = 0, true
 			select {
 			case <-w.wake:
 			case <-w.reconnect:
@@ -152,21 +178,48 @@ func (w *peerWorker) run(ctx context.Context) {
 			continue
 		}
 		if progressed {
-			attempt = 0
+			attempt, early = 0, true
 		}
 		attempt++
-		wait := backoff(attempt, w.e.n.cfg.Delivery.MaxBackoff)
+		wait := backoff(attempt, n.cfg.Delivery.MaxBackoff)
 		w.log.Info("delivery to peer failed; will retry", zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
 		t := time.NewTimer(wait)
-		select {
-		case <-t.C:
-		case <-w.reconnect:
-			t.Stop()
-		case <-ctx.Done():
-			t.Stop()
-			return
+	waiting:
+		for {
+			select {
+			case <-t.C:
+				break waiting
+			case <-w.reconnect:
+				if early && n.gater.allowed(w.peer) {
+					early = false
+					t.Stop()
+					break waiting
+				}
+			case <-ctx.Done():
+				t.Stop()
+				return
+			}
 		}
 	}
+}
+
+// rosterChanged wakes every worker after a roster change, so one paused
+// because this node was not a member resumes.
+func (e *deliveryEngine) rosterChanged() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, w := range e.workers {
+		signal(w.reconnect)
+	}
+}
+
+// DeliveryAttempts is the number of delivery sessions this node's worker for p has
+// started (0 without a worker): tests assert that a worker backs off.
+func (n *Node) DeliveryAttempts(p peer.ID) int64 {
+	if w := n.engine.worker(p); w != nil {
+		return w.attempts.Load()
+	}
+	return 0
 }
 
 type deliveryResult struct {

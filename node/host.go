@@ -2,38 +2,61 @@ package node
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/core/sec"
+	"github.com/libp2p/go-libp2p/core/transport"
+	bconnmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	libp2ptls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/fx"
 )
 
 // newHost builds the libp2p host: TCP and/or QUIC (transports), Noise or
 // TLS, the roster gater, a connection manager that never trims roster
 // members and resource limits sized to the roster (p2plimits.go).
 // sharedMachine is testing.shared_machine (mesh.go).
-func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *rosterGater, members int, sharedMachine bool) (host.Host, *connmgr.BasicConnMgr, error) {
+func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *rosterGater, members int, sharedMachine bool) (host.Host, *bconnmgr.BasicConnMgr, error) {
 	// The default 160/192 watermarks would trim a 193-member mesh; roster
 	// peers are also protected explicitly, so the watermarks only bound
 	// strays and duplicates.
 	low := members + 16
-	cm, err := connmgr.NewConnManager(low, low+64)
+	cm, err := bconnmgr.NewConnManager(low, low+64)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connection manager: %w", err)
 	}
-	rm, err := resourceManager(members) // p2plimits.go
+	rm, allowlist, err := resourceManager(members, gater) // p2plimits.go
 	if err != nil {
 		cm.Close()
 		return nil, nil, fmt.Errorf("resource manager: %w", err)
 	}
+	gater.attachAllowlist(allowlist)
+	listenAddrs := make([]ma.Multiaddr, 0, len(listen))
+	for _, a := range listen {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			cm.Close()
+			rm.Close()
+			return nil, nil, fmt.Errorf("listen address %q: %w", a, err)
+		}
+		listenAddrs = append(listenAddrs, m)
+	}
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
-		libp2p.ListenAddrStrings(listen...),
+		// Listen addresses are opened one by one below, so a port in use
+		// is an error naming it rather than a host that silently runs on
+		// its other transport (issue 9 item 10).
+		libp2p.NoListenAddrs,
 		libp2p.ChainOptions(transportOptions(transports)...),
+		handshakeTimeoutOption(gater.handshakeTimeout),
 		muxerOption(members, sharedMachine),
 		libp2p.ResourceManager(rm),
 		libp2p.Security(noise.ID, noise.New),
@@ -59,5 +82,27 @@ func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *r
 	if err != nil {
 		return nil, nil, fmt.Errorf("start libp2p host: %w", err)
 	}
+	for i, m := range listenAddrs {
+		if err := h.Network().Listen(m); err != nil {
+			h.Close()
+			return nil, nil, fmt.Errorf("libp2p listen on %s: %w (is another node running on this port?)", listen[i], err)
+		}
+	}
 	return h, cm, nil
+}
+
+// handshakeTimeoutOption bounds an inbound connection's upgrade (security
+// and muxer negotiation) to d instead of libp2p's 15 s: a stranger holding
+// connections open without a word keeps each for d at most (issue 9 item
+// 9). go-libp2p has no host option for it, so the upgrader is rebuilt with
+// the same parts and upgrader.WithAcceptTimeout. QUIC handshakes have their
+// own bound (quic-go's HandshakeIdleTimeout, 5 s).
+func handshakeTimeoutOption(d time.Duration) libp2p.Option {
+	return libp2p.WithFxOption(fx.Decorate(fx.Annotate(
+		func(secs []sec.SecureTransport, muxers []tptu.StreamMuxer, psk pnet.PSK, rm network.ResourceManager,
+			cg connmgr.ConnectionGater) (transport.Upgrader, error) {
+			return tptu.New(secs, muxers, psk, rm, cg, tptu.WithAcceptTimeout(d))
+		},
+		fx.ParamTags(`name:"security"`),
+	)))
 }

@@ -142,12 +142,13 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 		EncryptionKey: storeKey, Logger: n.log.Named("store")}); err != nil {
 		return nil, err
 	}
+	st := n.store // the named result n is nil after a failed return
 	defer func() {
 		if err != nil {
-			n.store.Close()
+			st.Close()
 		}
 	}()
-	n.gater = &rosterGater{roster: n.roster, log: n.log.Named("gater"), extraDeny: n.partition.has}
+	n.gater = newRosterGater(n.roster, n.log.Named("gater"), n.partition.has, n.self, cfg.Network) // gater.go
 	checkFDLimit(n.log, len(r.Members), cfg.Transports)
 	if n.host, n.cm, err = newHost(n.key, cfg.Listen, cfg.Announce, cfg.Transports, n.gater, len(r.Members), cfg.Testing.SharedMachine); err != nil {
 		return nil, err

@@ -77,7 +77,10 @@ func transportOptions(transports []string) []libp2p.Option {
 	for _, t := range transports {
 		switch strings.ToLower(t) {
 		case transportTCP:
-			opts = append(opts, libp2p.Transport(tcp.NewTCPTransport))
+			// No SO_REUSEPORT: a second process on the same port must
+			// fail to start, not share the port (issue 9 item 10). QUIC
+			// listens with a plain UDP socket, which cannot be shared.
+			opts = append(opts, libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()))
 		case transportQUIC:
 			opts = append(opts, libp2p.Transport(quic.NewTransport))
 		}
@@ -93,14 +96,47 @@ const unMembers = 193
 // resourceManager builds a libp2p resource manager with explicit limits
 // sized to the roster instead of libp2p's defaults, which scale with the
 // machine's memory (1/8 of it per process: 3 GiB each for 193 test nodes on
-// a 24 GiB machine) and would refuse a boot-time burst of member handshakes
-// (the transient scope admits 64 connections). The limits are caps for
-// accounting, not allocations.
-func resourceManager(members int) (network.ResourceManager, error) {
+// a 24 GiB machine). The limits are caps for accounting, not allocations.
+// It returns the manager wrapped so refusals reach the gater's metric, and
+// the manager's allowlist, which the gater keeps equal to the members'
+// addresses (gater.go).
+func resourceManager(members int, g *rosterGater) (network.ResourceManager, *rcmgr.Allowlist, error) {
 	// The node exports its own metrics; libp2p's would trace every scope
 	// change for Prometheus.
-	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rosterLimits(members, fdLimit())), rcmgr.WithMetricsDisabled())
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rosterLimits(members, fdLimit())), rcmgr.WithMetricsDisabled())
+	if err != nil {
+		return nil, nil, err
+	}
+	al := rcmgr.GetAllowlist(rm)
+	if al == nil {
+		rm.Close()
+		return nil, nil, fmt.Errorf("resource manager has no allowlist")
+	}
+	return &countingRM{ResourceManager: rm, g: g}, al, nil
 }
+
+// countingRM reports connections the resource manager refuses (issue 9
+// item 9: a full transient scope refused every member and logged nothing).
+type countingRM struct {
+	network.ResourceManager
+	g *rosterGater
+}
+
+func (c *countingRM) OpenConnection(dir network.Direction, usefd bool, endpoint ma.Multiaddr) (network.ConnManagementScope, error) {
+	s, err := c.ResourceManager.OpenConnection(dir, usefd, endpoint)
+	if err != nil && c.g != nil {
+		c.g.resourcesRefused(dir, endpoint)
+	}
+	return s, err
+}
+
+// strangerConns is the transient (not yet authenticated) connection budget
+// of addresses that are not on the allowlist (issue 9, "Transport": "connections
+// from elsewhere get a small budget"). Members' addresses are allowlisted
+// and have a roster-sized transient budget of their own, so strangers that
+// fill this one (257 idle raw connections did in item 9) delay no member's
+// handshake and none of this node's own dials.
+const strangerConns = 32
 
 // rosterLimits sizes the limits for a roster of the given size: every
 // member may hold two connections (both sides dialled at once), with
@@ -124,15 +160,25 @@ func rosterLimits(members, fds int) rcmgr.ConcreteLimitConfig {
 	}
 	cfg.SystemLimitIncrease = rcmgr.BaseLimitIncrease{}
 	// Connections sit in the transient scope until the handshake names the
-	// peer: at boot every member may be handshaking at once.
+	// peer. Strangers get a small budget; a member's connection that finds
+	// it full moves to the allowlisted transient scope, sized for every
+	// member handshaking at once (boot). Streams stay in the ordinary
+	// transient scope until their protocol is negotiated, and only
+	// members (InterceptSecured) open streams, so those keep the roster-sized
+	// budget.
 	cfg.TransientBaseLimit = rcmgr.BaseLimit{
+		Conns: strangerConns, ConnsInbound: strangerConns, ConnsOutbound: strangerConns,
+		Streams: 4 * n, StreamsInbound: 4 * n, StreamsOutbound: 4 * n,
+		Memory: memory / 4, FD: min(strangerConns, fd/2),
+	}
+	cfg.TransientLimitIncrease = rcmgr.BaseLimitIncrease{}
+	cfg.AllowlistedSystemBaseLimit, cfg.AllowlistedSystemLimitIncrease = cfg.SystemBaseLimit, rcmgr.BaseLimitIncrease{}
+	cfg.AllowlistedTransientBaseLimit = rcmgr.BaseLimit{
 		Conns: n, ConnsInbound: n, ConnsOutbound: n,
 		Streams: 4 * n, StreamsInbound: 4 * n, StreamsOutbound: 4 * n,
 		Memory: memory / 4, FD: fd / 2,
 	}
-	cfg.TransientLimitIncrease = rcmgr.BaseLimitIncrease{}
-	cfg.AllowlistedSystemBaseLimit, cfg.AllowlistedSystemLimitIncrease = cfg.SystemBaseLimit, rcmgr.BaseLimitIncrease{}
-	cfg.AllowlistedTransientBaseLimit, cfg.AllowlistedTransientLimitIncrease = cfg.TransientBaseLimit, rcmgr.BaseLimitIncrease{}
+	cfg.AllowlistedTransientLimitIncrease = rcmgr.BaseLimitIncrease{}
 	// With memory below 128 MiB, Scale uses the base limits as they are.
 	return cfg.Scale(0, fds)
 }

@@ -38,6 +38,13 @@ func (t *peerTracker) seen(p peer.ID, at time.Time) {
 	delete(t.nextDial, p)
 }
 
+// touch records that p was seen without resetting its dial backoff.
+func (t *peerTracker) touch(p peer.ID, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lastSeen[p] = at
+}
+
 func (t *peerTracker) setRTT(p peer.ID, d time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -81,6 +88,9 @@ func (n *Node) addMemberAddrs(m protocol.Member) {
 // lose their connections at once.
 func (n *Node) applyMembership(old *protocol.Roster) {
 	r, _ := n.roster.current()
+	// Address check and resource-manager allowlist follow the roster
+	// (gater.go, issue 9 "Transport").
+	n.gater.setMembers(r)
 	keep := map[peer.ID]bool{}
 	for _, m := range r.Members {
 		id, err := m.ID()
@@ -119,6 +129,9 @@ func (n *Node) applyMembership(old *protocol.Roster) {
 			_ = n.host.Network().ClosePeer(p)
 		}
 	}
+	// Workers paused because this node was not a member resume when the
+	// roster lists it again (delivery.go run).
+	n.engine.rosterChanged()
 }
 
 // watchPeers follows connectedness events: a member that connects gets an
@@ -128,6 +141,7 @@ func (n *Node) watchPeers() error {
 	if err != nil {
 		return err
 	}
+	n.goRun("gater", n.gater.run) // refusal log, handshake timeouts, member DNS (gater.go)
 	n.goRun("peer-events", func(ctx context.Context) {
 		defer sub.Close()
 		for {
@@ -139,7 +153,11 @@ func (n *Node) watchPeers() error {
 					return
 				}
 				e := ev.(event.EvtPeerConnectednessChanged)
-				n.peers.seen(e.Peer, n.now())
+				// Only the last-seen time: a connection the remote closes
+				// at once (it gates us) must not reset the dial backoff, or
+				// a revoked member is redialled every tick (issue 9 item 7).
+				// A ping answered over the connection resets it (pingPeer).
+				n.peers.touch(e.Peer, n.now())
 				if e.Connectedness == network.Connected && n.roster.isMember(e.Peer) {
 					n.engine.connected(e.Peer)
 					n.goRun("roster-exchange", func(ctx context.Context) { n.exchangeRoster(ctx, e.Peer) })

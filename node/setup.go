@@ -62,6 +62,15 @@ listen:
 {{- end}}
 # announce: []   # addresses to publish instead of the listen addresses
 
+network:
+  # Inbound connections from an IP that no roster member's address uses
+  # are closed before the handshake. Set true when members' connections
+  # arrive from other addresses (NAT or a load balancer rewriting sources).
+  behind_nat: false
+  # An inbound connection that has not finished the security handshake
+  # within this time is closed (idle or slow strangers hold no resources).
+  handshake_timeout: 10s
+
 api:
   # Operator API. Loopback only by default; front it with a TLS proxy if
   # operators connect from other machines.
