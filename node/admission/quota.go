@@ -32,8 +32,8 @@ type Incoming struct {
 	Now         time.Time
 }
 
-func dayName(cc string) string             { return "admission/day/" + cc }
-func bytesName(cc string) string           { return "admission/bytes/" + cc }
+func dayName(cc string) string              { return "admission/day/" + cc }
+func bytesName(cc string) string            { return "admission/bytes/" + cc }
 func caseMsgsName(cc, caseID string) string { return "admission/case/" + cc + "/" + caseID }
 
 // ChargeStore checks an opened envelope against the member's quotas and,
