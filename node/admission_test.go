@@ -419,3 +419,106 @@ func TestAdmissionLocalReserve(t *testing.T) {
 	f.start("DE")
 	f.waitDelivered("FR", queued.CaseID)
 }
+
+// An admin quarantines a member through the API: its envelopes are refused
+// ("quarantined", retryable) and its pings too, the quarantine is audited,
+// shown in the peers list and survives a restart; once released, the
+// member's queued request is delivered.
+func TestAdmissionQuarantine(t *testing.T) {
+	f := newFederation(t, 2)
+	h := newHostile(t, f, "FR", "DE")
+	before := h.request()
+	if rj := h.send(before); rj != nil {
+		t.Fatal(rj)
+	}
+	if code := f.api("DE", "POST", "/api/v1/peers/FR/quarantine", []byte(`{}`), nil); code != 400 {
+		t.Fatalf("quarantine without a reason: HTTP %d, want 400", code)
+	}
+	if code := f.api("DE", "POST", "/api/v1/peers/XX/quarantine", []byte(`{"reason":"x"}`), nil); code != 404 {
+		t.Fatalf("quarantine of a non-member: HTTP %d, want 404", code)
+	}
+	if code := f.api("DE", "POST", "/api/v1/peers/fr/quarantine", []byte(`{"reason":"flooding since 03:12"}`), nil); code != 200 {
+		t.Fatalf("quarantine: HTTP %d", code)
+	}
+	check := func() {
+		t.Helper()
+		wantReject(t, h.send(h.request()), "quarantined", "", false)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := f.nodes["FR"].Ping(ctx, "DE"); err == nil {
+			t.Fatal("a quarantined member's ping was answered")
+		}
+		var peers struct {
+			Peers []node.PeerView `json:"peers"`
+		}
+		f.api("DE", "GET", "/api/v1/peers", nil, &peers)
+		for _, p := range peers.Peers {
+			if p.Country == "FR" && (p.Quarantine == nil || p.Quarantine.Reason != "flooding since 03:12") {
+				t.Fatalf("peers list shows FR as %+v", p.Quarantine)
+			}
+		}
+	}
+	check()
+	queued := f.submit("FR", "DE")
+	f.stop("DE")
+	f.start("DE")
+	newHostile(t, f, "FR", "DE") // wait for the reconnection
+	check()
+	if msg, _ := stored(t, f.nodes["DE"], before); !msg {
+		t.Fatal("what was accepted before the quarantine is gone")
+	}
+	if v, _ := f.caseView("FR", queued.CaseID); v.Messages[0].State != "queued" {
+		t.Fatalf("FR's request is %s during the quarantine", v.Messages[0].State)
+	}
+
+	if code := f.api("DE", "DELETE", "/api/v1/peers/FR/quarantine", nil, nil); code != 200 {
+		t.Fatalf("release: HTTP %d", code)
+	}
+	if code := f.api("DE", "DELETE", "/api/v1/peers/FR/quarantine", nil, nil); code != 404 {
+		t.Fatalf("second release: HTTP %d, want 404", code)
+	}
+	f.waitDelivered("FR", queued.CaseID)
+	var actions []string
+	f.nodes["DE"].Store().View(func(tx *store.ReadTx) error {
+		recs, err := tx.Audit(0, 0)
+		for _, r := range recs {
+			if strings.HasPrefix(r.Action, "peer.") {
+				actions = append(actions, r.Action+" "+r.Detail)
+			}
+		}
+		return err
+	})
+	if len(actions) != 2 || actions[0] != "peer.quarantined FR: flooding since 03:12" || actions[1] != "peer.released FR" {
+		t.Fatalf("audit: %q", actions)
+	}
+}
+
+// A member flooding drill pings gets at most the bucket's worth of signed
+// pongs; the rest are refused before any signature is checked or made.
+func TestAdmissionDrillFlood(t *testing.T) {
+	const burst = 3
+	f := newFederationWith(t, 2, limitsOn("DE", func(a *node.AdmissionConfig) {
+		a.Drill = node.RateConfig{PerSecond: 0.001, Burst: burst}
+	}))
+	newHostile(t, f, "FR", "DE")
+	pongs := 0
+	for range 12 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if _, err := f.nodes["FR"].Ping(ctx, "DE"); err == nil {
+			pongs++
+		}
+		cancel()
+	}
+	if pongs != burst {
+		t.Fatalf("%d pongs for 12 pings, want %d", pongs, burst)
+	}
+	if got := metricValue(f, "DE", `vigil_admission_refusals_total{country="FR",limit="drill_rate"}`); got != 12-burst {
+		t.Fatalf("drill refusals metric %v, want %d", got, 12-burst)
+	}
+	// DE's own pings to FR are not limited by FR's budget at DE.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := f.nodes["DE"].Ping(ctx, "FR"); err != nil {
+		t.Fatalf("DE's ping to FR: %v", err)
+	}
+}
