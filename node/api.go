@@ -61,6 +61,8 @@ func (n *Node) apiHandler() http.Handler {
 	mux.Handle("GET /api/v1/events", n.authz(accounts.PermReadCases, n.handleEvents))
 
 	mux.Handle("GET /api/v1/peers", n.authz(accounts.PermReadPeers, n.handlePeers))
+	mux.Handle("POST /api/v1/peers/{country}/quarantine", n.authz(accounts.PermManageRoster, n.handleQuarantine))
+	mux.Handle("DELETE /api/v1/peers/{country}/quarantine", n.authz(accounts.PermManageRoster, n.handleQuarantine))
 	mux.Handle("GET /api/v1/roster", n.authz(accounts.PermReadPeers, n.handleGetRoster))
 	mux.Handle("POST /api/v1/roster", n.authz(accounts.PermManageRoster, n.handlePostRoster))
 	mux.Handle("POST /api/v1/drills/reachability", n.authz(accounts.PermManageRoster, n.handleDrillReachability))
@@ -449,6 +451,9 @@ type PeerView struct {
 	Languages    []string   `json:"languages"`
 	Phone        string     `json:"fallback_phone"`
 	Email        string     `json:"fallback_email"`
+	// Quarantine is set while an admin has stopped accepting from the
+	// member (admission_glue.go).
+	Quarantine *QuarantineView `json:"quarantine,omitempty"`
 }
 
 func (n *Node) handlePeers(w http.ResponseWriter, _ *http.Request) {
@@ -462,6 +467,11 @@ func (n *Node) handlePeers(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusInternalServerError, "outbox: "+err.Error(), nil)
 		return
 	}
+	quar, err := n.quarantines()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "quarantines: "+err.Error(), nil)
+		return
+	}
 	out := make([]PeerView, 0, len(r.Members))
 	for _, m := range r.Members {
 		id, err := m.ID()
@@ -471,6 +481,9 @@ func (n *Node) handlePeers(w http.ResponseWriter, _ *http.Request) {
 		pv := PeerView{Country: m.Country, Organisation: m.Organisation, PeerID: m.PeerID, Self: id == n.self,
 			Outbox: depths[m.PeerID], TimeZone: m.TimeZone, OfficeHours: m.OfficeHours, Languages: m.Languages,
 			Phone: m.FallbackPhone, Email: m.FallbackEmail}
+		if q := quar[m.Country]; q != nil {
+			pv.Quarantine = &QuarantineView{Reason: q.Reason, By: q.By, At: q.At}
+		}
 		if !pv.Self {
 			pv.Connected = n.host.Network().Connectedness(id) == network.Connected
 			seen, rtt := n.peers.get(id)

@@ -55,6 +55,7 @@ type Config struct {
 	Alerts    AlertConfig     `yaml:"alerts"`
 	Retention RetentionConfig `yaml:"retention"`
 	Drills    DrillConfig     `yaml:"drills"`
+	Admission AdmissionConfig `yaml:"admission"`
 	Log       LogConfig       `yaml:"log"`
 	// Testing holds switches for test networks only (faults.go).
 	Testing TestingConfig `yaml:"testing"`
@@ -166,6 +167,44 @@ type DrillConfig struct {
 	AckDeadline time.Duration `yaml:"ack_deadline"`
 }
 
+// AdmissionConfig bounds what each roster member may make this node do
+// (node/admission; issue 9). The defaults sit far above real traffic (a
+// state sends a few hundred urgent requests a year; a drill is one ping per
+// interval), so only a broken or hostile member meets them. Over a limit
+// the member gets a retryable refusal, so an honest burst is delayed, not
+// lost. A quota or rate of 0 is off.
+type AdmissionConfig struct {
+	// Deliver: envelopes per second per member, and the burst (above the
+	// sender's delivery window, so a backlog drains in one go).
+	Deliver RateConfig `yaml:"deliver"`
+	// Drill: drill pings per second per member.
+	Drill RateConfig `yaml:"drill"`
+	// Roster: roster exchanges per second per member.
+	Roster RateConfig `yaml:"roster"`
+	// OpenCases: cases a member opened that are not yet terminal.
+	OpenCases int64 `yaml:"open_cases"`
+	// BytesPerDay: envelope bytes stored from one member per UTC day.
+	BytesPerDay int64 `yaml:"bytes_per_day"`
+	// MessagesPerCase: one member's messages in one case.
+	MessagesPerCase int64 `yaml:"messages_per_case"`
+	// MaxPayload caps the decrypted payload per message type (request,
+	// action); the envelope is checked against it before it is opened.
+	MaxPayload map[string]int `yaml:"max_payload"`
+	// PeerReserveBytes is free disk space kept for this node's own
+	// operators: writes for members stop (local-reserve, retryable) when
+	// less than this is free above the store's own minimum.
+	PeerReserveBytes int64 `yaml:"peer_reserve_bytes"`
+	// AlertInterval: how often a member's aggregated over-limit alert is
+	// updated while refusals continue.
+	AlertInterval time.Duration `yaml:"alert_interval"`
+}
+
+// RateConfig is a token bucket.
+type RateConfig struct {
+	PerSecond float64 `yaml:"per_second"`
+	Burst     int     `yaml:"burst"`
+}
+
 // LogConfig selects the log format and level.
 type LogConfig struct {
 	Format string `yaml:"format"` // json (production) or console (development)
@@ -190,7 +229,23 @@ func DefaultConfig() Config {
 			ExpiryWarnings: []time.Duration{14 * 24 * time.Hour, 7 * 24 * time.Hour, 24 * time.Hour}, CheckInterval: 30 * time.Second},
 		Retention: RetentionConfig{PurgeClosedAfter: 90 * 24 * time.Hour},
 		Drills:    DrillConfig{Interval: time.Hour, AckDeadline: 30 * time.Minute},
+		Admission: DefaultAdmission(),
 		Log:       LogConfig{Format: "json", Level: "info"},
+	}
+}
+
+// DefaultAdmission is the production admission profile (AdmissionConfig).
+func DefaultAdmission() AdmissionConfig {
+	return AdmissionConfig{
+		Deliver:          RateConfig{PerSecond: 20, Burst: 512},
+		Drill:            RateConfig{PerSecond: 0.2, Burst: 20},
+		Roster:           RateConfig{PerSecond: 0.2, Burst: 20},
+		OpenCases:        1000,
+		BytesPerDay:      64 << 20,
+		MessagesPerCase:  500,
+		MaxPayload:       map[string]int{"request": 64 << 10, "action": 64 << 10},
+		PeerReserveBytes: 512 << 20,
+		AlertInterval:    time.Minute,
 	}
 }
 
@@ -274,6 +329,7 @@ func (c *Config) Validate() error {
 	if c.Drills.AckDeadline < time.Minute {
 		errs = append(errs, "drills.ack_deadline must be at least 1m")
 	}
+	errs = append(errs, c.Admission.validate()...)
 	errs = append(errs, c.validateTransports()...)
 	if c.Network.HandshakeTimeout < time.Second || c.Network.HandshakeTimeout > time.Minute {
 		errs = append(errs, "network.handshake_timeout must be between 1s and 1m")
@@ -308,3 +364,34 @@ func (c *Config) Path(p string) string {
 // SetDir sets the directory relative paths resolve against (for configs
 // built in code rather than loaded from a file).
 func (c *Config) SetDir(dir string) { c.dir = dir }
+
+func (a *AdmissionConfig) validate() []string {
+	var errs []string
+	for _, r := range []struct {
+		name string
+		r    RateConfig
+	}{{"deliver", a.Deliver}, {"drill", a.Drill}, {"roster", a.Roster}} {
+		if r.r.PerSecond < 0 || (r.r.PerSecond > 0 && r.r.Burst < 1) {
+			errs = append(errs, fmt.Sprintf("admission.%s: per_second must be 0 (off) or positive with a burst of at least 1", r.name))
+		}
+	}
+	if a.OpenCases < 0 || a.BytesPerDay < 0 || a.MessagesPerCase < 0 || a.PeerReserveBytes < 0 {
+		errs = append(errs, "admission.open_cases, bytes_per_day, messages_per_case and peer_reserve_bytes must not be negative")
+	}
+	for t, v := range a.MaxPayload {
+		switch protocol.MessageType(t) {
+		case protocol.TypeRequest, protocol.TypeAction:
+		default:
+			errs = append(errs, fmt.Sprintf("admission.max_payload: %q is not a message type (request, action)", t))
+		}
+		if v < 1 || v > protocol.MaxFrameSize {
+			errs = append(errs, fmt.Sprintf("admission.max_payload.%s must be between 1 and %d", t, protocol.MaxFrameSize))
+		} else if a.BytesPerDay > 0 && int64(v) > a.BytesPerDay {
+			errs = append(errs, fmt.Sprintf("admission.max_payload.%s is above bytes_per_day: such a message could never be stored", t))
+		}
+	}
+	if a.AlertInterval < time.Second {
+		errs = append(errs, "admission.alert_interval must be at least 1s")
+	}
+	return errs
+}

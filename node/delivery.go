@@ -277,8 +277,14 @@ func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	idleSince := time.Now()
+	// deferred is the first retryable rejection (a receiver's admission
+	// limit, node/admission): send nothing more, but take the answers for
+	// what is in flight, so receipts already given are recorded, not lost
+	// to a session ended early (a rejection is answered faster than a
+	// receipt, which waits for the receiver's fsync).
+	var deferred error
 	for {
-		for len(queue) > 0 && len(inflight) < n.cfg.Delivery.Window {
+		for deferred == nil && len(queue) > 0 && len(inflight) < n.cfg.Delivery.Window {
 			m := queue[0]
 			queue = queue[1:]
 			if inflight[m.ID] != nil || done[m.ID] {
@@ -313,7 +319,13 @@ func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
 			done[r.msgID] = true
 			idleSince = time.Now()
 			if r.reject != nil && !r.reject.Permanent {
-				return progressed, fmt.Errorf("peer deferred %s: %s: %s", r.msgID, r.reject.Code, r.reject.Reason)
+				if deferred == nil {
+					deferred = fmt.Errorf("peer deferred %s: %s: %s", r.msgID, r.reject.Code, r.reject.Reason)
+				}
+				if len(inflight) == 0 {
+					return progressed, deferred
+				}
+				continue
 			}
 			if r.receipt != nil {
 				if verr := r.receipt.Verify(f.env); verr != nil {
@@ -326,6 +338,9 @@ func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
 				defer recording.Done()
 				w.recordOutcome(ctx, f, r)
 			}()
+			if deferred != nil && len(inflight) == 0 {
+				return progressed, deferred
+			}
 		case <-w.wake:
 			// New mail arrives in memory; the idle tick below rereads the
 			// store to catch anything handed over while no session ran.

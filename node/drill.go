@@ -108,7 +108,7 @@ func (n *Node) handleDrill(s network.Stream) {
 		return
 	}
 	remote := s.Conn().RemotePeer()
-	if !n.roster.isMember(remote) {
+	if !n.roster.isMember(remote) || !n.admitStream(remote, true) { // per-member rate (admission_glue.go)
 		s.Reset()
 		return
 	}
@@ -128,7 +128,7 @@ func (n *Node) handleDrill(s network.Stream) {
 		err = ping.Verify(remote)
 	}
 	if err != nil {
-		n.log.Named("drill").Warn("refused drill ping", zap.Stringer("peer", remote), zap.Error(err))
+		n.logRefusal(n.log.Named("drill"), remote.String()+"/bad-ping", "refused drill ping", zap.Stringer("peer", remote), zap.Error(err))
 		s.Reset()
 		return
 	}

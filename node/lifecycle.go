@@ -221,6 +221,11 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 	if err != nil {
 		return nil, fmt.Errorf("encode action: %w", err)
 	}
+	if max := n.cfg.Admission.MaxPayload[string(protocol.TypeAction)]; max > 0 && len(payload) > max {
+		// Members refuse it for good (node/admission): say so now.
+		return nil, &protocol.ValidationError{Fields: []protocol.FieldError{{Field: "action",
+			Message: fmt.Sprintf("is %d bytes; members accept at most %d (admission.max_payload.action)", len(payload), max)}}}
+	}
 	pid, err := peer.Decode(c.Peer)
 	if err != nil {
 		return nil, fmt.Errorf("case %s peer: %w", caseID, err)

@@ -22,6 +22,9 @@ type metrics struct {
 	drillReachable  *prometheus.GaugeVec
 	drillAck        *prometheus.GaugeVec
 	drillMisses     *prometheus.CounterVec
+	// admissionRefusals counts what members were refused, by limit
+	// (node/admission).
+	admissionRefusals *prometheus.CounterVec
 }
 
 func newMetrics(n *Node) *metrics {
@@ -56,8 +59,11 @@ func newMetrics(n *Node) *metrics {
 		drillMisses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_drill_misses_total", Help: "Response drill requests not acknowledged within drills.ack_deadline, by member.",
 		}, []string{"country"}),
+		admissionRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_admission_refusals_total", Help: "Envelopes, drill pings and roster exchanges refused from a member over an admission limit, by member and limit.",
+		}, []string{"country", "limit"}),
 	}
-	m.reg.MustRegister(m.deliveryLatency, m.escalations, m.loginFailures, m.received, m.rejected,
+	m.reg.MustRegister(m.admissionRefusals, m.deliveryLatency, m.escalations, m.loginFailures, m.received, m.rejected,
 		m.drillRTT, m.drillReachable, m.drillAck, m.drillMisses,
 		n.gater.refused, // gater.go: refused and timed-out libp2p connections
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

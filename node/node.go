@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-network/vigil/node/accounts"
+	"github.com/vigil-network/vigil/node/admission"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -61,6 +62,10 @@ type Node struct {
 	drills    drillState
 	faults    faultState // testing.fault_injection (faults.go)
 	mesh      meshState  // roster pulls and duplicate connections (mesh.go)
+	// admission decides what each member may make this node do;
+	// refusalLog samples refusal log lines (admission_glue.go).
+	admission  *admission.Controller
+	refusalLog *admission.Sampler
 	// applying serialises applyRoster, so membership changes (workers,
 	// protection, closed connections) follow rosters in their order.
 	applying sync.Mutex
@@ -139,7 +144,8 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 		}
 	}
 	if n.store, err = store.Open(store.Options{Dir: cfg.Path(cfg.DataDir), Profile: store.Profile(cfg.Store.Profile),
-		EncryptionKey: storeKey, Logger: n.log.Named("store")}); err != nil {
+		EncryptionKey: storeKey, Logger: n.log.Named("store"),
+		PeerReserveBytes: cfg.Admission.PeerReserveBytes, OpenCase: openCaseForQuota}); err != nil {
 		return nil, err
 	}
 	st := n.store // the named result n is nil after a failed return
@@ -155,6 +161,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	}
 	n.peers = newPeerTracker()
 	n.metrics = newMetrics(n)
+	n.newAdmission()
 	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts"),
 		// Behind the default loopback listener every console user shares
 		// one address, so the per-address budget is set for a whole shift.
@@ -201,6 +208,10 @@ func (n *Node) Start(ctx context.Context) error {
 	n.host.SetStreamHandler(ProtoRoster, n.handleRoster)
 	n.host.SetStreamHandler(ProtoDrill, n.handleDrill)
 	n.engine = newDeliveryEngine(n)
+	if err := n.startAdmission(); err != nil {
+		n.cancel()
+		return err
+	}
 
 	if err := n.watchPeers(); err != nil {
 		n.cancel()

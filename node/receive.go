@@ -100,6 +100,9 @@ func (n *Node) handleDeliver(s network.Stream) {
 // receive opens, stores and receipts one envelope. It returns the frame to
 // answer with. The receipt is sent only after the envelope is durable.
 func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap.Logger) (protocol.FrameType, []byte) {
+	if ft, body, refused := n.admitEnvelope(remote, raw, log); refused { // before the costly Open (issue 9)
+		return ft, body
+	}
 	now := n.now()
 	opened, err := n.sealer.Open(raw, n.roster, now, n.clock)
 	if err != nil {
@@ -108,7 +111,7 @@ func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap
 		if env, perr := protocol.ParseEnvelope(raw); perr == nil {
 			id = env.MessageID
 		}
-		log.Warn("rejected envelope", zap.String("message_id", id), zap.String("code", code), zap.Error(err))
+		n.logRefusal(log, remote.String()+"/"+code, "rejected envelope", zap.String("message_id", id), zap.String("code", code), zap.Error(err))
 		n.metrics.rejected.WithLabelValues(code).Inc()
 		return protocol.FrameReject, protocol.Reject{MessageID: id, Code: code, Permanent: permanent, Reason: err.Error()}.Marshal()
 	}
@@ -125,7 +128,7 @@ func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap
 	}
 	info := describePayload(env.Type, opened.Payload)
 	var existing []byte
-	err = n.store.Update(ctx, func(tx *store.Tx) error {
+	err = n.store.UpdatePeer(ctx, func(tx *store.Tx) error { // kept out of the local reserve
 		existing = nil
 		if m, err := tx.Message(env.MessageID); err == nil {
 			if m.Direction != store.Incoming || m.Peer != remote.String() || !bytes.Equal(m.Envelope, raw) {
@@ -138,6 +141,9 @@ func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap
 		}
 		return n.storeIncoming(tx, opened, info, receipt, now)
 	})
+	if ft, body, refused := n.admissionReply(err, opened.Member.Country, env.MessageID, log); refused {
+		return ft, body
+	}
 	switch {
 	case errors.Is(err, errIDConflict):
 		log.Warn("rejected envelope reusing a message id", zap.String("message_id", env.MessageID))
@@ -170,6 +176,9 @@ var errIDConflict = errors.New("message id conflict")
 // operator, never dropped.
 func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadInfo, r *protocol.Receipt, now time.Time) error {
 	env := o.Envelope
+	if err := n.chargeIncoming(tx, o, now); err != nil { // per-member quotas (admission_glue.go)
+		return err
+	}
 	kind := info.kind
 	m := &store.Message{ID: env.MessageID, CaseID: env.CaseID, Direction: store.Incoming, Type: string(env.Type),
 		Peer: env.Sender.String(), Country: o.Member.Country, Envelope: env.Raw, State: store.StateReceived,

@@ -80,6 +80,10 @@ func (n *Node) handleRoster(s network.Stream) {
 	}
 	defer s.Close()
 	remote := s.Conn().RemotePeer()
+	if !n.admitStream(remote, false) { // per-member rate (admission_glue.go)
+		s.Reset()
+		return
+	}
 	_ = s.SetDeadline(time.Now().Add(ioTimeout))
 	t, body, release, err := readFrame(s, 16)
 	if err != nil || t != protocol.FrameRosterSerial {

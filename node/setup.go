@@ -24,6 +24,9 @@ type InitOptions struct {
 	APIListen    string   // defaults to 127.0.0.1:8470
 	StoreProfile string   // default or small
 	LogFormat    string   // json or console
+	// Admission, if set, replaces the default admission limits written
+	// to the config (test networks raise them for benchmarks).
+	Admission *AdmissionConfig
 }
 
 // InitResult says what Init made and what the authority needs to add this
@@ -142,6 +145,29 @@ drills:
   # counts as a miss for that country.
   ack_deadline: 30m
 
+admission:
+  # What each roster member may make this node do (issue 9). Far above real
+  # traffic; over a limit the member gets a retryable refusal naming it, so
+  # an honest burst is delayed, never lost. 0 turns a rate or quota off.
+  # Envelopes per second per member on /vigil/deliver, and the burst.
+  deliver: {per_second: {{.Admission.Deliver.PerSecond}}, burst: {{.Admission.Deliver.Burst}}}
+  # Drill pings and roster exchanges per second per member.
+  drill: {per_second: {{.Admission.Drill.PerSecond}}, burst: {{.Admission.Drill.Burst}}}
+  roster: {per_second: {{.Admission.Roster.PerSecond}}, burst: {{.Admission.Roster.Burst}}}
+  # Cases a member opened that are not yet closed (or otherwise terminal).
+  open_cases: {{.Admission.OpenCases}}
+  # Envelope bytes stored from one member per UTC day.
+  bytes_per_day: {{.Admission.BytesPerDay}}
+  # One member's messages in one case.
+  messages_per_case: {{.Admission.MessagesPerCase}}
+  # Largest decrypted payload per message type; other types are refused.
+  max_payload: {request: {{index .Admission.MaxPayload "request"}}, action: {{index .Admission.MaxPayload "action"}}}
+  # Free disk space kept for this node's own operators: members' writes
+  # stop first (local-reserve) so submit, acknowledge and act keep working.
+  peer_reserve_bytes: {{.Admission.PeerReserveBytes}}
+  # How often a member's aggregated over-limit alert is updated.
+  alert_interval: {{.Admission.AlertInterval}}
+
 log:
   # json for production (journald, log shippers); console for development.
   format: {{.LogFormat}}
@@ -172,6 +198,9 @@ func Init(o InitOptions) (*InitResult, error) {
 	}
 	if o.LogFormat == "" {
 		o.LogFormat = "json"
+	}
+	if o.Admission == nil {
+		o.Admission = &def.Admission
 	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "keys"), 0o700); err != nil {
 		return nil, fmt.Errorf("init %s: %w", o.Dir, err)

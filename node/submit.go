@@ -86,6 +86,11 @@ func (n *Node) checkRequest(doc []byte) (protocol.Request, peer.ID, protocol.Mem
 	case !ok && to != "":
 		fields = append(fields, protocol.FieldError{Field: "to", Message: fmt.Sprintf("%s is not a member of the network roster", to)})
 	}
+	// Members refuse a payload over the network's cap for good (node/admission):
+	// say so now rather than queue what can never be delivered.
+	if max := n.cfg.Admission.MaxPayload[string(protocol.TypeRequest)]; max > 0 && len(doc) > max {
+		fields = append(fields, protocol.FieldError{Field: "request", Message: fmt.Sprintf("is %d bytes; members accept at most %d (admission.max_payload.request)", len(doc), max)})
+	}
 	if len(fields) > 0 {
 		return nil, "", protocol.Member{}, &protocol.ValidationError{Fields: fields}
 	}

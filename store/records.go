@@ -224,7 +224,12 @@ func (t *Tx) PutMessage(m *Message) error {
 }
 
 // PutCase stores a case.
-func (t *Tx) PutCase(c *Case) error { return t.setJSON(caseKey(c.ID), c) }
+func (t *Tx) PutCase(c *Case) error {
+	if err := t.indexOpenCase(c); err != nil {
+		return err
+	}
+	return t.setJSON(caseKey(c.ID), c)
+}
 
 // Enqueue puts an outgoing message in its peer's outbox.
 func (t *Tx) Enqueue(m *Message) error {

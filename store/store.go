@@ -33,6 +33,15 @@ type Options struct {
 	// default (8 memtables: room for flushes and compactions); negative
 	// disables the check.
 	MinFreeBytes int64
+	// PeerReserveBytes is free space kept, on top of MinFreeBytes, for
+	// local work: writes made through UpdatePeer (on behalf of a remote
+	// member) fail with ErrLocalReserve below MinFreeBytes+PeerReserveBytes,
+	// so a peer filling the disk never locks the node's own operators out
+	// (issue 9, "local work has its own reserve"). 0 disables the reserve.
+	PeerReserveBytes int64
+	// OpenCase, if set, says which cases count as open for a peer's quota;
+	// the store then keeps a per-country count of them (admission.go).
+	OpenCase func(*Case) bool
 }
 
 // Store is a node's Badger database plus its group committer.
@@ -51,6 +60,8 @@ type Store struct {
 	dir       string
 	minFree   int64
 	freeBytes func() (uint64, error) // nil where unsupported; replaced in tests
+	peerRes   int64                  // Options.PeerReserveBytes
+	openCase  func(*Case) bool       // Options.OpenCase
 
 	onCommit func(n int) // test and metrics hook: writes per commit
 
@@ -60,6 +71,7 @@ type Store struct {
 type writeReq struct {
 	fn   func(*Tx) error
 	done chan error
+	peer bool // on behalf of a remote member: kept out of the local reserve
 }
 
 // Open opens (or creates) the store in opts.Dir and starts its committer.
@@ -80,7 +92,12 @@ func Open(opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, log: opts.Logger, writes: make(chan *writeReq, opts.MaxBatch),
 		quit: make(chan struct{}), max: opts.MaxBatch,
-		dir: opts.Dir, minFree: opts.MinFreeBytes, freeBytes: freeSpace(opts.Dir)}
+		dir: opts.Dir, minFree: opts.MinFreeBytes, freeBytes: freeSpace(opts.Dir),
+		peerRes: opts.PeerReserveBytes, openCase: opts.OpenCase}
+	if err := s.buildOpenIndex(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if n := s.level0Tables(); n >= l0Hold {
 		// After crashes, replayed memtables land in level 0; the
 		// compactor (or Badger's own) takes them down now.
@@ -115,7 +132,10 @@ func (s *Store) Close() error {
 // is synced to disk. fn's writes are applied only if it returns nil; it may
 // run on another goroutine and must not block.
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
-	req := &writeReq{fn: fn, done: make(chan error, 1)}
+	return s.update(ctx, &writeReq{fn: fn, done: make(chan error, 1)})
+}
+
+func (s *Store) update(ctx context.Context, req *writeReq) error {
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -227,8 +247,21 @@ func (s *Store) commit(batch []*writeReq) {
 		txn = s.db.NewTransaction(true)
 		return err
 	}
+	peerRoom := -1 // unknown until a peer write asks; probed once per batch
 	for _, r := range batch {
-		tx := &Tx{ReadTx: ReadTx{txn: txn}, pending: map[string][]byte{}}
+		if r.peer {
+			if peerRoom < 0 {
+				peerRoom = 0
+				if s.peerSpace() {
+					peerRoom = 1
+				}
+			}
+			if peerRoom == 0 {
+				r.done <- ErrLocalReserve
+				continue
+			}
+		}
+		tx := &Tx{ReadTx: ReadTx{txn: txn}, pending: map[string][]byte{}, openCase: s.openCase}
 		if err := r.fn(tx); err != nil {
 			r.done <- err
 			continue

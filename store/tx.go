@@ -66,6 +66,8 @@ type Tx struct {
 	ReadTx
 	pending map[string][]byte // nil value = delete
 	order   []string
+	// openCase is Options.OpenCase: PutCase keeps the open-case index.
+	openCase func(*Case) bool
 }
 
 func (t *Tx) get(key string) ([]byte, error) {

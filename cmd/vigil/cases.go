@@ -208,6 +208,9 @@ the action against the case's state and refuses what is not allowed.`,
 				case p.Connected:
 					conn = "yes"
 				}
+				if p.Quarantine != nil {
+					conn += " (QUARANTINED: " + p.Quarantine.Reason + ")"
+				}
 				local := ""
 				if loc, err := time.LoadLocation(p.TimeZone); err == nil {
 					local = time.Now().In(loc).Format("Mon 15:04 MST")

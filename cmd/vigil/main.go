@@ -31,6 +31,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(initCmd(), runCmd(), rosterCmd(), testnetCmd(), benchCmd())
 	root.AddCommand(operatorCmds()...)
 	root.AddCommand(auditCmd(), userCmd())
-	root.AddCommand(drillCmd())
+	root.AddCommand(drillCmd(), peerCmd())
 	return root
 }

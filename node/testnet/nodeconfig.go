@@ -3,6 +3,8 @@ package testnet
 import (
 	"fmt"
 	"os"
+
+	"github.com/vigil-network/vigil/node"
 )
 
 // Node settings that only test networks use.
@@ -28,6 +30,23 @@ func testnetListen(transport string, port int) ([]string, error) {
 		return []string{tcp, quic}, nil
 	}
 	return nil, fmt.Errorf("testnet init: transport %q must be tcp, quic or both", transport)
+}
+
+// testnetAdmission raises the per-member admission limits (node/admission)
+// for test networks: benchmarks push thousands of requests a second from
+// one member and leave them open, scenarios flood on purpose, and every
+// node shares one machine's disk. Payload caps stay the production ones.
+// A test that exercises the limits sets its own.
+func testnetAdmission() *node.AdmissionConfig {
+	a := node.DefaultAdmission()
+	a.Deliver = node.RateConfig{PerSecond: 1e5, Burst: 1e5}
+	a.Drill = node.RateConfig{PerSecond: 1e4, Burst: 1e4}
+	a.Roster = node.RateConfig{PerSecond: 1e3, Burst: 1e4}
+	a.OpenCases = 10_000_000
+	a.BytesPerDay = 1 << 40
+	a.MessagesPerCase = 1_000_000
+	a.PeerReserveBytes = 0
+	return &a
 }
 
 // appendTestnetConfig adds the testnet-only settings to a config that

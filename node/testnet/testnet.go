@@ -92,7 +92,7 @@ func Init(o InitOptions) (*Manifest, error) {
 		res, err := node.Init(node.InitOptions{Dir: nd, Country: cc, AuthorityKey: pub,
 			Listen:       listen,
 			APIListen:    fmt.Sprintf("127.0.0.1:%d", api),
-			StoreProfile: o.StoreProfile, LogFormat: o.LogFormat})
+			StoreProfile: o.StoreProfile, LogFormat: o.LogFormat, Admission: testnetAdmission()})
 		if err != nil {
 			return nil, fmt.Errorf("testnet init node %s: %w", cc, err)
 		}

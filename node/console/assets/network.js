@@ -7,7 +7,9 @@
 // error, consecutive failures) and the response drills (latest and median
 // time to human acknowledgement, sent, acknowledged, pending, misses).
 // Admins (manage_roster) also get POST /api/v1/drills/reachability and
-// POST /api/v1/drills/response {countries}.
+// POST /api/v1/drills/response {countries}, and per member a Quarantine /
+// Release button: POST /api/v1/peers/{country}/quarantine {reason} and
+// DELETE of the same (issue 9, admission control).
 
 import { h, $, clear, api, fmtUTC, relative, localClock, officeHoursBadge, showBox, setText, loadPeers, errorText, parseTime,
   caseLink, duration, isAdmin } from './lib.js';
@@ -37,7 +39,7 @@ function render(data) {
       ? h('span', null, h('span', { class: 'dot dot-self', 'aria-hidden': 'true' }), 'this node')
       : h('span', null, h('span', { class: 'dot ' + (p.connected ? 'dot-up' : 'dot-down'), 'aria-hidden': 'true' }), p.connected ? 'connected' : 'not connected');
     tb.appendChild(h('tr', { dataset: { country: p.country }, class: p.self ? 'row-self' : (p.connected ? '' : 'row-down') },
-      h('td', { class: 'conn' }, conn),
+      h('td', { class: 'conn' }, conn, quarantineCell(p)),
       h('td', null, h('strong', null, p.country)),
       h('td', null, p.organisation || '—', h('br'), h('code', { class: 'muted small', title: p.peer_id }, (p.peer_id || '').slice(0, 20) + '…')),
       h('td', { class: 'tz' }, p.time_zone ? localClock(p.time_zone, { long: false }) : '—'),
@@ -50,6 +52,41 @@ function render(data) {
         p.fallback_phone ? h('a', { href: 'tel:' + p.fallback_phone.replace(/[^+0-9]/g, '') }, p.fallback_phone) : '—', h('br'),
         p.fallback_email ? h('a', { href: 'mailto:' + p.fallback_email }, p.fallback_email) : '')));
   }
+}
+
+// quarantineCell shows a member's quarantine and, for admins, the button
+// that sets or lifts it; the API enforces the role regardless.
+function quarantineCell(p) {
+  if (p.self) return null;
+  const q = p.quarantine;
+  const badge = q ? h('span', { class: 'badge quarantined', title: 'By ' + (q.by || '?') + ' at ' + fmtUTC(q.at) + ': ' + (q.reason || '') },
+    'QUARANTINED') : null;
+  if (!isAdmin()) return badge ? [h('br'), badge] : null;
+  const btn = h('button', { type: 'button', class: 'small quarantine-toggle', dataset: { country: p.country } },
+    q ? 'Release' : 'Quarantine');
+  btn.addEventListener('click', () => toggleQuarantine(p.country, !!q, btn));
+  return [h('br'), badge, badge ? ' ' : null, btn];
+}
+
+async function toggleQuarantine(country, quarantined, btn) {
+  let r;
+  if (quarantined) {
+    if (!window.confirm('Accept envelopes from ' + country + ' again? Its queued messages will arrive with its next retry.')) return;
+    btn.disabled = true;
+    r = await api('DELETE', '/api/v1/peers/' + encodeURIComponent(country) + '/quarantine');
+  } else {
+    const reason = window.prompt('Quarantine ' + country + ': its envelopes, pings and roster exchanges are refused (it keeps retrying). ' +
+      'What it sent before stays. Reason (recorded in the audit log):');
+    if (!reason || !reason.trim()) return;
+    btn.disabled = true;
+    r = await api('POST', '/api/v1/peers/' + encodeURIComponent(country) + '/quarantine', { reason: reason.trim() });
+  }
+  btn.disabled = false;
+  if (!r.ok) {
+    if (r.status !== 401) showBox('network-error', errorText(r, quarantined ? 'Not released' : 'Not quarantined'));
+    return;
+  }
+  await load();
 }
 
 // ---- drills -----------------------------------------------------------------
