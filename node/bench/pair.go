@@ -67,7 +67,7 @@ func startPair(ctx context.Context, o pairOptions) (p *pair, err error) {
 			p = nil
 		}
 	}()
-	if p.man, err = testnet.Init(testnet.InitOptions{Dir: dir, Nodes: 2, StoreProfile: o.StoreProfile}); err != nil {
+	if p.man, err = testnet.Init(testnet.InitOptions{Dir: dir, Nodes: 2, StoreProfile: o.StoreProfile, LoadLimits: true}); err != nil {
 		return p, err
 	}
 	if p.senderCfg, err = node.LoadConfig(p.man.Nodes[0].Config); err != nil {

@@ -271,7 +271,7 @@ func Bench(ctx context.Context, o BenchOptions) (rep *BenchReport, err error) {
 			defer os.RemoveAll(dir)
 		}
 		say("creating a %d-node testnet (%s) in %s", o.Nodes, orDefault(o.Transport, "tcp"), dir)
-		if _, err := Init(InitOptions{Dir: dir, Nodes: o.Nodes, Transport: o.Transport}); err != nil {
+		if _, err := Init(InitOptions{Dir: dir, Nodes: o.Nodes, Transport: o.Transport, LoadLimits: true}); err != nil {
 			return nil, err
 		}
 	}

@@ -32,20 +32,26 @@ func testnetListen(transport string, port int) ([]string, error) {
 	return nil, fmt.Errorf("testnet init: transport %q must be tcp, quic or both", transport)
 }
 
-// testnetAdmission raises the per-member admission limits (node/admission)
-// for test networks: benchmarks push thousands of requests a second from
-// one member and leave them open, scenarios flood on purpose, and every
-// node shares one machine's disk. Payload caps stay the production ones.
-// A test that exercises the limits sets its own.
-func testnetAdmission() *node.AdmissionConfig {
+// testnetAdmission returns the per-member admission limits
+// (node/admission) of a test network. By default they are the production
+// ones, so a drill or scenario on a testnet meets the same limits as the
+// real network, except the local disk reserve: every node of a testnet
+// shares one machine's disk, so each keeps a small reserve instead of the
+// production 512 MiB. Load tests (InitOptions.LoadLimits) push thousands
+// of requests a second from one member and leave them open; they raise
+// rates and quotas out of the way. Payload caps stay the production ones.
+func testnetAdmission(load bool) *node.AdmissionConfig {
 	a := node.DefaultAdmission()
-	a.Deliver = node.RateConfig{PerSecond: 1e5, Burst: 1e5}
-	a.Drill = node.RateConfig{PerSecond: 1e4, Burst: 1e4}
-	a.Roster = node.RateConfig{PerSecond: 1e3, Burst: 1e4}
-	a.OpenCases = 10_000_000
-	a.BytesPerDay = 1 << 40
-	a.MessagesPerCase = 1_000_000
-	a.PeerReserveBytes = 0
+	a.PeerReserveBytes = 16 << 20
+	if load {
+		a.Deliver = node.RateConfig{PerSecond: 1e5, Burst: 1e5}
+		a.Drill = node.RateConfig{PerSecond: 1e4, Burst: 1e4}
+		a.Roster = node.RateConfig{PerSecond: 1e3, Burst: 1e4}
+		a.OpenCases = 10_000_000
+		a.BytesPerDay = 1 << 40
+		a.MessagesPerCase = 1_000_000
+		a.PeerReserveBytes = 0
+	}
 	return &a
 }
 

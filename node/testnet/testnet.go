@@ -46,6 +46,9 @@ type InitOptions struct {
 	// Transport is tcp (the default), quic or both: what each node
 	// listens on and runs (nodeconfig.go).
 	Transport string
+	// LoadLimits raises every node's admission limits out of the way of
+	// load tests (nodeconfig.go); otherwise nodes run production limits.
+	LoadLimits bool
 }
 
 // Init creates the authority key, N node directories, a signed roster
@@ -92,7 +95,7 @@ func Init(o InitOptions) (*Manifest, error) {
 		res, err := node.Init(node.InitOptions{Dir: nd, Country: cc, AuthorityKey: pub,
 			Listen:       listen,
 			APIListen:    fmt.Sprintf("127.0.0.1:%d", api),
-			StoreProfile: o.StoreProfile, LogFormat: o.LogFormat, Admission: testnetAdmission()})
+			StoreProfile: o.StoreProfile, LogFormat: o.LogFormat, Admission: testnetAdmission(o.LoadLimits)})
 		if err != nil {
 			return nil, fmt.Errorf("testnet init node %s: %w", cc, err)
 		}
