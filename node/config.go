@@ -148,6 +148,11 @@ type AlertConfig struct {
 	Webhook string `yaml:"webhook"`
 	// Command is run with the alert as JSON on standard input.
 	Command []string `yaml:"command"`
+	// HookWorkers is how many webhook or command calls run at once.
+	HookWorkers int `yaml:"hook_workers"`
+	// HookQueue is how many alerts may wait for a hook worker; when it is
+	// full an alert skips the hooks (counted), never the scheduler.
+	HookQueue int `yaml:"hook_queue"`
 }
 
 // RetentionConfig limits how long personal data is kept.
@@ -227,6 +232,7 @@ func DefaultConfig() Config {
 		Clock:         ClockConfig{MaxFutureSkew: 5 * time.Minute, MaxAge: 14 * 24 * time.Hour},
 		Deadlines: DeadlineConfig{AckUrgent: 30 * time.Minute, AckEmergency: 10 * time.Minute,
 			ExpiryWarnings: []time.Duration{14 * 24 * time.Hour, 7 * 24 * time.Hour, 24 * time.Hour}, CheckInterval: 30 * time.Second},
+		Alerts:    AlertConfig{HookWorkers: 2, HookQueue: 256},
 		Retention: RetentionConfig{PurgeClosedAfter: 90 * 24 * time.Hour},
 		Drills:    DrillConfig{Interval: time.Hour, AckDeadline: 30 * time.Minute},
 		Admission: DefaultAdmission(),
@@ -319,6 +325,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Deadlines.CheckInterval < time.Second {
 		errs = append(errs, "deadlines.check_interval must be at least 1s")
+	}
+	if c.Alerts.HookWorkers < 1 || c.Alerts.HookWorkers > 64 {
+		errs = append(errs, "alerts.hook_workers must be between 1 and 64")
+	}
+	if c.Alerts.HookQueue < 1 || c.Alerts.HookQueue > 65536 {
+		errs = append(errs, "alerts.hook_queue must be between 1 and 65536")
 	}
 	if c.Retention.PurgeClosedAfter < 0 {
 		errs = append(errs, "retention.purge_closed_after must not be negative")

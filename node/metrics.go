@@ -25,6 +25,11 @@ type metrics struct {
 	// admissionRefusals counts what members were refused, by limit
 	// (node/admission).
 	admissionRefusals *prometheus.CounterVec
+	// schedulerFailures counts failed scheduler steps; hookDrops alerts
+	// that skipped the hooks because their queue was full (scheduler.go,
+	// alerthooks.go).
+	schedulerFailures *prometheus.CounterVec
+	hookDrops         prometheus.Counter
 }
 
 func newMetrics(n *Node) *metrics {
@@ -63,7 +68,15 @@ func newMetrics(n *Node) *metrics {
 			Name: "vigil_admission_refusals_total", Help: "Envelopes, drill pings and roster exchanges refused from a member over an admission limit, by member and limit.",
 		}, []string{"country", "limit"}),
 	}
-	m.reg.MustRegister(m.admissionRefusals, m.deliveryLatency, m.escalations, m.loginFailures, m.received, m.rejected,
+	m.schedulerFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_scheduler_step_failures_total",
+		Help: "Scheduler steps that failed, by step (deadlines, roster, purge, sessions, checkpoint); the other steps still ran.",
+	}, []string{"step"})
+	m.hookDrops = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigil_alert_hooks_dropped_total",
+		Help: "Alerts not sent to the webhook or command because the hook queue was full (still in the API and console).",
+	})
+	m.reg.MustRegister(m.schedulerFailures, m.hookDrops, m.admissionRefusals, m.deliveryLatency, m.escalations, m.loginFailures, m.received, m.rejected,
 		m.drillRTT, m.drillReachable, m.drillAck, m.drillMisses,
 		n.gater.refused, // gater.go: refused and timed-out libp2p connections
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

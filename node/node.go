@@ -57,6 +57,7 @@ type Node struct {
 	handlers  tracker // goroutines started by libp2p stream handlers
 	events    eventHub
 	metrics   *metrics
+	hooks     *alertHooks // webhook and command workers (alerthooks.go)
 	accounts  *accounts.Manager
 	partition partitionSet
 	drills    drillState
@@ -161,6 +162,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	}
 	n.peers = newPeerTracker()
 	n.metrics = newMetrics(n)
+	n.hooks = newAlertHooks(cfg.Alerts, n.log.Named("alerts"), n.metrics.hookDrops.Inc)
 	n.newAdmission()
 	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts"),
 		// Behind the default loopback listener every console user shares
@@ -219,6 +221,11 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.applyMembership(nil)
 	n.goRun("connector", n.connectLoop)
+	if n.hooks.enabled() {
+		for range max(n.cfg.Alerts.HookWorkers, 1) {
+			n.goRun("alert-hooks", n.hooks.run)
+		}
+	}
 	n.goRun("scheduler", n.schedulerLoop)
 	n.goRun("drills", n.drillLoop)
 

@@ -131,6 +131,11 @@ alerts:
   webhook: ""
   # Or run a command with the alert as JSON on stdin, e.g. [/usr/local/bin/page-duty-officer].
   command: []
+  # Hooks run on this many workers; at most hook_queue alerts wait for one.
+  # Beyond that an alert is not sent to the hooks (counted in
+  # vigil_alert_hooks_dropped_total); it stays in the API and console.
+  hook_workers: 2
+  hook_queue: 256
 
 retention:
   # Request contents of cases closed this long ago are purged; the audit

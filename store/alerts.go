@@ -11,14 +11,20 @@ import (
 // preservation about to expire, an expired roster. Alerts are keyed so the
 // same condition is raised once.
 type Alert struct {
-	ID        string    `json:"id"` // case ID + "/" + kind, or a node-wide key
-	CaseID    string    `json:"case_id,omitempty"`
-	Kind      string    `json:"kind"`     // e.g. ack_overdue, expiry_7d, expired
-	Severity  string    `json:"severity"` // critical, warning, info
-	Country   string    `json:"country,omitempty"`
-	Message   string    `json:"message"` // metadata only, never request contents
-	DueAt     time.Time `json:"due_at,omitzero"`
-	RaisedAt  time.Time `json:"raised_at"`
+	ID       string    `json:"id"` // case ID + "/" + kind, or a node-wide key
+	CaseID   string    `json:"case_id,omitempty"`
+	Kind     string    `json:"kind"`     // e.g. ack_overdue, expiry_7d, expired
+	Severity string    `json:"severity"` // critical, warning, info
+	Country  string    `json:"country,omitempty"`
+	Message  string    `json:"message"` // metadata only, never request contents
+	DueAt    time.Time `json:"due_at,omitzero"`
+	RaisedAt time.Time `json:"raised_at"`
+	// Count is how many conditions a summary alert stands for ("37
+	// requests from NL overdue"); 0 for an alert about one thing.
+	Count int `json:"count,omitempty"`
+	// Announced is the count last sent to the operator's hooks and
+	// console; a summary is announced again when its count doubles.
+	Announced int       `json:"announced,omitempty"`
 	Cleared   bool      `json:"cleared,omitempty"`
 	ClearedAt time.Time `json:"cleared_at,omitzero"`
 }
@@ -39,6 +45,20 @@ func (t *Tx) RaiseAlert(a *Alert) (bool, error) {
 	return true, t.setJSON(alertKey(a.ID), a)
 }
 
+// PutAlert stores an alert, replacing one with the same ID (a summary
+// whose count changed). It returns the alert it replaced, nil if none.
+func (t *Tx) PutAlert(a *Alert) (*Alert, error) {
+	var old Alert
+	err := t.getJSON(alertKey(a.ID), &old)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, t.setJSON(alertKey(a.ID), a)
+	case err != nil:
+		return nil, err
+	}
+	return &old, t.setJSON(alertKey(a.ID), a)
+}
+
 // ClearAlert marks an alert resolved (the case was acknowledged, say).
 func (t *Tx) ClearAlert(id string, at time.Time) error {
 	var a Alert
@@ -53,6 +73,23 @@ func (t *Tx) ClearAlert(id string, at time.Time) error {
 	}
 	a.Cleared, a.ClearedAt = true, at
 	return t.setJSON(alertKey(id), &a)
+}
+
+// OpenAlertsWithPrefix lists the uncleared alerts whose ID starts with
+// prefix (the scheduler's summaries).
+func (t *Tx) OpenAlertsWithPrefix(prefix string) ([]*Alert, error) {
+	var out []*Alert
+	err := t.scan(alertKey(prefix), false, func(_ string, v []byte) (bool, error) {
+		var a Alert
+		if err := json.Unmarshal(v, &a); err != nil {
+			return false, fmt.Errorf("decode alert: %w", err)
+		}
+		if !a.Cleared {
+			out = append(out, &a)
+		}
+		return true, nil
+	})
+	return out, err
 }
 
 // Alerts lists alerts, open ones only unless all is set, newest first.
