@@ -458,7 +458,11 @@ func (r *FloodReport) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "GOAL honest p99 under flood ≤ %.0f× unloaded: %.2f× — %s\n", GoalFloodP99Ratio, r.P99Ratio, verdict)
 	fmt.Fprintf(&b, "note: the three parties share one process, so heap, RSS and CPU are the process's; the victim's own\n"+
 		"footprint is bounded by them, and its store growth is its data dir alone.\n")
-	_, err := io.WriteString(w, b.String())
+	lines := strings.Split(b.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	_, err := io.WriteString(w, strings.Join(lines, "\n"))
 	return err
 }
 
