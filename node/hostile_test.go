@@ -402,10 +402,16 @@ func TestHostileMember(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("%d idle raw connections open", open)
+		// As in the issue, the outsider refills what the victim closes
+		// (bounded: at most 3,000 dials, every 100 ms).
+		if err := h.d.KeepIdle(300, 3000, 100*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
 		// DE must connect afresh while the connections are held.
 		h.f.stop("DE")
 		h.f.start("DE")
 		h.checkServing(t)
+		h.d.StopRefill()
 		// The victim times the handshakes out instead of holding them.
 		eventually(t, 45*time.Second, "victim closes idle raw connections", func() bool {
 			return h.d.IdleOpen() == 0

@@ -124,6 +124,7 @@ type Driver struct {
 
 	mu       sync.Mutex
 	raw      []net.Conn            // idle raw TCP connections (HoldIdle)
+	refill   context.CancelFunc    // stops KeepIdle's refilling
 	inbox    []protocol.Header     // envelopes the victim delivered to us
 	inboxCap int                   // bound on inbox
 	served   map[string]*sentReply // our receipts, by message ID, for replays
@@ -180,7 +181,7 @@ func (d *Driver) Host() host.Host { return d.host }
 // Close stops every operation in flight, closes the raw connections and
 // the host, and waits for the driver's goroutines.
 func (d *Driver) Close() error {
-	d.cancel()
+	d.cancel() // also ends KeepIdle
 	d.mu.Lock()
 	for _, c := range d.raw {
 		_ = c.Close()
@@ -366,8 +367,92 @@ func (d *Driver) IdleOpen() int {
 	return open
 }
 
-// ReleaseIdle closes the held raw connections.
+// KeepIdle refills the held raw connections to n, as the attacker
+// did, every interval: a victim that times handshakes out is pressed
+// again at once. It makes at most maxDials dials in all and runs until
+// StopRefill, ReleaseIdle or Close.
+func (d *Driver) KeepIdle(n, maxDials int, interval time.Duration) error {
+	addr, err := tcpAddr(d.victim.Addrs)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(d.ctx)
+	d.mu.Lock()
+	if d.refill != nil {
+		d.refill()
+	}
+	d.refill = cancel
+	d.mu.Unlock()
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		dials := 0
+		var dialer net.Dialer
+		for dials < maxDials {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			d.pruneClosed()
+			d.mu.Lock()
+			missing := n - len(d.raw)
+			d.mu.Unlock()
+			for i := 0; i < missing && dials < maxDials && ctx.Err() == nil; i++ {
+				dials++
+				dctx, dcancel := context.WithTimeout(ctx, 2*time.Second)
+				c, err := dialer.DialContext(dctx, "tcp", addr)
+				dcancel()
+				if err != nil {
+					break
+				}
+				d.mu.Lock()
+				if ctx.Err() != nil {
+					c.Close()
+				} else {
+					d.raw = append(d.raw, c)
+				}
+				d.mu.Unlock()
+			}
+		}
+	}()
+	return nil
+}
+
+// StopRefill stops KeepIdle; the connections stay held.
+func (d *Driver) StopRefill() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.refill != nil {
+		d.refill()
+		d.refill = nil
+	}
+}
+
+// pruneClosed drops held connections the victim closed.
+func (d *Driver) pruneClosed() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	buf := make([]byte, 1)
+	kept := d.raw[:0]
+	for _, c := range d.raw {
+		_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		_, err := c.Read(buf)
+		var ne net.Error
+		if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+			kept = append(kept, c)
+			continue
+		}
+		c.Close()
+	}
+	d.raw = kept
+}
+
+// ReleaseIdle stops refilling and closes the held raw connections.
 func (d *Driver) ReleaseIdle() {
+	d.StopRefill()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, c := range d.raw {
