@@ -341,7 +341,7 @@ func TestHostileMember(t *testing.T) {
 			t.Fatalf("opening request not receipted: %+v", a)
 		}
 		before := h.footprint(t)
-		r, err := h.d.Flood(ctx, hostile.FloodOptions{Count: 400, Streams: 4, Make: h.d.Actions(env.CaseID, 1, 8<<10)})
+		r, err := h.d.Flood(ctx, hostile.FloodOptions{Count: 200, Streams: 4, Make: h.d.Actions(env.CaseID, 1, 8<<10)})
 		if err != nil {
 			t.Fatal(err)
 		}
