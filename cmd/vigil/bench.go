@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
@@ -16,6 +17,8 @@ func benchCmd() *cobra.Command {
 		o        bench.Options
 		asJSON   bool
 		logLevel string
+		flood    bool
+		fo       bench.FloodOptions
 	)
 	c := &cobra.Command{
 		Use:   "bench",
@@ -32,7 +35,15 @@ this process on loopback and measures, in one run:
 
 Each result is reported as a ratio to the floor and to the goals (latency
 within 1.5× the floor, at least 1,500 requests/s). Node logs are off unless
---log-level is given; logging is not part of what is measured.`,
+--log-level is given; logging is not part of what is measured.
+
+With --flood it instead runs three parties on a three-node testnet: a victim,
+an honest member sending --honest-rate requests/s, and a hostile member (the
+third member's keys on a bare libp2p host) flooding the victim with valid
+requests at 10× the victim's per-peer delivery rate limit (--flood-rate
+overrides). It reports the honest member's p50/p99 with and without the
+flood (goal: p99 within 2×), the victim's store growth per minute, the
+process's heap, RSS and CPU, and the victim's refusals by code.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if logLevel != "" {
@@ -47,6 +58,20 @@ within 1.5× the floor, at least 1,500 requests/s). Node logs are off unless
 				o.Logger = zap.NewNop()
 			}
 			o.Progress = cmd.ErrOrStderr()
+			if flood {
+				fo.Dir, fo.Keep, fo.StoreProfile, fo.Logger, fo.Progress = o.Dir, o.Keep, o.StoreProfile, o.Logger, o.Progress
+				rep, err := bench.RunFlood(cmd.Context(), fo)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if asJSON {
+					enc := json.NewEncoder(out)
+					enc.SetIndent("", "  ")
+					return enc.Encode(rep)
+				}
+				return rep.WriteText(out)
+			}
 			rep, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -70,6 +95,12 @@ within 1.5× the floor, at least 1,500 requests/s). Node logs are off unless
 	f.BoolVar(&o.Keep, "keep", false, "keep the testnet directory afterwards")
 	f.StringVar(&o.StoreProfile, "store-profile", "default", "store profile of both nodes: default or small")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.BoolVar(&flood, "flood", false, "run the hostile-member flood benchmark (issue 9) instead")
+	f.DurationVar(&fo.Duration, "flood-duration", 60*time.Second, "--flood: length of each phase (unloaded, flooded)")
+	f.Float64Var(&fo.HonestRate, "honest-rate", 5, "--flood: the honest member's requests per second")
+	f.Float64Var(&fo.FloodRate, "flood-rate", 0, "--flood: hostile envelopes per second (default 10× the victim's delivery rate limit; as fast as possible if it has none)")
+	f.IntVar(&fo.FloodStreams, "flood-streams", 8, "--flood: delivery streams the hostile member uses")
+	f.IntVar(&fo.FloodSize, "flood-size", 0, "--flood: JSON bytes per flooded request (default about 2 KiB)")
 	f.StringVar(&logLevel, "log-level", "", "write node logs to stderr at this level (debug, info, warn, error)")
 	return c
 }
