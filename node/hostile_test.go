@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-network/vigil/node"
-	"github.com/vigil-network/vigil/node/bench/hostile"
+	hostiledrv "github.com/vigil-network/vigil/node/bench/hostile"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -53,20 +53,26 @@ const (
 // hostileLimits configures the victim's admission control (node/config.go
 // `admission:`) to the small limits above.
 func hostileLimits(cc string, cfg *node.Config) {
-	_ = cc
-	_ = cfg
+	if cc != "FR" {
+		return
+	}
+	a := &cfg.Admission
+	a.OpenCases, a.MessagesPerCase, a.BytesPerDay = hostileOpenCases, hostileMessagesPerCase, hostileBytesPerDay
+	a.MaxPayload = map[string]int{"request": hostileRequestCap, "action": hostileRequestCap}
+	a.Deliver = node.RateConfig{PerSecond: 50, Burst: 100}
+	a.Drill = node.RateConfig{PerSecond: 1, Burst: 10}
 }
 
 type hostileSetup struct {
 	f      *federation
-	d      *hostile.Driver
+	d      *hostiledrv.Driver
 	victim *node.Node
 	dir    string // victim's data dir
 }
 
-// newHostile starts FR, DE and NL, then replaces NL by the hostile driver
+// newHostileSetup starts FR, DE and NL, then replaces NL by the hostile driver
 // listening on NL's roster addresses.
-func newHostile(t *testing.T) *hostileSetup {
+func newHostileSetup(t *testing.T) *hostileSetup {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("hostile-member federation test")
@@ -74,18 +80,18 @@ func newHostile(t *testing.T) *hostileSetup {
 	f := newFederationWith(t, 3, hostileLimits)
 	f.stop("NL")
 	nl := memberOf(t, f, "NL")
-	m, err := hostile.LoadMember(f.entry("NL"), nl.Addrs)
+	m, err := hostiledrv.LoadMember(f.entry("NL"), nl.Addrs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, err := hostile.TargetOf(memberOf(t, f, "FR"))
+	target, err := hostiledrv.TargetOf(memberOf(t, f, "FR"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d *hostile.Driver
+	var d *hostiledrv.Driver
 	// NL's port was just released; the victim may also be dialling it.
 	eventually(t, 20*time.Second, "hostile host up", func() bool {
-		d, err = hostile.New(f.ctx, m, target, hostile.Options{Now: f.clock.Now})
+		d, err = hostiledrv.New(f.ctx, m, target, hostiledrv.Options{Now: f.clock.Now})
 		return err == nil
 	})
 	t.Cleanup(func() { d.Close() })
@@ -101,7 +107,7 @@ type footprint struct{ disk, heap int64 }
 
 func (h *hostileSetup) footprint(t *testing.T) footprint {
 	t.Helper()
-	du, err := hostile.DiskUsage(h.dir)
+	du, err := hostiledrv.DiskUsage(h.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +167,7 @@ func (h *hostileSetup) checkAlert(t *testing.T) {
 
 // checkKept asserts every receipted message is in the victim's store and
 // listed once in its case (or kept apart, flagged, outside it).
-func (h *hostileSetup) checkKept(t *testing.T, acc []hostile.Accepted) {
+func (h *hostileSetup) checkKept(t *testing.T, acc []hostiledrv.Accepted) {
 	t.Helper()
 	err := h.victim.Store().View(func(tx *store.ReadTx) error {
 		cases := map[string]*store.Case{}
@@ -214,7 +220,7 @@ func count(ss []string, s string) int {
 
 // checkRefusals asserts that what was refused for a limit was refused
 // retryably (an honest burst is delayed, never lost), and names a limit.
-func checkRefusals(t *testing.T, r *hostile.Result, want ...string) {
+func checkRefusals(t *testing.T, r *hostiledrv.Result, want ...string) {
 	t.Helper()
 	for _, code := range []string{"rate-limited", "quota-exceeded", "quarantined", "local-reserve"} {
 		if n := r.Rejected[code]; n > 0 && r.Retryable < n {
@@ -233,9 +239,9 @@ func TestHostileMember(t *testing.T) {
 
 	// 1: valid small emergency requests pipelined on 8 streams.
 	t.Run("request flood", func(t *testing.T) {
-		h := newHostile(t)
+		h := newHostileSetup(t)
 		before := h.footprint(t)
-		r, err := h.d.Flood(ctx, hostile.FloodOptions{Count: 2000, Streams: 8, Make: h.d.Requests(0)})
+		r, err := h.d.Flood(ctx, hostiledrv.FloodOptions{Count: 2000, Streams: 8, Make: h.d.Requests(0)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -263,10 +269,10 @@ func TestHostileMember(t *testing.T) {
 
 	// 2: large requests into the data dir.
 	t.Run("large requests", func(t *testing.T) {
-		h := newHostile(t)
+		h := newHostileSetup(t)
 		before := h.footprint(t)
 		// Over the per-type cap: refused permanently, nothing stored.
-		big, err := h.d.Flood(ctx, hostile.FloodOptions{Count: 24, Streams: 4, Make: h.d.Requests(900 << 10)})
+		big, err := h.d.Flood(ctx, hostiledrv.FloodOptions{Count: 24, Streams: 4, Make: h.d.Requests(900 << 10)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,7 +284,7 @@ func TestHostileMember(t *testing.T) {
 			t.Errorf("900 KiB requests not refused as too-large: %s", big)
 		}
 		// Under the cap but many: the bytes-per-day quota stops them.
-		mid, err := h.d.Flood(ctx, hostile.FloodOptions{Count: 200, Streams: 4, Make: h.d.Requests(30 << 10)})
+		mid, err := h.d.Flood(ctx, hostiledrv.FloodOptions{Count: 200, Streams: 4, Make: h.d.Requests(30 << 10)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,11 +302,11 @@ func TestHostileMember(t *testing.T) {
 	// 4: a request reusing the case ID of one of the victim's own
 	// outgoing cases.
 	t.Run("case rewrite", func(t *testing.T) {
-		h := newHostile(t)
+		h := newHostileSetup(t)
 		sub := h.f.submit("FR", "NL")
 		h.f.waitDelivered("FR", sub.CaseID)
 		was, _ := h.f.caseView("FR", sub.CaseID)
-		doc, err := hostile.EmergencyRequest("FR", "REWRITE", 0)
+		doc, err := hostiledrv.EmergencyRequest("FR", "REWRITE", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -318,7 +324,7 @@ func TestHostileMember(t *testing.T) {
 			t.Fatalf("victim's own case rewritten:\nwas %+v\nnow %+v", was.CaseSummary, now.CaseSummary)
 		}
 		if a.Receipted {
-			h.checkKept(t, []hostile.Accepted{{MessageID: env.MessageID, CaseID: env.CaseID}})
+			h.checkKept(t, []hostiledrv.Accepted{{MessageID: env.MessageID, CaseID: env.CaseID}})
 			if contains(caseMessageIDs(t, h.victim, sub.CaseID), env.MessageID) {
 				t.Errorf("rewriting request merged into the victim's case")
 			}
@@ -328,8 +334,8 @@ func TestHostileMember(t *testing.T) {
 
 	// 5: many actions on one case.
 	t.Run("many actions on one case", func(t *testing.T) {
-		h := newHostile(t)
-		doc, err := hostile.EmergencyRequest("FR", "ACTIONS", 0)
+		h := newHostileSetup(t)
+		doc, err := hostiledrv.EmergencyRequest("FR", "ACTIONS", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,7 +347,7 @@ func TestHostileMember(t *testing.T) {
 			t.Fatalf("opening request not receipted: %+v", a)
 		}
 		before := h.footprint(t)
-		r, err := h.d.Flood(ctx, hostile.FloodOptions{Count: 200, Streams: 4, Make: h.d.Actions(env.CaseID, 1, 8<<10)})
+		r, err := h.d.Flood(ctx, hostiledrv.FloodOptions{Count: 200, Streams: 4, Make: h.d.Actions(env.CaseID, 1, 8<<10)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,16 +360,16 @@ func TestHostileMember(t *testing.T) {
 			t.Errorf("quota refusal does not name messages_per_case: %q", reason)
 		}
 		h.checkBounded(t, before, hostileMessagesPerCase*(8<<10+envelopeMax))
-		h.checkKept(t, append(r.Accepted, hostile.Accepted{MessageID: env.MessageID}))
+		h.checkKept(t, append(r.Accepted, hostiledrv.Accepted{MessageID: env.MessageID}))
 		h.checkServing(t)
 		h.checkAlert(t)
 	})
 
 	// 6: drill ping flood, then envelopes with bad signatures.
 	t.Run("ping flood and bad signatures", func(t *testing.T) {
-		h := newHostile(t)
+		h := newHostileSetup(t)
 		before := h.footprint(t)
-		p, err := h.d.PingFlood(ctx, hostile.PingOptions{Count: 2000, Streams: 32})
+		p, err := h.d.PingFlood(ctx, hostiledrv.PingOptions{Count: 2000, Streams: 32})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -373,7 +379,7 @@ func TestHostileMember(t *testing.T) {
 		if p.Pongs > p.Sent/4 {
 			t.Errorf("victim answered %d of %d flooded pings", p.Pongs, p.Sent)
 		}
-		bad, err := h.d.Flood(ctx, hostile.FloodOptions{Count: 2000, Streams: 8, Make: h.d.BadSignatures()})
+		bad, err := h.d.Flood(ctx, hostiledrv.FloodOptions{Count: 2000, Streams: 8, Make: h.d.BadSignatures()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -396,7 +402,7 @@ func TestHostileMember(t *testing.T) {
 
 	// 9: an outsider with no key holds raw TCP connections open.
 	t.Run("idle raw connections", func(t *testing.T) {
-		h := newHostile(t)
+		h := newHostileSetup(t)
 		open, err := h.d.HoldIdle(ctx, 300, time.Second)
 		if err != nil {
 			t.Fatal(err)
