@@ -179,8 +179,10 @@ type DrillConfig struct {
 // the member gets a retryable refusal, so an honest burst is delayed, not
 // lost. A quota or rate of 0 is off.
 type AdmissionConfig struct {
-	// Deliver: envelopes per second per member, and the burst (above the
-	// sender's delivery window, so a backlog drains in one go).
+	// Deliver: envelopes per second per member, and the burst (one
+	// sender's delivery window, so a backlog drains window by window; a
+	// larger burst let a flooding member's first burst cost honest
+	// members' p99, see BENCHMARKS.md).
 	Deliver RateConfig `yaml:"deliver"`
 	// Drill: drill pings per second per member.
 	Drill RateConfig `yaml:"drill"`
@@ -243,7 +245,7 @@ func DefaultConfig() Config {
 // DefaultAdmission is the production admission profile (AdmissionConfig).
 func DefaultAdmission() AdmissionConfig {
 	return AdmissionConfig{
-		Deliver:          RateConfig{PerSecond: 20, Burst: 512},
+		Deliver:          RateConfig{PerSecond: 20, Burst: 128},
 		Drill:            RateConfig{PerSecond: 0.2, Burst: 20},
 		Roster:           RateConfig{PerSecond: 0.2, Burst: 20},
 		OpenCases:        1000,
