@@ -91,7 +91,7 @@ func newHostileSetup(t *testing.T) *hostileSetup {
 	var d *hostiledrv.Driver
 	// NL's port was just released; the victim may also be dialling it.
 	eventually(t, 20*time.Second, "hostile host up", func() bool {
-		d, err = hostiledrv.New(f.ctx, m, target, hostiledrv.Options{Now: f.clock.Now})
+		d, err = hostiledrv.New(f.ctx, m, target, hostiledrv.Options{Now: f.clock.Now, OutsiderIP: strangerIP})
 		return err == nil
 	})
 	t.Cleanup(func() { d.Close() })
@@ -400,7 +400,8 @@ func TestHostileMember(t *testing.T) {
 		}
 	})
 
-	// 9: an outsider with no key holds raw TCP connections open.
+	// 9: an outsider with no key holds raw TCP connections open, from an
+	// address no member uses (strangerIP, transport_test.go).
 	t.Run("idle raw connections", func(t *testing.T) {
 		h := newHostileSetup(t)
 		open, err := h.d.HoldIdle(ctx, 300, time.Second)

@@ -117,6 +117,8 @@ type Driver struct {
 	victim Target
 	host   host.Host
 	now    func() time.Time
+	// outsider is the source address of raw idle connections.
+	outsider net.IP
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -139,6 +141,10 @@ type Options struct {
 	Now func() time.Time
 	// Inbox bounds how many delivered envelope headers are kept [10,000].
 	Inbox int
+	// OutsiderIP is the source address of the raw idle connections
+	// (HoldIdle, KeepIdle): an outsider is not at a member's address,
+	// so a test on loopback gives it another one, e.g. 127.0.0.2 [any].
+	OutsiderIP net.IP
 }
 
 // New starts the driver's host, connects it to the victim and serves
@@ -163,7 +169,7 @@ func New(ctx context.Context, m *Member, victim Target, o Options) (*Driver, err
 		return nil, fmt.Errorf("hostile host: %w", err)
 	}
 	dctx, cancel := context.WithCancel(ctx)
-	d := &Driver{m: m, victim: victim, host: h, now: o.Now, ctx: dctx, cancel: cancel,
+	d := &Driver{m: m, victim: victim, host: h, now: o.Now, outsider: o.OutsiderIP, ctx: dctx, cancel: cancel,
 		inboxCap: o.Inbox, served: map[string]*sentReply{}}
 	h.SetStreamHandler(node.ProtoDeliver, d.serveDeliver)
 	cctx, ccancel := context.WithTimeout(dctx, 20*time.Second)
@@ -316,6 +322,14 @@ func decodeAnswer(t protocol.FrameType, body []byte) Answer {
 	}
 }
 
+// rawDialer dials from the outsider's address, if one is set.
+func (d *Driver) rawDialer() net.Dialer {
+	if d.outsider == nil {
+		return net.Dialer{}
+	}
+	return net.Dialer{LocalAddr: &net.TCPAddr{IP: d.outsider}}
+}
+
 // HoldIdle opens n raw TCP connections to the victim's libp2p TCP address
 // and sends nothing on them (attack 9: an outsider without a key). It
 // returns how many the victim let stay open after settle (it may close
@@ -325,7 +339,7 @@ func (d *Driver) HoldIdle(ctx context.Context, n int, settle time.Duration) (ope
 	if err != nil {
 		return 0, err
 	}
-	var dialer net.Dialer
+	dialer := d.rawDialer()
 	var conns []net.Conn
 	for i := 0; i < n; i++ {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -389,7 +403,7 @@ func (d *Driver) KeepIdle(n, maxDials int, interval time.Duration) error {
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		dials := 0
-		var dialer net.Dialer
+		dialer := d.rawDialer()
 		for dials < maxDials {
 			select {
 			case <-ctx.Done():
