@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -120,6 +121,8 @@ type Sealer struct {
 
 	mu     sync.Mutex
 	shared map[[64]byte]*[32]byte // (own pub, peer pub) → precomputed key
+
+	decryptions atomic.Uint64 // payloads opened, so tests can prove a path decrypts nothing
 }
 
 // NewSealer builds a sealer from the node's identity and encryption keys.
@@ -308,8 +311,12 @@ func (s *Sealer) Open(raw []byte, dir Directory, now time.Time, clock ClockPolic
 	return &Opened{Envelope: env, Payload: payload, Member: m}, nil
 }
 
+// Decryptions counts the payload decryptions this sealer attempted.
+func (s *Sealer) Decryptions() uint64 { return s.decryptions.Load() }
+
 // Decrypt opens the payload of an envelope this node sent or received.
 func (s *Sealer) Decrypt(env *Envelope) ([]byte, error) {
+	s.decryptions.Add(1)
 	own, other := env.RecipientEncKey, env.SenderEncKey
 	k, ok := s.keys[own]
 	if !ok {
