@@ -237,14 +237,15 @@ func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadInfo,
 	before := c.State
 	switch {
 	case env.Type == protocol.TypeAction:
-		err = applyAction(tx, c, m, legacy)
+		if err := applyAction(tx, c, m, legacy); err != nil {
+			return err
+		}
 	case fill:
 		// The placeholder's actions were judged without a kind; judge
 		// them again under the one the request just gave the case.
-		err = replayCase(tx, c, m, legacy)
-	}
-	if err != nil {
-		return err
+		if err := replayCase(tx, c, m, legacy); err != nil {
+			return err
+		}
 	}
 	if err := tx.PutMessage(m); err != nil {
 		return err
