@@ -353,31 +353,31 @@ func (n *Node) handleCase(w http.ResponseWriter, r *http.Request) {
 				view.Available = append(view.Available, string(a))
 			}
 		}
-		evs, _, err := n.caseEvents(tx, c)
-		if err != nil {
-			return err
-		}
-		cs := protocol.Replay(protocol.RequestKind(c.Kind), evs)
-		view.History = []HistoryEntry{}
-		for _, h := range cs.History {
-			he := HistoryEntry{MessageID: h.MessageID, By: string(h.By), At: h.At, From: string(h.From), To: string(h.To), Invalid: h.Invalid}
-			if h.Action != nil {
-				he.Action, he.Seq, he.Operator = string(h.Action.Action), h.Action.Seq, h.Action.Operator
-				if contents {
-					he.Details, _ = json.Marshal(h.Action)
-				}
-			}
-			view.History = append(view.History, he)
-		}
+		payloads := map[string][]byte{}
 		for i, m := range msgs {
 			mv := n.messageView(m, contents)
 			if i == 0 {
 				view.Delivery = mv.State
 			}
+			if m.Type == string(protocol.TypeAction) && mv.Payload != nil {
+				payloads[m.ID] = mv.Payload
+			}
 			if m.Type == string(protocol.TypeRequest) && view.Request == nil {
 				view.Request, mv.Payload = mv.Payload, nil
 			}
 			view.Messages = append(view.Messages, mv)
+		}
+		cs := protocol.Replay(protocol.RequestKind(c.Kind), n.caseEvents(c, msgs))
+		view.History = []HistoryEntry{}
+		for _, h := range cs.History {
+			he := HistoryEntry{MessageID: h.MessageID, By: string(h.By), At: h.At, From: string(h.From), To: string(h.To), Invalid: h.Invalid}
+			if h.Meta.Action != "" {
+				he.Action, he.Seq, he.Operator = string(h.Meta.Action), h.Meta.Seq, h.Meta.Operator
+				if contents {
+					he.Details = payloads[h.MessageID]
+				}
+			}
+			view.History = append(view.History, he)
 		}
 		return nil
 	})

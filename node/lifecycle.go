@@ -36,74 +36,195 @@ func otherRole(r protocol.Role) protocol.Role {
 	return protocol.Requester
 }
 
-type messageReader interface {
-	Message(id string) (*store.Message, error)
+// errLegacyCase means a case written before action metadata was stored
+// needs its old actions decoded (outside the committer) first.
+var errLegacyCase = errors.New("case needs its stored actions decoded first")
+
+func storeMeta(m protocol.ActionMeta) *store.ActionMeta {
+	return &store.ActionMeta{Action: string(m.Action), Seq: m.Seq, Operator: m.Operator, Invalid: m.Invalid,
+		Expiry: m.Expiry, Outcome: m.Outcome}
 }
 
-// caseEvents decrypts a case's action messages into replayable events.
-func (n *Node) caseEvents(tx messageReader, c *store.Case) ([]protocol.Event, []*store.Message, error) {
-	var evs []protocol.Event
-	var msgs []*store.Message
-	mine := roleOf(c)
-	for _, id := range c.MessageIDs {
-		m, err := tx.Message(id)
-		if err != nil {
-			return nil, nil, fmt.Errorf("case %s message %s: %w", c.ID, id, err)
+func protoMeta(m *store.ActionMeta) protocol.ActionMeta {
+	return protocol.ActionMeta{Action: protocol.ActionName(m.Action), Seq: m.Seq, Operator: m.Operator, Invalid: m.Invalid,
+		Expiry: m.Expiry, Outcome: m.Outcome}
+}
+
+// eventOf is an action message as a replayable event; m.Meta must be set.
+func eventOf(c *store.Case, m *store.Message) protocol.Event {
+	by := roleOf(c)
+	if m.Direction == store.Incoming {
+		by = otherRole(by)
+	}
+	return protocol.Event{MessageID: m.ID, By: by, At: m.CreatedAt, Meta: protoMeta(m.Meta)}
+}
+
+// caseStateOf is the replayed state kept on a case, without history.
+func caseStateOf(c *store.Case) protocol.CaseState {
+	return protocol.CaseState{State: protocol.State(c.State), Seq: c.Seq, AcknowledgedAt: c.AcknowledgedAt,
+		ExpiresAt: c.ExpiresAt, Hold: c.Hold, ClosedAt: c.ClosedAt, Outcome: c.Outcome, LastMessageID: c.LastActionID}
+}
+
+func setCaseState(c *store.Case, cs protocol.CaseState) {
+	c.State, c.Seq, c.LastActionID = string(cs.State), cs.Seq, cs.LastMessageID
+	c.AcknowledgedAt, c.ExpiresAt, c.Hold = cs.AcknowledgedAt, cs.ExpiresAt, cs.Hold
+	c.ClosedAt, c.Outcome = cs.ClosedAt, cs.Outcome
+}
+
+// decodeLegacy decodes the replay metadata of an action message stored
+// before metadata was kept. It decrypts, so it runs only in reads outside
+// the store committer; m must have been loaded with its envelope.
+func (n *Node) decodeLegacy(m *store.Message) *store.ActionMeta {
+	if m.Purged {
+		// Contents are gone. The replay that ran while they existed judged
+		// them; an incoming action that did not validate was flagged.
+		meta := &store.ActionMeta{Action: m.Action, Seq: m.Seq}
+		if hasFlag(m.Flags, "incomplete") {
+			meta.Invalid = "contents purged; the action was incomplete"
 		}
+		return meta
+	}
+	var a *protocol.Action
+	if env, err := protocol.ParseEnvelope(m.Envelope); err == nil {
+		if payload, err := n.sealer.Decrypt(env); err == nil {
+			a, _ = protocol.ParseAction(payload)
+		}
+	}
+	return storeMeta(protocol.MetaOf(a))
+}
+
+// legacyMetas decodes, in a read outside the store committer, the actions
+// of a case written before action metadata was stored, so the write that
+// follows can migrate it without decrypting inside the committer. It is
+// nil (one read) for a missing or already indexed case.
+func (n *Node) legacyMetas(caseID string) (map[string]*store.ActionMeta, error) {
+	var out map[string]*store.ActionMeta
+	err := n.store.View(func(tx *store.ReadTx) error {
+		c, err := tx.Case(caseID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		out, err = n.legacyMetasTx(tx, c)
+		return err
+	})
+	return out, err
+}
+
+func (n *Node) legacyMetasTx(tx *store.ReadTx, c *store.Case) (map[string]*store.ActionMeta, error) {
+	if c.ActionsIndexed {
+		return nil, nil
+	}
+	out := map[string]*store.ActionMeta{}
+	for _, id := range c.MessageIDs {
+		m, err := tx.MessageMeta(id)
+		if err != nil {
+			return nil, fmt.Errorf("case %s message %s: %w", c.ID, id, err)
+		}
+		if m.Type != string(protocol.TypeAction) || m.Meta != nil {
+			continue
+		}
+		if m, err = tx.Message(id); err != nil {
+			return nil, fmt.Errorf("case %s message %s: %w", c.ID, id, err)
+		}
+		out[id] = n.decodeLegacy(m)
+	}
+	return out, nil
+}
+
+// caseEvents turns a case's messages (loaded with their envelopes) into
+// replayable events from their stored metadata, decoding messages stored
+// before metadata existed. Reads only: never inside the store committer.
+func (n *Node) caseEvents(c *store.Case, msgs []*store.Message) []protocol.Event {
+	var evs []protocol.Event
+	for _, m := range msgs {
 		if m.Type != string(protocol.TypeAction) {
 			continue
 		}
-		by := mine
-		if m.Direction == store.Incoming {
-			by = otherRole(mine)
+		if m.Meta == nil {
+			cp := *m
+			cp.Meta = n.decodeLegacy(m)
+			m = &cp
 		}
-		ev := protocol.Event{MessageID: m.ID, By: by, At: m.CreatedAt}
-		if !m.Purged {
-			if env, err := protocol.ParseEnvelope(m.Envelope); err == nil {
-				if payload, err := n.sealer.Decrypt(env); err == nil {
-					ev.Action, _ = protocol.ParseAction(payload)
-				}
-			}
-		} else {
-			// Contents are gone; the metadata kept on the message still
-			// replays the state.
-			ev.Action = &protocol.Action{Action: protocol.ActionName(m.Action), Seq: m.Seq}
-		}
-		evs = append(evs, ev)
-		msgs = append(msgs, m)
+		evs = append(evs, eventOf(c, m))
 	}
-	return evs, msgs, nil
+	return evs
 }
 
-// refreshCase recomputes a case's legal state from its actions and flags
-// the actions that did not apply. It runs inside the write transaction
-// that added a message, so state and history change together.
-func (n *Node) refreshCase(tx *store.Tx, c *store.Case) (protocol.CaseState, error) {
-	evs, msgs, err := n.caseEvents(tx, c)
-	if err != nil {
-		return protocol.CaseState{}, err
-	}
-	cs := protocol.Replay(protocol.RequestKind(c.Kind), evs)
-	c.State, c.Seq = string(cs.State), cs.Seq
-	c.AcknowledgedAt, c.ExpiresAt, c.Hold = cs.AcknowledgedAt, cs.ExpiresAt, cs.Hold
-	c.ClosedAt, c.Outcome = cs.ClosedAt, cs.Outcome
-	invalid := map[string]string{}
-	for _, h := range cs.History {
-		if h.Invalid != "" {
-			invalid[h.MessageID] = h.Invalid
+// applyAction folds a new action message m (already appended to c) into
+// the case's state. In the usual case, an action that sorts after every
+// earlier one, it applies to the state kept on the case: constant cost,
+// nothing else read (issue 9, item 5). Otherwise the case is replayed from
+// its messages' stored metadata. It runs inside the store committer and,
+// having no sealer, cannot decrypt; legacy holds what legacyMetas decoded
+// for a case written before metadata was stored.
+func applyAction(tx *store.Tx, c *store.Case, m *store.Message, legacy map[string]*store.ActionMeta) error {
+	if c.ActionsIndexed {
+		cs, res, ok := protocol.Advance(protocol.RequestKind(c.Kind), caseStateOf(c), eventOf(c, m))
+		if ok {
+			setCaseState(c, cs)
+			if res.Invalid != "" {
+				m.Flags = store.AddFlag(m.Flags, "invalid-transition")
+				c.Flags = store.AddFlag(c.Flags, "invalid-transition")
+			}
+			return nil
 		}
 	}
-	for _, m := range msgs {
-		_, bad := invalid[m.ID]
-		had := hasFlag(m.Flags, "invalid-transition")
-		if bad != had {
-			if bad {
-				m.Flags = store.AddFlag(m.Flags, "invalid-transition")
-			} else {
-				m.Flags = removeFlag(m.Flags, "invalid-transition")
+	return replayCase(tx, c, m, legacy)
+}
+
+// replayCase recomputes a case's legal state from the stored metadata of
+// all its actions and re-flags the actions that did not apply: for an
+// action that arrived out of order, a request that gave a placeholder case
+// its kind, or migrating a case written before metadata was stored. m is
+// the message being added in this transaction (not yet written; its flags
+// are set here and the caller stores it). Runs inside the store committer;
+// it reads message records only, never envelopes.
+func replayCase(tx *store.Tx, c *store.Case, m *store.Message, legacy map[string]*store.ActionMeta) error {
+	var evs []protocol.Event
+	var msgs []*store.Message
+	migrated := map[string]bool{}
+	for _, id := range c.MessageIDs {
+		msg := m
+		if m == nil || id != m.ID {
+			var err error
+			if msg, err = tx.MessageMeta(id); err != nil {
+				return fmt.Errorf("case %s message %s: %w", c.ID, id, err)
 			}
-			if err := tx.PutMessage(m); err != nil {
-				return cs, err
+		}
+		if msg.Type != string(protocol.TypeAction) {
+			continue
+		}
+		if msg.Meta == nil {
+			meta, ok := legacy[id]
+			if !ok {
+				return fmt.Errorf("case %s message %s: %w", c.ID, id, errLegacyCase)
+			}
+			msg.Meta, migrated[id] = meta, true
+		}
+		evs = append(evs, eventOf(c, msg))
+		msgs = append(msgs, msg)
+	}
+	cs := protocol.Replay(protocol.RequestKind(c.Kind), evs)
+	setCaseState(c, cs)
+	invalid := map[string]bool{}
+	for _, h := range cs.History {
+		if h.Invalid != "" {
+			invalid[h.MessageID] = true
+		}
+	}
+	for _, msg := range msgs {
+		bad, had := invalid[msg.ID], hasFlag(msg.Flags, "invalid-transition")
+		if bad && !had {
+			msg.Flags = store.AddFlag(msg.Flags, "invalid-transition")
+		} else if had && !bad {
+			msg.Flags = removeFlag(msg.Flags, "invalid-transition")
+		}
+		if (bad != had || migrated[msg.ID]) && msg != m {
+			if err := tx.PutMessage(msg); err != nil {
+				return err
 			}
 		}
 	}
@@ -112,7 +233,8 @@ func (n *Node) refreshCase(tx *store.Tx, c *store.Case) (protocol.CaseState, err
 	} else {
 		c.Flags = removeFlag(c.Flags, "invalid-transition")
 	}
-	return cs, nil
+	c.ActionsIndexed = true
+	return nil
 }
 
 func hasFlag(flags []string, f string) bool {
@@ -190,17 +312,18 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 		c  *store.Case
 		cs protocol.CaseState
 	)
+	var legacy map[string]*store.ActionMeta
 	err := n.store.View(func(tx *store.ReadTx) error {
 		var err error
 		if c, err = tx.Case(caseID); err != nil {
 			return err
 		}
-		evs, _, err := n.caseEvents(tx, c)
-		if err != nil {
-			return err
-		}
-		cs = protocol.Replay(protocol.RequestKind(c.Kind), evs)
-		return nil
+		// The state kept on the case is the replay of its actions; only a
+		// case written before action metadata was stored is decoded here,
+		// outside the committer, for the write below to migrate it.
+		cs = caseStateOf(c)
+		legacy, err = n.legacyMetasTx(tx, c)
+		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNoCase, caseID)
@@ -256,20 +379,19 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 		}
 		m := &store.Message{ID: env.MessageID, CaseID: caseID, Direction: store.Outgoing, Type: string(protocol.TypeAction),
 			Peer: c.Peer, Country: c.Country, Envelope: env.Raw, State: store.StateQueued, CreatedAt: now, UpdatedAt: now,
-			Action: string(a.Action), Seq: a.Seq}
+			Action: string(a.Action), Seq: a.Seq, Meta: storeMeta(protocol.MetaOf(a))}
+		cur.MessageIDs = append(cur.MessageIDs, m.ID)
+		cur.UpdatedAt = now
+		if err := applyAction(tx, cur, m, legacy); err != nil {
+			return err
+		}
+		if protocol.State(cur.State) != next {
+			return fmt.Errorf("action did not apply as checked (%s, want %s)", cur.State, next)
+		}
 		if err := tx.Enqueue(m); err != nil {
 			return err
 		}
 		queued = m
-		cur.MessageIDs = append(cur.MessageIDs, m.ID)
-		cur.UpdatedAt = now
-		after, err := n.refreshCase(tx, cur)
-		if err != nil {
-			return err
-		}
-		if after.State != next {
-			return fmt.Errorf("action did not apply as checked (%s, want %s)", after.State, next)
-		}
 		state = cur.State
 		if err := tx.PutCase(cur); err != nil {
 			return err

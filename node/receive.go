@@ -128,19 +128,31 @@ func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap
 	}
 	info := describePayload(env.Type, opened.Payload)
 	var existing []byte
-	err = n.store.UpdatePeer(ctx, func(tx *store.Tx) error { // kept out of the local reserve
-		existing = nil
-		if m, err := tx.Message(env.MessageID); err == nil {
-			if m.Direction != store.Incoming || m.Peer != remote.String() || !bytes.Equal(m.Envelope, raw) {
-				return errIDConflict
-			}
-			existing = m.Receipt
-			return nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
+	for attempt := 0; ; attempt++ {
+		// Nothing is decrypted inside the store committer: a case stored
+		// before action metadata existed is decoded here first (issue 9,
+		// item 5); for any other case this is one read.
+		var legacy map[string]*store.ActionMeta
+		if legacy, err = n.legacyMetas(env.CaseID); err != nil {
+			break
 		}
-		return n.storeIncoming(tx, opened, info, receipt, now)
-	})
+		err = n.store.UpdatePeer(ctx, func(tx *store.Tx) error { // kept out of the local reserve
+			existing = nil
+			if m, err := tx.Message(env.MessageID); err == nil {
+				if m.Direction != store.Incoming || m.Peer != remote.String() || !bytes.Equal(m.Envelope, raw) {
+					return errIDConflict
+				}
+				existing = m.Receipt
+				return nil
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+			return n.storeIncoming(tx, opened, info, receipt, now, legacy)
+		})
+		if !errors.Is(err, errLegacyCase) || attempt == 2 {
+			break
+		}
+	}
 	if ft, body, refused := n.admissionReply(err, opened.Member.Country, env.MessageID, log); refused {
 		return ft, body
 	}
@@ -170,28 +182,35 @@ func (n *Node) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap
 var errIDConflict = errors.New("message id conflict")
 
 // storeIncoming records a received envelope, its case and an audit entry.
-// A request opens the case; an action is replayed with the case's other
-// actions under the shared rules. Either way the message is kept: an
-// incomplete request or an action that breaks the rules is flagged for the
-// operator, never dropped.
-func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadInfo, r *protocol.Receipt, now time.Time) error {
+// A request opens the case; an action is applied to the case's state under
+// the shared rules. Either way the message is kept: an incomplete request
+// or an action that breaks the rules is flagged for the operator, never
+// dropped.
+//
+// A peer can never rewrite a case (issue 9, item 4): a case's direction,
+// kind and deadlines are set once, by the request that opened it (or by
+// SubmitRequest for an outgoing case), and a later request reusing the case
+// ID is kept apart, flagged, and changes nothing.
+func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadInfo, r *protocol.Receipt, now time.Time,
+	legacy map[string]*store.ActionMeta) error {
 	env := o.Envelope
 	if err := n.chargeIncoming(tx, o, now); err != nil { // per-member quotas (admission_glue.go)
 		return err
 	}
-	kind := info.kind
 	m := &store.Message{ID: env.MessageID, CaseID: env.CaseID, Direction: store.Incoming, Type: string(env.Type),
 		Peer: env.Sender.String(), Country: o.Member.Country, Envelope: env.Raw, State: store.StateReceived,
 		Flags: append([]string(nil), info.flags...), CreatedAt: env.CreatedAt, UpdatedAt: now, DeliveredAt: now, Receipt: r.Raw, Attempts: 1}
-	if a := info.action; a != nil {
-		m.Action, m.Seq = string(a.Action), a.Seq
+	if env.Type == protocol.TypeAction {
+		m.Meta = storeMeta(info.meta)
+		m.Action, m.Seq = string(info.meta.Action), info.meta.Seq
 	}
 	c, err := tx.Case(env.CaseID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		c = &store.Case{ID: env.CaseID, Direction: store.Incoming, Kind: kind, Country: o.Member.Country,
-			Peer: env.Sender.String(), State: string(protocol.StateOpen), CreatedAt: now}
+		c = &store.Case{ID: env.CaseID, Direction: store.Incoming, Country: o.Member.Country,
+			Peer: env.Sender.String(), State: string(protocol.StateOpen), CreatedAt: now, ActionsIndexed: true}
 		if env.Type != protocol.TypeRequest {
+			// Kind stays empty until the request arrives and fills it in.
 			m.Flags = store.AddFlag(m.Flags, "before-request")
 		}
 	case err != nil:
@@ -205,23 +224,39 @@ func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadInfo,
 		}
 		return tx.Audit(store.AuditRecord{At: now, Actor: "peer:" + o.Member.Country, Action: "message.refused-foreign-case",
 			CaseID: env.CaseID, MessageID: env.MessageID, MessageHash: envelopeHash(env.Raw)})
+	case env.Type == protocol.TypeRequest && hasRequest(c):
+		return storeDuplicateRequest(tx, c, m, o, now)
 	}
+	fill := false
 	if env.Type == protocol.TypeRequest {
+		// Only a case without a request takes one: a new case, or one that
+		// an action arriving before its request opened as a placeholder.
 		n.setRequestMeta(c, info.req, now)
 		if info.req == nil {
-			c.Kind = kind
+			c.Kind = info.kind
 		}
+		c.RequestID = m.ID
+		fill = len(c.MessageIDs) > 0
 	}
 	for _, f := range m.Flags {
 		c.Flags = store.AddFlag(c.Flags, f)
 	}
 	c.MessageIDs = append(c.MessageIDs, m.ID)
 	c.UpdatedAt = now
-	if err := tx.PutMessage(m); err != nil {
-		return err
-	}
 	before := c.State
-	if _, err := n.refreshCase(tx, c); err != nil {
+	switch {
+	case env.Type == protocol.TypeAction:
+		if err := applyAction(tx, c, m, legacy); err != nil {
+			return err
+		}
+	case fill:
+		// The placeholder's actions were judged without a kind; judge
+		// them again under the one the request just gave the case.
+		if err := replayCase(tx, c, m, legacy); err != nil {
+			return err
+		}
+	}
+	if err := tx.PutMessage(m); err != nil {
 		return err
 	}
 	if err := tx.PutCase(c); err != nil {
@@ -241,13 +276,42 @@ func (n *Node) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadInfo,
 		CaseID: env.CaseID, MessageID: env.MessageID, MessageHash: envelopeHash(env.Raw), Detail: detail})
 }
 
+// hasRequest says whether a case already has the request that set its
+// kind: every outgoing case (this node sent it), and an incoming one once
+// its request arrived. Cases stored before RequestID existed have a kind
+// exactly when their request arrived (an action placeholder has none).
+func hasRequest(c *store.Case) bool {
+	return c.Direction == store.Outgoing || c.RequestID != "" || c.Kind != ""
+}
+
+// storeDuplicateRequest keeps a second request that reuses an existing
+// case's ID (issue 9, item 4): stored and receipted, so an honest sender
+// stops retrying, but outside the case, never merged into its state. The
+// message, the case and the audit log say so for the operator.
+func storeDuplicateRequest(tx *store.Tx, c *store.Case, m *store.Message, o *protocol.Opened, now time.Time) error {
+	m.Flags = store.AddFlag(m.Flags, "duplicate-case-id")
+	if err := tx.PutMessage(m); err != nil {
+		return err
+	}
+	if !hasFlag(c.Flags, "duplicate-case-id") {
+		// Only the flag changes; state, kind, deadlines and history stay.
+		c.Flags = store.AddFlag(c.Flags, "duplicate-case-id")
+		if err := tx.PutCase(c); err != nil {
+			return err
+		}
+	}
+	return tx.Audit(store.AuditRecord{At: now, Actor: "peer:" + o.Member.Country, Action: "message.refused-duplicate-case-id",
+		CaseID: c.ID, MessageID: m.ID, MessageHash: envelopeHash(m.Envelope),
+		Detail: fmt.Sprintf("request reuses the id of an existing %s %s case; stored apart, not applied", c.Direction, c.Kind)})
+}
+
 // payloadInfo is what the receiver learns from a decrypted payload, parsed
 // once before the store transaction.
 type payloadInfo struct {
-	kind   string
-	flags  []string
-	req    protocol.Request
-	action *protocol.Action
+	kind  string
+	flags []string
+	req   protocol.Request
+	meta  protocol.ActionMeta // of an action: what replaying it needs
 }
 
 // describePayload parses a decrypted payload and flags an incomplete
@@ -267,8 +331,10 @@ func describePayload(t protocol.MessageType, payload []byte) payloadInfo {
 			p.flags = append(p.flags, "incomplete")
 		}
 	case protocol.TypeAction:
+		// Decoded here, once, outside the store committer; the case is
+		// replayed from this metadata, never by decrypting again.
 		a, err := protocol.ParseAction(payload)
-		p.action = a
+		p.meta = protocol.MetaOf(a)
 		if err != nil {
 			p.flags = append(p.flags, "incomplete")
 		}

@@ -41,7 +41,8 @@ func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Su
 	var queued *store.Message
 	err = n.store.Update(ctx, func(tx *store.Tx) error {
 		c := &store.Case{ID: h.CaseID, Direction: store.Outgoing, Kind: string(req.RequestKind()), Country: to,
-			Peer: pid.String(), State: string(protocol.StateOpen), CreatedAt: now, UpdatedAt: now, MessageIDs: []string{h.MessageID}}
+			Peer: pid.String(), State: string(protocol.StateOpen), CreatedAt: now, UpdatedAt: now, MessageIDs: []string{h.MessageID},
+			RequestID: h.MessageID, ActionsIndexed: true}
 		n.setRequestMeta(c, req, now)
 		m := &store.Message{ID: h.MessageID, CaseID: h.CaseID, Direction: store.Outgoing, Type: string(h.Type),
 			Peer: pid.String(), Country: to, Envelope: env.Raw, State: store.StateQueued, CreatedAt: now, UpdatedAt: now}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -120,6 +121,8 @@ type Sealer struct {
 
 	mu     sync.Mutex
 	shared map[[64]byte]*[32]byte // (own pub, peer pub) → precomputed key
+
+	decryptions atomic.Uint64 // payloads opened, so tests can prove a path decrypts nothing
 }
 
 // NewSealer builds a sealer from the node's identity and encryption keys.
@@ -332,10 +335,14 @@ func (s *Sealer) acceptsRecipientKey(k [32]byte, dir Directory, now time.Time) b
 	return self.InKeyGrace(k, now)
 }
 
+// Decryptions counts the payload decryptions this sealer attempted.
+func (s *Sealer) Decryptions() uint64 { return s.decryptions.Load() }
+
 // Decrypt opens the payload of an envelope this node sent or received.
 // Unlike Open it accepts every key the sealer holds: it reads this node's
 // own stored envelopes (inbox and outbox), whatever key they were sealed to.
 func (s *Sealer) Decrypt(env *Envelope) ([]byte, error) {
+	s.decryptions.Add(1)
 	own, other := env.RecipientEncKey, env.SenderEncKey
 	k, ok := s.keys[own]
 	if !ok {

@@ -338,12 +338,53 @@ func ParseAction(doc []byte) (*Action, error) {
 	return &a, a.Validate()
 }
 
+// invalidPayload is why an event whose payload did not decode is ignored.
+const invalidPayload = "payload is not a valid action"
+
+// ActionMeta is what replaying an action needs to know of it: everything
+// that decides whether it applies and what it changes, decoded once from
+// the decrypted payload when the message is stored. Replaying a case from
+// its stored metadata therefore never decrypts an envelope, and the cost of
+// applying one action does not grow with the case (issue 9, item 5).
+type ActionMeta struct {
+	Action   ActionName `json:"action,omitempty"`
+	Seq      uint64     `json:"seq,omitempty"`
+	Operator string     `json:"operator,omitempty"` // shown in the history, also to metadata-only readers
+	// Invalid is why the action can never apply, whatever the state (it did
+	// not decode or misses fields); "" for a well-formed action.
+	Invalid string `json:"invalid,omitempty"`
+	// Expiry is the preservation end a confirmation sets (zero otherwise).
+	Expiry time.Time `json:"expiry,omitzero"`
+	// Outcome is a closing action's outcome.
+	Outcome string `json:"outcome,omitempty"`
+}
+
+// MetaOf extracts the replay metadata of a decoded action; a nil action
+// (the payload did not decode) yields metadata that never applies.
+func MetaOf(a *Action) ActionMeta {
+	if a == nil {
+		return ActionMeta{Invalid: invalidPayload}
+	}
+	m := ActionMeta{Action: a.Action, Seq: a.Seq, Operator: a.Operator}
+	if err := a.Validate(); err != nil {
+		m.Invalid = err.Error()
+		return m
+	}
+	if e, ok := a.Expiry(); ok {
+		m.Expiry = e
+	}
+	if a.Action == ActClose {
+		m.Outcome = a.Outcome
+	}
+	return m
+}
+
 // Event is one action on a case as both nodes see it.
 type Event struct {
 	MessageID string
 	By        Role
 	At        time.Time
-	Action    *Action // nil if the payload did not parse
+	Meta      ActionMeta
 }
 
 // EventResult is an event after replay.
@@ -356,13 +397,24 @@ type EventResult struct {
 // CaseState is what replaying a case's events yields.
 type CaseState struct {
 	State          State
-	Seq            uint64
+	Seq            uint64 // highest seq of any event
 	AcknowledgedAt time.Time
 	ExpiresAt      time.Time
 	Hold           bool
 	ClosedAt       time.Time
 	Outcome        string
-	History        []EventResult
+	// LastMessageID is the message ID of the last event in replay order
+	// ((seq, message ID)); with Seq it says whether a new event sorts last.
+	LastMessageID string
+	History       []EventResult
+}
+
+// eventLess is the replay order both nodes know identically.
+func eventLess(a, b Event) bool {
+	if a.Meta.Seq != b.Meta.Seq {
+		return a.Meta.Seq < b.Meta.Seq
+	}
+	return a.MessageID < b.MessageID
 }
 
 // Replay derives a case's state from its events. Events are ordered by
@@ -372,60 +424,67 @@ type CaseState struct {
 // earlier one made it impossible.
 func Replay(kind RequestKind, events []Event) CaseState {
 	evs := append([]Event(nil), events...)
-	sort.SliceStable(evs, func(i, j int) bool {
-		si, sj := seqOf(evs[i]), seqOf(evs[j])
-		if si != sj {
-			return si < sj
-		}
-		return evs[i].MessageID < evs[j].MessageID
-	})
+	sort.SliceStable(evs, func(i, j int) bool { return eventLess(evs[i], evs[j]) })
 	cs := CaseState{State: StateOpen}
 	for _, ev := range evs {
-		res := EventResult{Event: ev, From: cs.State, To: cs.State}
-		if ev.Action == nil {
-			res.Invalid = "payload is not a valid action"
-			cs.History = append(cs.History, res)
-			continue
-		}
-		if ev.Action.Seq > cs.Seq {
-			cs.Seq = ev.Action.Seq
-		}
-		if err := ev.Action.Validate(); err != nil {
-			res.Invalid = err.Error()
-			cs.History = append(cs.History, res)
-			continue
-		}
-		next, err := Transition(kind, cs.State, ev.By, ev.Action.Action)
-		if err != nil {
-			res.Invalid = err.Error()
-			cs.History = append(cs.History, res)
-			continue
-		}
-		res.To = next
-		if ev.By == Responder && cs.AcknowledgedAt.IsZero() {
-			cs.AcknowledgedAt = ev.At
-		}
-		switch ev.Action.Action {
-		case ActConfirmPreservation, ActConfirmExtension:
-			if e, ok := ev.Action.Expiry(); ok {
-				cs.ExpiresAt = e
-			}
-		case ActMLASubmitted:
-			cs.Hold = true
-		case ActRelease:
-			cs.Hold, cs.ExpiresAt = false, time.Time{}
-		case ActClose:
-			cs.ClosedAt, cs.Outcome = ev.At, ev.Action.Outcome
-		}
-		cs.State = next
-		cs.History = append(cs.History, res)
+		cs.History = append(cs.History, cs.apply(kind, ev))
+		cs.LastMessageID = ev.MessageID
 	}
 	return cs
 }
 
-func seqOf(e Event) uint64 {
-	if e.Action == nil {
-		return 0
+// Advance applies one new event to the state that replaying the case's
+// earlier events gave (History may be empty), without those events. It
+// reports false, changing nothing, when the result could differ from a
+// full Replay: the event sorts before an event already applied and could
+// itself apply, which may change what every later event does. An event
+// that can never apply (Meta.Invalid) changes nothing but Seq wherever it
+// sorts, so it always advances. Advance(Replay(kind, evs), e) equals
+// Replay(kind, append(evs, e)) whenever it reports true.
+func Advance(kind RequestKind, cs CaseState, ev Event) (CaseState, EventResult, bool) {
+	inOrder := eventLess(Event{MessageID: cs.LastMessageID, Meta: ActionMeta{Seq: cs.Seq}}, ev)
+	if !inOrder && ev.Meta.Invalid == "" {
+		return cs, EventResult{}, false
 	}
-	return e.Action.Seq
+	res := cs.apply(kind, ev)
+	if inOrder {
+		cs.LastMessageID = ev.MessageID
+	}
+	cs.History = append(cs.History[:len(cs.History):len(cs.History)], res)
+	return cs, res, true
+}
+
+// apply folds one event, in replay order, into the state.
+func (cs *CaseState) apply(kind RequestKind, ev Event) EventResult {
+	res := EventResult{Event: ev, From: cs.State, To: cs.State}
+	if ev.Meta.Seq > cs.Seq {
+		cs.Seq = ev.Meta.Seq
+	}
+	if ev.Meta.Invalid != "" {
+		res.Invalid = ev.Meta.Invalid
+		return res
+	}
+	next, err := Transition(kind, cs.State, ev.By, ev.Meta.Action)
+	if err != nil {
+		res.Invalid = err.Error()
+		return res
+	}
+	res.To = next
+	if ev.By == Responder && cs.AcknowledgedAt.IsZero() {
+		cs.AcknowledgedAt = ev.At
+	}
+	switch ev.Meta.Action {
+	case ActConfirmPreservation, ActConfirmExtension:
+		if !ev.Meta.Expiry.IsZero() {
+			cs.ExpiresAt = ev.Meta.Expiry
+		}
+	case ActMLASubmitted:
+		cs.Hold = true
+	case ActRelease:
+		cs.Hold, cs.ExpiresAt = false, time.Time{}
+	case ActClose:
+		cs.ClosedAt, cs.Outcome = ev.At, ev.Meta.Outcome
+	}
+	cs.State = next
+	return res
 }

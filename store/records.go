@@ -52,10 +52,27 @@ type Message struct {
 	// request itself); they are metadata, not content.
 	Action string `json:"action,omitempty"`
 	Seq    uint64 `json:"seq,omitempty"`
+	// Meta is what the lifecycle replay needs of an action, decoded once
+	// from the payload when the message was stored, so a case's state is
+	// recomputed without decrypting envelopes (issue 9, item 5). Nil on
+	// action messages written before it existed; the node fills it in.
+	Meta *ActionMeta `json:"meta,omitempty"`
 	// Purged is set when retention removed the envelope (contents).
 	Purged bool `json:"purged,omitempty"`
 
 	envStored bool // Envelope came from (so is already in) the store
+}
+
+// ActionMeta mirrors protocol.ActionMeta (the store does not import the
+// protocol): an action's name, sequence number, operator, why it can never
+// apply (if so) and the expiry or outcome it sets.
+type ActionMeta struct {
+	Action   string    `json:"action,omitempty"`
+	Seq      uint64    `json:"seq,omitempty"`
+	Operator string    `json:"operator,omitempty"`
+	Invalid  string    `json:"invalid,omitempty"`
+	Expiry   time.Time `json:"expiry,omitzero"`
+	Outcome  string    `json:"outcome,omitempty"`
 }
 
 // Case groups the messages about one request. Contents stay in the
@@ -74,7 +91,18 @@ type Case struct {
 
 	// Derived from the case's actions by the lifecycle rules; kept here so
 	// lists, deadlines and alerts need no decryption.
-	Seq            uint64    `json:"seq"`                      // highest action sequence number
+	Seq uint64 `json:"seq"` // highest action sequence number
+	// LastActionID is the last action in replay order ((seq, message ID));
+	// with Seq it tells whether a new action can be applied incrementally.
+	LastActionID string `json:"last_action_id,omitempty"`
+	// ActionsIndexed says every action message of the case carries its
+	// Meta and LastActionID is kept. Cases written before either existed
+	// lack it and are migrated on their next action.
+	ActionsIndexed bool `json:"actions_indexed,omitempty"`
+	// RequestID is the request that opened the case (its kind, direction
+	// and deadlines come from it and never change afterwards). Empty on a
+	// case opened by an action that arrived before its request.
+	RequestID      string    `json:"request_id,omitempty"`
 	Urgency        string    `json:"urgency,omitempty"`        // emergency, urgent or routine
 	AckDueAt       time.Time `json:"ack_due_at,omitzero"`      // human acknowledgement due
 	AcknowledgedAt time.Time `json:"acknowledged_at,omitzero"` // first human action by the requested side
@@ -116,6 +144,23 @@ func loadEnvelope(m *Message, get func(string) ([]byte, error)) error {
 	}
 	m.Envelope, m.envStored = env, true
 	return nil
+}
+
+// MessageMeta returns a message's record without loading its envelope
+// (Envelope stays nil): for reading metadata of a case's messages without
+// pulling every envelope through the transaction. PutMessage on it keeps
+// the stored envelope.
+func (r *ReadTx) MessageMeta(id string) (*Message, error) {
+	return messageMeta(id, r.getJSON)
+}
+
+func messageMeta(id string, getJSON func(string, any) error) (*Message, error) {
+	var m Message
+	if err := getJSON(msgKey(id), &m); err != nil {
+		return nil, err
+	}
+	m.envStored = !m.Purged
+	return &m, nil
 }
 
 // Case returns a case by ID.
@@ -196,6 +241,12 @@ func (t *Tx) Message(id string) (*Message, error) {
 		return nil, err
 	}
 	return &m, loadEnvelope(&m, t.get)
+}
+
+// MessageMeta reads a message's record through the transaction's pending
+// writes, without its envelope; see ReadTx.MessageMeta.
+func (t *Tx) MessageMeta(id string) (*Message, error) {
+	return messageMeta(id, t.getJSON)
 }
 
 // Case reads through the transaction's pending writes.
