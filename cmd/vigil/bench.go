@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"time"
 
@@ -64,25 +65,13 @@ process's heap, RSS and CPU, and the victim's refusals by code.`,
 				if err != nil {
 					return err
 				}
-				out := cmd.OutOrStdout()
-				if asJSON {
-					enc := json.NewEncoder(out)
-					enc.SetIndent("", "  ")
-					return enc.Encode(rep)
-				}
-				return rep.WriteText(out)
+				return writeBenchReport(cmd.OutOrStdout(), asJSON, rep)
 			}
 			rep, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
-			}
-			return rep.WriteText(out)
+			return writeBenchReport(cmd.OutOrStdout(), asJSON, rep)
 		},
 	}
 	f := c.Flags()
@@ -103,4 +92,14 @@ process's heap, RSS and CPU, and the victim's refusals by code.`,
 	f.IntVar(&fo.FloodSize, "flood-size", 0, "--flood: JSON bytes per flooded request (default about 2 KiB)")
 	f.StringVar(&logLevel, "log-level", "", "write node logs to stderr at this level (debug, info, warn, error)")
 	return c
+}
+
+// writeBenchReport prints a benchmark report as indented JSON or text.
+func writeBenchReport(out io.Writer, asJSON bool, rep interface{ WriteText(io.Writer) error }) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteText(out)
 }
