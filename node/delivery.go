@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -123,20 +123,6 @@ func (w *peerWorker) takeFresh() []*store.Message {
 	return out
 }
 
-// backoff returns the wait before retry number attempt: exponential from
-// 250 ms, capped, with jitter over the upper half so peers that failed
-// together do not retry in lockstep.
-func backoff(attempt int, max time.Duration) time.Duration {
-	d := 250 * time.Millisecond
-	for i := 1; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d/2 + rand.N(d/2+1)
-}
-
 func (w *peerWorker) run(ctx context.Context) {
 	n := w.e.n
 	attempt := 0
@@ -181,7 +167,7 @@ func (w *peerWorker) run(ctx context.Context) {
 			attempt, early = 0, true
 		}
 		attempt++
-		wait := backoff(attempt, n.cfg.Delivery.MaxBackoff)
+		wait := transport.Backoff(attempt, n.cfg.Delivery.MaxBackoff)
 		w.log.Info("delivery to peer failed; will retry", zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
 		t := time.NewTimer(wait)
 	waiting:
@@ -294,7 +280,7 @@ func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
 			if perr != nil {
 				return progressed, fmt.Errorf("stored envelope %s is corrupt: %w", m.ID, perr)
 			}
-			if err := writeFrame(s, protocol.FrameEnvelope, m.Envelope); err != nil {
+			if err := transport.WriteFrame(s, protocol.FrameEnvelope, m.Envelope); err != nil {
 				return progressed, fmt.Errorf("send %s: %w", m.ID, err)
 			}
 			inflight[m.ID] = &inflightMsg{m: m, env: env, sentAt: time.Now()}
@@ -364,7 +350,7 @@ func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
 					return progressed, lerr
 				}
 				queue = append(queue, more...)
-				if len(queue) == 0 && time.Since(idleSince) > streamIdle/2 {
+				if len(queue) == 0 && time.Since(idleSince) > transport.StreamIdle/2 {
 					return progressed, nil
 				}
 			}
@@ -399,7 +385,7 @@ func (w *peerWorker) open(ctx context.Context) (network.Stream, error) {
 	if m, ok := n.roster.MemberByPeer(w.peer); ok {
 		n.addMemberAddrs(m)
 	}
-	cctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	cctx, cancel := context.WithTimeout(ctx, transport.IOTimeout)
 	defer cancel()
 	if err := n.host.Connect(cctx, peer.AddrInfo{ID: w.peer}); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -408,7 +394,7 @@ func (w *peerWorker) open(ctx context.Context) (network.Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open stream: %w", err)
 	}
-	if err := s.Scope().SetService(serviceName); err != nil {
+	if err := s.Scope().SetService(serviceDeliver); err != nil {
 		s.Reset()
 		return nil, fmt.Errorf("stream scope: %w", err)
 	}
@@ -418,10 +404,10 @@ func (w *peerWorker) open(ctx context.Context) (network.Stream, error) {
 // readReceipts reads answers until the stream ends.
 func (w *peerWorker) readReceipts(s network.Stream, out chan<- deliveryResult) error {
 	for {
-		if err := s.SetReadDeadline(time.Now().Add(streamIdle)); err != nil {
+		if err := s.SetReadDeadline(time.Now().Add(transport.StreamIdle)); err != nil {
 			return err
 		}
-		t, body, release, err := readFrame(s, 64<<10)
+		t, body, release, err := transport.ReadFrame(s, 64<<10)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil

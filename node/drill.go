@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -98,22 +99,13 @@ func (n *Node) drillLoop(ctx context.Context) {
 
 // handleDrill answers one signed ping with a signed pong.
 func (n *Node) handleDrill(s network.Stream) {
-	if !n.handlers.enter() {
-		s.Reset()
-		return
-	}
-	defer n.handlers.leave()
-	if err := s.Scope().SetService(serviceName); err != nil {
-		s.Reset()
-		return
-	}
 	remote := s.Conn().RemotePeer()
 	if !n.roster.isMember(remote) || !n.admitStream(remote, true) { // per-member rate (admission_glue.go)
 		s.Reset()
 		return
 	}
 	_ = s.SetDeadline(time.Now().Add(drillPingTimeout))
-	t, body, release, err := readFrame(s, protocol.MaxDrillFrame)
+	t, body, release, err := transport.ReadFrame(s, protocol.MaxDrillFrame)
 	if err != nil {
 		s.Reset()
 		return
@@ -173,7 +165,7 @@ func (n *Node) pingMember(ctx context.Context, m protocol.Member, id peer.ID) (t
 	if err != nil {
 		return 0, fmt.Errorf("open drill stream: %w", err)
 	}
-	if err := s.Scope().SetService(serviceName); err != nil {
+	if err := s.Scope().SetService(serviceDrill); err != nil {
 		s.Reset()
 		return 0, fmt.Errorf("drill stream: %w", err)
 	}
@@ -190,7 +182,7 @@ func (n *Node) pingMember(ctx context.Context, m protocol.Member, id peer.ID) (t
 		s.Reset()
 		return 0, fmt.Errorf("send ping: %w", err)
 	}
-	t, body, release, err := readFrame(s, protocol.MaxDrillFrame)
+	t, body, release, err := transport.ReadFrame(s, protocol.MaxDrillFrame)
 	if err != nil {
 		s.Reset()
 		return 0, fmt.Errorf("read pong: %w", err)

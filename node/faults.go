@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/vigil-network/vigil/node/transport"
 	"go.uber.org/zap"
 )
 
@@ -137,7 +138,7 @@ func (n *Node) handleTestHeal(w http.ResponseWriter, r *http.Request) {
 		n.peers.mu.Unlock()
 		if n.roster.isMember(p) {
 			n.goRun("heal-dial", func(ctx context.Context) {
-				cctx, cancel := context.WithTimeout(ctx, ioTimeout)
+				cctx, cancel := context.WithTimeout(ctx, transport.IOTimeout)
 				defer cancel()
 				_ = n.host.Connect(cctx, peer.AddrInfo{ID: p})
 			})

@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -50,7 +51,7 @@ func (n *Node) firstDialWait(ctx context.Context, id peer.ID, members int) bool 
 	d := firstDialDelay(n.self, id, members)
 	// Keep the connector's next pass from dialling id during the wait.
 	n.peers.mu.Lock()
-	n.peers.nextDial[id] = n.now().Add(d + ioTimeout)
+	n.peers.nextDial[id] = n.now().Add(d + transport.IOTimeout)
 	n.peers.mu.Unlock()
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/admission"
+	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -54,7 +55,7 @@ type Node struct {
 
 	engine    *deliveryEngine
 	peers     *peerTracker
-	handlers  tracker // goroutines started by libp2p stream handlers
+	handlers  transport.Handlers // goroutines started by libp2p stream handlers
 	events    eventHub
 	metrics   *metrics
 	hooks     *alertHooks // webhook and command workers (alerthooks.go)
@@ -206,9 +207,9 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("api listen %s: %w", n.cfg.API.Listen, err)
 	}
 	n.apiLn = ln
-	n.host.SetStreamHandler(ProtoDeliver, n.handleDeliver)
-	n.host.SetStreamHandler(ProtoRoster, n.handleRoster)
-	n.host.SetStreamHandler(ProtoDrill, n.handleDrill)
+	n.handlers.Handle(n.host, ProtoDeliver, serviceDeliver, n.handleDeliver)
+	n.handlers.Handle(n.host, ProtoRoster, serviceRoster, n.handleRoster)
+	n.handlers.Handle(n.host, ProtoDrill, serviceDrill, n.handleDrill)
 	n.engine = newDeliveryEngine(n)
 	if err := n.startAdmission(); err != nil {
 		n.cancel()
@@ -280,7 +281,7 @@ func (n *Node) Close() error {
 			n.engine.wait()
 		}
 		herr := n.host.Close()
-		n.handlers.closeAndWait()
+		n.handlers.CloseAndWait()
 		n.wg.Wait()
 		serr := n.store.Close()
 		err = errors.Join(herr, serr)

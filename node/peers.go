@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -66,7 +67,7 @@ func (t *peerTracker) dialDue(p peer.ID, now time.Time, max time.Duration) bool 
 		return false
 	}
 	t.failures[p]++
-	t.nextDial[p] = now.Add(backoff(t.failures[p], max))
+	t.nextDial[p] = now.Add(transport.Backoff(t.failures[p], max))
 	return true
 }
 
@@ -202,7 +203,7 @@ func (n *Node) connectLoop(ctx context.Context) {
 				if first && !n.firstDialWait(ctx, id, len(r.Members)) {
 					return
 				}
-				cctx, cancel := context.WithTimeout(ctx, ioTimeout)
+				cctx, cancel := context.WithTimeout(ctx, transport.IOTimeout)
 				defer cancel()
 				if err := n.host.Connect(cctx, peer.AddrInfo{ID: id}); err != nil {
 					n.log.Debug("member unreachable", zap.String("country", m.Country), zap.Error(err))

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -27,16 +28,6 @@ const maxConcurrentPerStream = 128
 // service, it tags the stream's scope, reserves memory per frame, sets
 // deadlines and resets the stream on protocol errors.
 func (n *Node) handleDeliver(s network.Stream) {
-	if !n.handlers.enter() {
-		s.Reset()
-		return
-	}
-	defer n.handlers.leave()
-	if err := s.Scope().SetService(serviceName); err != nil {
-		n.log.Debug("set stream service", zap.Error(err))
-		s.Reset()
-		return
-	}
 	remote := s.Conn().RemotePeer()
 	log := n.log.Named("receive").With(zap.Stringer("peer", remote))
 
@@ -53,11 +44,11 @@ func (n *Node) handleDeliver(s network.Stream) {
 		s.Close()
 	}()
 	for {
-		if err := s.SetReadDeadline(time.Now().Add(streamIdle)); err != nil {
+		if err := s.SetReadDeadline(time.Now().Add(transport.StreamIdle)); err != nil {
 			s.Reset()
 			return
 		}
-		t, body, release, err := readFrame(s, protocol.MaxFrameSize)
+		t, body, release, err := transport.ReadFrame(s, protocol.MaxFrameSize)
 		if err != nil {
 			switch {
 			case errors.Is(err, io.EOF):
@@ -89,7 +80,7 @@ func (n *Node) handleDeliver(s network.Stream) {
 			ft, reply := n.receive(n.ctx, remote, body, log)
 			wmu.Lock()
 			defer wmu.Unlock()
-			if err := writeFrame(s, ft, reply); err != nil {
+			if err := transport.WriteFrame(s, ft, reply); err != nil {
 				log.Warn("delivery stream write failed", zap.Error(err))
 				broken()
 			}

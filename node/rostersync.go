@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -37,7 +38,7 @@ func parseSerial(b []byte) (uint64, error) {
 // exchangeRoster compares rosters with p and pulls p's if newer.
 func (n *Node) exchangeRoster(ctx context.Context, p peer.ID) {
 	log := n.log.Named("roster").With(zap.Stringer("peer", p))
-	cctx, cancel := context.WithTimeout(ctx, ioTimeout)
+	cctx, cancel := context.WithTimeout(ctx, transport.IOTimeout)
 	defer cancel()
 	s, err := n.host.NewStream(cctx, p, ProtoRoster)
 	if err != nil {
@@ -45,16 +46,16 @@ func (n *Node) exchangeRoster(ctx context.Context, p peer.ID) {
 		return
 	}
 	defer s.Close()
-	if err := s.Scope().SetService(serviceName); err != nil {
+	if err := s.Scope().SetService(serviceRoster); err != nil {
 		s.Reset()
 		return
 	}
-	_ = s.SetDeadline(time.Now().Add(ioTimeout))
+	_ = s.SetDeadline(time.Now().Add(transport.IOTimeout))
 	if err := protocol.WriteFrame(s, protocol.FrameRosterSerial, serialBytes(n.roster.serial())); err != nil {
 		s.Reset()
 		return
 	}
-	t, body, release, err := readFrame(s, protocol.MaxFrameSize)
+	t, body, release, err := transport.ReadFrame(s, protocol.MaxFrameSize)
 	if err != nil {
 		log.Debug("roster exchange: read", zap.Error(err))
 		s.Reset()
@@ -69,23 +70,14 @@ func (n *Node) exchangeRoster(ctx context.Context, p peer.ID) {
 }
 
 func (n *Node) handleRoster(s network.Stream) {
-	if !n.handlers.enter() {
-		s.Reset()
-		return
-	}
-	defer n.handlers.leave()
-	if err := s.Scope().SetService(serviceName); err != nil {
-		s.Reset()
-		return
-	}
 	defer s.Close()
 	remote := s.Conn().RemotePeer()
 	if !n.admitStream(remote, false) { // per-member rate (admission_glue.go)
 		s.Reset()
 		return
 	}
-	_ = s.SetDeadline(time.Now().Add(ioTimeout))
-	t, body, release, err := readFrame(s, 16)
+	_ = s.SetDeadline(time.Now().Add(transport.IOTimeout))
+	t, body, release, err := transport.ReadFrame(s, 16)
 	if err != nil || t != protocol.FrameRosterSerial {
 		s.Reset()
 		return
