@@ -9,29 +9,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
-
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 )
 
-// member is a valid roster entry for country cc with fresh keys.
+// member is a valid roster entry for country cc: the skeleton 'vigil
+// init' prints for a new node, completed as the authority would.
 func member(t *testing.T, cc string) protocol.Member {
 	t.Helper()
-	key, _, err := crypto.GenerateEd25519Key(nil)
+	res, err := config.Init(config.InitOptions{Dir: t.TempDir(), Country: cc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	id, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := protocol.GenerateEncryptionKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return protocol.Member{Country: cc, Organisation: cc + " national 24/7 point of contact (test)", PeerID: id.String(),
-		Addrs: []string{"/ip4/127.0.0.1/tcp/4701"}, EncryptionKey: protocol.EncodeKey(enc.Public), TimeZone: "UTC"}
+	m := res.Member
+	m.Organisation, m.TimeZone = cc+" national 24/7 point of contact (test)", "UTC"
+	return m
 }
 
 // TestInitKeepsTheKey: the first Init creates the key pair (private key

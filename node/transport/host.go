@@ -49,23 +49,22 @@ func NewHost(o HostOptions, gater *Gater) (host.Host, *bconnmgr.BasicConnMgr, er
 	if o.KeepAlive <= 0 {
 		return nil, nil, fmt.Errorf("libp2p host: keep-alive period %v must be positive", o.KeepAlive)
 	}
-	members, listen, announce := o.Members, o.Listen, o.Announce
 	// The default 160/192 watermarks would trim a 193-member mesh; roster
 	// peers are also protected explicitly, so the watermarks only bound
 	// strays and duplicates.
-	low := members + 16
+	low := o.Members + 16
 	cm, err := bconnmgr.NewConnManager(low, low+64)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connection manager: %w", err)
 	}
-	rm, allowlist, err := resourceManager(members, gater) // limits.go
+	rm, allowlist, err := resourceManager(o.Members, gater) // limits.go
 	if err != nil {
 		cm.Close()
 		return nil, nil, fmt.Errorf("resource manager: %w", err)
 	}
 	gater.attachAllowlist(allowlist)
-	listenAddrs := make([]ma.Multiaddr, 0, len(listen))
-	for _, a := range listen {
+	listenAddrs := make([]ma.Multiaddr, 0, len(o.Listen))
+	for _, a := range o.Listen {
 		m, err := ma.NewMultiaddr(a)
 		if err != nil {
 			cm.Close()
@@ -92,9 +91,9 @@ func NewHost(o HostOptions, gater *Gater) (host.Host, *bconnmgr.BasicConnMgr, er
 		libp2p.DisableMetrics(),
 		libp2p.UserAgent("vigil/1"),
 	}
-	if len(announce) > 0 {
-		addrs := make([]ma.Multiaddr, 0, len(announce))
-		for _, a := range announce {
+	if len(o.Announce) > 0 {
+		addrs := make([]ma.Multiaddr, 0, len(o.Announce))
+		for _, a := range o.Announce {
 			m, err := ma.NewMultiaddr(a)
 			if err != nil {
 				return nil, nil, fmt.Errorf("announce address %q: %w", a, err)
@@ -110,7 +109,7 @@ func NewHost(o HostOptions, gater *Gater) (host.Host, *bconnmgr.BasicConnMgr, er
 	for i, m := range listenAddrs {
 		if err := h.Network().Listen(m); err != nil {
 			h.Close()
-			return nil, nil, fmt.Errorf("libp2p listen on %s: %w (is another node running on this port?)", listen[i], err)
+			return nil, nil, fmt.Errorf("libp2p listen on %s: %w (is another node running on this port?)", o.Listen[i], err)
 		}
 	}
 	return h, cm, nil
