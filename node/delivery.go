@@ -176,7 +176,7 @@ func (w *peerWorker) run(ctx context.Context) {
 			case <-t.C:
 				break waiting
 			case <-w.reconnect:
-				if early && n.gater.allowed(w.peer) {
+				if early && n.gater.Allowed(w.peer) {
 					early = false
 					t.Stop()
 					break waiting

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -21,18 +20,8 @@ import (
 // enables them with testing.fault_injection, which only `vigil testnet
 // init` sets. They need the node token (or an admin), like a roster change.
 
-// TestingConfig holds switches for test networks. Never enable them on a
-// production node.
-type TestingConfig struct {
-	// FaultInjection enables POST /api/v1/testing/{partition,heal,clock}.
-	FaultInjection bool `yaml:"fault_injection"`
-	// SharedMachine says the whole network runs on this one machine:
-	// keep-alives and pings then slow down with the roster size
-	// (mesh.go), so 193 nodes fit on two cores.
-	SharedMachine bool `yaml:"shared_machine"`
-}
-
-// faultState is the node's injected faults besides partitions (gater.go).
+// faultState is the node's injected faults besides partitions
+// (node/transport/gater.go).
 type faultState struct {
 	skew atomic.Int64 // clock offset in nanoseconds
 }
@@ -108,13 +97,11 @@ func (n *Node) handleTestPartition(w http.ResponseWriter, r *http.Request) {
 
 // partitioned lists the peers currently cut off, sorted.
 func (n *Node) partitioned() []string {
-	n.partition.mu.RLock()
-	defer n.partition.mu.RUnlock()
-	out := make([]string, 0, len(n.partition.peers))
-	for p := range n.partition.peers {
-		out = append(out, p.String())
+	ids := n.gater.Partitioned()
+	out := make([]string, len(ids))
+	for i, p := range ids {
+		out[i] = p.String()
 	}
-	sort.Strings(out)
 	return out
 }
 
@@ -122,12 +109,7 @@ func (n *Node) handleTestHeal(w http.ResponseWriter, r *http.Request) {
 	if !n.faultsEnabled(w) {
 		return
 	}
-	n.partition.mu.RLock()
-	healed := make([]peer.ID, 0, len(n.partition.peers))
-	for p := range n.partition.peers {
-		healed = append(healed, p)
-	}
-	n.partition.mu.RUnlock()
+	healed := n.gater.Partitioned()
 	n.Heal()
 	// Reconnect at once rather than after the connector's backoff, which
 	// grew while the partition refused every dial.

@@ -78,7 +78,7 @@ func newMetrics(n *Node) *metrics {
 	})
 	m.reg.MustRegister(m.schedulerFailures, m.hookDrops, m.admissionRefusals, m.deliveryLatency, m.escalations, m.loginFailures, m.received, m.rejected,
 		m.drillRTT, m.drillReachable, m.drillAck, m.drillMisses,
-		n.gater.refused, // gater.go: refused and timed-out libp2p connections
+		n.gater.RefusedConnections(), // node/transport/gater.go: refused and timed-out libp2p connections
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_connected_peers", Help: "Roster members with an open connection.",
 		}, func() float64 {

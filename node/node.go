@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -49,21 +50,20 @@ type Node struct {
 	store  *store.Store
 	host   host.Host
 	cm     *connmgr.BasicConnMgr
-	gater  *rosterGater
+	gater  *transport.Gater
 	token  [32]byte // SHA-256 of the API token
 	clock  protocol.ClockPolicy
 
-	engine    *deliveryEngine
-	peers     *peerTracker
-	handlers  transport.Handlers // goroutines started by libp2p stream handlers
-	events    eventHub
-	metrics   *metrics
-	hooks     *alertHooks // webhook and command workers (alerthooks.go)
-	accounts  *accounts.Manager
-	partition partitionSet
-	drills    drillState
-	faults    faultState // testing.fault_injection (faults.go)
-	mesh      meshState  // roster pulls and duplicate connections (mesh.go)
+	engine   *deliveryEngine
+	peers    *peerTracker
+	handlers transport.Handlers // goroutines started by libp2p stream handlers
+	events   eventHub
+	metrics  *metrics
+	hooks    *alertHooks // webhook and command workers (alerthooks.go)
+	accounts *accounts.Manager
+	drills   drillState
+	faults   faultState // testing.fault_injection (faults.go)
+	mesh     meshState  // roster pulls and duplicate connections (mesh.go)
 	// admission decides what each member may make this node do;
 	// refusalLog samples refusal log lines (admission_glue.go).
 	admission  *admission.Controller
@@ -118,7 +118,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("api token: %w", err)
 	}
-	n.token = sha256.Sum256(trimSpace(tok))
+	n.token = sha256.Sum256(bytes.TrimRight(tok, "\r\n "))
 	authority, err := protocol.ParseAuthorityKey(cfg.Roster.AuthorityKey)
 	if err != nil {
 		return nil, err
@@ -156,9 +156,10 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 			st.Close()
 		}
 	}()
-	n.gater = newRosterGater(n.roster, n.log.Named("gater"), n.partition.has, n.self, cfg.Network) // gater.go
-	checkFDLimit(n.log, len(r.Members), cfg.Transports)
-	if n.host, n.cm, err = newHost(n.key, cfg.Listen, cfg.Announce, cfg.Transports, n.gater, len(r.Members), cfg.Testing.SharedMachine); err != nil {
+	if n.gater, err = n.newGater(); err != nil { // wire_transport.go
+		return nil, err
+	}
+	if err = n.newHost(len(r.Members)); err != nil {
 		return nil, err
 	}
 	n.peers = newPeerTracker()
@@ -170,13 +171,6 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 		// one address, so the per-address budget is set for a whole shift.
 		LoginsPerMinute: 30})
 	return n, nil
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
 }
 
 // PeerID is this node's libp2p identity.

@@ -90,8 +90,8 @@ func (n *Node) addMemberAddrs(m protocol.Member) {
 func (n *Node) applyMembership(old *protocol.Roster) {
 	r, _ := n.roster.current()
 	// Address check and resource-manager allowlist follow the roster
-	// (gater.go, issue 9 "Transport").
-	n.gater.setMembers(r)
+	// (node/transport/gater.go, issue 9 "Transport").
+	n.gater.SetMembers(r)
 	keep := map[peer.ID]bool{}
 	for _, m := range r.Members {
 		id, err := m.ID()
@@ -126,7 +126,7 @@ func (n *Node) applyMembership(old *protocol.Roster) {
 	}
 	// Also drop any connection the gater admitted under an older roster.
 	for _, p := range n.host.Network().Peers() {
-		if !n.gater.allowed(p) {
+		if !n.gater.Allowed(p) {
 			_ = n.host.Network().ClosePeer(p)
 		}
 	}
@@ -142,7 +142,7 @@ func (n *Node) watchPeers() error {
 	if err != nil {
 		return err
 	}
-	n.goRun("gater", n.gater.run) // refusal log, handshake timeouts, member DNS (gater.go)
+	n.goRun("gater", n.gater.Run) // refusal log, handshake timeouts, member DNS (node/transport/gater.go)
 	n.goRun("peer-events", func(ctx context.Context) {
 		defer sub.Close()
 		for {

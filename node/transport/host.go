@@ -1,4 +1,4 @@
-package node
+package transport
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	"github.com/libp2p/go-libp2p/core/sec"
-	"github.com/libp2p/go-libp2p/core/transport"
+	libp2ptransport "github.com/libp2p/go-libp2p/core/transport"
 	bconnmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	tptu "github.com/libp2p/go-libp2p/p2p/net/upgrader"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
@@ -20,27 +20,51 @@ import (
 	"go.uber.org/fx"
 )
 
-// newHost builds the libp2p host: TCP and/or QUIC (transports), Noise or
-// TLS, the roster gater, a connection manager that never trims roster
-// members and resource limits sized to the roster (p2plimits.go).
-// sharedMachine is testing.shared_machine (mesh.go).
-func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *rosterGater, members int, sharedMachine bool) (host.Host, *bconnmgr.BasicConnMgr, error) {
+// HostOptions describe the libp2p host NewHost builds.
+type HostOptions struct {
+	Key crypto.PrivKey
+	// Listen are the multiaddrs to listen on, each opened on its own so a
+	// port in use is an error naming it.
+	Listen []string
+	// Announce, if set, replaces the listen addresses given to peers.
+	Announce []string
+	// TCP and QUIC are the transports to run; at least one.
+	TCP, QUIC bool
+	// Members is the roster size the limits and watermarks are sized for
+	// (at least the UN's 193 members).
+	Members int
+	// KeepAlive is yamux's keep-alive and round-trip probe period.
+	KeepAlive time.Duration
+}
+
+// NewHost builds the libp2p host: TCP and/or QUIC, Noise or TLS, the
+// gater, a connection manager that never trims roster members (the caller
+// protects them) and resource limits sized to the roster (limits.go). The
+// gater gets the resource manager's allowlist, and its handshake timeout
+// bounds every inbound upgrade.
+func NewHost(o HostOptions, gater *Gater) (host.Host, *bconnmgr.BasicConnMgr, error) {
+	if !o.TCP && !o.QUIC {
+		return nil, nil, fmt.Errorf("libp2p host: no transport enabled (tcp, quic)")
+	}
+	if o.KeepAlive <= 0 {
+		return nil, nil, fmt.Errorf("libp2p host: keep-alive period %v must be positive", o.KeepAlive)
+	}
 	// The default 160/192 watermarks would trim a 193-member mesh; roster
 	// peers are also protected explicitly, so the watermarks only bound
 	// strays and duplicates.
-	low := members + 16
+	low := o.Members + 16
 	cm, err := bconnmgr.NewConnManager(low, low+64)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connection manager: %w", err)
 	}
-	rm, allowlist, err := resourceManager(members, gater) // p2plimits.go
+	rm, allowlist, err := resourceManager(o.Members, gater) // limits.go
 	if err != nil {
 		cm.Close()
 		return nil, nil, fmt.Errorf("resource manager: %w", err)
 	}
 	gater.attachAllowlist(allowlist)
-	listenAddrs := make([]ma.Multiaddr, 0, len(listen))
-	for _, a := range listen {
+	listenAddrs := make([]ma.Multiaddr, 0, len(o.Listen))
+	for _, a := range o.Listen {
 		m, err := ma.NewMultiaddr(a)
 		if err != nil {
 			cm.Close()
@@ -50,14 +74,14 @@ func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *r
 		listenAddrs = append(listenAddrs, m)
 	}
 	opts := []libp2p.Option{
-		libp2p.Identity(key),
+		libp2p.Identity(o.Key),
 		// Listen addresses are opened one by one below, so a port in use
 		// is an error naming it rather than a host that silently runs on
 		// its other transport (issue 9 item 10).
 		libp2p.NoListenAddrs,
-		libp2p.ChainOptions(transportOptions(transports)...),
+		libp2p.ChainOptions(transportOptions(o.TCP, o.QUIC)...),
 		handshakeTimeoutOption(gater.handshakeTimeout),
-		muxerOption(members, sharedMachine),
+		muxerOption(o.KeepAlive),
 		libp2p.ResourceManager(rm),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(libp2ptls.ID, libp2ptls.New),
@@ -67,9 +91,9 @@ func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *r
 		libp2p.DisableMetrics(),
 		libp2p.UserAgent("vigil/1"),
 	}
-	if len(announce) > 0 {
-		addrs := make([]ma.Multiaddr, 0, len(announce))
-		for _, a := range announce {
+	if len(o.Announce) > 0 {
+		addrs := make([]ma.Multiaddr, 0, len(o.Announce))
+		for _, a := range o.Announce {
 			m, err := ma.NewMultiaddr(a)
 			if err != nil {
 				return nil, nil, fmt.Errorf("announce address %q: %w", a, err)
@@ -85,7 +109,7 @@ func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *r
 	for i, m := range listenAddrs {
 		if err := h.Network().Listen(m); err != nil {
 			h.Close()
-			return nil, nil, fmt.Errorf("libp2p listen on %s: %w (is another node running on this port?)", listen[i], err)
+			return nil, nil, fmt.Errorf("libp2p listen on %s: %w (is another node running on this port?)", o.Listen[i], err)
 		}
 	}
 	return h, cm, nil
@@ -100,7 +124,7 @@ func newHost(key crypto.PrivKey, listen, announce, transports []string, gater *r
 func handshakeTimeoutOption(d time.Duration) libp2p.Option {
 	return libp2p.WithFxOption(fx.Decorate(fx.Annotate(
 		func(secs []sec.SecureTransport, muxers []tptu.StreamMuxer, psk pnet.PSK, rm network.ResourceManager,
-			cg connmgr.ConnectionGater) (transport.Upgrader, error) {
+			cg connmgr.ConnectionGater) (libp2ptransport.Upgrader, error) {
 			return tptu.New(secs, muxers, psk, rm, cg, tptu.WithAcceptTimeout(d))
 		},
 		fx.ParamTags(`name:"security"`),

@@ -1,4 +1,4 @@
-package node
+package config
 
 import (
 	"crypto/rand"
@@ -54,9 +54,10 @@ func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
 	return nil
 }
 
-// createSecret writes a secret file only if none exists, so re-running init
-// never replaces a node's keys. It reports whether it created the file.
-func createSecret(path string, data []byte) (bool, error) {
+// CreateSecret writes a secret file (mode 0600) only if none exists, so
+// re-running init never replaces a node's keys. It reports whether it
+// created the file.
+func CreateSecret(path string, data []byte) (bool, error) {
 	if _, err := os.Stat(path); err == nil {
 		return false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -65,8 +66,8 @@ func createSecret(path string, data []byte) (bool, error) {
 	return true, WriteFileAtomic(path, data, 0o600)
 }
 
-// readSecret reads a key file, refusing one that others can read.
-func readSecret(path string) ([]byte, error) {
+// ReadSecret reads a key or token file, refusing one that others can read.
+func ReadSecret(path string) ([]byte, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("read key %s: %w", path, err)
@@ -94,12 +95,12 @@ func EnsureIdentityKey(path string) (created bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("encode identity key: %w", err)
 	}
-	return createSecret(path, []byte(base64.StdEncoding.EncodeToString(b)+"\n"))
+	return CreateSecret(path, []byte(base64.StdEncoding.EncodeToString(b)+"\n"))
 }
 
 // LoadIdentityKey reads the node's Ed25519 identity key.
 func LoadIdentityKey(path string) (crypto.PrivKey, error) {
-	b, err := readSecret(path)
+	b, err := ReadSecret(path)
 	if err != nil {
 		return nil, err
 	}
@@ -126,12 +127,12 @@ func EnsureEncryptionKey(path string) (created bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	return createSecret(path, []byte(base64.StdEncoding.EncodeToString(k.Private[:])+"\n"))
+	return CreateSecret(path, []byte(base64.StdEncoding.EncodeToString(k.Private[:])+"\n"))
 }
 
 // LoadEncryptionKey reads the node's X25519 payload key.
 func LoadEncryptionKey(path string) (protocol.EncryptionKey, error) {
-	b, err := readSecret(path)
+	b, err := ReadSecret(path)
 	if err != nil {
 		return protocol.EncryptionKey{}, err
 	}
@@ -149,7 +150,7 @@ func LoadEncryptionKey(path string) (protocol.EncryptionKey, error) {
 // EnsureToken creates an API bearer token file if missing and returns the
 // token.
 func EnsureToken(path string) (string, error) {
-	if b, err := readSecret(path); err == nil {
+	if b, err := ReadSecret(path); err == nil {
 		return strings.TrimSpace(string(b)), nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return "", err
@@ -159,7 +160,7 @@ func EnsureToken(path string) (string, error) {
 		return "", fmt.Errorf("generate token: %w", err)
 	}
 	tok := "vgl_" + base64.RawURLEncoding.EncodeToString(r[:])
-	if _, err := createSecret(path, []byte(tok+"\n")); err != nil {
+	if _, err := CreateSecret(path, []byte(tok+"\n")); err != nil {
 		return "", err
 	}
 	return tok, nil

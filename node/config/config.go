@@ -1,24 +1,20 @@
-package node
+// Package config is a node's configuration: the Config struct with its
+// defaults (DefaultConfig, the one place they are written down), loading
+// and validation, the node's key and token files, and `vigil init`, which
+// renders a commented config from those same defaults.
+package config
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"time"
 
-	ma "github.com/multiformats/go-multiaddr"
 	"gopkg.in/yaml.v3"
-
-	"github.com/vigil-network/vigil/protocol"
 )
-
-var countryCode = regexp.MustCompile(`^[A-Z]{2}$`)
 
 // Config is everything a node needs to run. Relative paths are resolved
 // against the directory of the config file. DefaultConfig documents every
@@ -41,9 +37,9 @@ type Config struct {
 	// Announce, if set, replaces the listen addresses given to peers.
 	Announce []string `yaml:"announce"`
 	// Transports the libp2p host runs: tcp, quic or both (the default).
-	// Test networks of many nodes on one machine use one (p2plimits.go).
+	// Test networks of many nodes on one machine use one (node/transport/limits.go).
 	Transports []string `yaml:"transports"`
-	// Network says how peers reach this node (gater.go, issue 9 "Transport").
+	// Network says how peers reach this node (node/transport/gater.go, issue 9 "Transport").
 	Network NetworkConfig `yaml:"network"`
 
 	API       APIConfig       `yaml:"api"`
@@ -57,7 +53,7 @@ type Config struct {
 	Drills    DrillConfig     `yaml:"drills"`
 	Admission AdmissionConfig `yaml:"admission"`
 	Log       LogConfig       `yaml:"log"`
-	// Testing holds switches for test networks only (faults.go).
+	// Testing holds switches for test networks only (node/faults.go).
 	Testing TestingConfig `yaml:"testing"`
 
 	dir string // directory of the config file
@@ -108,7 +104,7 @@ type DeliveryConfig struct {
 }
 
 // NetworkConfig tunes who may open a connection to the libp2p host
-// (gater.go, p2plimits.go; issue 9 "Transport").
+// (node/transport: gater.go, limits.go; issue 9 "Transport").
 type NetworkConfig struct {
 	// BehindNAT turns off the source-address check: by default an inbound
 	// connection from an IP that no roster member's address uses is closed
@@ -162,7 +158,7 @@ type RetentionConfig struct {
 	PurgeClosedAfter time.Duration `yaml:"purge_closed_after"`
 }
 
-// DrillConfig schedules network drills (see drill.go).
+// DrillConfig schedules network drills (see node/drill.go).
 type DrillConfig struct {
 	// Interval between reachability drills (signed pings to every
 	// member); 0 disables the schedule. Drills can still be run on demand.
@@ -218,14 +214,28 @@ type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 }
 
-// DefaultConfig returns a config with every default filled in.
+// TestingConfig holds switches for test networks. Never enable them on a
+// production node; `vigil testnet init` appends them to the config that
+// Init wrote.
+type TestingConfig struct {
+	// FaultInjection enables POST /api/v1/testing/{partition,heal,clock}.
+	FaultInjection bool `yaml:"fault_injection"`
+	// SharedMachine says the whole network runs on this one machine:
+	// keep-alives and pings then slow down with the roster size
+	// (node/mesh.go), so 193 nodes fit on two cores.
+	SharedMachine bool `yaml:"shared_machine"`
+}
+
+// DefaultConfig returns a config with every default filled in. It is the
+// only place defaults are written down: Init renders the commented config
+// from it, and the tests check configs/examples/vigil.yaml against it.
 func DefaultConfig() Config {
 	return Config{
 		DataDir:       "data",
 		IdentityKey:   "keys/identity.key",
 		EncryptionKey: "keys/encryption.key",
 		Listen:        []string{"/ip4/0.0.0.0/tcp/4701", "/ip4/0.0.0.0/udp/4701/quic-v1"},
-		Transports:    []string{"tcp", "quic"},
+		Transports:    []string{TransportTCP, TransportQUIC},
 		Network:       NetworkConfig{HandshakeTimeout: 10 * time.Second},
 		API:           APIConfig{Listen: "127.0.0.1:8470", TokenFile: "keys/api.token"},
 		Roster:        RosterConfig{Path: "roster.json", MaxDropShare: 0.34},
@@ -280,93 +290,6 @@ func LoadConfig(path string) (*Config, error) {
 	return &cfg, nil
 }
 
-// Validate reports every invalid setting at once.
-func (c *Config) Validate() error {
-	var errs []string
-	if !countryCode.MatchString(c.Country) {
-		errs = append(errs, fmt.Sprintf("country %q must be an ISO 3166-1 alpha-2 code like FR", c.Country))
-	}
-	for _, a := range c.Listen {
-		if _, err := ma.NewMultiaddr(a); err != nil {
-			errs = append(errs, fmt.Sprintf("listen %q: %v", a, err))
-		}
-	}
-	for _, a := range c.Announce {
-		if _, err := ma.NewMultiaddr(a); err != nil {
-			errs = append(errs, fmt.Sprintf("announce %q: %v", a, err))
-		}
-	}
-	if len(c.Listen) == 0 {
-		errs = append(errs, "listen needs at least one address")
-	}
-	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
-		errs = append(errs, fmt.Sprintf("api.listen %q: %v", c.API.Listen, err))
-	}
-	if _, err := protocol.ParseAuthorityKey(c.Roster.AuthorityKey); err != nil {
-		errs = append(errs, "roster.authority_key: "+err.Error())
-	}
-	if !(c.Roster.MaxDropShare > 0 && c.Roster.MaxDropShare <= 1) {
-		errs = append(errs, "roster.max_drop_share must be above 0 and at most 1")
-	}
-	switch c.Store.Profile {
-	case "default", "small":
-	default:
-		errs = append(errs, fmt.Sprintf("store.profile %q must be default or small", c.Store.Profile))
-	}
-	if c.Delivery.MaxBackoff <= 0 || c.Delivery.MaxBackoff > 30*time.Second {
-		errs = append(errs, "delivery.max_backoff must be between 0 and 30s")
-	}
-	if c.Delivery.Window < 1 || c.Delivery.Window > 4096 {
-		errs = append(errs, "delivery.window must be between 1 and 4096")
-	}
-	if c.Delivery.ReceiptTimeout < time.Second {
-		errs = append(errs, "delivery.receipt_timeout must be at least 1s")
-	}
-	if c.Deadlines.AckUrgent <= 0 || c.Deadlines.AckEmergency <= 0 || c.Deadlines.AckRoutine < 0 {
-		errs = append(errs, "deadlines.ack_urgent and ack_emergency must be positive, ack_routine 0 or positive")
-	}
-	if c.Deadlines.CheckInterval < time.Second {
-		errs = append(errs, "deadlines.check_interval must be at least 1s")
-	}
-	if c.Alerts.HookWorkers < 1 || c.Alerts.HookWorkers > 64 {
-		errs = append(errs, "alerts.hook_workers must be between 1 and 64")
-	}
-	if c.Alerts.HookQueue < 1 || c.Alerts.HookQueue > 65536 {
-		errs = append(errs, "alerts.hook_queue must be between 1 and 65536")
-	}
-	if c.Retention.PurgeClosedAfter < 0 {
-		errs = append(errs, "retention.purge_closed_after must not be negative")
-	}
-	if c.Drills.Interval != 0 && c.Drills.Interval < time.Minute {
-		errs = append(errs, "drills.interval must be 0 (off) or at least 1m")
-	}
-	if c.Drills.AckDeadline < time.Minute {
-		errs = append(errs, "drills.ack_deadline must be at least 1m")
-	}
-	errs = append(errs, c.Admission.validate()...)
-	errs = append(errs, c.validateTransports()...)
-	if c.Network.HandshakeTimeout < time.Second || c.Network.HandshakeTimeout > time.Minute {
-		errs = append(errs, "network.handshake_timeout must be between 1s and 1m")
-	}
-	switch c.Log.Format {
-	case "json", "console":
-	default:
-		errs = append(errs, fmt.Sprintf("log.format %q must be json or console", c.Log.Format))
-	}
-	for _, p := range []struct{ name, v string }{
-		{"data_dir", c.DataDir}, {"identity_key", c.IdentityKey}, {"encryption_key", c.EncryptionKey},
-		{"api.token_file", c.API.TokenFile}, {"roster.path", c.Roster.Path},
-	} {
-		if p.v == "" {
-			errs = append(errs, p.name+" is required")
-		}
-	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "; "))
-	}
-	return nil
-}
-
 // Path resolves a configured path against the config file's directory.
 func (c *Config) Path(p string) string {
 	if p == "" || filepath.IsAbs(p) || c.dir == "" {
@@ -378,34 +301,3 @@ func (c *Config) Path(p string) string {
 // SetDir sets the directory relative paths resolve against (for configs
 // built in code rather than loaded from a file).
 func (c *Config) SetDir(dir string) { c.dir = dir }
-
-func (a *AdmissionConfig) validate() []string {
-	var errs []string
-	for _, r := range []struct {
-		name string
-		r    RateConfig
-	}{{"deliver", a.Deliver}, {"drill", a.Drill}, {"roster", a.Roster}} {
-		if r.r.PerSecond < 0 || (r.r.PerSecond > 0 && r.r.Burst < 1) {
-			errs = append(errs, fmt.Sprintf("admission.%s: per_second must be 0 (off) or positive with a burst of at least 1", r.name))
-		}
-	}
-	if a.OpenCases < 0 || a.BytesPerDay < 0 || a.MessagesPerCase < 0 || a.PeerReserveBytes < 0 {
-		errs = append(errs, "admission.open_cases, bytes_per_day, messages_per_case and peer_reserve_bytes must not be negative")
-	}
-	for t, v := range a.MaxPayload {
-		switch protocol.MessageType(t) {
-		case protocol.TypeRequest, protocol.TypeAction:
-		default:
-			errs = append(errs, fmt.Sprintf("admission.max_payload: %q is not a message type (request, action)", t))
-		}
-		if v < 1 || v > protocol.MaxFrameSize {
-			errs = append(errs, fmt.Sprintf("admission.max_payload.%s must be between 1 and %d", t, protocol.MaxFrameSize))
-		} else if a.BytesPerDay > 0 && int64(v) > a.BytesPerDay {
-			errs = append(errs, fmt.Sprintf("admission.max_payload.%s is above bytes_per_day: such a message could never be stored", t))
-		}
-	}
-	if a.AlertInterval < time.Second {
-		errs = append(errs, "admission.alert_interval must be at least 1s")
-	}
-	return errs
-}

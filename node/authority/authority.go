@@ -1,4 +1,8 @@
-package node
+// Package authority is the network authority's offline tooling: its
+// Ed25519 key pair, and drafting, signing and saving the roster that every
+// node pins the authority's public key to verify. It runs on the
+// secretariat's machine (`vigil roster ...`), never inside a node.
+package authority
 
 import (
 	"crypto/ed25519"
@@ -13,23 +17,24 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 )
 
 // Authority key files: the private key signs rosters and must stay with the
 // network secretariat (ideally offline); the public key is pinned in every
-// node's config.
+// node's config (roster.authority_key).
 const (
-	AuthorityKeyFile = "authority.key"
-	AuthorityPubFile = "authority.pub"
+	KeyFile = "authority.key"
+	PubFile = "authority.pub"
 )
 
-// InitAuthority creates an authority key pair in dir unless one exists, and
+// Init creates an authority key pair in dir unless one exists, and
 // returns the base64 public key.
-func InitAuthority(dir string) (pub string, created bool, err error) {
-	keyPath := filepath.Join(dir, AuthorityKeyFile)
+func Init(dir string) (pub string, created bool, err error) {
+	keyPath := filepath.Join(dir, KeyFile)
 	if _, err := os.Stat(keyPath); err == nil {
-		k, err := LoadAuthorityKey(keyPath)
+		k, err := LoadKey(keyPath)
 		if err != nil {
 			return "", false, err
 		}
@@ -39,19 +44,19 @@ func InitAuthority(dir string) (pub string, created bool, err error) {
 	if err != nil {
 		return "", false, fmt.Errorf("generate authority key: %w", err)
 	}
-	if _, err := createSecret(keyPath, []byte(base64.StdEncoding.EncodeToString(sk.Seed())+"\n")); err != nil {
+	if _, err := config.CreateSecret(keyPath, []byte(base64.StdEncoding.EncodeToString(sk.Seed())+"\n")); err != nil {
 		return "", false, err
 	}
 	pub = base64.StdEncoding.EncodeToString(pk)
-	if err := WriteFileAtomic(filepath.Join(dir, AuthorityPubFile), []byte(pub+"\n"), 0o644); err != nil {
+	if err := config.WriteFileAtomic(filepath.Join(dir, PubFile), []byte(pub+"\n"), 0o644); err != nil {
 		return "", false, err
 	}
 	return pub, true, nil
 }
 
-// LoadAuthorityKey reads the authority's private key.
-func LoadAuthorityKey(path string) (ed25519.PrivateKey, error) {
-	b, err := readSecret(path)
+// LoadKey reads the authority's private key.
+func LoadKey(path string) (ed25519.PrivateKey, error) {
+	b, err := config.ReadSecret(path)
 	if err != nil {
 		return nil, err
 	}
@@ -62,11 +67,11 @@ func LoadAuthorityKey(path string) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
-// LoadDraftRoster reads an unsigned roster draft, or returns an empty one
+// LoadDraft reads an unsigned roster draft, or returns an empty one
 // if the file does not exist yet.
-func LoadDraftRoster(path string) (*protocol.Roster, error) {
+func LoadDraft(path string) (*protocol.Roster, error) {
 	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
+	if errors.Is(err, fs.ErrNotExist) {
 		return &protocol.Roster{Network: "vigil"}, nil
 	}
 	if err != nil {
@@ -81,7 +86,7 @@ func LoadDraftRoster(path string) (*protocol.Roster, error) {
 
 // ReadDraftForSigning reads a draft that must exist and list at least one
 // member. Signing never creates a draft: an authority that signed the empty
-// roster LoadDraftRoster returns for a missing file, and pushed it, cut
+// roster LoadDraft returns for a missing file, and pushed it, cut
 // every node off (issue 9 item 8).
 func ReadDraftForSigning(path string) (*protocol.Roster, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
@@ -89,7 +94,7 @@ func ReadDraftForSigning(path string) (*protocol.Roster, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("roster draft %s: %w", path, err)
 	}
-	r, err := LoadDraftRoster(path)
+	r, err := LoadDraft(path)
 	if err != nil {
 		return nil, err
 	}
@@ -99,14 +104,14 @@ func ReadDraftForSigning(path string) (*protocol.Roster, error) {
 	return r, nil
 }
 
-// SaveDraftRoster writes a roster draft.
-func SaveDraftRoster(path string, r *protocol.Roster) error {
+// SaveDraft writes a roster draft.
+func SaveDraft(path string, r *protocol.Roster) error {
 	r.SortMembers()
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode roster draft: %w", err)
 	}
-	return WriteFileAtomic(path, append(b, '\n'), 0o644)
+	return config.WriteFileAtomic(path, append(b, '\n'), 0o644)
 }
 
 // AddMember inserts or replaces (by country) a member in a draft.

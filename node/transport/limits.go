@@ -1,9 +1,9 @@
-package node
+package transport
 
 import (
 	"fmt"
-	"strings"
 	"syscall"
+	"time"
 
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -23,67 +23,17 @@ import (
 // and a full mesh of 193 nodes holds 18,528 connections. See the
 // "193-node testnet" section of BENCHMARKS.md for the measurements.
 
-const (
-	transportTCP  = "tcp"
-	transportQUIC = "quic"
-)
-
-// validateTransports checks the transports setting against the listen
-// addresses: every listen address needs its transport enabled.
-func (c *Config) validateTransports() []string {
-	var errs []string
-	if len(c.Transports) == 0 {
-		return []string{"transports needs at least one of tcp, quic"}
-	}
-	enabled := map[string]bool{}
-	for _, t := range c.Transports {
-		switch t {
-		case transportTCP, transportQUIC:
-			enabled[t] = true
-		default:
-			errs = append(errs, fmt.Sprintf("transports: %q must be tcp or quic", t))
-		}
-	}
-	for _, a := range c.Listen {
-		if t := addrTransport(a); t != "" && !enabled[t] {
-			errs = append(errs, fmt.Sprintf("listen %q needs transport %s, which transports does not enable", a, t))
-		}
-	}
-	return errs
-}
-
-// addrTransport names the transport a multiaddr uses ("" if neither).
-func addrTransport(a string) string {
-	m, err := ma.NewMultiaddr(a)
-	if err != nil {
-		return ""
-	}
-	if _, err := m.ValueForProtocol(ma.P_QUIC_V1); err == nil {
-		return transportQUIC
-	}
-	if _, err := m.ValueForProtocol(ma.P_TCP); err == nil {
-		return transportTCP
-	}
-	return ""
-}
-
-// transportOptions returns the libp2p options for the enabled transports
-// (both when the list is empty, for callers that build configs in code).
-func transportOptions(transports []string) []libp2p.Option {
-	if len(transports) == 0 {
-		transports = []string{transportTCP, transportQUIC}
-	}
+// transportOptions returns the libp2p options for the enabled transports.
+func transportOptions(tcpOn, quicOn bool) []libp2p.Option {
 	var opts []libp2p.Option
-	for _, t := range transports {
-		switch strings.ToLower(t) {
-		case transportTCP:
-			// No SO_REUSEPORT: a second process on the same port must
-			// fail to start, not share the port (issue 9 item 10). QUIC
-			// listens with a plain UDP socket, which cannot be shared.
-			opts = append(opts, libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()))
-		case transportQUIC:
-			opts = append(opts, libp2p.Transport(quic.NewTransport))
-		}
+	if tcpOn {
+		// No SO_REUSEPORT: a second process on the same port must fail to
+		// start, not share the port (issue 9 item 10). QUIC listens with a
+		// plain UDP socket, which cannot be shared.
+		opts = append(opts, libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()))
+	}
+	if quicOn {
+		opts = append(opts, libp2p.Transport(quic.NewTransport))
 	}
 	return opts
 }
@@ -100,7 +50,7 @@ const unMembers = 193
 // It returns the manager wrapped so refusals reach the gater's metric, and
 // the manager's allowlist, which the gater keeps equal to the members'
 // addresses (gater.go).
-func resourceManager(members int, g *rosterGater) (network.ResourceManager, *rcmgr.Allowlist, error) {
+func resourceManager(members int, g *Gater) (network.ResourceManager, *rcmgr.Allowlist, error) {
 	// The node exports its own metrics; libp2p's would trace every scope
 	// change for Prometheus.
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(rosterLimits(members, fdLimit())), rcmgr.WithMetricsDisabled())
@@ -119,7 +69,7 @@ func resourceManager(members int, g *rosterGater) (network.ResourceManager, *rcm
 // item 9: a full transient scope refused every member and logged nothing).
 type countingRM struct {
 	network.ResourceManager
-	g *rosterGater
+	g *Gater
 }
 
 func (c *countingRM) OpenConnection(dir network.Direction, usefd bool, endpoint ma.Multiaddr) (network.ConnManagementScope, error) {
@@ -194,13 +144,10 @@ func fdLimit() int {
 	return int(min(l.Cur, 1<<30))
 }
 
-// checkFDLimit warns when the open-file limit is too low for a full mesh
-// over TCP: one descriptor per member connection, plus Badger and the API.
-func checkFDLimit(log *zap.Logger, members int, transports []string) {
-	tcpOn := len(transports) == 0
-	for _, t := range transports {
-		tcpOn = tcpOn || t == transportTCP
-	}
+// CheckFDLimit warns when the open-file limit is too low for a full mesh
+// over TCP (tcpOn): one descriptor per member connection, plus Badger and
+// the API.
+func CheckFDLimit(log *zap.Logger, members int, tcpOn bool) {
 	need := 2*members + 256
 	if have := fdLimit(); tcpOn && have > 0 && have < need {
 		log.Warn("open-file limit is low for a full TCP mesh of this roster; raise LimitNOFILE",
@@ -209,10 +156,10 @@ func checkFDLimit(log *zap.Logger, members int, transports []string) {
 }
 
 // muxerOption is libp2p's yamux with keep-alives and round-trip probes
-// (for window tuning) every meshPeriod.
-func muxerOption(members int, shared bool) libp2p.Option {
+// (for window tuning) every period.
+func muxerOption(period time.Duration) libp2p.Option {
 	t := *yamux.DefaultTransport
-	t.KeepAliveInterval = meshPeriod(members, shared)
-	t.MeasureRTTInterval = meshPeriod(members, shared)
+	t.KeepAliveInterval = period
+	t.MeasureRTTInterval = period
 	return libp2p.Muxer(yamux.ID, &t)
 }

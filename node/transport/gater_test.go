@@ -1,4 +1,4 @@
-package node
+package transport
 
 import (
 	"crypto/rand"
@@ -45,13 +45,26 @@ func (c *testClock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func newTestGater(t *testing.T, cfg NetworkConfig, members ...protocol.Member) (*rosterGater, *observer.ObservedLogs, *testClock) {
+// rosterMembers answers Members from one roster, as the roster in force
+// does.
+type rosterMembers struct{ r *protocol.Roster }
+
+func (m rosterMembers) IsMember(p peer.ID) bool { _, ok := m.r.MemberByPeer(p); return ok }
+
+func newTestGater(t *testing.T, o GaterOptions, members ...protocol.Member) (*Gater, *observer.ObservedLogs, *testClock) {
 	t.Helper()
 	core, logs := observer.New(zapcore.InfoLevel)
-	rs := newRosterState(t.TempDir()+"/roster.json", nil)
-	rs.swap(nil, &protocol.Roster{Members: members})
+	r := &protocol.Roster{Members: members}
+	if o.HandshakeTimeout == 0 {
+		o.HandshakeTimeout = 10 * time.Second
+	}
+	o.Logger = zap.New(core)
+	g, err := NewGater(rosterMembers{r}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.SetMembers(r)
 	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
-	g := newRosterGater(rs, zap.New(core), nil, "", cfg)
 	g.now = clock.now
 	g.logs.now = clock.now
 	return g, logs, clock
@@ -75,7 +88,7 @@ func testMember(t *testing.T, cc string, addrs ...string) (protocol.Member, peer
 // change moves the set (issue 9, "Transport").
 func TestGaterAddressCheck(t *testing.T) {
 	m, _ := testMember(t, "FR", "/ip4/127.0.0.1/tcp/4701", "/ip6/::1/udp/4701/quic-v1")
-	g, _, _ := newTestGater(t, NetworkConfig{}, m)
+	g, _, _ := newTestGater(t, GaterOptions{}, m)
 	if !g.InterceptAccept(inbound(t, "127.0.0.1", 40000)) {
 		t.Fatal("member address refused")
 	}
@@ -90,12 +103,12 @@ func TestGaterAddressCheck(t *testing.T) {
 	}
 	// The member moves: its old address is refused, the new one admitted.
 	m.Addrs = []string{"/ip4/127.0.0.2/tcp/4701"}
-	g.setMembers(&protocol.Roster{Members: []protocol.Member{m}})
+	g.SetMembers(&protocol.Roster{Members: []protocol.Member{m}})
 	if g.InterceptAccept(inbound(t, "127.0.0.1", 40002)) || !g.InterceptAccept(inbound(t, "127.0.0.2", 40003)) {
 		t.Fatal("address set did not follow the roster")
 	}
 
-	nat, _, _ := newTestGater(t, NetworkConfig{BehindNAT: true}, m)
+	nat, _, _ := newTestGater(t, GaterOptions{BehindNAT: true}, m)
 	if !nat.InterceptAccept(inbound(t, "192.0.2.9", 40004)) {
 		t.Fatal("behind_nat refused a non-member address")
 	}
@@ -105,7 +118,7 @@ func TestGaterAddressCheck(t *testing.T) {
 // lines (the first at once, then one summary with the count), not 1,000
 // (issue 9 item 7), while the metric counts every one.
 func TestRefusalLogAggregated(t *testing.T) {
-	g, logs, clock := newTestGater(t, NetworkConfig{})
+	g, logs, clock := newTestGater(t, GaterOptions{})
 	for i := range 1000 {
 		if g.InterceptAccept(inbound(t, "127.0.0.2", 10000+i)) {
 			t.Fatal("stranger admitted")
@@ -145,7 +158,7 @@ func TestRefusalLogAggregated(t *testing.T) {
 // InterceptSecured within the handshake timeout is counted once.
 func TestHandshakeTimeoutsCounted(t *testing.T) {
 	m, id := testMember(t, "FR", "/ip4/127.0.0.1/tcp/4701")
-	g, _, clock := newTestGater(t, NetworkConfig{HandshakeTimeout: 2 * time.Second}, m)
+	g, _, clock := newTestGater(t, GaterOptions{HandshakeTimeout: 2 * time.Second}, m)
 	done, idle := inbound(t, "127.0.0.1", 1), inbound(t, "127.0.0.1", 2)
 	g.InterceptAccept(done)
 	g.InterceptAccept(idle)

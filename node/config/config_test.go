@@ -1,4 +1,4 @@
-package node
+package config
 
 import (
 	"crypto/ed25519"
@@ -16,7 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-const exampleConfig = "../configs/examples/vigil.yaml"
+const exampleConfig = "../../configs/examples/vigil.yaml"
 
 func testAuthorityKey(t *testing.T) string {
 	t.Helper()
@@ -252,22 +252,22 @@ func TestConfigReadSecretRefusesOpenModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := filepath.Join(dir, "keys", "identity.key")
-	if _, err := readSecret(p); err != nil {
+	if _, err := ReadSecret(p); err != nil {
 		t.Fatalf("0600 key refused: %v", err)
 	}
 	for _, mode := range []os.FileMode{0o644, 0o640, 0o604} {
 		if err := os.Chmod(p, mode); err != nil {
 			t.Fatal(err)
 		}
-		_, err := readSecret(p)
+		_, err := ReadSecret(p)
 		if err == nil || !strings.Contains(err.Error(), "chmod 600") || !strings.Contains(err.Error(), p) {
-			t.Errorf("mode %o: readSecret err = %v, want a refusal naming the file and the fix", mode, err)
+			t.Errorf("mode %o: ReadSecret err = %v, want a refusal naming the file and the fix", mode, err)
 		}
 		if _, err := LoadIdentityKey(p); err == nil {
 			t.Errorf("mode %o: LoadIdentityKey accepted the key", mode)
 		}
 	}
-	if _, err := readSecret(filepath.Join(dir, "keys", "nope.key")); err == nil {
-		t.Error("readSecret of a missing file succeeded")
+	if _, err := ReadSecret(filepath.Join(dir, "keys", "nope.key")); err == nil {
+		t.Error("ReadSecret of a missing file succeeded")
 	}
 }

@@ -1,10 +1,14 @@
-package node
+package transport
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,25 +47,43 @@ const (
 	dnsRefresh = 10 * time.Minute
 )
 
-// rosterGater admits only current roster members. InterceptAccept closes
+// Members answers whether a peer is a current roster member (the roster
+// in force implements it).
+type Members interface {
+	IsMember(peer.ID) bool
+}
+
+// GaterOptions are the gater's settings, filled from the node's config.
+type GaterOptions struct {
+	// Self is this node's peer ID; its own roster entry is not allowlisted.
+	Self peer.ID
+	// BehindNAT turns the source-address check off (network.behind_nat).
+	BehindNAT bool
+	// HandshakeTimeout bounds an inbound connection's security and muxer
+	// negotiation (network.handshake_timeout; NewHost applies it). It
+	// must be positive.
+	HandshakeTimeout time.Duration
+	Logger           *zap.Logger
+}
+
+// Gater admits only current roster members. InterceptAccept closes
 // connections from addresses no member uses before any handshake (unless
-// network.behind_nat); InterceptSecured runs after the security handshake
-// has proven the remote's peer ID and before any protocol, so a stranger
-// never reaches a stream handler. Refusals are counted and logged once a
-// minute per source (issue 9, "Transport").
-type rosterGater struct {
-	roster *rosterState
-	log    *zap.Logger
-	// extraDeny lets a test harness partition members (nil in production).
-	extraDeny func(peer.ID) bool
-	behindNAT bool
-	// handshakeTimeout is network.handshake_timeout (host.go applies it).
+// BehindNAT); InterceptSecured runs after the security handshake has
+// proven the remote's peer ID and before any protocol, so a stranger never
+// reaches a stream handler. Refusals are counted and logged once a minute
+// per source (issue 9, "Transport"). Members cut off by Partition are
+// refused too.
+type Gater struct {
+	members          Members
+	log              *zap.Logger
+	behindNAT        bool
 	handshakeTimeout time.Duration
 	now              func() time.Time
 
-	refused *prometheus.CounterVec
-	logs    *refusalLog
-	pending handshakeTracker
+	refused   *prometheus.CounterVec
+	logs      *refusalLog
+	pending   handshakeTracker
+	partition partitionSet
 
 	// memberIPs is the set of IPs the roster members' addresses use,
 	// replaced whole on every roster change or DNS refresh.
@@ -77,9 +99,18 @@ type rosterGater struct {
 	resolveCh chan struct{}
 }
 
-func newRosterGater(roster *rosterState, log *zap.Logger, extraDeny func(peer.ID) bool, self peer.ID, cfg NetworkConfig) *rosterGater {
-	g := &rosterGater{roster: roster, log: log, extraDeny: extraDeny, self: self, behindNAT: cfg.BehindNAT,
-		handshakeTimeout: cfg.HandshakeTimeout, now: time.Now,
+// NewGater builds a gater that asks members who is in the roster. The
+// member addresses for the address check come with SetMembers; until its
+// first call every inbound connection is refused (unless BehindNAT).
+func NewGater(members Members, o GaterOptions) (*Gater, error) {
+	if o.HandshakeTimeout <= 0 {
+		return nil, fmt.Errorf("gater: handshake timeout %v must be positive", o.HandshakeTimeout)
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	g := &Gater{members: members, log: o.Logger, self: o.Self, behindNAT: o.BehindNAT,
+		handshakeTimeout: o.HandshakeTimeout, now: time.Now,
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_p2p_connections_refused_total",
 			Help: "libp2p connections refused, by reason (address: inbound from an IP no roster member uses; " +
@@ -87,31 +118,28 @@ func newRosterGater(roster *rosterState, log *zap.Logger, extraDeny func(peer.ID
 				"within network.handshake_timeout, idle or failed) and direction.",
 		}, []string{"reason", "direction"}),
 		listed: map[string]ma.Multiaddr{}, resolved: map[string][]netip.Addr{}, resolveCh: make(chan struct{}, 1)}
-	if g.handshakeTimeout <= 0 {
-		g.handshakeTimeout = DefaultConfig().Network.HandshakeTimeout
-	}
-	g.logs = newRefusalLog(log, func() time.Time { return g.now() })
+	g.logs = newRefusalLog(o.Logger, func() time.Time { return g.now() })
 	g.pending.pending = map[string]pendingConn{}
-	if r, _ := roster.current(); r != nil {
-		g.setMembers(r)
-	}
-	return g
+	return g, nil
 }
 
-func (g *rosterGater) allowed(p peer.ID) bool {
-	if g.extraDeny != nil && g.extraDeny(p) {
-		return false
-	}
-	return g.roster.isMember(p)
+// RefusedConnections is the gater's counter of refused connections, for
+// the node's metrics registry.
+func (g *Gater) RefusedConnections() prometheus.Collector { return g.refused }
+
+// Allowed reports whether p may hold a connection: a roster member not cut
+// off by Partition.
+func (g *Gater) Allowed(p peer.ID) bool {
+	return !g.partition.has(p) && g.members.IsMember(p)
 }
 
-func (g *rosterGater) InterceptPeerDial(p peer.ID) bool { return g.allowed(p) }
+func (g *Gater) InterceptPeerDial(p peer.ID) bool { return g.Allowed(p) }
 
-func (g *rosterGater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
+func (g *Gater) InterceptAddrDial(peer.ID, ma.Multiaddr) bool { return true }
 
 // InterceptAccept runs for every inbound connection before the resource
 // manager accounts it: a stranger's address costs nothing further.
-func (g *rosterGater) InterceptAccept(addrs network.ConnMultiaddrs) bool {
+func (g *Gater) InterceptAccept(addrs network.ConnMultiaddrs) bool {
 	remote := addrs.RemoteMultiaddr()
 	ip, ok := addrIP(remote)
 	if !g.behindNAT && (!ok || !g.isMemberIP(ip)) {
@@ -122,24 +150,24 @@ func (g *rosterGater) InterceptAccept(addrs network.ConnMultiaddrs) bool {
 	return true
 }
 
-func (g *rosterGater) InterceptSecured(dir network.Direction, p peer.ID, addrs network.ConnMultiaddrs) bool {
+func (g *Gater) InterceptSecured(dir network.Direction, p peer.ID, addrs network.ConnMultiaddrs) bool {
 	if dir == network.DirInbound {
 		g.pending.done(addrs.RemoteMultiaddr().String())
 	}
-	if g.allowed(p) {
+	if g.Allowed(p) {
 		return true
 	}
 	g.refuse(refusePeer, dir, addrs.RemoteMultiaddr(), p)
 	return false
 }
 
-func (g *rosterGater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
+func (g *Gater) InterceptUpgraded(network.Conn) (bool, control.DisconnectReason) {
 	return true, 0
 }
 
-// resourcesRefused is called by the resource manager wrapper (p2plimits.go)
+// resourcesRefused is called by the resource manager wrapper (limits.go)
 // when it refuses to open a connection.
-func (g *rosterGater) resourcesRefused(dir network.Direction, endpoint ma.Multiaddr) {
+func (g *Gater) resourcesRefused(dir network.Direction, endpoint ma.Multiaddr) {
 	if endpoint == nil {
 		return
 	}
@@ -149,7 +177,7 @@ func (g *rosterGater) resourcesRefused(dir network.Direction, endpoint ma.Multia
 	g.refuse(refuseResources, dir, endpoint, "")
 }
 
-func (g *rosterGater) refuse(reason string, dir network.Direction, remote ma.Multiaddr, p peer.ID) {
+func (g *Gater) refuse(reason string, dir network.Direction, remote ma.Multiaddr, p peer.ID) {
 	d := "inbound"
 	if dir == network.DirOutbound {
 		d = "outbound"
@@ -162,7 +190,7 @@ func (g *rosterGater) refuse(reason string, dir network.Direction, remote ma.Mul
 	g.logs.note(src, reason, d, p)
 }
 
-func (g *rosterGater) isMemberIP(ip netip.Addr) bool {
+func (g *Gater) isMemberIP(ip netip.Addr) bool {
 	set := g.memberIPs.Load()
 	if set == nil {
 		return false
@@ -184,10 +212,10 @@ func addrIP(m ma.Multiaddr) (netip.Addr, bool) {
 	return a.Unmap(), ok
 }
 
-// setMembers takes the IPs of every member's roster addresses (except this
+// SetMembers takes the IPs of every member's roster addresses (except this
 // node's own entry) for the address check and the resource manager's
 // allowlist. DNS names are resolved by run.
-func (g *rosterGater) setMembers(r *protocol.Roster) {
+func (g *Gater) SetMembers(r *protocol.Roster) {
 	literal := map[peer.ID][]netip.Addr{}
 	names := map[string][]peer.ID{}
 	for _, m := range r.Members {
@@ -221,7 +249,10 @@ func (g *rosterGater) setMembers(r *protocol.Roster) {
 	g.rebuildLocked()
 	g.mu.Unlock()
 	if len(names) > 0 {
-		signal(g.resolveCh)
+		select { // wake Run; one pending wake-up covers every change
+		case g.resolveCh <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -230,14 +261,14 @@ func (g *rosterGater) setMembers(r *protocol.Roster) {
 // connection may use the allowlisted scopes when strangers have filled the
 // ordinary transient scope (issue 9 item 9), and only that member's peer ID
 // may keep them after the handshake.
-func (g *rosterGater) attachAllowlist(al *rcmgr.Allowlist) {
+func (g *Gater) attachAllowlist(al *rcmgr.Allowlist) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.allowlist = al
 	g.rebuildLocked()
 }
 
-func (g *rosterGater) rebuildLocked() {
+func (g *Gater) rebuildLocked() {
 	ips := map[netip.Addr]struct{}{}
 	want := map[string]ma.Multiaddr{}
 	add := func(id peer.ID, ip netip.Addr) {
@@ -287,10 +318,10 @@ func (g *rosterGater) rebuildLocked() {
 	}
 }
 
-// run is the gater's upkeep until ctx ends: it counts handshakes that never
+// Run is the gater's upkeep until ctx ends: it counts handshakes that never
 // finished, writes the aggregated refusal log once a minute and resolves
 // members' DNS addresses.
-func (g *rosterGater) run(ctx context.Context) {
+func (g *Gater) Run(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	lastFlush, lastResolve := g.now(), time.Time{}
@@ -319,7 +350,7 @@ func (g *rosterGater) run(ctx context.Context) {
 
 // sweepHandshakes counts (and forgets) accepted connections that did not
 // finish their handshake within the timeout: the upgrader has closed them.
-func (g *rosterGater) sweepHandshakes() {
+func (g *Gater) sweepHandshakes() {
 	// A little slack so a handshake finishing right at the deadline is
 	// not counted as timed out.
 	for _, ip := range g.pending.expire(g.now().Add(-g.handshakeTimeout - time.Second)) {
@@ -330,7 +361,7 @@ func (g *rosterGater) sweepHandshakes() {
 
 // resolve looks up every member DNS name once. A name that does not
 // resolve keeps its previous answer.
-func (g *rosterGater) resolve(ctx context.Context) {
+func (g *Gater) resolve(ctx context.Context) {
 	g.mu.Lock()
 	names := make([]string, 0, len(g.dnsNames))
 	for name := range g.dnsNames {
@@ -499,30 +530,35 @@ func (p *partitionSet) has(id peer.ID) bool {
 	return p.peers[id]
 }
 
-// Partition cuts this node off from the given members until Heal: their
-// connections are closed and the gater refuses new ones. Deliveries to them
-// queue as they would during a real outage.
-func (n *Node) Partition(peers ...peer.ID) {
-	n.partition.mu.Lock()
-	if n.partition.peers == nil {
-		n.partition.peers = map[peer.ID]bool{}
+// Partition refuses the given members until Heal, as if the network
+// between them and this node were cut. It closes no connection; the caller
+// does.
+func (g *Gater) Partition(peers ...peer.ID) {
+	g.partition.mu.Lock()
+	defer g.partition.mu.Unlock()
+	if g.partition.peers == nil {
+		g.partition.peers = map[peer.ID]bool{}
 	}
 	for _, p := range peers {
-		n.partition.peers[p] = true
-	}
-	n.partition.mu.Unlock()
-	for _, p := range peers {
-		_ = n.host.Network().ClosePeer(p)
+		g.partition.peers[p] = true
 	}
 }
 
-// Heal ends every partition set with Partition.
-func (n *Node) Heal() {
-	n.partition.mu.Lock()
-	healed := n.partition.peers
-	n.partition.peers = nil
-	n.partition.mu.Unlock()
-	for p := range healed {
-		n.engine.connected(p)
-	}
+// Heal ends every partition and returns the peers it had cut off.
+func (g *Gater) Heal() []peer.ID {
+	g.partition.mu.Lock()
+	healed := g.partition.peers
+	g.partition.peers = nil
+	g.partition.mu.Unlock()
+	return slices.Collect(maps.Keys(healed))
+}
+
+// Partitioned lists the peers currently cut off, sorted by their printed
+// form.
+func (g *Gater) Partitioned() []peer.ID {
+	g.partition.mu.RLock()
+	out := slices.Collect(maps.Keys(g.partition.peers))
+	g.partition.mu.RUnlock()
+	slices.SortFunc(out, func(a, b peer.ID) int { return strings.Compare(a.String(), b.String()) })
+	return out
 }
