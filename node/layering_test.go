@@ -19,12 +19,12 @@ var floors = map[string]int{
 
 	"node/config":    2,
 	"node/events":    2,
-	"node/authority": 2,
 	"node/accounts":  2,
 	"node/console":   2,
 	"node/admission": 2,
 
 	"node/transport": 3,
+	"node/authority": 3,
 	"node/alerts":    3,
 
 	"node/roster": 4,
