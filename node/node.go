@@ -19,6 +19,7 @@ import (
 
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/admission"
+	"github.com/vigil-network/vigil/node/events"
 	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
@@ -57,7 +58,7 @@ type Node struct {
 	engine   *deliveryEngine
 	peers    *peerTracker
 	handlers transport.Handlers // goroutines started by libp2p stream handlers
-	events   eventHub
+	events   events.Hub
 	metrics  *metrics
 	hooks    *alertHooks // webhook and command workers (alerthooks.go)
 	accounts *accounts.Manager

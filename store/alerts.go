@@ -110,3 +110,12 @@ func (r *ReadTx) Alerts(all bool) ([]*Alert, error) {
 	}
 	return out, err
 }
+
+// Alert returns one alert by ID.
+func (r *ReadTx) Alert(id string) (*Alert, error) {
+	var a Alert
+	if err := r.getJSON(alertKey(id), &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
