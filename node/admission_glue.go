@@ -187,7 +187,7 @@ func (ar admissionReporter) OverLimit(ctx context.Context, a admission.Alarm) er
 	}
 	n.publishAlert(al)
 	if fresh {
-		n.metrics.escalations.WithLabelValues(al.Kind).Inc()
+		n.metrics.escalations.WithLabelValues(string(al.Kind)).Inc()
 		n.dispatchAlert(al)
 		n.log.Named("admission").Warn("member over an admission limit", zap.String("country", a.Country),
 			zap.String("code", a.Code), zap.String("limit", a.Limit), zap.Int64("refused", a.Count))

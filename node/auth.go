@@ -130,7 +130,7 @@ func (n *Node) onLockout(user, remote string) {
 		}
 		return tx.Audit(store.AuditRecord{At: now, Actor: "node", Action: "user.locked", Detail: user + " from " + remote})
 	})
-	n.metrics.escalations.WithLabelValues(a.Kind).Inc()
+	n.metrics.escalations.WithLabelValues(string(a.Kind)).Inc()
 	n.publishAlert(a)
 	n.dispatchAlert(a)
 }

@@ -255,7 +255,7 @@ func TestCaseLifecycle(t *testing.T) {
 			kinds := map[string]bool{}
 			for _, a := range out.Alerts {
 				if a.CaseID == caseID {
-					kinds[a.Kind] = true
+					kinds[string(a.Kind)] = true
 				}
 			}
 			return kinds
@@ -311,7 +311,7 @@ func TestCaseLifecycle(t *testing.T) {
 			kinds := map[string]bool{}
 			for _, a := range out.Alerts {
 				if a.CaseID == sub.CaseID {
-					kinds[a.Kind] = true
+					kinds[string(a.Kind)] = true
 				}
 			}
 			return kinds

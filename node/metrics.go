@@ -102,7 +102,7 @@ type stateCollector struct{ n *Node }
 
 var (
 	outboxDesc = prometheus.NewDesc("vigil_outbox_depth", "Undelivered outgoing messages per peer.", []string{"country"}, nil)
-	casesDesc  = prometheus.NewDesc("vigil_open_cases", "Cases not closed, by legal state.", []string{"state"}, nil)
+	casesDesc  = prometheus.NewDesc("vigil_open_cases", "Open cases (not in a terminal state, protocol.Terminal), by legal state.", []string{"state"}, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- outboxDesc; ch <- casesDesc }
@@ -127,7 +127,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		byState := map[string]int{}
 		for _, cs := range cases {
-			if cs.State != "closed" {
+			if !terminal(cs.State) { // refused, withdrawn, released ... are over, not open
 				byState[cs.State]++
 			}
 		}

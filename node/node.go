@@ -19,7 +19,9 @@ import (
 
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/admission"
+	"github.com/vigil-network/vigil/node/alerts"
 	"github.com/vigil-network/vigil/node/events"
+	"github.com/vigil-network/vigil/node/schedule"
 	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
@@ -60,7 +62,8 @@ type Node struct {
 	handlers transport.Handlers // goroutines started by libp2p stream handlers
 	events   events.Hub
 	metrics  *metrics
-	hooks    *alertHooks // webhook and command workers (alerthooks.go)
+	hooks    *alerts.Hooks       // webhook and command workers
+	sched    *schedule.Scheduler // deadline alerts, purges, periodic steps
 	accounts *accounts.Manager
 	drills   drillState
 	faults   faultState // testing.fault_injection (faults.go)
@@ -165,7 +168,9 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	}
 	n.peers = newPeerTracker()
 	n.metrics = newMetrics(n)
-	n.hooks = newAlertHooks(cfg.Alerts, n.log.Named("alerts"), n.metrics.hookDrops.Inc)
+	n.hooks = alerts.NewHooks(alerts.HookOptions{Webhook: cfg.Alerts.Webhook, Command: cfg.Alerts.Command, Queue: cfg.Alerts.HookQueue},
+		n.log.Named("alerts"), n.metrics.hookDrops.Inc)
+	n.sched = n.newScheduler()
 	n.newAdmission()
 	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts"),
 		// Behind the default loopback listener every console user shares
@@ -217,12 +222,12 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.applyMembership(nil)
 	n.goRun("connector", n.connectLoop)
-	if n.hooks.enabled() {
+	if n.hooks.Enabled() {
 		for range max(n.cfg.Alerts.HookWorkers, 1) {
-			n.goRun("alert-hooks", n.hooks.run)
+			n.goRun("alert-hooks", n.hooks.Run)
 		}
 	}
-	n.goRun("scheduler", n.schedulerLoop)
+	n.goRun("scheduler", n.sched.Run)
 	n.goRun("drills", n.drillLoop)
 
 	n.apiSrv = &http.Server{Handler: n.apiHandler(), ReadHeaderTimeout: 10 * time.Second,

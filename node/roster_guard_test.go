@@ -79,7 +79,7 @@ func (f *federation) alertsOf(cc, kind string) []store.Alert {
 	f.api(cc, "GET", "/api/v1/alerts", nil, &out)
 	var got []store.Alert
 	for _, a := range out.Alerts {
-		if a.Kind == kind {
+		if string(a.Kind) == kind {
 			got = append(got, a)
 		}
 	}

@@ -207,7 +207,7 @@ func (n *Node) rosterAlert(ctx context.Context, kind, action string, doc []byte,
 	// One alert per document: two different rosters with one serial (a
 	// re-signed draft) are two events.
 	h := sha256.Sum256(doc)
-	a := &store.Alert{ID: fmt.Sprintf("roster/%s/%d/%x", strings.TrimPrefix(kind, "roster_"), serial, h[:6]), Kind: kind,
+	a := &store.Alert{ID: fmt.Sprintf("roster/%s/%d/%x", strings.TrimPrefix(kind, "roster_"), serial, h[:6]), Kind: store.AlertKind(kind),
 		Severity: "critical", RaisedAt: now, Message: msg}
 	var isNew bool
 	err := n.store.Update(ctx, func(tx *store.Tx) error {
@@ -233,8 +233,8 @@ func (n *Node) rosterAlert(ctx context.Context, kind, action string, doc []byte,
 		return err
 	}
 	if isNew {
-		n.log.Named("alerts").Warn("alert raised", zap.String("kind", a.Kind), zap.String("severity", a.Severity))
-		n.metrics.escalations.WithLabelValues(a.Kind).Inc()
+		n.log.Named("alerts").Warn("alert raised", zap.String("kind", string(a.Kind)), zap.String("severity", string(a.Severity)))
+		n.metrics.escalations.WithLabelValues(string(a.Kind)).Inc()
 		n.publishAlert(a)
 		n.dispatchAlert(a)
 	}

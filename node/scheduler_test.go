@@ -81,7 +81,7 @@ func countAlerts(t *testing.T, n *node.Node) alertCounts {
 			if strings.HasPrefix(a.ID, "summary/") {
 				ac.summaries[a.ID] = a
 			} else if a.CaseID != "" {
-				ac.perCase[a.Kind]++
+				ac.perCase[string(a.Kind)]++
 			}
 		}
 		return err

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -487,4 +488,18 @@ func (cs *CaseState) apply(kind RequestKind, ev Event) EventResult {
 	}
 	cs.State = next
 	return res
+}
+
+// Terminal reports whether a case in state s is over in substance: closed,
+// or a state whose only step left is to close it (a withdrawn preservation
+// may still have its data released). No deadline runs for such a case and
+// it no longer counts as open. It is derived from Rules (the states close
+// leads from), so the transition table stays the one source of the legal
+// states.
+func Terminal(s State) bool {
+	if s == StateClosed {
+		return true
+	}
+	r, _ := ruleFor(ActClose)
+	return slices.Contains(r.From, s)
 }

@@ -222,3 +222,21 @@ func TestMetaOf(t *testing.T) {
 		t.Fatalf("close: %+v", m)
 	}
 }
+
+// The scheduler, the open-case metric and the admission quota ask one
+// question, "is this case over?"; the answer is the states close leads from.
+func TestTerminalStates(t *testing.T) {
+	want := map[protocol.State]bool{
+		protocol.StateClosed: true, protocol.StateRefused: true, protocol.StateWithdrawn: true,
+		protocol.StateReleased: true, protocol.StateAnswered: true,
+		protocol.StateConditionsAccepted: true, protocol.StateConditionsRejected: true,
+	}
+	for _, s := range []protocol.State{protocol.StateOpen, protocol.StateAcknowledged, protocol.StateInfoRequested,
+		protocol.StatePreserved, protocol.StateInsufficient, protocol.StateExtensionRequested, protocol.StateMLAPending,
+		protocol.StateRefused, protocol.StateWithdrawn, protocol.StateReleased, protocol.StateDetermined,
+		protocol.StateConditionsAccepted, protocol.StateConditionsRejected, protocol.StateAnswered, protocol.StateClosed} {
+		if got := protocol.Terminal(s); got != want[s] {
+			t.Errorf("Terminal(%s) = %v, want %v", s, got, want[s])
+		}
+	}
+}

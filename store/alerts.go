@@ -7,14 +7,27 @@ import (
 	"time"
 )
 
+// AlertKind names the condition an alert is about (ack_overdue,
+// expiry_7d, roster_expired, ...); node/alerts holds the catalogue.
+type AlertKind string
+
+// Severity says how urgently an operator must look.
+type Severity string
+
+const (
+	SeverityCritical Severity = "critical"
+	SeverityWarning  Severity = "warning"
+	SeverityInfo     Severity = "info"
+)
+
 // Alert is something an operator must see: an overdue acknowledgement, a
 // preservation about to expire, an expired roster. Alerts are keyed so the
 // same condition is raised once.
 type Alert struct {
 	ID       string    `json:"id"` // case ID + "/" + kind, or a node-wide key
 	CaseID   string    `json:"case_id,omitempty"`
-	Kind     string    `json:"kind"`     // e.g. ack_overdue, expiry_7d, expired
-	Severity string    `json:"severity"` // critical, warning, info
+	Kind     AlertKind `json:"kind"`     // the catalogue is node/alerts
+	Severity Severity  `json:"severity"` // critical, warning, info
 	Country  string    `json:"country,omitempty"`
 	Message  string    `json:"message"` // metadata only, never request contents
 	DueAt    time.Time `json:"due_at,omitzero"`

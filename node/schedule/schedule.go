@@ -1,4 +1,12 @@
-package node
+// Package schedule runs a node's periodic work: one pass raises alerts for
+// missed acknowledgement deadlines and expiring preservations (with one
+// summary per member when many cases share a condition), flags an expired
+// roster, purges contents past retention and runs the periodic steps other
+// parts hand in (session pruning, the audit checkpoint). The steps are
+// independent: a failing one is counted and reported, and the others still
+// run. It reads time from the clock it is given, so tests drive a pass on a
+// fake clock.
+package schedule
 
 import (
 	"context"
@@ -8,21 +16,74 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/alerts"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
 
-// The scheduler raises alerts for missed acknowledgement deadlines and
-// expiring preservations, purges contents past retention, and flags an
-// expired roster. It reads time from the node's clock, so tests and drills
-// drive it with a fake one through CheckDeadlines.
+// Step is periodic work another part owns.
+type Step struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
 
-func (n *Node) schedulerLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.Deadlines.CheckInterval)
+// Options is what a Scheduler needs.
+type Options struct {
+	Store *store.Store
+	// Now is the node's clock.
+	Now func() time.Time
+	// Interval between passes (deadlines.check_interval).
+	Interval time.Duration
+	// ExpiryWarnings are how long before expiry a warning is raised.
+	ExpiryWarnings []time.Duration
+	// PurgeClosedAfter removes contents of cases closed that long ago;
+	// 0 keeps them.
+	PurgeClosedAfter time.Duration
+	// Roster returns the roster in force, for the expired-roster alert.
+	Roster func() *protocol.Roster
+	// Announce tells operators about a stored alert (console, hooks).
+	Announce func(*store.Alert)
+	// Escalated counts a raised alert by kind; StepFailed a failed step.
+	Escalated  func(store.AlertKind)
+	StepFailed func(step string)
+	// Steps run after the scheduler's own, in order, each pass.
+	Steps []Step
+	Log   *zap.Logger
+}
+
+// Scheduler runs passes. Build it with New.
+type Scheduler struct {
+	o   Options
+	log *zap.Logger
+}
+
+// New builds a Scheduler; nil funcs in o do nothing.
+func New(o Options) *Scheduler {
+	if o.Log == nil {
+		o.Log = zap.NewNop()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Announce == nil {
+		o.Announce = func(*store.Alert) {}
+	}
+	if o.Escalated == nil {
+		o.Escalated = func(store.AlertKind) {}
+	}
+	if o.StepFailed == nil {
+		o.StepFailed = func(string) {}
+	}
+	return &Scheduler{o: o, log: o.Log}
+}
+
+// Run makes a pass every interval until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) {
+	t := time.NewTicker(s.o.Interval)
 	defer t.Stop()
 	for {
-		if err := n.CheckDeadlines(ctx); err != nil && ctx.Err() == nil {
-			n.log.Named("scheduler").Error("deadline check failed", zap.Error(err))
+		if err := s.Pass(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("deadline check failed", zap.Error(err))
 		}
 		select {
 		case <-ctx.Done():
@@ -32,61 +93,43 @@ func (n *Node) schedulerLoop(ctx context.Context) {
 	}
 }
 
-// terminal states need no deadlines.
-func terminal(s string) bool {
-	switch protocol.State(s) {
-	case protocol.StateClosed, protocol.StateRefused, protocol.StateWithdrawn, protocol.StateReleased,
-		protocol.StateAnswered, protocol.StateConditionsAccepted, protocol.StateConditionsRejected:
-		return true
-	}
-	return false
-}
-
 // alertBatch bounds the alerts raised in one store transaction. One
 // transaction for a whole pass failed with Badger's ErrTxnTooBig once a
 // member left about 1,600 requests overdue (806 on the small profile), and
 // then no alert was raised again (issue 9, item 3).
 const alertBatch = 200
 
-// CheckDeadlines runs one pass of the scheduler at the node clock's now.
-// Its steps are independent: a failing one is counted, logged and
-// reported in the joined error, and the others still run, so deadline
-// alerts, roster expiry, retention purges, session pruning and the audit
-// checkpoint never stop each other.
-func (n *Node) CheckDeadlines(ctx context.Context) error {
-	now := n.now().UTC()
+// Pass runs one pass at the clock's now. Its steps are independent: a
+// failing one is counted, logged and reported in the joined error, and the
+// others still run, so deadline alerts, roster expiry, retention purges,
+// session pruning and the audit checkpoint never stop each other.
+func (s *Scheduler) Pass(ctx context.Context) error {
+	now := s.o.Now().UTC()
 	var errs []error
 	step := func(name string, fn func() error) {
 		if err := fn(); err != nil {
-			n.metrics.schedulerFailures.WithLabelValues(name).Inc()
+			s.o.StepFailed(name)
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 	}
 	var purge []string
 	step("deadlines", func() (err error) {
-		purge, err = n.raiseDeadlineAlerts(ctx, now)
+		purge, err = s.raiseDeadlineAlerts(ctx, now)
 		return err
 	})
-	step("roster", func() error { return n.checkRosterExpiry(ctx, now) })
+	step("roster", func() error { return s.checkRosterExpiry(ctx, now) })
 	step("purge", func() error {
 		var perrs []error
 		for _, id := range purge {
-			if err := n.purgeCase(ctx, id, now); err != nil {
+			if err := s.purgeCase(ctx, id, now); err != nil {
 				perrs = append(perrs, fmt.Errorf("case %s: %w", id, err))
 			}
 		}
 		return errors.Join(perrs...)
 	})
-	step("sessions", func() error {
-		_, err := n.accounts.PruneSessions(ctx)
-		return err
-	})
-	// A signed tree head each pass pins the log's history: a later
-	// rewrite of earlier records no longer matches it.
-	step("checkpoint", func() error {
-		_, err := n.SignAuditCheckpoint(ctx)
-		return err
-	})
+	for _, st := range s.o.Steps {
+		step(st.Name, func() error { return st.Run(ctx) })
+	}
 	return errors.Join(errs...)
 }
 
@@ -94,54 +137,21 @@ func (n *Node) CheckDeadlines(ctx context.Context) error {
 type dueAlert struct {
 	alert     *store.Alert
 	direction store.Direction
-	urgency   string
 }
 
 // dueAlerts lists the alert conditions of every case at now, and the
 // closed cases whose contents are past retention. It only reads.
-func (n *Node) dueAlerts(now time.Time) (due []dueAlert, purge []string, err error) {
-	err = n.store.View(func(tx *store.ReadTx) error {
+func (s *Scheduler) dueAlerts(now time.Time) (due []dueAlert, purge []string, err error) {
+	err = s.o.Store.View(func(tx *store.ReadTx) error {
 		return tx.EachCase(func(c *store.Case) error {
 			if !c.PurgedAt.IsZero() {
 				return nil
 			}
-			if !c.ClosedAt.IsZero() && n.cfg.Retention.PurgeClosedAfter > 0 && now.Sub(c.ClosedAt) >= n.cfg.Retention.PurgeClosedAfter {
+			if !c.ClosedAt.IsZero() && s.o.PurgeClosedAfter > 0 && now.Sub(c.ClosedAt) >= s.o.PurgeClosedAfter {
 				purge = append(purge, c.ID)
 			}
-			if terminal(c.State) {
-				return nil
-			}
-			add := func(a *store.Alert) {
-				a.CaseID, a.Country, a.RaisedAt = c.ID, c.Country, now
-				a.ID = c.ID + "/" + a.Kind
-				due = append(due, dueAlert{alert: a, direction: c.Direction, urgency: c.Urgency})
-			}
-			if !c.AckDueAt.IsZero() && c.AcknowledgedAt.IsZero() && !now.Before(c.AckDueAt) {
-				who := "this node"
-				if c.Direction == store.Outgoing {
-					who = c.Country
-				}
-				sev := "critical"
-				if c.Urgency == "routine" {
-					sev = "warning"
-				}
-				add(&store.Alert{Kind: "ack_overdue", Severity: sev, DueAt: c.AckDueAt,
-					Message: fmt.Sprintf("%s %s request not acknowledged by %s within its deadline", c.Urgency, c.Kind, who)})
-			}
-			if c.ExpiresAt.IsZero() || c.Hold {
-				return nil
-			}
-			if !now.Before(c.ExpiresAt) {
-				add(&store.Alert{Kind: "expired", Severity: "critical", DueAt: c.ExpiresAt,
-					Message: "preservation period has ended; data may be deleted"})
-				return nil
-			}
-			for _, w := range n.cfg.Deadlines.ExpiryWarnings {
-				if now.Before(c.ExpiresAt.Add(-w)) {
-					continue
-				}
-				add(&store.Alert{Kind: expiryKind(w), Severity: "warning", DueAt: c.ExpiresAt,
-					Message: fmt.Sprintf("preservation expires %s: extend it or submit the MLA request", c.ExpiresAt.Format(time.DateOnly))})
+			for _, a := range alerts.Conditions(c, now, s.o.ExpiryWarnings) {
+				due = append(due, dueAlert{alert: a, direction: c.Direction})
 			}
 			return nil
 		})
@@ -149,18 +159,12 @@ func (n *Node) dueAlerts(now time.Time) (due []dueAlert, purge []string, err err
 	return due, purge, err
 }
 
-func expiryKind(w time.Duration) string {
-	if w < 24*time.Hour {
-		return fmt.Sprintf("expiry_%s", w)
-	}
-	return fmt.Sprintf("expiry_%dd", int(w.Hours()/24))
-}
-
 // summaryGroup is what one summary alert stands for: the cases of one
 // member, one direction and one alert kind.
 type summaryGroup struct {
-	kind, country string
-	direction     store.Direction
+	kind      store.AlertKind
+	country   string
+	direction store.Direction
 }
 
 func (g summaryGroup) id() string {
@@ -176,26 +180,26 @@ func (g summaryGroup) id() string {
 // summary ("37 requests from NL overdue"), raised again only when the
 // count has doubled since it was last announced, so a flood from one
 // member costs the operator a few notifications, not thousands.
-func (n *Node) raiseDeadlineAlerts(ctx context.Context, now time.Time) ([]string, error) {
-	due, purge, err := n.dueAlerts(now)
+func (s *Scheduler) raiseDeadlineAlerts(ctx context.Context, now time.Time) ([]string, error) {
+	due, purge, err := s.dueAlerts(now)
 	if err != nil {
 		return nil, fmt.Errorf("scan cases: %w", err)
 	}
 	var errs []error
 	fresh := map[summaryGroup][]*store.Alert{}
 	active := map[summaryGroup]int{}
-	severity := map[summaryGroup]string{}
+	severity := map[summaryGroup]store.Severity{}
 	for _, d := range due {
 		g := summaryGroup{kind: d.alert.Kind, country: d.alert.Country, direction: d.direction}
 		active[g]++
-		if d.alert.Severity == "critical" || severity[g] == "" {
+		if d.alert.Severity == alerts.Critical || severity[g] == "" {
 			severity[g] = d.alert.Severity
 		}
 	}
 	for start := 0; start < len(due); start += alertBatch {
 		batch := due[start:min(start+alertBatch, len(due))]
 		var raised []dueAlert
-		err := n.store.Update(ctx, func(tx *store.Tx) error {
+		err := s.o.Store.Update(ctx, func(tx *store.Tx) error {
 			raised = raised[:0]
 			for _, d := range batch {
 				isNew, err := tx.RaiseAlert(d.alert)
@@ -207,7 +211,7 @@ func (n *Node) raiseDeadlineAlerts(ctx context.Context, now time.Time) ([]string
 				}
 				raised = append(raised, d)
 				if err := tx.Audit(store.AuditRecord{At: now, Actor: "node", Action: "alert.raised",
-					CaseID: d.alert.CaseID, Detail: d.alert.Kind}); err != nil {
+					CaseID: d.alert.CaseID, Detail: string(d.alert.Kind)}); err != nil {
 					return err
 				}
 			}
@@ -221,27 +225,27 @@ func (n *Node) raiseDeadlineAlerts(ctx context.Context, now time.Time) ([]string
 		for _, d := range raised {
 			g := summaryGroup{kind: d.alert.Kind, country: d.alert.Country, direction: d.direction}
 			fresh[g] = append(fresh[g], d.alert)
-			n.metrics.escalations.WithLabelValues(d.alert.Kind).Inc()
+			s.o.Escalated(d.alert.Kind)
 		}
 	}
-	announce, err := n.updateSummaries(ctx, now, active, severity)
+	announce, err := s.updateSummaries(ctx, now, active, severity)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	log := n.log.Named("alerts")
+	log := s.log
 	for g, alerts := range fresh {
 		if active[g] < 2 {
 			for _, a := range alerts {
-				log.Warn("alert raised", zap.String("kind", a.Kind), zap.String("case_id", a.CaseID),
-					zap.String("severity", a.Severity), zap.String("country", a.Country))
-				n.notifyAlert(a)
+				log.Warn("alert raised", zap.String("kind", string(a.Kind)), zap.String("case_id", a.CaseID),
+					zap.String("severity", string(a.Severity)), zap.String("country", a.Country))
+				s.o.Announce(a)
 			}
 		}
 	}
-	for _, s := range announce {
-		log.Warn("alerts raised", zap.String("kind", s.Kind), zap.Int("cases", s.Count),
-			zap.String("severity", s.Severity), zap.String("country", s.Country))
-		n.notifyAlert(s)
+	for _, sum := range announce {
+		log.Warn("alerts raised", zap.String("kind", string(sum.Kind)), zap.Int("cases", sum.Count),
+			zap.String("severity", string(sum.Severity)), zap.String("country", sum.Country))
+		s.o.Announce(sum)
 	}
 	return purge, errors.Join(errs...)
 }
@@ -249,9 +253,9 @@ func (n *Node) raiseDeadlineAlerts(ctx context.Context, now time.Time) ([]string
 // updateSummaries brings the summary alerts in line with the active
 // per-case counts: raised or updated for groups of two or more, cleared for
 // the rest. It returns the summaries to announce.
-func (n *Node) updateSummaries(ctx context.Context, now time.Time, active map[summaryGroup]int, severity map[summaryGroup]string) ([]*store.Alert, error) {
+func (s *Scheduler) updateSummaries(ctx context.Context, now time.Time, active map[summaryGroup]int, severity map[summaryGroup]store.Severity) ([]*store.Alert, error) {
 	var announce []*store.Alert
-	err := n.store.Update(ctx, func(tx *store.Tx) error {
+	err := s.o.Store.Update(ctx, func(tx *store.Tx) error {
 		announce = announce[:0]
 		open, err := tx.OpenAlertsWithPrefix("summary/")
 		if err != nil {
@@ -272,25 +276,25 @@ func (n *Node) updateSummaries(ctx context.Context, now time.Time, active map[su
 			if count < 2 {
 				continue
 			}
-			s := &store.Alert{ID: g.id(), Kind: g.kind, Severity: severity[g], Country: g.country, Count: count,
+			sum := &store.Alert{ID: g.id(), Kind: g.kind, Severity: severity[g], Country: g.country, Count: count,
 				RaisedAt: now, Message: summaryMessage(g, count)}
-			old, err := tx.PutAlert(s)
+			old, err := tx.PutAlert(sum)
 			if err != nil {
 				return err
 			}
 			if old != nil && !old.Cleared && count < 2*old.Announced {
 				// Updated for the alert list, not announced again.
-				s.RaisedAt, s.Announced = old.RaisedAt, old.Announced
-				if _, err := tx.PutAlert(s); err != nil {
+				sum.RaisedAt, sum.Announced = old.RaisedAt, old.Announced
+				if _, err := tx.PutAlert(sum); err != nil {
 					return err
 				}
 				continue
 			}
-			s.Announced = count
-			if _, err := tx.PutAlert(s); err != nil {
+			sum.Announced = count
+			if _, err := tx.PutAlert(sum); err != nil {
 				return err
 			}
-			announce = append(announce, s)
+			announce = append(announce, sum)
 			if err := tx.Audit(store.AuditRecord{At: now, Actor: "node", Action: "alert.raised",
 				Detail: fmt.Sprintf("%s country=%s cases=%d", g.kind, g.country, count)}); err != nil {
 				return err
@@ -310,77 +314,51 @@ func summaryMessage(g summaryGroup, count int) string {
 		from = "to"
 	}
 	switch {
-	case g.kind == "ack_overdue" && g.direction == store.Outgoing:
+	case g.kind == alerts.AckOverdue && g.direction == store.Outgoing:
 		return fmt.Sprintf("%d requests to %s not acknowledged by %s within their deadline", count, g.country, g.country)
-	case g.kind == "ack_overdue":
+	case g.kind == alerts.AckOverdue:
 		return fmt.Sprintf("%d requests from %s overdue: not acknowledged by this node within their deadline", count, g.country)
-	case g.kind == "expired":
+	case g.kind == alerts.Expired:
 		return fmt.Sprintf("%d preservations %s %s have ended; data may be deleted", count, from, g.country)
 	default:
 		return fmt.Sprintf("%d preservations %s %s expire soon (%s): extend them or submit the MLA requests", count, from, g.country, g.kind)
 	}
 }
 
-// notifyAlert announces a stored alert: metric-free (callers count),
-// console event and hooks.
-func (n *Node) notifyAlert(a *store.Alert) {
-	n.publishAlert(a)
-	n.dispatchAlert(a)
-}
-
 // checkRosterExpiry raises the expired-roster alert.
-func (n *Node) checkRosterExpiry(ctx context.Context, now time.Time) error {
-	r, _ := n.roster.current()
+func (s *Scheduler) checkRosterExpiry(ctx context.Context, now time.Time) error {
+	if s.o.Roster == nil {
+		return nil
+	}
+	r := s.o.Roster()
 	if r == nil || r.ValidUntil.After(now) {
 		return nil
 	}
-	a := &store.Alert{ID: fmt.Sprintf("roster/expired/%d", r.Serial), Kind: "roster_expired", Severity: "critical",
+	a := &store.Alert{ID: fmt.Sprintf("roster/expired/%d", r.Serial), Kind: alerts.RosterExpired, Severity: alerts.Critical,
 		DueAt: r.ValidUntil, RaisedAt: now,
 		Message: fmt.Sprintf("roster serial %d expired; still in use. Ask the network authority for a new one", r.Serial)}
 	isNew := false
-	if err := n.store.Update(ctx, func(tx *store.Tx) error {
+	if err := s.o.Store.Update(ctx, func(tx *store.Tx) error {
 		var err error
 		if isNew, err = tx.RaiseAlert(a); err != nil || !isNew {
 			return err
 		}
-		return tx.Audit(store.AuditRecord{At: now, Actor: "node", Action: "alert.raised", Detail: a.Kind})
+		return tx.Audit(store.AuditRecord{At: now, Actor: "node", Action: "alert.raised", Detail: string(a.Kind)})
 	}); err != nil {
 		return err
 	}
 	if isNew {
-		n.log.Named("alerts").Warn("alert raised", zap.String("kind", a.Kind), zap.String("severity", a.Severity))
-		n.metrics.escalations.WithLabelValues(a.Kind).Inc()
-		n.notifyAlert(a)
+		s.log.Warn("alert raised", zap.String("kind", string(a.Kind)), zap.String("severity", string(a.Severity)))
+		s.o.Escalated(a.Kind)
+		s.o.Announce(a)
 	}
 	return nil
 }
-
-// clearAlertsFor resolves alerts a case's new state makes moot.
-func (n *Node) clearAlertsFor(tx *store.Tx, c *store.Case, now time.Time) error {
-	if !c.AcknowledgedAt.IsZero() || terminal(c.State) {
-		if err := tx.ClearAlert(c.ID+"/ack_overdue", now); err != nil {
-			return err
-		}
-	}
-	if c.Hold || terminal(c.State) {
-		for _, w := range n.cfg.Deadlines.ExpiryWarnings {
-			if err := tx.ClearAlert(c.ID+"/"+expiryKind(w), now); err != nil {
-				return err
-			}
-		}
-		return tx.ClearAlert(c.ID+"/expired", now)
-	}
-	return nil
-}
-
-// dispatchAlert hands a new alert to the webhook and command hooks
-// (alerthooks.go); it never blocks.
-func (n *Node) dispatchAlert(a *store.Alert) { n.hooks.dispatch(a) }
 
 // purgeCase removes the contents (envelopes) of a closed case past
 // retention. Metadata, receipts and the audit trail stay.
-func (n *Node) purgeCase(ctx context.Context, id string, now time.Time) error {
-	return n.store.Update(ctx, func(tx *store.Tx) error {
+func (s *Scheduler) purgeCase(ctx context.Context, id string, now time.Time) error {
+	return s.o.Store.Update(ctx, func(tx *store.Tx) error {
 		c, err := tx.Case(id)
 		if err != nil {
 			return err

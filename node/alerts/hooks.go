@@ -1,4 +1,4 @@
-package node
+package alerts
 
 import (
 	"bytes"
@@ -14,14 +14,14 @@ import (
 	"github.com/vigil-network/vigil/store"
 )
 
-// alertHooks sends new alerts to the configured webhook and command on a
+// Hooks sends new alerts to the configured webhook and command on a
 // fixed pool of workers fed by a bounded queue. A hook that hangs or a
 // burst of alerts can therefore hold at most hook_workers calls and
 // hook_queue waiting alerts; the scheduler and every other caller of
-// dispatch never wait for a hook (issue 9: "alert hooks run through a
+// Dispatch never wait for a hook (issue 9: "alert hooks run through a
 // bounded worker pool"). What does not fit is counted and skipped: the
 // alert itself is already stored and shown in the API and console.
-type alertHooks struct {
+type Hooks struct {
 	webhook string
 	command []string
 	queue   chan []byte
@@ -33,16 +33,27 @@ type alertHooks struct {
 	drops    int
 }
 
-func newAlertHooks(cfg AlertConfig, log *zap.Logger, dropped func()) *alertHooks {
-	return &alertHooks{webhook: cfg.Webhook, command: cfg.Command,
-		queue: make(chan []byte, max(cfg.HookQueue, 1)), log: log, dropped: dropped}
+// HookOptions configures the hooks (alerts.webhook, alerts.command,
+// alerts.hook_queue).
+type HookOptions struct {
+	Webhook string
+	Command []string
+	Queue   int // alerts waiting for a worker; at least 1
 }
 
-func (h *alertHooks) enabled() bool { return h != nil && (h.webhook != "" || len(h.command) > 0) }
+// NewHooks builds the hooks; dropped counts an alert that skipped them
+// because the queue was full. Run starts a worker.
+func NewHooks(o HookOptions, log *zap.Logger, dropped func()) *Hooks {
+	return &Hooks{webhook: o.Webhook, command: o.Command,
+		queue: make(chan []byte, max(o.Queue, 1)), log: log, dropped: dropped}
+}
 
-// dispatch queues a for the hooks without blocking.
-func (h *alertHooks) dispatch(a *store.Alert) {
-	if !h.enabled() {
+// Enabled reports whether a webhook or command is configured.
+func (h *Hooks) Enabled() bool { return h != nil && (h.webhook != "" || len(h.command) > 0) }
+
+// Dispatch queues a for the hooks without blocking.
+func (h *Hooks) Dispatch(a *store.Alert) {
+	if !h.Enabled() {
 		return
 	}
 	body, err := json.Marshal(a)
@@ -69,8 +80,8 @@ func (h *alertHooks) dispatch(a *store.Alert) {
 		zap.Int("skipped", drops), zap.Int("queue", cap(h.queue)))
 }
 
-// run is one worker; it returns when ctx ends.
-func (h *alertHooks) run(ctx context.Context) {
+// Run is one worker; it returns when ctx ends.
+func (h *Hooks) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -83,7 +94,7 @@ func (h *alertHooks) run(ctx context.Context) {
 
 // call runs both hooks for one alert. Both get metadata only. Failures are
 // logged; the alert stays in the API.
-func (h *alertHooks) call(ctx context.Context, body []byte) {
+func (h *Hooks) call(ctx context.Context, body []byte) {
 	if h.webhook != "" {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		req, err := http.NewRequestWithContext(cctx, http.MethodPost, h.webhook, bytes.NewReader(body))

@@ -1,4 +1,4 @@
-package node
+package alerts
 
 import (
 	"context"
@@ -41,16 +41,16 @@ func TestAlertHooksBounded(t *testing.T) {
 	defer once.Do(func() { close(release) })
 
 	var dropped atomic.Int32
-	h := newAlertHooks(AlertConfig{Webhook: srv.URL, HookWorkers: workers, HookQueue: queue}, zap.NewNop(), func() { dropped.Add(1) })
+	h := NewHooks(HookOptions{Webhook: srv.URL, Queue: queue}, zap.NewNop(), func() { dropped.Add(1) })
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
-		go func() { defer wg.Done(); h.run(ctx) }()
+		go func() { defer wg.Done(); h.Run(ctx) }()
 	}
 	// Let the workers pick up their first alert and hang on it.
-	h.dispatch(&store.Alert{ID: "a0", Kind: "ack_overdue"})
-	h.dispatch(&store.Alert{ID: "a1", Kind: "ack_overdue"})
+	h.Dispatch(&store.Alert{ID: "a0", Kind: AckOverdue})
+	h.Dispatch(&store.Alert{ID: "a1", Kind: AckOverdue})
 	deadline := time.Now().Add(10 * time.Second)
 	for inFlight.Load() < workers && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
@@ -59,7 +59,7 @@ func TestAlertHooksBounded(t *testing.T) {
 		t.Fatalf("%d webhook calls in flight, want %d", inFlight.Load(), workers)
 	}
 	for i := 2; i < alerts; i++ { // returns although every worker hangs
-		h.dispatch(&store.Alert{ID: "a", Kind: "ack_overdue"})
+		h.Dispatch(&store.Alert{ID: "a", Kind: AckOverdue})
 	}
 	if got := dropped.Load(); got != alerts-workers-queue {
 		t.Fatalf("dropped %d alerts, want %d (only %d wait)", got, alerts-workers-queue, queue)

@@ -1,0 +1,77 @@
+package alerts
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vigil-network/vigil/protocol"
+	"github.com/vigil-network/vigil/store"
+)
+
+// Conditions lists the alerts case c is due at now: an overdue
+// acknowledgement, an ended preservation, or a preservation within one of
+// warnings of its expiry. A terminal case (protocol.Terminal) has none;
+// a case under MLA hold has no expiry alerts. The alerts carry IDs, case,
+// country and now as their raise time.
+func Conditions(c *store.Case, now time.Time, warnings []time.Duration) []*store.Alert {
+	if terminal(c) {
+		return nil
+	}
+	var due []*store.Alert
+	add := func(a *store.Alert) {
+		a.CaseID, a.Country, a.RaisedAt = c.ID, c.Country, now
+		a.ID = CaseAlertID(c.ID, a.Kind)
+		due = append(due, a)
+	}
+	if !c.AckDueAt.IsZero() && c.AcknowledgedAt.IsZero() && !now.Before(c.AckDueAt) {
+		who := "this node"
+		if c.Direction == store.Outgoing {
+			who = c.Country
+		}
+		sev := Critical
+		if c.Urgency == "routine" {
+			sev = Warning
+		}
+		add(&store.Alert{Kind: AckOverdue, Severity: sev, DueAt: c.AckDueAt,
+			Message: fmt.Sprintf("%s %s request not acknowledged by %s within its deadline", c.Urgency, c.Kind, who)})
+	}
+	if c.ExpiresAt.IsZero() || c.Hold {
+		return due
+	}
+	if !now.Before(c.ExpiresAt) {
+		add(&store.Alert{Kind: Expired, Severity: Critical, DueAt: c.ExpiresAt,
+			Message: "preservation period has ended; data may be deleted"})
+		return due
+	}
+	for _, w := range warnings {
+		if now.Before(c.ExpiresAt.Add(-w)) {
+			continue
+		}
+		add(&store.Alert{Kind: ExpiryWarning(w), Severity: Warning, DueAt: c.ExpiresAt,
+			Message: fmt.Sprintf("preservation expires %s: extend it or submit the MLA request", c.ExpiresAt.Format(time.DateOnly))})
+	}
+	return due
+}
+
+// ClearMoot clears, in tx, the alerts that case c's current state makes
+// moot: the acknowledgement alert once acknowledged, the expiry alerts once
+// held for MLA, and all of them once terminal.
+func ClearMoot(tx *store.Tx, c *store.Case, now time.Time, warnings []time.Duration) error {
+	over := terminal(c)
+	if !c.AcknowledgedAt.IsZero() || over {
+		if err := tx.ClearAlert(CaseAlertID(c.ID, AckOverdue), now); err != nil {
+			return err
+		}
+	}
+	if c.Hold || over {
+		for _, w := range warnings {
+			if err := tx.ClearAlert(CaseAlertID(c.ID, ExpiryWarning(w)), now); err != nil {
+				return err
+			}
+		}
+		return tx.ClearAlert(CaseAlertID(c.ID, Expired), now)
+	}
+	return nil
+}
+
+func terminal(c *store.Case) bool { return protocol.Terminal(protocol.State(c.State)) }
