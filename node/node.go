@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/admission"
 	"github.com/vigil-network/vigil/node/alerts"
+	"github.com/vigil-network/vigil/node/drills"
 	"github.com/vigil-network/vigil/node/events"
 	"github.com/vigil-network/vigil/node/schedule"
 	"github.com/vigil-network/vigil/node/transport"
@@ -65,7 +66,7 @@ type Node struct {
 	hooks    *alerts.Hooks       // webhook and command workers
 	sched    *schedule.Scheduler // deadline alerts, purges, periodic steps
 	accounts *accounts.Manager
-	drills   drillState
+	drills   *drills.Service
 	faults   faultState // testing.fault_injection (faults.go)
 	mesh     meshState  // roster pulls and duplicate connections (mesh.go)
 	// admission decides what each member may make this node do;
@@ -171,6 +172,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	n.hooks = alerts.NewHooks(alerts.HookOptions{Webhook: cfg.Alerts.Webhook, Command: cfg.Alerts.Command, Queue: cfg.Alerts.HookQueue},
 		n.log.Named("alerts"), n.metrics.hookDrops.Inc)
 	n.sched = n.newScheduler()
+	n.drills = n.newDrills()
 	n.newAdmission()
 	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts"),
 		// Behind the default loopback listener every console user shares
@@ -209,7 +211,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.apiLn = ln
 	n.handlers.Handle(n.host, ProtoDeliver, serviceDeliver, n.handleDeliver)
 	n.handlers.Handle(n.host, ProtoRoster, serviceRoster, n.handleRoster)
-	n.handlers.Handle(n.host, ProtoDrill, serviceDrill, n.handleDrill)
+	n.drills.Register(&n.handlers)
 	n.engine = newDeliveryEngine(n)
 	if err := n.startAdmission(); err != nil {
 		n.cancel()
@@ -228,7 +230,7 @@ func (n *Node) Start(ctx context.Context) error {
 		}
 	}
 	n.goRun("scheduler", n.sched.Run)
-	n.goRun("drills", n.drillLoop)
+	n.goRun("drills", n.drills.Run)
 
 	n.apiSrv = &http.Server{Handler: n.apiHandler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return n.ctx }}

@@ -9,5 +9,4 @@ const (
 
 	serviceDeliver = "vigil.deliver"
 	serviceRoster  = "vigil.roster"
-	serviceDrill   = "vigil.drill"
 )

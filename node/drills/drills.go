@@ -1,29 +1,7 @@
-package node
-
-import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"net/http"
-	"sort"
-	"strings"
-	"sync"
-	"time"
-
-	"github.com/libp2p/go-libp2p/core/network"
-	"github.com/libp2p/go-libp2p/core/peer"
-	"go.uber.org/zap"
-
-	"github.com/vigil-network/vigil/node/transport"
-	"github.com/vigil-network/vigil/protocol"
-	"github.com/vigil-network/vigil/store"
-)
-
-// Drills test the network the way an incident would use it.
+// Package drills tests the network the way an incident would use it.
 //
 // A reachability drill sends every roster member a signed Ping over
-// ProtoDrill and waits for its signed Pong: all members in parallel, on
+// the drill protocol (ID) and waits for its signed Pong: all members in parallel, on
 // the warm connections the connector keeps (dialling those that are not
 // connected), each with its own timeout. It runs on a schedule
 // (drills.interval) and on demand.
@@ -34,9 +12,122 @@ import (
 // the time to acknowledgement per country, or a miss when none came within
 // drills.ack_deadline. CheckDrills resolves those outcomes.
 
+package drills
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/vigil-network/vigil/node/config"
+	"github.com/vigil-network/vigil/node/transport"
+	"github.com/vigil-network/vigil/protocol"
+	"github.com/vigil-network/vigil/store"
+)
+
+// Roster is the roster in force, as drills read it.
+type Roster interface {
+	Current() *protocol.Roster
+	IsMember(peer.ID) bool
+	ByCountry(cc string) (peer.ID, protocol.Member, bool)
+}
+
+// Admission decides whether a member may make this node answer a ping now,
+// and samples refusal log lines.
+type Admission interface {
+	AdmitDrill(peer.ID) bool
+	LogRefusal(log *zap.Logger, key, msg string, fields ...zap.Field)
+}
+
+// Peers is the mesh's view of members: where to dial them, and what a
+// verified pong says about them.
+type Peers interface {
+	AddMemberAddrs(protocol.Member)
+	Answered(id peer.ID, rtt time.Duration, at time.Time)
+}
+
+// Submitter sends a drill request through the normal submission path and
+// returns its case ID.
+type Submitter interface {
+	SubmitDrill(ctx context.Context, actor string, doc []byte) (caseID string, err error)
+}
+
+// Gauges are the drill metrics, per member country.
+type Gauges struct {
+	Reachable, RTT, Ack *prometheus.GaugeVec
+	Misses              *prometheus.CounterVec
+}
+
+// Options is what a Service needs.
+type Options struct {
+	Host    host.Host
+	Key     crypto.PrivKey
+	Country string // this node's
+	Drills  config.DrillConfig
+	// CheckInterval is how often response drills are resolved.
+	CheckInterval time.Duration
+	Now           func() time.Time
+	Store         *store.Store
+	Roster        Roster
+	Admission     Admission
+	Peers         Peers
+	Submit        Submitter
+	Gauges        Gauges
+	Log           *zap.Logger
+}
+
+// Service runs drills and answers other members' pings.
+type Service struct {
+	host          host.Host
+	key           crypto.PrivKey
+	self          peer.ID
+	country       string
+	cfg           config.DrillConfig
+	checkInterval time.Duration
+	now           func() time.Time
+	store         *store.Store
+	roster        Roster
+	admit         Admission
+	peers         Peers
+	submit        Submitter
+	gauges        Gauges
+	log           *zap.Logger
+
+	// reach serialises reachability drills: an on-demand run while the
+	// scheduled one is in flight waits for it rather than doubling the load.
+	reach sync.Mutex
+}
+
+// New builds the service; Register starts answering pings, Run runs the
+// scheduled drills.
+func New(o Options) *Service {
+	return &Service{host: o.Host, key: o.Key, self: o.Host.ID(), country: o.Country, cfg: o.Drills,
+		checkInterval: o.CheckInterval, now: o.Now, store: o.Store, roster: o.Roster, admit: o.Admission,
+		peers: o.Peers, submit: o.Submit, gauges: o.Gauges, log: o.Log}
+}
+
+// Register answers drill pings on h behind the shared handler preamble.
+func (d *Service) Register(handlers *transport.Handlers) {
+	handlers.Handle(d.host, ID, ServiceName, d.handle)
+}
+
 const (
-	// ProtoDrill carries one Ping and its Pong per stream.
-	ProtoDrill = "/vigil/drill/1.0.0"
+	// ID is the drill protocol: one Ping and its Pong per stream.
+	ID = "/vigil/drill/1.0.0"
+	// ServiceName tags drill streams in the resource manager.
+	ServiceName = "vigil.drill"
 	// drillPingTimeout bounds one ping: dial, stream, ping and pong.
 	drillPingTimeout = 5 * time.Second
 	// drillConcurrency caps pings (and drill submissions) in flight.
@@ -46,35 +137,29 @@ const (
 	drillSubmitConcurrency = 16
 )
 
-// drillState serialises reachability drills: an on-demand run while the
-// scheduled one is in flight waits for it rather than doubling the load.
-type drillState struct {
-	mu sync.Mutex
-}
-
-// drillLoop runs reachability drills every drills.interval and resolves
+// Run runs reachability drills every drills.interval and resolves
 // response drills every deadlines.check_interval.
-func (n *Node) drillLoop(ctx context.Context) {
-	log := n.log.Named("drill")
-	check := time.NewTicker(n.cfg.Deadlines.CheckInterval)
+func (d *Service) Run(ctx context.Context) {
+	log := d.log
+	check := time.NewTicker(d.checkInterval)
 	defer check.Stop()
 	var runs <-chan time.Time
-	if iv := n.cfg.Drills.Interval; iv > 0 {
+	if iv := d.cfg.Interval; iv > 0 {
 		t := time.NewTicker(iv)
 		defer t.Stop()
 		runs = t.C
 	}
-	n.restoreDrillMetrics()
+	d.restoreDrillMetrics()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-check.C:
-			if err := n.CheckDrills(ctx); err != nil && ctx.Err() == nil {
+			if err := d.CheckDrills(ctx); err != nil && ctx.Err() == nil {
 				log.Error("drill check failed", zap.Error(err))
 			}
 		case <-runs:
-			run, err := n.RunReachabilityDrill(ctx, "node:scheduler")
+			run, err := d.RunReachabilityDrill(ctx, "node:scheduler")
 			if err != nil {
 				if ctx.Err() == nil {
 					log.Error("reachability drill failed", zap.Error(err))
@@ -98,9 +183,9 @@ func (n *Node) drillLoop(ctx context.Context) {
 }
 
 // handleDrill answers one signed ping with a signed pong.
-func (n *Node) handleDrill(s network.Stream) {
+func (d *Service) handle(s network.Stream) {
 	remote := s.Conn().RemotePeer()
-	if !n.roster.isMember(remote) || !n.admitStream(remote, true) { // per-member rate (admission_glue.go)
+	if !d.roster.IsMember(remote) || !d.admit.AdmitDrill(remote) { // per-member rate
 		s.Reset()
 		return
 	}
@@ -120,11 +205,11 @@ func (n *Node) handleDrill(s network.Stream) {
 		err = ping.Verify(remote)
 	}
 	if err != nil {
-		n.logRefusal(n.log.Named("drill"), remote.String()+"/bad-ping", "refused drill ping", zap.Stringer("peer", remote), zap.Error(err))
+		d.admit.LogRefusal(d.log, remote.String()+"/bad-ping", "refused drill ping", zap.Stringer("peer", remote), zap.Error(err))
 		s.Reset()
 		return
 	}
-	pong, err := protocol.SignPong(n.key, ping, n.now())
+	pong, err := protocol.SignPong(d.key, ping, d.now())
 	if err != nil {
 		s.Reset()
 		return
@@ -139,40 +224,40 @@ func (n *Node) handleDrill(s network.Stream) {
 // Ping sends the member of the given country one drill ping and returns
 // the round trip from sending it to holding its verified pong (the figure
 // a drill run stores). It is the drill's own path; benchmarks time it.
-func (n *Node) Ping(ctx context.Context, country string) (time.Duration, error) {
-	id, m, ok := n.roster.byCountryCode(country)
+func (d *Service) Ping(ctx context.Context, country string) (time.Duration, error) {
+	id, m, ok := d.roster.ByCountry(country)
 	if !ok {
 		return 0, fmt.Errorf("ping %s: not a roster member", country)
 	}
-	return n.pingMember(ctx, m, id)
+	return d.pingMember(ctx, m, id)
 }
 
 // pingMember sends m one signed ping and returns the time from sending it
 // to holding m's verified pong. A member that is not connected is dialled
 // first (the drill bypasses the connector's dial backoff); that time is not
 // part of the round trip.
-func (n *Node) pingMember(ctx context.Context, m protocol.Member, id peer.ID) (time.Duration, error) {
+func (d *Service) pingMember(ctx context.Context, m protocol.Member, id peer.ID) (time.Duration, error) {
 	cctx, cancel := context.WithTimeout(ctx, drillPingTimeout)
 	defer cancel()
-	if n.host.Network().Connectedness(id) != network.Connected {
-		n.addMemberAddrs(m)
+	if d.host.Network().Connectedness(id) != network.Connected {
+		d.peers.AddMemberAddrs(m)
 		addrs, _ := m.Multiaddrs()
-		if err := n.host.Connect(network.WithForceDirectDial(cctx, "drill"), peer.AddrInfo{ID: id, Addrs: addrs}); err != nil {
+		if err := d.host.Connect(network.WithForceDirectDial(cctx, "drill"), peer.AddrInfo{ID: id, Addrs: addrs}); err != nil {
 			return 0, fmt.Errorf("dial: %w", err)
 		}
 	}
-	s, err := n.host.NewStream(cctx, id, ProtoDrill)
+	s, err := d.host.NewStream(cctx, id, ID)
 	if err != nil {
 		return 0, fmt.Errorf("open drill stream: %w", err)
 	}
-	if err := s.Scope().SetService(serviceDrill); err != nil {
+	if err := s.Scope().SetService(ServiceName); err != nil {
 		s.Reset()
 		return 0, fmt.Errorf("drill stream: %w", err)
 	}
 	if dl, ok := cctx.Deadline(); ok {
 		_ = s.SetDeadline(dl)
 	}
-	ping, err := protocol.NewPing(n.key, n.now())
+	ping, err := protocol.NewPing(d.key, d.now())
 	if err != nil {
 		s.Reset()
 		return 0, err
@@ -202,8 +287,7 @@ func (n *Node) pingMember(ctx context.Context, m protocol.Member, id peer.ID) (t
 	}
 	rtt := time.Since(start)
 	s.Close()
-	n.peers.setRTT(id, rtt)
-	n.peers.seen(id, n.now())
+	d.peers.Answered(id, rtt, d.now())
 	return rtt, nil
 }
 
@@ -211,21 +295,21 @@ func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisec
 
 // RunReachabilityDrill pings every roster member in parallel, stores the
 // run with each member's round trip or error, and returns it.
-func (n *Node) RunReachabilityDrill(ctx context.Context, actor string) (*store.DrillRun, error) {
-	n.drills.mu.Lock()
-	defer n.drills.mu.Unlock()
-	r, _ := n.roster.current()
+func (d *Service) RunReachabilityDrill(ctx context.Context, actor string) (*store.DrillRun, error) {
+	d.reach.Lock()
+	defer d.reach.Unlock()
+	r := d.roster.Current()
 	type target struct {
 		m  protocol.Member
 		id peer.ID
 	}
 	var targets []target
 	for _, m := range r.Members {
-		if id, err := m.ID(); err == nil && id != n.self {
+		if id, err := m.ID(); err == nil && id != d.self {
 			targets = append(targets, target{m, id})
 		}
 	}
-	start := n.now().UTC()
+	start := d.now().UTC()
 	run := &store.DrillRun{ID: protocol.NewID(start), Kind: store.DrillReachability, Actor: actor, StartedAt: start,
 		Results: make([]store.DrillResult, len(targets))}
 	sem := make(chan struct{}, drillConcurrency)
@@ -237,7 +321,7 @@ func (n *Node) RunReachabilityDrill(ctx context.Context, actor string) (*store.D
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			res := store.DrillResult{Country: tg.m.Country, PeerID: tg.m.PeerID}
-			if rtt, err := n.pingMember(ctx, tg.m, tg.id); err != nil {
+			if rtt, err := d.pingMember(ctx, tg.m, tg.id); err != nil {
 				res.Error = err.Error()
 			} else {
 				res.Reachable, res.RTTMillis = true, millis(rtt)
@@ -249,7 +333,7 @@ func (n *Node) RunReachabilityDrill(ctx context.Context, actor string) (*store.D
 	if err := ctx.Err(); err != nil {
 		return nil, err // the node is stopping: these failures are ours
 	}
-	run.FinishedAt = n.now().UTC()
+	run.FinishedAt = d.now().UTC()
 	sort.Slice(run.Results, func(i, j int) bool { return run.Results[i].Country < run.Results[j].Country })
 	reached := 0
 	for _, res := range run.Results {
@@ -257,7 +341,7 @@ func (n *Node) RunReachabilityDrill(ctx context.Context, actor string) (*store.D
 			reached++
 		}
 	}
-	err := n.store.Update(ctx, func(tx *store.Tx) error {
+	err := d.store.Update(ctx, func(tx *store.Tx) error {
 		prev := map[string]int{}
 		last, err := tx.LatestDrillRun(store.DrillReachability)
 		switch {
@@ -287,25 +371,25 @@ func (n *Node) RunReachabilityDrill(ctx context.Context, actor string) (*store.D
 		return nil, fmt.Errorf("store drill run: %w", err)
 	}
 	for _, res := range run.Results {
-		n.setPingMetrics(res)
+		d.setPingMetrics(res)
 	}
 	return run, nil
 }
 
-func (n *Node) setPingMetrics(res store.DrillResult) {
+func (d *Service) setPingMetrics(res store.DrillResult) {
 	if res.Reachable {
-		n.metrics.drillReachable.WithLabelValues(res.Country).Set(1)
-		n.metrics.drillRTT.WithLabelValues(res.Country).Set(res.RTTMillis / 1000)
+		d.gauges.Reachable.WithLabelValues(res.Country).Set(1)
+		d.gauges.RTT.WithLabelValues(res.Country).Set(res.RTTMillis / 1000)
 	} else {
-		n.metrics.drillReachable.WithLabelValues(res.Country).Set(0)
-		n.metrics.drillRTT.DeleteLabelValues(res.Country)
+		d.gauges.Reachable.WithLabelValues(res.Country).Set(0)
+		d.gauges.RTT.DeleteLabelValues(res.Country)
 	}
 }
 
 // restoreDrillMetrics sets the drill gauges from the stored runs, so a
 // restarted node reports what it last measured.
-func (n *Node) restoreDrillMetrics() {
-	rep, err := n.DrillReport()
+func (d *Service) restoreDrillMetrics() {
+	rep, err := d.Report()
 	if err != nil {
 		return
 	}
@@ -315,19 +399,19 @@ func (n *Node) restoreDrillMetrics() {
 			if c.RTTMillis != nil {
 				res.RTTMillis = *c.RTTMillis
 			}
-			n.setPingMetrics(res)
+			d.setPingMetrics(res)
 		}
 		if c.AckSeconds != nil {
-			n.metrics.drillAck.WithLabelValues(c.Country).Set(*c.AckSeconds)
+			d.gauges.Ack.WithLabelValues(c.Country).Set(*c.AckSeconds)
 		}
 	}
 }
 
 // drillRequest builds the test request a response drill sends to cc.
-func (n *Node) drillRequest(cc, reference, operator string, now time.Time) ([]byte, error) {
-	_, self, ok := n.roster.byCountryCode(n.cfg.Country)
+func (d *Service) drillRequest(cc, reference, operator string, now time.Time) ([]byte, error) {
+	_, self, ok := d.roster.ByCountry(d.country)
 	if !ok {
-		return nil, fmt.Errorf("this node (%s) is not in the roster", n.cfg.Country)
+		return nil, fmt.Errorf("this node (%s) is not in the roster", d.country)
 	}
 	if operator == "" {
 		operator = "24/7 duty officer"
@@ -344,18 +428,18 @@ func (n *Node) drillRequest(cc, reference, operator string, now time.Time) ([]by
 }
 
 // RunResponseDrill sends a drill request to each of countries (every other
-// member if empty) and stores the run; CheckDrills and DrillReport follow
+// member if empty) and stores the run; CheckDrills and Report follow
 // the acknowledgements. Unknown countries are a *protocol.ValidationError.
-func (n *Node) RunResponseDrill(ctx context.Context, actor, operator string, countries []string) (*store.DrillRun, error) {
-	r, _ := n.roster.current()
+func (d *Service) RunResponseDrill(ctx context.Context, actor, operator string, countries []string) (*store.DrillRun, error) {
+	r := d.roster.Current()
 	var fields []protocol.FieldError
 	seen := map[string]bool{}
 	var targets []string
 	for i, cc := range countries {
 		cc = strings.ToUpper(strings.TrimSpace(cc))
-		_, _, ok := n.roster.byCountryCode(cc)
+		_, _, ok := d.roster.ByCountry(cc)
 		switch {
-		case cc == n.cfg.Country:
+		case cc == d.country:
 			fields = append(fields, protocol.FieldError{Field: fmt.Sprintf("countries[%d]", i), Message: "is this node's own country"})
 		case !ok:
 			fields = append(fields, protocol.FieldError{Field: fmt.Sprintf("countries[%d]", i), Message: fmt.Sprintf("%q is not a member of the network roster", cc)})
@@ -369,7 +453,7 @@ func (n *Node) RunResponseDrill(ctx context.Context, actor, operator string, cou
 	}
 	if len(countries) == 0 {
 		for _, m := range r.Members {
-			if m.Country != n.cfg.Country {
+			if m.Country != d.country {
 				targets = append(targets, m.Country)
 			}
 		}
@@ -378,9 +462,9 @@ func (n *Node) RunResponseDrill(ctx context.Context, actor, operator string, cou
 		return nil, &protocol.ValidationError{Fields: []protocol.FieldError{{Field: "countries", Message: "the roster has no other member to drill"}}}
 	}
 	sort.Strings(targets)
-	now := n.now().UTC()
+	now := d.now().UTC()
 	var num uint64
-	if err := n.store.Update(ctx, func(tx *store.Tx) error {
+	if err := d.store.Update(ctx, func(tx *store.Tx) error {
 		var err error
 		num, err = tx.NextDrillNumber()
 		return err
@@ -390,7 +474,7 @@ func (n *Node) RunResponseDrill(ctx context.Context, actor, operator string, cou
 	ref := fmt.Sprintf("DRILL-%s-%d", now.Format(time.DateOnly), num)
 	// The request must be valid before anything is sent; a node whose
 	// roster entry lacks contact details cannot send one.
-	doc, err := n.drillRequest(targets[0], ref, operator, now)
+	doc, err := d.drillRequest(targets[0], ref, operator, now)
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +482,7 @@ func (n *Node) RunResponseDrill(ctx context.Context, actor, operator string, cou
 		return nil, fmt.Errorf("drill request built from this node's roster entry is invalid: %w", err)
 	}
 	run := &store.DrillRun{ID: protocol.NewID(now), Kind: store.DrillResponse, Actor: actor, StartedAt: now,
-		Reference: ref, DeadlineAt: now.Add(n.cfg.Drills.AckDeadline), Results: make([]store.DrillResult, len(targets))}
+		Reference: ref, DeadlineAt: now.Add(d.cfg.AckDeadline), Results: make([]store.DrillResult, len(targets))}
 	sem := make(chan struct{}, drillSubmitConcurrency)
 	var wg sync.WaitGroup
 	for i, cc := range targets {
@@ -408,15 +492,12 @@ func (n *Node) RunResponseDrill(ctx context.Context, actor, operator string, cou
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			res := store.DrillResult{Country: cc}
-			if pid, _, ok := n.roster.byCountryCode(cc); ok {
+			if pid, _, ok := d.roster.ByCountry(cc); ok {
 				res.PeerID = pid.String()
 			}
-			doc, err := n.drillRequest(cc, ref, operator, now)
+			doc, err := d.drillRequest(cc, ref, operator, now)
 			if err == nil {
-				var sub *Submission
-				if sub, err = n.SubmitRequest(ctx, actor, doc); err == nil {
-					res.CaseID = sub.CaseID
-				}
+				res.CaseID, err = d.submit.SubmitDrill(ctx, actor, doc)
 			}
 			if err != nil {
 				res.Error = err.Error()
@@ -425,14 +506,14 @@ func (n *Node) RunResponseDrill(ctx context.Context, actor, operator string, cou
 		}()
 	}
 	wg.Wait()
-	run.FinishedAt = n.now().UTC()
+	run.FinishedAt = d.now().UTC()
 	sent := 0
 	for _, res := range run.Results {
 		if res.CaseID != "" {
 			sent++
 		}
 	}
-	err = n.store.Update(ctx, func(tx *store.Tx) error {
+	err = d.store.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.PutDrillRun(run); err != nil {
 			return err
 		}
@@ -467,10 +548,10 @@ func resolveDrillResult(res *store.DrillResult, c *store.Case, deadline, now tim
 // each acknowledgement's delay and a miss for every drill request still
 // unacknowledged past its deadline. The drill scheduler calls it; tests
 // drive it with a fake clock.
-func (n *Node) CheckDrills(ctx context.Context) error {
-	now := n.now().UTC()
+func (d *Service) CheckDrills(ctx context.Context) error {
+	now := d.now().UTC()
 	var pending []string
-	if err := n.store.View(func(tx *store.ReadTx) error {
+	if err := d.store.View(func(tx *store.ReadTx) error {
 		runs, err := tx.DrillRuns(store.DrillResponse)
 		for _, run := range runs {
 			for _, res := range run.Results {
@@ -488,7 +569,7 @@ func (n *Node) CheckDrills(ctx context.Context) error {
 		return nil
 	}
 	var acked, missed []store.DrillResult
-	err := n.store.Update(ctx, func(tx *store.Tx) error {
+	err := d.store.Update(ctx, func(tx *store.Tx) error {
 		acked, missed = acked[:0], missed[:0]
 		for _, id := range pending {
 			run, err := tx.DrillRun(store.DrillResponse, id)
@@ -537,17 +618,17 @@ func (n *Node) CheckDrills(ctx context.Context) error {
 		return err
 	}
 	for _, res := range acked {
-		n.metrics.drillAck.WithLabelValues(res.Country).Set(res.AckSeconds)
+		d.gauges.Ack.WithLabelValues(res.Country).Set(res.AckSeconds)
 	}
 	for _, res := range missed {
-		n.metrics.drillMisses.WithLabelValues(res.Country).Inc()
-		n.log.Named("drill").Warn("response drill missed", zap.String("country", res.Country), zap.String("case_id", res.CaseID))
+		d.gauges.Misses.WithLabelValues(res.Country).Inc()
+		d.log.Warn("response drill missed", zap.String("country", res.Country), zap.String("case_id", res.CaseID))
 	}
 	return nil
 }
 
-// DrillCountry is one member's line in the drill report.
-type DrillCountry struct {
+// Country is one member's line in the drill report.
+type Country struct {
 	Country string `json:"country"`
 	// Latest reachability drill; absent if the member was never pinged.
 	Reachable     *bool      `json:"reachable,omitempty"`
@@ -565,26 +646,26 @@ type DrillCountry struct {
 	Misses           int      `json:"misses"`
 }
 
-// DrillReport sums up the stored drill runs per member.
-type DrillReport struct {
-	Countries []DrillCountry  `json:"countries"`
+// Report sums up the stored drill runs per member.
+type Report struct {
+	Countries []Country       `json:"countries"`
 	LastRun   *store.DrillRun `json:"last_run,omitempty"`
 }
 
-// DrillReport builds the report from the stored runs, with response drills
+// Report builds the report from the stored runs, with response drills
 // resolved against their cases as of now.
-func (n *Node) DrillReport() (*DrillReport, error) {
-	now := n.now().UTC()
-	r, _ := n.roster.current()
-	rows := map[string]*DrillCountry{}
+func (d *Service) Report() (*Report, error) {
+	now := d.now().UTC()
+	r := d.roster.Current()
+	rows := map[string]*Country{}
 	acks := map[string][]float64{}
-	rep := &DrillReport{Countries: []DrillCountry{}}
+	rep := &Report{Countries: []Country{}}
 	for _, m := range r.Members {
-		if m.Country != n.cfg.Country {
-			rows[m.Country] = &DrillCountry{Country: m.Country}
+		if m.Country != d.country {
+			rows[m.Country] = &Country{Country: m.Country}
 		}
 	}
-	err := n.store.View(func(tx *store.ReadTx) error {
+	err := d.store.View(func(tx *store.ReadTx) error {
 		runs, err := tx.DrillRuns("")
 		if err != nil {
 			return err
@@ -662,70 +743,3 @@ func median(v []float64) float64 {
 // drillContext is the node's context once started: a drill run from the
 // API must not be cut short (and every member recorded as failed) because
 // the client hung up, yet must stop with the node.
-func (n *Node) drillContext(r *http.Request) context.Context {
-	if n.ctx != nil {
-		return n.ctx
-	}
-	return r.Context()
-}
-
-func (n *Node) handleDrillReachability(w http.ResponseWriter, r *http.Request) {
-	run, err := n.RunReachabilityDrill(n.drillContext(r), actorOf(r))
-	if err != nil {
-		n.log.Named("api").Error("reachability drill", zap.Error(err))
-		writeError(w, http.StatusServiceUnavailable, "drill failed: "+err.Error(), nil)
-		return
-	}
-	writeJSON(w, http.StatusOK, run)
-}
-
-// ResponseDrillRequest is the body of POST /api/v1/drills/response.
-type ResponseDrillRequest struct {
-	// Countries to drill; empty means every other member.
-	Countries []string `json:"countries"`
-	// Operator is named as the requesting person in the drill requests.
-	Operator string `json:"operator,omitempty"`
-}
-
-func (n *Node) handleDrillResponse(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r)
-	if !ok {
-		return
-	}
-	var req ResponseDrillRequest
-	if len(strings.TrimSpace(string(body))) > 0 {
-		dec := json.NewDecoder(strings.NewReader(string(body)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			writeError(w, http.StatusBadRequest, "body must be {\"countries\": [\"DE\", ...], \"operator\": \"...\"}: "+err.Error(), nil)
-			return
-		}
-	}
-	run, err := n.RunResponseDrill(n.drillContext(r), actorOf(r), req.Operator, req.Countries)
-	var verr *protocol.ValidationError
-	switch {
-	case errors.As(err, &verr):
-		writeError(w, http.StatusUnprocessableEntity, "drill refused", verr.Fields)
-		return
-	case err != nil:
-		n.log.Named("api").Error("response drill", zap.Error(err))
-		writeError(w, http.StatusServiceUnavailable, "drill failed: "+err.Error(), nil)
-		return
-	}
-	ids := map[string]string{}
-	for _, res := range run.Results {
-		if res.CaseID != "" {
-			ids[res.Country] = res.CaseID
-		}
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"run": run, "case_ids": ids})
-}
-
-func (n *Node) handleDrillReport(w http.ResponseWriter, _ *http.Request) {
-	rep, err := n.DrillReport()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "drill report: "+err.Error(), nil)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
-}
