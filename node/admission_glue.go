@@ -211,13 +211,6 @@ func (ar admissionReporter) Cleared(ctx context.Context, country string, a admis
 	return nil
 }
 
-// QuarantineView is a quarantined member, as the API shows it.
-type QuarantineView struct {
-	Reason string    `json:"reason"`
-	By     string    `json:"by"`
-	At     time.Time `json:"at"`
-}
-
 // quarantines returns the quarantine records by country, for the peers
 // list.
 func (n *Node) quarantines() (map[string]*store.Quarantine, error) {

@@ -23,6 +23,7 @@ var floors = map[string]int{
 	"node/accounts":  2,
 	"node/console":   2,
 	"node/admission": 2,
+	"node/actor":     2,
 
 	"node/transport": 3,
 	"node/alerts":    3,
