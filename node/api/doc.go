@@ -30,7 +30,8 @@
 //     access is withdrawn again before the answer, so nothing unaudited can
 //     be used: a login's session is deleted and its cookie never sent, a
 //     new token is revoked and its secret never shown, a new user is
-//     deleted. What takes access away (logout, revoking a token, deleting
+//     deleted (unless accounts refuses, as it does for the only admin: then
+//     the 503 says the user stands). What takes access away (logout, revoking a token, deleting
 //     or disabling a user) stands: undoing it would hand back access nobody
 //     asked for. Other changes to an existing account (role, password,
 //     content access, unlock, second factor) stand and the 503 says they

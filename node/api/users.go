@@ -47,12 +47,14 @@ func (s *Server) auditUser(r *http.Request, action, detail string) error {
 	return s.audit(r.Context(), store.AuditRecord{Actor: ActorOf(r).String(), Action: action, Detail: detail})
 }
 
-// undo runs a compensating account change after a failed audit write; if
-// it fails as well, the change stands unrecorded and only the log says so.
-func (s *Server) undo(what string, err error) {
+// undone reports whether a compensating account change, run after a
+// failed audit write, worked; if not, the change stands unrecorded.
+func (s *Server) undone(what string, err error) bool {
 	if err != nil {
 		s.log.Error("could not undo an unaudited account change: it stands", zap.String("change", what), zap.Error(err))
+		return false
 	}
+	return true
 }
 
 func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
@@ -97,7 +99,12 @@ func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
 		contentErr = s.d.Accounts.SetContentAccess(ctx, name, true)
 	}
 	if err := s.auditUser(r, "user.added", req.Name+" role="+req.Role); err != nil {
-		s.undo("add user "+name, s.d.Accounts.DeleteUser(ctx, name))
+		if derr := s.d.Accounts.DeleteUser(ctx, name); !s.undone("add user "+name, derr) {
+			// E.g. the node's first admin, which accounts will not delete.
+			unaudited(w, "user "+name+" was added but NOT recorded in the audit log, and could not be removed again ("+
+				derr.Error()+"); delete or repeat it once the log is writable", err)
+			return
+		}
 		unaudited(w, "user "+name+" NOT added: the addition could not be recorded in the audit log", err)
 		return
 	}
@@ -243,7 +250,7 @@ func (s *Server) handleTokens(w http.ResponseWriter, r *http.Request) {
 	if err := s.auditUser(r, "token.created", owner+" "+t.ID+" "+req.Name); err != nil {
 		// The secret is never shown, so the token cannot be used even
 		// if revoking it fails too.
-		s.undo("create token "+t.ID, s.d.Accounts.RevokeToken(ctx, owner, t.ID))
+		s.undone("create token "+t.ID, s.d.Accounts.RevokeToken(ctx, owner, t.ID))
 		unaudited(w, "token NOT created: it could not be recorded in the audit log", err)
 		return
 	}
