@@ -24,6 +24,7 @@ var floors = map[string]int{
 	"node/console":   2,
 	"node/admission": 2,
 	"node/actor":     2,
+	"node/api/types": 2,
 
 	"node/transport": 3,
 	"node/alerts":    3,

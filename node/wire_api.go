@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-network/vigil/node/actor"
 	"github.com/vigil-network/vigil/node/api"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
@@ -50,25 +51,25 @@ func (e classified) Unwrap() []error { return []error{e.err, e.kind} }
 
 type apiCases struct{ n *Node }
 
-func (c apiCases) Submit(ctx context.Context, by actor.Actor, doc []byte) (api.Submission, error) {
+func (c apiCases) Submit(ctx context.Context, by actor.Actor, doc []byte) (types.Submission, error) {
 	sub, err := c.n.SubmitRequest(ctx, by.String(), doc)
 	if err != nil {
-		return api.Submission{}, err
+		return types.Submission{}, err
 	}
-	return api.Submission{CaseID: sub.CaseID, MessageID: sub.MessageID}, nil
+	return types.Submission{CaseID: sub.CaseID, MessageID: sub.MessageID}, nil
 }
 
 func (c apiCases) Validate(doc []byte) error { return c.n.ValidateRequest(doc) }
 
-func (c apiCases) Act(ctx context.Context, by actor.Actor, caseID string, doc []byte) (api.ActResult, error) {
+func (c apiCases) Act(ctx context.Context, by actor.Actor, caseID string, doc []byte) (types.ActResult, error) {
 	res, err := c.n.Act(ctx, by.String(), caseID, doc)
 	switch {
 	case errors.Is(err, ErrNoCase):
-		return api.ActResult{}, classified{err, api.ErrNoCase}
+		return types.ActResult{}, classified{err, api.ErrNoCase}
 	case err != nil:
-		return api.ActResult{}, err
+		return types.ActResult{}, err
 	}
-	return api.ActResult{MessageID: res.MessageID, State: res.State}, nil
+	return types.ActResult{MessageID: res.MessageID, State: res.State}, nil
 }
 
 func (c apiCases) InFlight(messageID string) bool {
@@ -188,18 +189,18 @@ func (f apiFaults) Heal() int {
 // SessionCookie is the console's session cookie name.
 const SessionCookie = api.SessionCookie
 
-// Response types, now node/api's.
+// Response types, now node/api/types'.
 type (
-	CaseSummary      = api.CaseSummary
-	CaseView         = api.CaseView
-	MessageView      = api.MessageView
-	ReceiptView      = api.ReceiptView
-	HistoryEntry     = api.HistoryEntry
-	PeerView         = api.PeerView
-	QuarantineView   = api.QuarantineView
-	Stats            = api.Stats
-	PartitionRequest = api.PartitionRequest
-	ClockRequest     = api.ClockRequest
+	CaseSummary      = types.CaseSummary
+	CaseView         = types.CaseView
+	MessageView      = types.MessageView
+	ReceiptView      = types.ReceiptView
+	HistoryEntry     = types.HistoryEntry
+	PeerView         = types.PeerView
+	QuarantineView   = types.QuarantineView
+	Stats            = types.Stats
+	PartitionRequest = types.PartitionRequest
+	ClockRequest     = types.ClockRequest
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) { api.WriteJSON(w, status, v) }

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/store"
 )
 
@@ -46,11 +47,7 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sort.SliceStable(stored, func(i, j int) bool { return stored[i].RaisedAt.After(stored[j].RaisedAt) })
-	out := AlertList{Alerts: make([]Alert, 0, len(stored))}
-	for _, a := range stored {
-		out.Alerts = append(out.Alerts, AlertOf(a))
-	}
-	WriteJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, types.AlertList{Alerts: viewsOf(stored, AlertOf)})
 }
 
 func (s *Server) handleAuditSearch(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +66,7 @@ func (s *Server) handleAuditSearch(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusInternalServerError, "audit: "+err.Error(), nil)
 		return
 	}
-	out := AuditRecords{Records: []AuditRecord{}}
+	out := types.AuditRecords{Records: []types.AuditRecord{}}
 	for i := len(recs) - 1; i >= 0 && len(out.Records) < limit; i-- {
 		a := recs[i]
 		if caseID != "" && a.CaseID != caseID {
@@ -122,7 +119,7 @@ func (s *Server) handleAuditExport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, _ *http.Request) {
-	st := Stats{ByCountry: map[string]int{}, ByKind: map[string]int{}, ByOutcome: map[string]int{}, ByState: map[string]int{}}
+	st := types.Stats{ByCountry: map[string]int{}, ByKind: map[string]int{}, ByOutcome: map[string]int{}, ByState: map[string]int{}}
 	var acks []float64
 	if err := s.d.Store.View(func(tx *store.ReadTx) error {
 		cases, err := tx.Cases(0)

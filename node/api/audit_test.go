@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/api"
 	"github.com/vigil-network/vigil/node/api/client"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/store"
 )
 
@@ -153,11 +154,11 @@ func TestAccountActionsAreAudited(t *testing.T) {
 	e := newAuditEnv(t, false)
 	ctx := context.Background()
 	c := client.New(e.ok.URL, client.WithSession())
-	var me api.Me
+	var me types.Me
 	if err := c.Login(ctx, "alice", "alice-long-passphrase", "", &me); err != nil || me.Name != "alice" || c.CSRF() == "" {
 		t.Fatalf("login: %v %+v", err, me)
 	}
-	var tok api.NewToken
+	var tok types.NewToken
 	if err := c.Post(ctx, "/api/v1/tokens", map[string]string{"name": "laptop"}, &tok); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func TestAccountActionsAreAudited(t *testing.T) {
 	if err := admin.Delete(ctx, "/api/v1/users/bob"); err != nil {
 		t.Fatal(err)
 	}
-	var rep api.AuditReport
+	var rep types.AuditReport
 	if err := admin.Get(ctx, "/api/v1/audit/verify", &rep); err != nil || !rep.OK {
 		t.Fatalf("verify: %v %+v", err, rep)
 	}
@@ -313,7 +314,7 @@ func TestLockoutRecord(t *testing.T) {
 		if !slices.Contains(e.actions(e.st), "node user.locked") {
 			t.Errorf("no user.locked record: %v", e.actions(e.st))
 		}
-		var out api.AlertList
+		var out types.AlertList
 		if err := e.admin(e.ok).Get(context.Background(), "/api/v1/alerts", &out); err != nil || len(out.Alerts) != 1 || out.Alerts[0].ID != got[0].ID {
 			t.Errorf("stored alerts: %+v, %v", out, err)
 		}

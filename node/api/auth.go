@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/actor"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/store"
 )
 
@@ -175,7 +176,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.d.LoginFailed()
 		switch {
 		case errors.Is(err, accounts.ErrTOTPRequired):
-			WriteJSON(w, http.StatusUnauthorized, LoginRefused{Error: "enter the code from your authenticator app", TOTPRequired: true})
+			WriteJSON(w, http.StatusUnauthorized, types.LoginRefused{Error: "enter the code from your authenticator app", TOTPRequired: true})
 		case errors.Is(err, accounts.ErrLocked):
 			WriteError(w, http.StatusLocked, "account locked after repeated failures; try later or ask an admin", nil)
 		case errors.Is(err, accounts.ErrThrottled):
@@ -200,7 +201,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: cookie, Path: "/", HttpOnly: true, Secure: true,
 		SameSite: http.SameSiteStrictMode, Expires: ss.ExpiresAt})
-	WriteJSON(w, http.StatusOK, Me{Name: u.Name, Role: u.Role, CSRFToken: ss.CSRF, TOTPEnabled: u.TOTPEnabled})
+	WriteJSON(w, http.StatusOK, types.Me{Name: u.Name, Role: u.Role, CSRFToken: ss.CSRF, TOTPEnabled: u.TOTPEnabled})
 }
 
 // handleLogout ends the session first and records it after: a logout
@@ -225,7 +226,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
 	p := principalFrom(r)
-	v := Me{Name: p.Name, Role: p.role()}
+	v := types.Me{Name: p.Name, Role: p.role()}
 	if p.Session != nil {
 		v.CSRFToken = p.Session.CSRF
 	}
@@ -246,7 +247,7 @@ func (s *Server) handleTOTPBegin(w http.ResponseWriter, r *http.Request) {
 		accountError(w, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, TOTPEnrolment{Secret: secret, OTPAuthURL: url})
+	WriteJSON(w, http.StatusOK, types.TOTPEnrolment{Secret: secret, OTPAuthURL: url})
 }
 
 func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
@@ -270,5 +271,5 @@ func (s *Server) handleTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		unaudited(w, "two-factor authentication is enabled, but this was not recorded in the audit log", err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, TOTPEnabled{TOTPEnabled: true})
+	WriteJSON(w, http.StatusOK, types.TOTPEnabled{TOTPEnabled: true})
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-network/vigil/node/accounts"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -48,7 +49,7 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, err.Error(), nil)
 		return
 	}
-	WriteJSON(w, http.StatusOK, Validated{OK: true})
+	WriteJSON(w, http.StatusOK, types.Validated{OK: true})
 }
 
 func (s *Server) handleAct(w http.ResponseWriter, r *http.Request) {
@@ -82,7 +83,7 @@ func (s *Server) handleAct(w http.ResponseWriter, r *http.Request) {
 }
 
 // summarize is a case's row as of the node's clock.
-func (s *Server) summarize(c *store.Case) CaseSummary { return Summarize(c, s.d.Now()) }
+func (s *Server) summarize(c *store.Case) types.CaseSummary { return Summarize(c, s.d.Now()) }
 
 // deliveryState is a message's transport state; a queued message on the
 // wire shows as sent.
@@ -96,13 +97,13 @@ func (s *Server) deliveryState(m *store.Message) string {
 func (s *Server) handleCases(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state, direction, kind := q.Get("state"), q.Get("direction"), q.Get("kind")
-	var out CaseList
+	var out types.CaseList
 	err := s.d.Store.View(func(tx *store.ReadTx) error {
 		cases, err := tx.Cases(0)
 		if err != nil {
 			return err
 		}
-		out.Cases = make([]CaseSummary, 0, len(cases))
+		out.Cases = make([]types.CaseSummary, 0, len(cases))
 		for _, c := range cases {
 			if (state != "" && c.State != state) || (direction != "" && string(c.Direction) != direction) || (kind != "" && c.Kind != kind) {
 				continue
@@ -138,7 +139,7 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "case id must be 32 hex characters", nil)
 		return
 	}
-	var view CaseView
+	var view types.CaseView
 	contents := principalFrom(r).can(accounts.PermReadContents)
 	err := s.d.Store.View(func(tx *store.ReadTx) error {
 		c, err := tx.Case(id)
@@ -174,9 +175,9 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 			view.Messages = append(view.Messages, mv)
 		}
 		cs := protocol.Replay(protocol.RequestKind(c.Kind), s.d.Cases.Events(c, msgs))
-		view.History = []HistoryEntry{}
+		view.History = []types.HistoryEntry{}
 		for _, h := range cs.History {
-			he := HistoryEntry{MessageID: h.MessageID, By: string(h.By), At: h.At, From: string(h.From), To: string(h.To), Invalid: h.Invalid}
+			he := types.HistoryEntry{MessageID: h.MessageID, By: string(h.By), At: h.At, From: string(h.From), To: string(h.To), Invalid: h.Invalid}
 			if h.Meta.Action != "" {
 				he.Action, he.Seq, he.Operator = string(h.Meta.Action), h.Meta.Seq, h.Meta.Operator
 				if contents {
@@ -207,8 +208,8 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, view)
 }
 
-func (s *Server) messageView(m *store.Message, contents bool) MessageView {
-	mv := MessageView{ID: m.ID, Type: m.Type, Direction: string(m.Direction), Country: m.Country,
+func (s *Server) messageView(m *store.Message, contents bool) types.MessageView {
+	mv := types.MessageView{ID: m.ID, Type: m.Type, Direction: string(m.Direction), Country: m.Country,
 		State: s.deliveryState(m), Attempts: m.Attempts, LastError: m.LastError, Flags: m.Flags, CreatedAt: m.CreatedAt,
 		DeliveredAt: timePtr(m.DeliveredAt)}
 	if m.Purged {
@@ -229,7 +230,7 @@ func (s *Server) messageView(m *store.Message, contents bool) MessageView {
 	if len(m.Receipt) > 0 {
 		if rc, err := protocol.ParseReceipt(m.Receipt); err == nil {
 			h := rc.MessageHash
-			mv.Receipt = &ReceiptView{Receiver: rc.Receiver.String(), ReceivedAt: rc.ReceivedAt,
+			mv.Receipt = &types.ReceiptView{Receiver: rc.Receiver.String(), ReceivedAt: rc.ReceivedAt,
 				MessageHash: hex.EncodeToString(h[:]), Signature: hex.EncodeToString(rc.Signature),
 				Verified: rc.Verify(env) == nil}
 		}
@@ -279,7 +280,7 @@ func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.d.Cases.Changed(id)
-	WriteJSON(w, http.StatusOK, Assigned{Assignee: req.User})
+	WriteJSON(w, http.StatusOK, types.Assigned{Assignee: req.User})
 }
 
 func (s *Server) handleDrafts(w http.ResponseWriter, r *http.Request) {
@@ -293,9 +294,9 @@ func (s *Server) handleDrafts(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusInternalServerError, "drafts: "+err.Error(), nil)
 		return
 	}
-	out := DraftList{Drafts: make([]DraftRow, 0, len(ds))}
+	out := types.DraftList{Drafts: make([]types.DraftRow, 0, len(ds))}
 	for _, d := range ds {
-		out.Drafts = append(out.Drafts, DraftRow{ID: d.ID, Kind: d.Kind, To: d.To, UpdatedAt: d.UpdatedAt})
+		out.Drafts = append(out.Drafts, types.DraftRow{ID: d.ID, Kind: d.Kind, To: d.To, UpdatedAt: d.UpdatedAt})
 	}
 	sort.Slice(out.Drafts, func(i, j int) bool { return out.Drafts[i].UpdatedAt.After(out.Drafts[j].UpdatedAt) })
 	WriteJSON(w, http.StatusOK, out)
@@ -328,7 +329,7 @@ func (s *Server) handleDraft(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		var in Draft
+		var in types.Draft
 		if err := json.Unmarshal(body, &in); err != nil || len(in.Doc) == 0 || !json.Valid(in.Doc) {
 			WriteError(w, http.StatusBadRequest, "draft must be {kind, to, doc}", nil)
 			return
@@ -339,7 +340,7 @@ func (s *Server) handleDraft(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, http.StatusServiceUnavailable, "draft NOT saved: "+err.Error(), nil)
 			return
 		}
-		WriteJSON(w, http.StatusOK, DraftSaved{ID: id, UpdatedAt: d.UpdatedAt})
+		WriteJSON(w, http.StatusOK, types.DraftSaved{ID: id, UpdatedAt: d.UpdatedAt})
 	case http.MethodDelete:
 		if err := s.d.Store.Update(r.Context(), func(tx *store.Tx) error { tx.DeleteDraft(owner, id); return nil }); err != nil {
 			WriteError(w, http.StatusServiceUnavailable, err.Error(), nil)

@@ -3,8 +3,9 @@
 // (console sessions, personal API tokens, the node's bootstrap token),
 // user and token management, the console's own routes, and the fault
 // injection routes of test networks. Its answers are its own types
-// (views.go): no stored record is ever serialised as it is stored, so a
-// storage change is never an API change.
+// (node/api/types, rendered from stored records in render.go): no stored
+// record is ever serialised as it is stored, so a storage change is never
+// an API change.
 //
 // The API is built from small interfaces (Cases, Network, Auditor, Alerts,
 // Faults, Store) that the node implements; it never sees the node. Routes

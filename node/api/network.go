@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-network/vigil/node/accounts"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -29,7 +30,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, req *http.Request) {
 	net := s.d.Network
 	r, _ := net.Roster()
 	self := net.Self()
-	h := Health{Status: "ok", Country: s.d.Country, PeerID: self.String(), RosterSerial: r.Serial,
+	h := types.Health{Status: "ok", Country: s.d.Country, PeerID: self.String(), RosterSerial: r.Serial,
 		RosterValidUntil: r.ValidUntil, RosterExpired: !r.ValidUntil.After(s.d.Now())}
 	if h.RosterExpired {
 		h.Degraded = append(h.Degraded, fmt.Sprintf("roster serial %d expired at %s", r.Serial, r.ValidUntil.UTC().Format(time.RFC3339)))
@@ -81,13 +82,13 @@ func (s *Server) handlePeers(w http.ResponseWriter, _ *http.Request) {
 		WriteError(w, http.StatusInternalServerError, err.Error(), nil)
 		return
 	}
-	out := PeerList{RosterSerial: r.Serial, RosterValidUntil: r.ValidUntil, Peers: make([]PeerView, 0, len(r.Members))}
+	out := types.PeerList{RosterSerial: r.Serial, RosterValidUntil: r.ValidUntil, Peers: make([]types.PeerView, 0, len(r.Members))}
 	for _, m := range r.Members {
 		id, err := m.ID()
 		if err != nil {
 			continue
 		}
-		pv := PeerView{Country: m.Country, Organisation: m.Organisation, PeerID: m.PeerID, Self: id == self,
+		pv := types.PeerView{Country: m.Country, Organisation: m.Organisation, PeerID: m.PeerID, Self: id == self,
 			Outbox: depths[m.PeerID], TimeZone: m.TimeZone, OfficeHours: m.OfficeHours, Languages: m.Languages,
 			Phone: m.FallbackPhone, Email: m.FallbackEmail}
 		if q := quar[m.Country]; q != nil {
@@ -151,7 +152,7 @@ func (s *Server) handlePostRoster(w http.ResponseWriter, r *http.Request) {
 			cur.Serial, err), nil)
 		return
 	}
-	WriteJSON(w, http.StatusOK, RosterApplied{Serial: cur.Serial, Members: len(cur.Members)})
+	WriteJSON(w, http.StatusOK, types.RosterApplied{Serial: cur.Serial, Members: len(cur.Members)})
 }
 
 // faults is the fault injector, or nil after answering 404 when fault
@@ -174,7 +175,7 @@ func (s *Server) handleTestPartition(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req PartitionRequest
+	var req types.PartitionRequest
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -200,7 +201,7 @@ func (s *Server) handleTestPartition(w http.ResponseWriter, r *http.Request) {
 	}
 	f.Partition(ids...)
 	s.d.Log.Warn("fault injection: partitioned from peers", zap.Int("peers", len(ids)), zap.Stringer("actor", ActorOf(r)))
-	WriteJSON(w, http.StatusOK, Partitioned{Partitioned: f.Partitioned()})
+	WriteJSON(w, http.StatusOK, types.Partitioned{Partitioned: f.Partitioned()})
 }
 
 func (s *Server) handleTestHeal(w http.ResponseWriter, r *http.Request) {
@@ -210,7 +211,7 @@ func (s *Server) handleTestHeal(w http.ResponseWriter, r *http.Request) {
 	}
 	healed := f.Heal()
 	s.d.Log.Warn("fault injection: partition healed", zap.Int("peers", healed), zap.Stringer("actor", ActorOf(r)))
-	WriteJSON(w, http.StatusOK, Healed{Healed: healed})
+	WriteJSON(w, http.StatusOK, types.Healed{Healed: healed})
 }
 
 func (s *Server) handleTestClock(w http.ResponseWriter, r *http.Request) {
@@ -222,7 +223,7 @@ func (s *Server) handleTestClock(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req ClockRequest
+	var req types.ClockRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		WriteError(w, http.StatusBadRequest, `body must be {"skew": "10m"}: `+err.Error(), nil)
 		return
@@ -234,5 +235,5 @@ func (s *Server) handleTestClock(w http.ResponseWriter, r *http.Request) {
 	}
 	f.SetClockSkew(d)
 	s.d.Log.Warn("fault injection: clock skewed", zap.Duration("skew", d), zap.Stringer("actor", ActorOf(r)))
-	WriteJSON(w, http.StatusOK, ClockSet{Skew: d.String(), Now: s.d.Now().UTC()})
+	WriteJSON(w, http.StatusOK, types.ClockSet{Skew: d.String(), Now: s.d.Now().UTC()})
 }

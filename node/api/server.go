@@ -17,6 +17,7 @@ import (
 
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/actor"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/node/console"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
@@ -40,12 +41,12 @@ type Store interface {
 type Cases interface {
 	// Submit validates, seals and stores a request; errors are
 	// *protocol.ValidationError for a bad document.
-	Submit(ctx context.Context, by actor.Actor, doc []byte) (Submission, error)
+	Submit(ctx context.Context, by actor.Actor, doc []byte) (types.Submission, error)
 	// Validate checks a request document as Submit would, storing nothing.
 	Validate(doc []byte) error
 	// Act takes one action on a case; errors are *protocol.ValidationError,
 	// *protocol.TransitionError or ErrNoCase.
-	Act(ctx context.Context, by actor.Actor, caseID string, doc []byte) (ActResult, error)
+	Act(ctx context.Context, by actor.Actor, caseID string, doc []byte) (types.ActResult, error)
 	// InFlight reports whether a queued message is on the wire now.
 	InFlight(messageID string) bool
 	// Open decrypts an envelope sealed to or by this node.
@@ -270,9 +271,9 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// WriteError answers with an ErrorBody.
+// WriteError answers with a types.ErrorBody.
 func WriteError(w http.ResponseWriter, status int, msg string, fields []protocol.FieldError) {
-	WriteJSON(w, status, ErrorBody{Error: msg, Fields: fields})
+	WriteJSON(w, status, types.ErrorBody{Error: msg, Fields: fields})
 }
 
 // ReadBody reads a request body of at most 512 KiB, answering the

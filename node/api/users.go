@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-network/vigil/node/accounts"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -64,11 +65,7 @@ func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
 			accountError(w, err)
 			return
 		}
-		out := UserList{Users: make([]User, 0, len(us))}
-		for _, u := range us {
-			out.Users = append(out.Users, UserOf(u))
-		}
-		WriteJSON(w, http.StatusOK, out)
+		WriteJSON(w, http.StatusOK, types.UserList{Users: viewsOf(us, UserOf)})
 		return
 	}
 	body, ok := ReadBody(w, r)
@@ -228,11 +225,7 @@ func (s *Server) handleTokens(w http.ResponseWriter, r *http.Request) {
 			accountError(w, err)
 			return
 		}
-		out := TokenList{Tokens: make([]Token, 0, len(ts))}
-		for _, t := range ts {
-			out.Tokens = append(out.Tokens, TokenOf(t))
-		}
-		WriteJSON(w, http.StatusOK, out)
+		WriteJSON(w, http.StatusOK, types.TokenList{Tokens: viewsOf(ts, TokenOf)})
 		return
 	}
 	body, ok := ReadBody(w, r)
@@ -254,7 +247,7 @@ func (s *Server) handleTokens(w http.ResponseWriter, r *http.Request) {
 		unaudited(w, "token NOT created: it could not be recorded in the audit log", err)
 		return
 	}
-	WriteJSON(w, http.StatusCreated, NewToken{ID: t.ID, Name: t.Name, User: owner, Token: raw, Note: "shown once; store it now"})
+	WriteJSON(w, http.StatusCreated, types.NewToken{ID: t.ID, Name: t.Name, User: owner, Token: raw, Note: "shown once; store it now"})
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {

@@ -3,10 +3,10 @@
 // token (the node's bootstrap token or a personal API token) or with a
 // console session (cookie and CSRF token, as a browser would), sends JSON,
 // decodes 2xx answers into the caller's value (the response types of
-// node/api) and turns every other answer into an *Error.
+// node/api/types) and turns every other answer into an *Error.
 //
-// It imports nothing of node/api: both sit on one floor of the layering,
-// and the error body is all it needs to know of the API's format.
+// It imports node/api/types, never node/api: the two sit on one floor of
+// the layering.
 package client
 
 import (
@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -261,10 +262,7 @@ func encode(in any) ([]byte, error) {
 
 func newError(method, path string, resp *http.Response, body []byte) *Error {
 	e := &Error{Method: method, Path: path, Status: resp.StatusCode, Body: body}
-	var eb struct {
-		Error  string                `json:"error"`
-		Fields []protocol.FieldError `json:"fields"`
-	}
+	var eb types.ErrorBody
 	if json.Unmarshal(body, &eb) == nil && eb.Error != "" {
 		e.Message, e.Fields = eb.Error, eb.Fields
 	} else {

@@ -18,7 +18,7 @@ import (
 // seen is what the test server saw of the last request.
 type seen struct {
 	Method, Path, Auth, CSRF, ContentType, Body string
-	Cookie                                    bool
+	Cookie                                      bool
 }
 
 func newServer(t *testing.T, last *seen) *httptest.Server {

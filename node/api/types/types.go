@@ -1,19 +1,19 @@
-package api
+// Package types holds the API's requests and answers: what node/api sends
+// and reads as JSON, and what its clients (the CLI, the test-network
+// harness, node/api/client's users) decode. They are the API's own types,
+// with explicit JSON tags, and nothing here comes from package store: a
+// change to a stored record is never an API change
+// (node/api TestNoStoreTypesInResponses). Where an answer was a JSON object
+// built from a map, its fields are in key order, so the bytes on the wire
+// are what they always were.
+package types
 
 import (
 	"encoding/json"
-	"sync"
 	"time"
 
 	"github.com/vigil-network/vigil/protocol"
-	"github.com/vigil-network/vigil/store"
 )
-
-// The API's response and request types. Each has explicit JSON tags and
-// no field typed from package store, so a change to a stored record is
-// never an API change (TestNoStoreTypesInResponses). Where an answer was a
-// JSON object built from a map, its fields are in key order, so the bytes
-// on the wire are what they always were.
 
 // ErrorBody is every error answer: a message for a human, and the fields
 // at fault when a document was refused.
@@ -179,11 +179,6 @@ type QuarantineView struct {
 	At     time.Time `json:"at"`
 }
 
-// QuarantineViewOf shows a stored quarantine.
-func QuarantineViewOf(q *store.Quarantine) *QuarantineView {
-	return &QuarantineView{Reason: q.Reason, By: q.By, At: q.At}
-}
-
 // QuarantineResult is the answer to a quarantine or a release.
 type QuarantineResult struct {
 	Country     string          `json:"country"`
@@ -213,12 +208,6 @@ type Alert struct {
 	ClearedAt time.Time `json:"cleared_at,omitzero"`
 }
 
-// AlertOf shows a stored alert.
-func AlertOf(a *store.Alert) Alert {
-	return Alert{ID: a.ID, CaseID: a.CaseID, Kind: a.Kind, Severity: a.Severity, Country: a.Country, Message: a.Message,
-		DueAt: a.DueAt, RaisedAt: a.RaisedAt, Count: a.Count, Announced: a.Announced, Cleared: a.Cleared, ClearedAt: a.ClearedAt}
-}
-
 // AlertList is GET /api/v1/alerts.
 type AlertList struct {
 	Alerts []Alert `json:"alerts"`
@@ -237,12 +226,6 @@ type AuditRecord struct {
 	PrevHash    string    `json:"prev_hash"`
 }
 
-// AuditRecordOf shows a stored audit record.
-func AuditRecordOf(a *store.AuditRecord) AuditRecord {
-	return AuditRecord{Seq: a.Seq, At: a.At, Actor: a.Actor, Action: a.Action, CaseID: a.CaseID,
-		MessageID: a.MessageID, MessageHash: a.MessageHash, Detail: a.Detail, PrevHash: a.PrevHash}
-}
-
 // AuditRecords is GET /api/v1/audit: newest first.
 type AuditRecords struct {
 	Records []AuditRecord `json:"records"`
@@ -259,16 +242,6 @@ type AuditReport struct {
 	ProblemSeq       uint64      `json:"problem_seq"`
 }
 
-// AuditReportOf shows a verification report.
-func AuditReportOf(r *store.AuditReport) AuditReport {
-	out := AuditReport{Records: r.Records, Root: r.Root, Checkpoints: r.Checkpoints, OK: r.OK,
-		FirstProblem: r.FirstProblem, ProblemSeq: r.ProblemSeq}
-	if cp := r.LatestCheckpoint; cp != nil {
-		out.LatestCheckpoint = CheckpointOf(cp)
-	}
-	return out
-}
-
 // Checkpoint is a signed tree head of the audit log.
 type Checkpoint struct {
 	Size      uint64    `json:"size"`
@@ -276,11 +249,6 @@ type Checkpoint struct {
 	Time      time.Time `json:"time"`
 	Signer    string    `json:"signer"`
 	Signature []byte    `json:"signature"` // base64 in JSON
-}
-
-// CheckpointOf shows a stored checkpoint.
-func CheckpointOf(c *store.Checkpoint) *Checkpoint {
-	return &Checkpoint{Size: c.Size, Root: c.Root, Time: c.Time, Signer: c.Signer, Signature: c.Signature}
 }
 
 // Draft is a request document being written, kept per user.
@@ -291,11 +259,6 @@ type Draft struct {
 	To        string          `json:"to"`
 	Doc       json.RawMessage `json:"doc"`
 	UpdatedAt time.Time       `json:"updated_at"`
-}
-
-// DraftOf shows a stored draft.
-func DraftOf(d *store.Draft) Draft {
-	return Draft{ID: d.ID, Owner: d.Owner, Kind: d.Kind, To: d.To, Doc: d.Doc, UpdatedAt: d.UpdatedAt}
 }
 
 // DraftRow is one draft in the list, without its document.
@@ -351,13 +314,6 @@ type User struct {
 	UpdatedAt     time.Time `json:"updated_at"`
 }
 
-// UserOf shows a stored user.
-func UserOf(u *store.User) User {
-	return User{Name: u.Name, Role: u.Role, ContentAccess: u.ContentAccess, Disabled: u.Disabled,
-		TOTPEnabled: u.TOTPEnabled, FailedLogins: u.FailedLogins, LockedUntil: u.LockedUntil,
-		CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
-}
-
 // UserList is GET /api/v1/users.
 type UserList struct {
 	Users []User `json:"users"`
@@ -370,11 +326,6 @@ type Token struct {
 	Name       string    `json:"name"`
 	CreatedAt  time.Time `json:"created_at"`
 	LastUsedAt time.Time `json:"last_used_at,omitzero"`
-}
-
-// TokenOf shows a stored token.
-func TokenOf(t *store.Token) Token {
-	return Token{ID: t.ID, User: t.User, Name: t.Name, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt}
 }
 
 // TokenList is GET /api/v1/tokens.
@@ -428,22 +379,6 @@ type DrillResult struct {
 	Missed         bool      `json:"missed,omitempty"`
 }
 
-// DrillRunOf shows a stored drill run. The drill routes still answer
-// from package node; they switch to it when they move here.
-func DrillRunOf(r *store.DrillRun) DrillRun {
-	out := DrillRun{ID: r.ID, Kind: r.Kind, Actor: r.Actor, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
-		Reference: r.Reference, DeadlineAt: r.DeadlineAt}
-	if r.Results != nil { // null stays null
-		out.Results = make([]DrillResult, 0, len(r.Results))
-	}
-	for _, x := range r.Results {
-		out.Results = append(out.Results, DrillResult{Country: x.Country, PeerID: x.PeerID, Reachable: x.Reachable,
-			RTTMillis: x.RTTMillis, Error: x.Error, Failures: x.Failures, CaseID: x.CaseID,
-			AcknowledgedAt: x.AcknowledgedAt, AckSeconds: x.AckSeconds, Missed: x.Missed})
-	}
-	return out
-}
-
 // PartitionRequest is the body of POST /api/v1/testing/partition: members
 // to cut this node off from, by peer ID and/or country code.
 type PartitionRequest struct {
@@ -471,45 +406,4 @@ type ClockRequest struct {
 type ClockSet struct {
 	Now  time.Time `json:"now"`
 	Skew string    `json:"skew"`
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
-// Summarize is a case's row in the list, with the requester's local time
-// as of now. Delivery is left to the caller, who knows the first message.
-func Summarize(c *store.Case, now time.Time) CaseSummary {
-	cs := CaseSummary{ID: c.ID, Direction: string(c.Direction), Country: c.Country, Kind: c.Kind,
-		State: c.State, Urgency: c.Urgency, Flags: c.Flags, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
-		AckDueAt: timePtr(c.AckDueAt), AcknowledgedAt: timePtr(c.AcknowledgedAt), ExpiresAt: timePtr(c.ExpiresAt),
-		Hold: c.Hold, ClosedAt: timePtr(c.ClosedAt), Outcome: c.Outcome, PurgedAt: timePtr(c.PurgedAt), Assignee: c.Assignee,
-		RequesterTimeZone: c.RequesterTimeZone, RequesterOfficeHours: c.RequesterOfficeHours}
-	if c.RequesterTimeZone != "" {
-		if loc, err := loadLocation(c.RequesterTimeZone); err == nil {
-			cs.RequesterLocalTime = now.In(loc).Format("Mon 2006-01-02 15:04 MST")
-		}
-	}
-	return cs
-}
-
-// zones caches time zones by name. time.LoadLocation reads and parses the
-// tzdata file on every call (about 19 µs and a dozen allocations each,
-// measured on the CI machine with Go 1.26), and the case list summarises
-// every case; cached, a lookup is a map read. Only zones that loaded are
-// kept, so the cache is bounded by the tz database (~600 names).
-var zones sync.Map // name → *time.Location
-
-func loadLocation(name string) (*time.Location, error) {
-	if l, ok := zones.Load(name); ok {
-		return l.(*time.Location), nil
-	}
-	l, err := time.LoadLocation(name)
-	if err == nil {
-		zones.Store(name, l)
-	}
-	return l, err
 }
