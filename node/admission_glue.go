@@ -211,27 +211,6 @@ func (ar admissionReporter) Cleared(ctx context.Context, country string, a admis
 	return nil
 }
 
-// QuarantineView is a quarantined member, as the API shows it.
-type QuarantineView struct {
-	Reason string    `json:"reason"`
-	By     string    `json:"by"`
-	At     time.Time `json:"at"`
-}
-
-// quarantines returns the quarantine records by country, for the peers
-// list.
-func (n *Node) quarantines() (map[string]*store.Quarantine, error) {
-	out := map[string]*store.Quarantine{}
-	err := n.store.View(func(tx *store.ReadTx) error {
-		qs, err := tx.Quarantines()
-		for _, q := range qs {
-			out[q.Country] = q
-		}
-		return err
-	})
-	return out, err
-}
-
 // handleQuarantine quarantines (POST) or releases (DELETE) a member: its
 // envelopes are refused with a retryable "quarantined", its pings and
 // roster exchanges refused; what it sent before stays. Admin only,

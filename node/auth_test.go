@@ -1,54 +1,60 @@
 package node_test
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
-	"io"
+	"errors"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/vigil-network/vigil/node/api/client"
 )
 
-// session is a browser-like client: a cookie jar and the CSRF token.
+// session is a browser-like client: the API client with a cookie jar the
+// test can look into.
 type session struct {
-	t    *testing.T
-	base string
-	c    *http.Client
-	csrf string
+	*client.Client
+	t   *testing.T
+	jar *cookiejar.Jar
 }
 
 func (f *federation) login(cc, user, password string) (*session, int, map[string]any) {
 	f.t.Helper()
 	jar, _ := cookiejar.New(nil)
-	s := &session{t: f.t, base: f.entry(cc).API, c: &http.Client{Jar: jar}}
-	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
-	resp, err := s.c.Post(s.base+"/api/v1/login", "application/json", bytes.NewReader(body))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	s := &session{t: f.t, jar: jar,
+		Client: client.New(f.entry(cc).API, client.WithHTTPClient(&http.Client{Jar: jar, Timeout: client.DefaultTimeout}))}
 	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	if tok, ok := out["csrf_token"].(string); ok {
-		s.csrf = tok
+	status := http.StatusOK
+	if err := s.Login(context.Background(), user, password, "", &out); err != nil {
+		if status = client.StatusOf(err); status == 0 {
+			f.t.Fatal(err)
+		}
 	}
-	return s, resp.StatusCode, out
+	return s, status, out
 }
 
+// do calls the API in the session, with or without its CSRF token, and
+// returns the status and the body.
 func (s *session) do(method, path string, body []byte, csrf bool) (int, []byte) {
 	s.t.Helper()
-	req, _ := http.NewRequest(method, s.base+path, bytes.NewReader(body))
-	if csrf {
-		req.Header.Set("X-CSRF-Token", s.csrf)
+	if !csrf {
+		tok := s.CSRF()
+		s.SetCSRF("")
+		defer s.SetCSRF(tok)
 	}
-	resp, err := s.c.Do(req)
-	if err != nil {
+	var raw json.RawMessage
+	status, err := s.Do(context.Background(), method, path, body, &raw)
+	var e *client.Error
+	switch {
+	case errors.As(err, &e):
+		return e.Status, e.Body
+	case err != nil:
 		s.t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return status, raw
 }
 
 func (f *federation) addUser(cc, name, role, password string) {
@@ -76,11 +82,11 @@ func TestConsoleAuth(t *testing.T) {
 			t.Fatalf("unknown user: HTTP %d", code)
 		}
 		s, code, me := f.login("FR", "alice", "alice-long-passphrase")
-		if code != http.StatusOK || me["role"] != "operator" || s.csrf == "" {
+		if code != http.StatusOK || me["role"] != "operator" || s.CSRF() == "" {
 			t.Fatalf("login: HTTP %d %v", code, me)
 		}
-		u, _ := http.NewRequest("GET", s.base, nil)
-		cookies := s.c.Jar.Cookies(u.URL)
+		u, _ := url.Parse(s.Base())
+		cookies := s.jar.Cookies(u)
 		if len(cookies) != 1 || cookies[0].Name != "vigil_session" {
 			t.Fatalf("session cookie not set: %v", cookies)
 		}
@@ -92,7 +98,7 @@ func TestConsoleAuth(t *testing.T) {
 		if code, _ := s.do("POST", "/api/v1/requests", req, false); code != http.StatusForbidden {
 			t.Fatalf("POST without CSRF: HTTP %d, want 403", code)
 		}
-		s.csrf = "forged"
+		s.SetCSRF("forged")
 		if code, _ := s.do("POST", "/api/v1/requests", req, true); code != http.StatusForbidden {
 			t.Fatalf("POST with a wrong CSRF token: HTTP %d, want 403", code)
 		}
@@ -144,25 +150,16 @@ func TestConsoleAuth(t *testing.T) {
 		if code != http.StatusCreated || !strings.HasPrefix(tok.Token, "vgt_") {
 			t.Fatalf("create token: HTTP %d %s", code, b)
 		}
-		req, _ := http.NewRequest("GET", s.base+"/api/v1/me", nil)
-		req.Header.Set("Authorization", "Bearer "+tok.Token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		bearer := client.New(s.Base(), client.WithToken(tok.Token))
 		var me map[string]any
-		json.NewDecoder(resp.Body).Decode(&me)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || me["name"] != "alice" {
-			t.Fatalf("token auth: HTTP %d %v", resp.StatusCode, me)
+		if err := bearer.Get(context.Background(), "/api/v1/me", &me); err != nil || me["name"] != "alice" {
+			t.Fatalf("token auth: %v %v", err, me)
 		}
 		if code, _ := s.do("DELETE", "/api/v1/tokens/"+tok.ID, nil, true); code != http.StatusNoContent {
 			t.Fatalf("revoke: HTTP %d", code)
 		}
-		resp, _ = http.DefaultClient.Do(req)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("revoked token still works: HTTP %d", resp.StatusCode)
+		if err := bearer.Get(context.Background(), "/api/v1/me", nil); client.StatusOf(err) != http.StatusUnauthorized {
+			t.Fatalf("revoked token still works: %v", err)
 		}
 	})
 

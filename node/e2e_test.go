@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-	"io"
+	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/api/client"
 	"github.com/vigil-network/vigil/node/testnet"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
@@ -124,27 +125,26 @@ func (f *federation) stop(cc string) {
 	}
 }
 
-// api calls a node's HTTP API with its token and decodes the JSON answer.
+// api calls a node's HTTP API with its token and decodes the JSON answer,
+// error answers included.
 func (f *federation) api(cc, method, path string, body []byte, out any) int {
 	f.t.Helper()
 	e := f.entry(cc)
-	req, err := http.NewRequest(method, e.API+path, bytes.NewReader(body))
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+e.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	c := client.New(e.API, client.WithToken(e.Token), client.WithTimeout(2*time.Minute))
+	status, err := c.Do(context.Background(), method, path, body, out)
+	var ce *client.Error
+	switch {
+	case errors.As(err, &ce):
+		if out != nil {
+			if err := json.Unmarshal(ce.Body, out); err != nil {
+				f.t.Fatalf("%s %s on %s: decode %q: %v", method, path, cc, ce.Body, err)
+			}
+		}
+		return ce.Status
+	case err != nil:
 		f.t.Fatalf("%s %s on %s: %v", method, path, cc, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
-			f.t.Fatalf("%s %s on %s: decode %q: %v", method, path, cc, b, err)
-		}
-	}
-	return resp.StatusCode
+	return status
 }
 
 func (f *federation) submit(from, to string) node.Submission {

@@ -22,6 +22,8 @@ var floors = map[string]int{
 	"node/accounts":  2,
 	"node/console":   2,
 	"node/admission": 2,
+	"node/actor":     2,
+	"node/api/types": 2,
 
 	"node/transport": 3,
 	"node/authority": 3,

@@ -77,7 +77,6 @@ type Node struct {
 	// protection, closed connections) follow rosters in their order.
 	applying sync.Mutex
 
-	apiLn  net.Listener
 	apiSrv *http.Server
 
 	ctx    context.Context
@@ -190,14 +189,6 @@ func (n *Node) Host() host.Host { return n.host }
 // Store exposes the node's store (read-only use by tests and tools).
 func (n *Node) Store() *store.Store { return n.store }
 
-// APIAddr is the address the API listens on, once started.
-func (n *Node) APIAddr() string {
-	if n.apiLn == nil {
-		return ""
-	}
-	return n.apiLn.Addr().String()
-}
-
 // Start opens the API listener, registers protocol handlers and starts the
 // delivery workers, connector and event loops. It returns once the node is
 // serving. ctx bounds the node's life; Close also stops it.
@@ -208,7 +199,6 @@ func (n *Node) Start(ctx context.Context) error {
 		n.cancel()
 		return fmt.Errorf("api listen %s: %w", n.cfg.API.Listen, err)
 	}
-	n.apiLn = ln
 	n.handlers.Handle(n.host, ProtoDeliver, serviceDeliver, n.handleDeliver)
 	n.handlers.Handle(n.host, ProtoRoster, serviceRoster, n.handleRoster)
 	n.drills.Register(&n.handlers)

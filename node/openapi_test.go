@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -15,13 +12,14 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/accounts"
+	"github.com/vigil-network/vigil/node/api"
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -52,75 +50,23 @@ func protected(r route) bool {
 	return strings.HasPrefix(r.Path, "/api/v1/") && !publicAPIRoutes[r]
 }
 
-// sourceRoute is a route registered in apiHandler, and whether its handler
-// is wrapped in n.auth or n.authz.
+// apiRoutes are the routes a real server registered, in the document's
+// spelling, and whether each demands credentials.
+func apiRoutes(rs []api.Route) []sourceRoute {
+	out := make([]sourceRoute, 0, len(rs))
+	for _, r := range rs {
+		// ServeMux wildcards {name...} and {$} have no OpenAPI spelling.
+		path := strings.TrimSuffix(strings.ReplaceAll(r.Path, "...}", "}"), "{$}")
+		out = append(out, sourceRoute{route: route{Method: r.Method, Path: path}, Auth: !r.Public})
+	}
+	return out
+}
+
+// sourceRoute is a route registered on the API server, and whether it is
+// mounted behind authentication (Server.Handle) or public.
 type sourceRoute struct {
 	route
 	Auth bool
-}
-
-// routesFromSource finds every mux.Handle / mux.HandleFunc call with a
-// string-literal pattern in a Go source file. Method-less subtree patterns
-// ending in "/" (the catch-alls: "/" and "/api/") are skipped; any other
-// pattern without a method is an error, because the document could not
-// describe it precisely.
-func routesFromSource(filename string, src []byte) ([]sourceRoute, error) {
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, filename, src, 0)
-	if err != nil {
-		return nil, err
-	}
-	var out []sourceRoute
-	var errs []string
-	ast.Inspect(f, func(n ast.Node) bool {
-		call, ok := n.(*ast.CallExpr)
-		if !ok {
-			return true
-		}
-		sel, ok := call.Fun.(*ast.SelectorExpr)
-		if !ok || (sel.Sel.Name != "Handle" && sel.Sel.Name != "HandleFunc") {
-			return true
-		}
-		if x, ok := sel.X.(*ast.Ident); !ok || x.Name != "mux" || len(call.Args) == 0 {
-			return true
-		}
-		lit, ok := call.Args[0].(*ast.BasicLit)
-		if !ok || lit.Kind != token.STRING {
-			errs = append(errs, fmt.Sprintf("%s: mux.%s pattern is not a string literal", fset.Position(call.Pos()), sel.Sel.Name))
-			return true
-		}
-		pattern, err := strconv.Unquote(lit.Value)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("%s: %v", fset.Position(lit.Pos()), err))
-			return true
-		}
-		method, path, ok := strings.Cut(pattern, " ")
-		if !ok && strings.HasPrefix(pattern, "/") && strings.HasSuffix(pattern, "/") {
-			return true // catch-all: the 404 for /api/ and the console for /
-		}
-		path = strings.TrimSpace(path)
-		if !ok || method == "" || !strings.HasPrefix(path, "/") {
-			errs = append(errs, fmt.Sprintf("%s: pattern %q has no METHOD /path form", fset.Position(lit.Pos()), pattern))
-			return true
-		}
-		// ServeMux wildcards {name...} and {$} have no OpenAPI spelling.
-		path = strings.ReplaceAll(path, "...}", "}")
-		path = strings.TrimSuffix(path, "{$}")
-		sr := sourceRoute{route: route{Method: method, Path: path}}
-		if len(call.Args) > 1 {
-			if inner, ok := call.Args[1].(*ast.CallExpr); ok {
-				if s, ok := inner.Fun.(*ast.SelectorExpr); ok && (s.Sel.Name == "auth" || s.Sel.Name == "authz") {
-					sr.Auth = true
-				}
-			}
-		}
-		out = append(out, sr)
-		return true
-	})
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return out, nil
 }
 
 // openAPIOperation is the part of an operation the test checks.
@@ -186,7 +132,7 @@ func checkOpenAPI(src []sourceRoute, doc *apiSpec) []string {
 			problems = append(problems, fmt.Sprintf("%s is registered in apiHandler but missing from openapi.json", r.route))
 		}
 		if r.Auth != protected(r.route) {
-			problems = append(problems, fmt.Sprintf("%s: wrapped in n.auth/n.authz = %v, but routes under /api/v1 (except %s) must be and others must not", r.route, r.Auth, publicList()))
+			problems = append(problems, fmt.Sprintf("%s: needs credentials = %v, but routes under /api/v1 (except %s) must and others must not", r.route, r.Auth, publicList()))
 		}
 	}
 	for r, op := range ops {
@@ -278,14 +224,14 @@ func resolveRef(root any, ref string) bool {
 
 func loadOpenAPIDoc(t *testing.T) ([]byte, *apiSpec) {
 	t.Helper()
-	raw, err := os.ReadFile("openapi.json")
+	raw, err := os.ReadFile("api/openapi.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var doc apiSpec
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	if err := dec.Decode(&doc); err != nil {
-		t.Fatalf("openapi.json does not parse: %v", err)
+		t.Fatalf("api/openapi.json does not parse: %v", err)
 	}
 	return raw, &doc
 }
@@ -293,18 +239,11 @@ func loadOpenAPIDoc(t *testing.T) ([]byte, *apiSpec) {
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	raw, doc := loadOpenAPIDoc(t)
 	if !bytes.Equal(raw, OpenAPIDocument()) {
-		t.Error("embedded OpenAPI document differs from openapi.json; rebuild")
+		t.Error("embedded OpenAPI document differs from api/openapi.json; rebuild")
 	}
-	src, err := os.ReadFile("api.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes, err := routesFromSource("api.go", src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	routes := apiRoutes(newAPITestNode(t).apiHandler().Routes())
 	if len(routes) < 8 {
-		t.Fatalf("found only %d routes in api.go (%v); is the parser still finding mux.Handle calls?", len(routes), routes)
+		t.Fatalf("found only %d routes (%v); is the server still listing them?", len(routes), routes)
 	}
 	for _, p := range checkOpenAPI(routes, doc) {
 		t.Error(p)
@@ -315,28 +254,25 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 }
 
 // TestOpenAPICheckerCatchesDrift makes sure the comparison can fail: a route
-// added to the source, a documented route without a handler, a protected
-// operation without 401 and one without a 2xx must all be reported.
+// added to the server, a documented route without a handler, a protected
+// operation without 401 and one without a 2xx must all be reported, and a
+// route without a method cannot be registered at all.
 func TestOpenAPICheckerCatchesDrift(t *testing.T) {
-	src := []byte(`package node
-func (n *Node) apiHandler() {
-	mux.HandleFunc("GET /healthz", n.handleHealth)
-	mux.Handle("GET /api/v1/cases", n.auth(n.handleCases))
-	mux.Handle("DELETE /api/v1/cases/{id}", n.auth(n.handleDelete))
-	mux.Handle("GET /api/v1/open", n.handleOpen)
-	mux.Handle("GET /api/v1/users", n.authz(accounts.PermManageUsers, n.handleUsers))
-	mux.Handle("/api/", notFound)
-	mux.Handle("/", console)
-}`)
-	routes, err := routesFromSource("fake.go", src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	routes := apiRoutes([]api.Route{
+		{Method: "GET", Path: "/healthz", Public: true},
+		{Method: "GET", Path: "/api/v1/cases", Perm: accounts.PermReadCases},
+		{Method: "DELETE", Path: "/api/v1/cases/{id}", Perm: accounts.PermAct},
+		{Method: "GET", Path: "/api/v1/open", Public: true},
+		{Method: "GET", Path: "/api/v1/users", Perm: accounts.PermManageUsers},
+	})
 	want := []sourceRoute{{route{"GET", "/healthz"}, false}, {route{"GET", "/api/v1/cases"}, true},
 		{route{"DELETE", "/api/v1/cases/{id}"}, true}, {route{"GET", "/api/v1/open"}, false},
 		{route{"GET", "/api/v1/users"}, true}}
 	if !slices.Equal(routes, want) {
-		t.Fatalf("routesFromSource = %v, want %v", routes, want)
+		t.Fatalf("apiRoutes = %v, want %v", routes, want)
+	}
+	if got := apiRoutes([]api.Route{{Method: "GET", Path: "/files/{path...}"}, {Method: "GET", Path: "/{$}"}}); got[0].Path != "/files/{path}" || got[1].Path != "/" {
+		t.Errorf("ServeMux wildcards not spelt for OpenAPI: %v", got)
 	}
 	var doc apiSpec
 	if err := json.Unmarshal([]byte(`{
@@ -358,20 +294,22 @@ func (n *Node) apiHandler() {
 		"POST /api/v1/roster is in openapi.json but not registered in apiHandler",
 		"GET /api/v1/cases is protected but declares no 401 response",
 		"POST /api/v1/roster declares no 2xx response",
-		"GET /api/v1/open: wrapped in n.auth/n.authz = false",
+		"GET /api/v1/open: needs credentials = false",
 		"GET /api/v1/users is protected but its security does not require bearerAuth",
 	} {
 		if !strings.Contains(got, w) {
 			t.Errorf("checker did not report %q; got:\n%s", w, got)
 		}
 	}
-	if _, err := routesFromSource("bad.go", []byte(`package node
-func f() { mux.Handle(pattern, h) }`)); err == nil {
-		t.Error("a non-literal pattern was not reported")
-	}
-	if _, err := routesFromSource("bad.go", []byte(`package node
-func f() { mux.Handle("/api/v1/cases", h) }`)); err == nil {
-		t.Error("a method-less exact pattern was not reported")
+	for _, pattern := range []string{"/api/v1/cases", "GET api/v1/cases", " /api/v1/cases"} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("route %q without METHOD /path was accepted", pattern)
+				}
+			}()
+			api.New(api.Deps{}).Handle(pattern, accounts.PermReadCases, func(http.ResponseWriter, *http.Request) {})
+		}()
 	}
 	if p := checkRefs([]byte(`{"a": {"$ref": "#/components/schemas/Nope"}}`)); len(p) != 1 {
 		t.Errorf("checkRefs missed a dangling $ref: %v", p)

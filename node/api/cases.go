@@ -1,0 +1,351 @@
+package api
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/vigil-network/vigil/node/accounts"
+	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/protocol"
+	"github.com/vigil-network/vigil/store"
+)
+
+// Requests, cases, actions, assignment and drafts.
+
+func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	body, ok := readJSONBody(w, r)
+	if !ok {
+		return
+	}
+	sub, err := s.d.Cases.Submit(r.Context(), ActorOf(r), body)
+	var verr *protocol.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		WriteError(w, http.StatusUnprocessableEntity, "request is invalid", verr.Fields)
+	case err != nil:
+		s.log.Error("submit request", zap.Error(err))
+		WriteError(w, http.StatusServiceUnavailable, "request was NOT accepted: "+err.Error(), nil)
+	default:
+		WriteJSON(w, http.StatusCreated, sub)
+	}
+}
+
+func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
+	body, ok := readJSONBody(w, r)
+	if !ok {
+		return
+	}
+	var verr *protocol.ValidationError
+	if err := s.d.Cases.Validate(body); errors.As(err, &verr) {
+		WriteError(w, http.StatusUnprocessableEntity, "request is invalid", verr.Fields)
+		return
+	} else if err != nil {
+		WriteError(w, http.StatusBadRequest, err.Error(), nil)
+		return
+	}
+	WriteJSON(w, http.StatusOK, types.Validated{OK: true})
+}
+
+func (s *Server) handleAct(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !protocol.ValidID(id) {
+		WriteError(w, http.StatusBadRequest, "case id must be 32 hex characters", nil)
+		return
+	}
+	body, ok := readJSONBody(w, r)
+	if !ok {
+		return
+	}
+	res, err := s.d.Cases.Act(r.Context(), ActorOf(r), id, body)
+	var (
+		verr *protocol.ValidationError
+		terr *protocol.TransitionError
+	)
+	switch {
+	case errors.As(err, &verr):
+		WriteError(w, http.StatusUnprocessableEntity, "action is invalid", verr.Fields)
+	case errors.As(err, &terr):
+		WriteError(w, http.StatusConflict, terr.Error(), nil)
+	case errors.Is(err, ErrNoCase):
+		WriteError(w, http.StatusNotFound, err.Error(), nil)
+	case err != nil:
+		s.log.Error("act", zap.String("case_id", id), zap.Error(err))
+		WriteError(w, http.StatusServiceUnavailable, "action was NOT taken: "+err.Error(), nil)
+	default:
+		WriteJSON(w, http.StatusCreated, res)
+	}
+}
+
+// summarize is a case's row as of the node's clock.
+func (s *Server) summarize(c *store.Case) types.CaseSummary { return Summarize(c, s.d.Now()) }
+
+// deliveryState is a message's transport state; a queued message on the
+// wire shows as sent.
+func (s *Server) deliveryState(m *store.Message) string {
+	if m.State == store.StateQueued && s.d.Cases.InFlight(m.ID) {
+		return string(store.StateSent)
+	}
+	return string(m.State)
+}
+
+func (s *Server) handleCases(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	state, direction, kind := q.Get("state"), q.Get("direction"), q.Get("kind")
+	var out types.CaseList
+	err := s.d.Store.View(func(tx *store.ReadTx) error {
+		cases, err := tx.Cases(0)
+		if err != nil {
+			return err
+		}
+		out.Cases = make([]types.CaseSummary, 0, len(cases))
+		for _, c := range cases {
+			if (state != "" && c.State != state) || (direction != "" && string(c.Direction) != direction) || (kind != "" && c.Kind != kind) {
+				continue
+			}
+			cs := s.summarize(c)
+			if len(c.MessageIDs) > 0 {
+				if m, err := tx.Message(c.MessageIDs[0]); err == nil {
+					cs.Delivery = s.deliveryState(m)
+				}
+			}
+			out.Cases = append(out.Cases, cs)
+		}
+		return nil
+	})
+	if err != nil {
+		WriteError(w, http.StatusInternalServerError, "list cases: "+err.Error(), nil)
+		return
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+// caseRole is this node's side in a case.
+func caseRole(c *store.Case) protocol.Role {
+	if c.Direction == store.Outgoing {
+		return protocol.Requester
+	}
+	return protocol.Responder
+}
+
+func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !protocol.ValidID(id) {
+		WriteError(w, http.StatusBadRequest, "case id must be 32 hex characters", nil)
+		return
+	}
+	var view types.CaseView
+	contents := principalFrom(r).can(accounts.PermReadContents)
+	err := s.d.Store.View(func(tx *store.ReadTx) error {
+		c, err := tx.Case(id)
+		if err != nil {
+			return err
+		}
+		msgs, err := tx.Messages(c)
+		if err != nil {
+			return err
+		}
+		view.CaseSummary = s.summarize(c)
+		view.Peer = c.Peer
+		role := caseRole(c)
+		view.Role = string(role)
+		view.Available = []string{}
+		if c.PurgedAt.IsZero() {
+			for _, a := range protocol.Available(protocol.RequestKind(c.Kind), protocol.State(c.State), role) {
+				view.Available = append(view.Available, string(a))
+			}
+		}
+		payloads := map[string][]byte{}
+		for i, m := range msgs {
+			mv := s.messageView(m, contents)
+			if i == 0 {
+				view.Delivery = mv.State
+			}
+			if m.Type == string(protocol.TypeAction) && mv.Payload != nil {
+				payloads[m.ID] = mv.Payload
+			}
+			if m.Type == string(protocol.TypeRequest) && view.Request == nil {
+				view.Request, mv.Payload = mv.Payload, nil
+			}
+			view.Messages = append(view.Messages, mv)
+		}
+		cs := protocol.Replay(protocol.RequestKind(c.Kind), s.d.Cases.Events(c, msgs))
+		view.History = []types.HistoryEntry{}
+		for _, h := range cs.History {
+			he := types.HistoryEntry{MessageID: h.MessageID, By: string(h.By), At: h.At, From: string(h.From), To: string(h.To), Invalid: h.Invalid}
+			if h.Meta.Action != "" {
+				he.Action, he.Seq, he.Operator = string(h.Meta.Action), h.Meta.Seq, h.Meta.Operator
+				if contents {
+					he.Details = payloads[h.MessageID]
+				}
+			}
+			view.History = append(view.History, he)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		WriteError(w, http.StatusNotFound, "no case "+id, nil)
+		return
+	case err != nil:
+		WriteError(w, http.StatusInternalServerError, "read case: "+err.Error(), nil)
+		return
+	}
+	// Reading request contents is itself an auditable act (Protocol Art. 14).
+	action := "case.viewed"
+	if !contents {
+		action = "case.viewed.metadata"
+	}
+	if err := s.audit(r.Context(), store.AuditRecord{Actor: ActorOf(r).String(), Action: action, CaseID: id}); err != nil {
+		unaudited(w, "cannot record the access in the audit log", err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, view)
+}
+
+func (s *Server) messageView(m *store.Message, contents bool) types.MessageView {
+	mv := types.MessageView{ID: m.ID, Type: m.Type, Direction: string(m.Direction), Country: m.Country,
+		State: s.deliveryState(m), Attempts: m.Attempts, LastError: m.LastError, Flags: m.Flags, CreatedAt: m.CreatedAt,
+		DeliveredAt: timePtr(m.DeliveredAt)}
+	if m.Purged {
+		return mv
+	}
+	env, err := protocol.ParseEnvelope(m.Envelope)
+	if err != nil {
+		mv.Flags = store.AddFlag(mv.Flags, "corrupt-envelope")
+		return mv
+	}
+	if !contents {
+		// Metadata only: the caller's role may not read request contents.
+	} else if payload, err := s.d.Cases.Open(env); err == nil && json.Valid(payload) {
+		mv.Payload = payload
+	} else {
+		mv.Flags = store.AddFlag(mv.Flags, "undecryptable")
+	}
+	if len(m.Receipt) > 0 {
+		if rc, err := protocol.ParseReceipt(m.Receipt); err == nil {
+			h := rc.MessageHash
+			mv.Receipt = &types.ReceiptView{Receiver: rc.Receiver.String(), ReceivedAt: rc.ReceivedAt,
+				MessageHash: hex.EncodeToString(h[:]), Signature: hex.EncodeToString(rc.Signature),
+				Verified: rc.Verify(env) == nil}
+		}
+	}
+	return mv
+}
+
+func (s *Server) handleAssign(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	body, ok := ReadBody(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		User string `json:"user"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || strings.TrimSpace(req.User) == "" {
+		WriteError(w, http.StatusUnprocessableEntity, "give the user to assign", []protocol.FieldError{{Field: "user", Message: "is required"}})
+		return
+	}
+	if s.d.Accounts != nil {
+		if _, err := s.d.Accounts.User(req.User); err != nil {
+			WriteError(w, http.StatusUnprocessableEntity, "no such user", []protocol.FieldError{{Field: "user", Message: "is not a console user"}})
+			return
+		}
+	}
+	now := s.d.Now().UTC()
+	by := ActorOf(r).String()
+	err := s.d.Store.Update(r.Context(), func(tx *store.Tx) error {
+		c, err := tx.Case(id)
+		if err != nil {
+			return err
+		}
+		prev := c.Assignee
+		c.Assignee, c.UpdatedAt = req.User, now
+		if err := tx.PutCase(c); err != nil {
+			return err
+		}
+		return tx.Audit(store.AuditRecord{At: now, Actor: by, Action: "case.assigned", CaseID: id,
+			Detail: "from " + prev + " to " + req.User})
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		WriteError(w, http.StatusNotFound, "no case "+id, nil)
+		return
+	} else if err != nil {
+		WriteError(w, http.StatusServiceUnavailable, "NOT assigned: "+err.Error(), nil)
+		return
+	}
+	s.d.Cases.Changed(id)
+	WriteJSON(w, http.StatusOK, types.Assigned{Assignee: req.User})
+}
+
+func (s *Server) handleDrafts(w http.ResponseWriter, r *http.Request) {
+	owner := principalFrom(r).Name
+	var ds []*store.Draft
+	if err := s.d.Store.View(func(tx *store.ReadTx) error {
+		var err error
+		ds, err = tx.Drafts(owner)
+		return err
+	}); err != nil {
+		WriteError(w, http.StatusInternalServerError, "drafts: "+err.Error(), nil)
+		return
+	}
+	out := types.DraftList{Drafts: make([]types.DraftRow, 0, len(ds))}
+	for _, d := range ds {
+		out.Drafts = append(out.Drafts, types.DraftRow{ID: d.ID, Kind: d.Kind, To: d.To, UpdatedAt: d.UpdatedAt})
+	}
+	sort.Slice(out.Drafts, func(i, j int) bool { return out.Drafts[i].UpdatedAt.After(out.Drafts[j].UpdatedAt) })
+	WriteJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleDraft(w http.ResponseWriter, r *http.Request) {
+	owner, id := principalFrom(r).Name, r.PathValue("id")
+	if !protocol.ValidID(id) {
+		WriteError(w, http.StatusBadRequest, "draft id must be 32 hex characters", nil)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		var d *store.Draft
+		err := s.d.Store.View(func(tx *store.ReadTx) error {
+			var err error
+			d, err = tx.Draft(owner, id)
+			return err
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			WriteError(w, http.StatusNotFound, "no draft "+id, nil)
+			return
+		} else if err != nil {
+			WriteError(w, http.StatusInternalServerError, err.Error(), nil)
+			return
+		}
+		WriteJSON(w, http.StatusOK, DraftOf(d))
+	case http.MethodPut:
+		body, ok := ReadBody(w, r)
+		if !ok {
+			return
+		}
+		var in types.Draft
+		if err := json.Unmarshal(body, &in); err != nil || len(in.Doc) == 0 || !json.Valid(in.Doc) {
+			WriteError(w, http.StatusBadRequest, "draft must be {kind, to, doc}", nil)
+			return
+		}
+		// The caller says what the draft is; the node says whose and when.
+		d := store.Draft{ID: id, Owner: owner, Kind: in.Kind, To: in.To, Doc: in.Doc, UpdatedAt: s.d.Now().UTC()}
+		if err := s.d.Store.Update(r.Context(), func(tx *store.Tx) error { return tx.PutDraft(&d) }); err != nil {
+			WriteError(w, http.StatusServiceUnavailable, "draft NOT saved: "+err.Error(), nil)
+			return
+		}
+		WriteJSON(w, http.StatusOK, types.DraftSaved{ID: id, UpdatedAt: d.UpdatedAt})
+	case http.MethodDelete:
+		if err := s.d.Store.Update(r.Context(), func(tx *store.Tx) error { tx.DeleteDraft(owner, id); return nil }); err != nil {
+			WriteError(w, http.StatusServiceUnavailable, err.Error(), nil)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}

@@ -1,0 +1,306 @@
+package api
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/zap"
+
+	"github.com/vigil-network/vigil/node/accounts"
+	"github.com/vigil-network/vigil/node/actor"
+	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/node/console"
+	"github.com/vigil-network/vigil/protocol"
+	"github.com/vigil-network/vigil/store"
+)
+
+//go:embed openapi.json
+var openAPIDoc []byte
+
+// OpenAPIDocument returns the API's OpenAPI 3 description.
+func OpenAPIDocument() []byte { return openAPIDoc }
+
+// Store is the node's database, as the API reads and writes it
+// (*store.Store).
+type Store interface {
+	View(fn func(*store.ReadTx) error) error
+	Update(ctx context.Context, fn func(*store.Tx) error) error
+}
+
+// Cases is the case engine: submitting, checking and acting on cases, and
+// what the case views need from it.
+type Cases interface {
+	// Submit validates, seals and stores a request; errors are
+	// *protocol.ValidationError for a bad document.
+	Submit(ctx context.Context, by actor.Actor, doc []byte) (types.Submission, error)
+	// Validate checks a request document as Submit would, storing nothing.
+	Validate(doc []byte) error
+	// Act takes one action on a case; errors are *protocol.ValidationError,
+	// *protocol.TransitionError or ErrNoCase.
+	Act(ctx context.Context, by actor.Actor, caseID string, doc []byte) (types.ActResult, error)
+	// InFlight reports whether a queued message is on the wire now.
+	InFlight(messageID string) bool
+	// Open decrypts an envelope sealed to or by this node.
+	Open(env *protocol.Envelope) ([]byte, error)
+	// Events are a case's actions, for protocol.Replay.
+	Events(c *store.Case, msgs []*store.Message) []protocol.Event
+	// Changed tells consoles that a case changed.
+	Changed(caseID string)
+}
+
+// Network is the roster in force and the live connections to its members.
+type Network interface {
+	Self() peer.ID
+	// Roster is the roster in force and its signed document.
+	Roster() (*protocol.Roster, []byte)
+	IsMember(id peer.ID) bool
+	MemberByCountry(cc string) (peer.ID, bool)
+	// ConnectedPeers are the peers with an open connection.
+	ConnectedPeers() []peer.ID
+	Connected(id peer.ID) bool
+	// LastSeen is when the peer last answered and its round-trip time.
+	LastSeen(id peer.ID) (time.Time, time.Duration)
+	// ApplyRoster installs a newer signed roster; force overrides the
+	// drop guard (ErrRosterDrops). ErrRosterUnrecorded means it is in
+	// force but its alert or audit record is missing.
+	ApplyRoster(doc []byte, source string, force bool) error
+}
+
+// Auditor keeps the audit log's signed checkpoints.
+type Auditor interface {
+	// Checkpoint signs a checkpoint if the log grew since the last one.
+	Checkpoint(ctx context.Context) error
+	// Verify checks the whole log: chain, tree and every checkpoint.
+	Verify(ctx context.Context) (*store.AuditReport, error)
+}
+
+// Alerts announces an alert: counts it, tells consoles and runs the hooks.
+// It needs no store, so it works when the store does not.
+type Alerts interface {
+	Announce(a *store.Alert)
+}
+
+// Faults injects faults into a test network's node (testing.fault_injection).
+type Faults interface {
+	// Partition cuts the node off from these peers until Heal.
+	Partition(ids ...peer.ID)
+	// Partitioned lists the peers cut off, sorted.
+	Partitioned() []string
+	// Heal ends every partition, reconnects at once and says how many
+	// peers were cut off.
+	Heal() int
+	// SetClockSkew shifts the node's clock by d (0 restores it).
+	SetClockSkew(d time.Duration)
+}
+
+// Errors the dependencies return, so that the API can answer with the
+// right status. An implementation wraps its own errors with them.
+var (
+	ErrNoCase           = errors.New("no such case")
+	ErrRosterDrops      = errors.New("roster drops this node or too many members")
+	ErrRosterUnrecorded = errors.New("roster applied, but its alert or audit record could not be written")
+)
+
+// Deps is what a Server is built from.
+type Deps struct {
+	Country   string   // this node's country code
+	TokenHash [32]byte // SHA-256 of the node's bootstrap API token
+	Now       func() time.Time
+	Log       *zap.Logger
+
+	Store    Store
+	Accounts *accounts.Manager // nil refuses every caller
+	Cases    Cases
+	Network  Network
+	Auditor  Auditor
+	Alerts   Alerts
+	// Faults enables the test-fault routes; nil answers them with 404.
+	Faults Faults
+	// Metrics serves GET /metrics; nil leaves the route out.
+	Metrics http.Handler
+	// LoginFailed counts a failed console login.
+	LoginFailed func()
+}
+
+// Route is one registered route.
+type Route struct {
+	Method, Path string
+	// Perm is what the caller must hold ("" any authenticated caller);
+	// Public routes need no credentials at all.
+	Perm   accounts.Permission
+	Public bool
+}
+
+func (r Route) String() string { return r.Method + " " + r.Path }
+
+// AnyCaller is the permission of routes open to every authenticated caller.
+const AnyCaller accounts.Permission = ""
+
+// Server is the HTTP API. It is an http.Handler.
+type Server struct {
+	d      Deps
+	log    *zap.Logger
+	mux    *http.ServeMux
+	routes []Route
+}
+
+// New builds the API with its routes. Mount more with Handle before
+// serving.
+func New(d Deps) *Server {
+	if d.Log == nil {
+		d.Log = zap.NewNop()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.LoginFailed == nil {
+		d.LoginFailed = func() {}
+	}
+	s := &Server{d: d, log: d.Log.Named("api"), mux: http.NewServeMux()}
+	s.public("GET /healthz", s.handleHealth)
+	if d.Metrics != nil {
+		s.public("GET /metrics", d.Metrics.ServeHTTP)
+	}
+	s.public("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPIDoc)
+	})
+	s.public("POST /api/v1/login", s.handleLogin)
+	s.Handle("POST /api/v1/logout", AnyCaller, s.handleLogout)
+	s.Handle("GET /api/v1/me", AnyCaller, s.handleMe)
+	s.Handle("POST /api/v1/me/totp", AnyCaller, s.handleTOTPBegin)
+	s.Handle("POST /api/v1/me/totp/confirm", AnyCaller, s.handleTOTPConfirm)
+
+	s.Handle("POST /api/v1/requests", accounts.PermSubmit, s.handleSubmit)
+	s.Handle("POST /api/v1/requests/validate", accounts.PermSubmit, s.handleValidate)
+	s.Handle("GET /api/v1/drafts", accounts.PermSubmit, s.handleDrafts)
+	s.Handle("GET /api/v1/drafts/{id}", accounts.PermSubmit, s.handleDraft)
+	s.Handle("PUT /api/v1/drafts/{id}", accounts.PermSubmit, s.handleDraft)
+	s.Handle("DELETE /api/v1/drafts/{id}", accounts.PermSubmit, s.handleDraft)
+
+	s.Handle("GET /api/v1/cases", accounts.PermReadCases, s.handleCases)
+	s.Handle("GET /api/v1/cases/{id}", accounts.PermReadCases, s.handleCase)
+	s.Handle("POST /api/v1/cases/{id}/actions", accounts.PermAct, s.handleAct)
+	s.Handle("POST /api/v1/cases/{id}/assign", accounts.PermAssign, s.handleAssign)
+	s.Handle("GET /api/v1/alerts", accounts.PermReadAlerts, s.handleAlerts)
+
+	s.Handle("GET /api/v1/peers", accounts.PermReadPeers, s.handlePeers)
+	s.Handle("GET /api/v1/roster", accounts.PermReadPeers, s.handleGetRoster)
+	s.Handle("POST /api/v1/roster", accounts.PermManageRoster, s.handlePostRoster)
+	// Fault injection for test networks; 404 unless Deps.Faults is set.
+	s.Handle("POST /api/v1/testing/partition", accounts.PermManageRoster, s.handleTestPartition)
+	s.Handle("POST /api/v1/testing/heal", accounts.PermManageRoster, s.handleTestHeal)
+	s.Handle("POST /api/v1/testing/clock", accounts.PermManageRoster, s.handleTestClock)
+
+	s.Handle("GET /api/v1/audit", accounts.PermReadAudit, s.handleAuditSearch)
+	s.Handle("GET /api/v1/audit/verify", accounts.PermReadAudit, s.handleAuditVerify)
+	s.Handle("GET /api/v1/audit/export", accounts.PermReadAudit, s.handleAuditExport)
+	s.Handle("GET /api/v1/stats", accounts.PermReadStats, s.handleStats)
+
+	s.Handle("GET /api/v1/users", accounts.PermManageUsers, s.handleUsers)
+	s.Handle("POST /api/v1/users", accounts.PermManageUsers, s.handleUsers)
+	s.Handle("PATCH /api/v1/users/{name}", accounts.PermManageUsers, s.handleUser)
+	s.Handle("DELETE /api/v1/users/{name}", accounts.PermManageUsers, s.handleUser)
+	s.Handle("GET /api/v1/users/{name}/tokens", accounts.PermManageUsers, s.handleTokens)
+	s.Handle("POST /api/v1/users/{name}/tokens", accounts.PermManageUsers, s.handleTokens)
+	s.Handle("DELETE /api/v1/users/{name}/tokens/{id}", accounts.PermManageUsers, s.handleToken)
+	s.Handle("GET /api/v1/tokens", AnyCaller, s.handleTokens)
+	s.Handle("POST /api/v1/tokens", AnyCaller, s.handleTokens)
+	s.Handle("DELETE /api/v1/tokens/{id}", AnyCaller, s.handleToken)
+
+	// The catch-alls are no routes of the API: a JSON 404 under /api/,
+	// the console's pages everywhere else.
+	s.mux.Handle("/api/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "no such route: "+r.Method+" "+r.URL.Path, nil)
+	}))
+	s.mux.Handle("/", console.Handler())
+	return s
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Handle mounts a route for callers holding perm (AnyCaller: any
+// authenticated caller), with the API's authentication and CSRF checks;
+// ActorOf names the caller inside h. pattern is "METHOD /path" as
+// http.ServeMux spells it. Call it before serving.
+func (s *Server) Handle(pattern string, perm accounts.Permission, h http.HandlerFunc) {
+	s.register(pattern, Route{Perm: perm}, s.authz(perm, h))
+}
+
+// public mounts a route that needs no credentials.
+func (s *Server) public(pattern string, h http.HandlerFunc) {
+	s.register(pattern, Route{Public: true}, h)
+}
+
+func (s *Server) register(pattern string, rt Route, h http.Handler) {
+	method, path, ok := strings.Cut(pattern, " ")
+	if !ok || method == "" || !strings.HasPrefix(path, "/") {
+		// Every route names its method, so the OpenAPI document can
+		// describe it exactly.
+		panic(fmt.Sprintf("api: route %q is not of the form METHOD /path", pattern))
+	}
+	rt.Method, rt.Path = method, path
+	s.mux.Handle(pattern, h)
+	s.routes = append(s.routes, rt)
+}
+
+// Routes lists the registered routes in the order they were registered.
+func (s *Server) Routes() []Route { return slices.Clone(s.routes) }
+
+// maxRequestBody bounds every request body.
+const maxRequestBody = 512 << 10
+
+// WriteJSON answers with v as indented JSON, never cached.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// The status is sent; a failed write means the client went away.
+	_ = enc.Encode(v)
+}
+
+// WriteError answers with a types.ErrorBody.
+func WriteError(w http.ResponseWriter, status int, msg string, fields []protocol.FieldError) {
+	WriteJSON(w, status, types.ErrorBody{Error: msg, Fields: fields})
+}
+
+// ReadBody reads a request body of at most 512 KiB, answering the
+// request itself (413 or 400) when it cannot.
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			WriteError(w, http.StatusRequestEntityTooLarge, "request body over 512 KiB", nil)
+		} else {
+			WriteError(w, http.StatusBadRequest, "read body: "+err.Error(), nil)
+		}
+		return nil, false
+	}
+	return body, true
+}
+
+// readJSONBody reads a body that must be valid JSON.
+func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, ok := ReadBody(w, r)
+	if !ok {
+		return nil, false
+	}
+	if !json.Valid(body) {
+		WriteError(w, http.StatusBadRequest, "body is not valid JSON", []protocol.FieldError{{Field: "(body)", Message: "is not valid JSON"}})
+		return nil, false
+	}
+	return body, true
+}

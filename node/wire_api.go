@@ -1,0 +1,216 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/vigil-network/vigil/node/actor"
+	"github.com/vigil-network/vigil/node/api"
+	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/node/transport"
+	"github.com/vigil-network/vigil/protocol"
+	"github.com/vigil-network/vigil/store"
+)
+
+// The node's side of node/api: the adapters that make *Node its Cases,
+// Network, Auditor, Alerts and Faults, and forwarders for code in package
+// node that still calls what moved there.
+
+// apiDeps is what the API is built from.
+func (n *Node) apiDeps() api.Deps {
+	d := api.Deps{Country: n.cfg.Country, TokenHash: n.token, Now: n.now, Log: n.log,
+		Store: n.store, Accounts: n.accounts,
+		Cases: apiCases{n}, Network: apiNetwork{n}, Auditor: apiAuditor{n}, Alerts: apiAlerts{n},
+		LoginFailed: func() { n.metrics.loginFailures.Inc() }}
+	if n.metrics != nil {
+		d.Metrics = n.metrics.handler()
+	}
+	if n.cfg.Testing.FaultInjection {
+		d.Faults = apiFaults{n}
+	}
+	return d
+}
+
+// onLockout is accounts.Options.OnLockout.
+func (n *Node) onLockout(user, remote string) {
+	api.Lockouts(n.store, apiAlerts{n}, n.now, n.log)(user, remote)
+}
+
+// classified keeps an error's message and makes it match an api sentinel
+// too, so that the API answers it with the right status.
+type classified struct{ err, kind error }
+
+func (e classified) Error() string   { return e.err.Error() }
+func (e classified) Unwrap() []error { return []error{e.err, e.kind} }
+
+type apiCases struct{ n *Node }
+
+func (c apiCases) Submit(ctx context.Context, by actor.Actor, doc []byte) (types.Submission, error) {
+	sub, err := c.n.SubmitRequest(ctx, by.String(), doc)
+	if err != nil {
+		return types.Submission{}, err
+	}
+	return types.Submission{CaseID: sub.CaseID, MessageID: sub.MessageID}, nil
+}
+
+func (c apiCases) Validate(doc []byte) error { return c.n.ValidateRequest(doc) }
+
+func (c apiCases) Act(ctx context.Context, by actor.Actor, caseID string, doc []byte) (types.ActResult, error) {
+	res, err := c.n.Act(ctx, by.String(), caseID, doc)
+	switch {
+	case errors.Is(err, ErrNoCase):
+		return types.ActResult{}, classified{err, api.ErrNoCase}
+	case err != nil:
+		return types.ActResult{}, err
+	}
+	return types.ActResult{MessageID: res.MessageID, State: res.State}, nil
+}
+
+func (c apiCases) InFlight(messageID string) bool {
+	return c.n.engine != nil && c.n.engine.isInflight(messageID) // no engine before Start
+}
+
+func (c apiCases) Open(env *protocol.Envelope) ([]byte, error) { return c.n.sealer.Decrypt(env) }
+
+func (c apiCases) Events(cs *store.Case, msgs []*store.Message) []protocol.Event {
+	return c.n.caseEvents(cs, msgs)
+}
+
+func (c apiCases) Changed(caseID string) { c.n.publishCase(caseID) }
+
+type apiNetwork struct{ n *Node }
+
+func (a apiNetwork) Self() peer.ID                      { return a.n.self }
+func (a apiNetwork) Roster() (*protocol.Roster, []byte) { return a.n.roster.current() }
+func (a apiNetwork) IsMember(id peer.ID) bool           { return a.n.roster.isMember(id) }
+func (a apiNetwork) ConnectedPeers() []peer.ID          { return a.n.host.Network().Peers() }
+
+func (a apiNetwork) MemberByCountry(cc string) (peer.ID, bool) {
+	id, _, ok := a.n.roster.byCountryCode(cc)
+	return id, ok
+}
+
+func (a apiNetwork) Connected(id peer.ID) bool {
+	return a.n.host.Network().Connectedness(id) == network.Connected
+}
+
+func (a apiNetwork) LastSeen(id peer.ID) (seen time.Time, rtt time.Duration) {
+	return a.n.peers.get(id)
+}
+
+func (a apiNetwork) ApplyRoster(doc []byte, source string, force bool) error {
+	apply := a.n.applyRoster
+	if force {
+		apply = a.n.ApplyRosterForced
+	}
+	err := apply(doc, source)
+	switch {
+	case errors.Is(err, ErrRosterDrops):
+		return classified{err, api.ErrRosterDrops}
+	case errors.Is(err, errRosterUnrecorded):
+		return classified{err, api.ErrRosterUnrecorded}
+	}
+	return err
+}
+
+type apiAuditor struct{ n *Node }
+
+func (a apiAuditor) Checkpoint(ctx context.Context) error {
+	_, err := a.n.SignAuditCheckpoint(ctx)
+	return err
+}
+
+func (a apiAuditor) Verify(ctx context.Context) (*store.AuditReport, error) {
+	return a.n.VerifyAudit(ctx)
+}
+
+type apiAlerts struct{ n *Node }
+
+func (a apiAlerts) Announce(al *store.Alert) {
+	a.n.metrics.escalations.WithLabelValues(al.Kind).Inc()
+	a.n.publishAlert(al)
+	a.n.dispatchAlert(al)
+}
+
+type apiFaults struct{ n *Node }
+
+func (f apiFaults) Partition(ids ...peer.ID)     { f.n.Partition(ids...) }
+func (f apiFaults) SetClockSkew(d time.Duration) { f.n.SetClockSkew(d) }
+
+func (f apiFaults) Partitioned() []string {
+	n := f.n
+	n.partition.mu.RLock()
+	defer n.partition.mu.RUnlock()
+	out := make([]string, 0, len(n.partition.peers))
+	for p := range n.partition.peers {
+		out = append(out, p.String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (f apiFaults) Heal() int {
+	n := f.n
+	n.partition.mu.RLock()
+	healed := make([]peer.ID, 0, len(n.partition.peers))
+	for p := range n.partition.peers {
+		healed = append(healed, p)
+	}
+	n.partition.mu.RUnlock()
+	n.Heal()
+	// Reconnect at once rather than after the connector's backoff, which
+	// grew while the partition refused every dial.
+	for _, p := range healed {
+		n.peers.mu.Lock()
+		delete(n.peers.nextDial, p)
+		n.peers.failures[p] = 0
+		n.peers.mu.Unlock()
+		if n.roster.isMember(p) {
+			n.goRun("heal-dial", func(ctx context.Context) {
+				cctx, cancel := context.WithTimeout(ctx, transport.IOTimeout)
+				defer cancel()
+				// A failed dial is retried by the connector.
+				_ = n.host.Connect(cctx, peer.AddrInfo{ID: p})
+			})
+		}
+	}
+	return len(healed)
+}
+
+// Forwarders and aliases for code in package node (and its users) that
+// still calls what moved to node/api; the coordinator removes them.
+
+// SessionCookie is the console's session cookie name.
+const SessionCookie = api.SessionCookie
+
+// Response types, now node/api/types'.
+type (
+	CaseSummary      = types.CaseSummary
+	CaseView         = types.CaseView
+	MessageView      = types.MessageView
+	ReceiptView      = types.ReceiptView
+	HistoryEntry     = types.HistoryEntry
+	PeerView         = types.PeerView
+	QuarantineView   = types.QuarantineView
+	Stats            = types.Stats
+	PartitionRequest = types.PartitionRequest
+	ClockRequest     = types.ClockRequest
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) { api.WriteJSON(w, status, v) }
+
+func writeError(w http.ResponseWriter, status int, msg string, fields []protocol.FieldError) {
+	api.WriteError(w, status, msg, fields)
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) { return api.ReadBody(w, r) }
+
+func actorOf(r *http.Request) string { return api.ActorOf(r).String() }
+
+func (n *Node) summarize(c *store.Case) CaseSummary { return api.Summarize(c, n.now()) }
