@@ -25,7 +25,7 @@ var shared struct {
 func sharedPair(b *testing.B) *pair {
 	b.Helper()
 	shared.once.Do(func() {
-		shared.p, shared.err = startPair(context.Background(), pairOptions{})
+		shared.p, shared.err = startPair(context.Background(), Harness{})
 		if shared.err == nil {
 			// Warm the delivery stream and the stores.
 			for i := 0; i < 20 && shared.err == nil; i++ {
@@ -152,8 +152,8 @@ func TestRunSmall(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Options{Dir: t.TempDir(), Requests: 20, Warmup: 5, ThroughputRequests: 100,
-		Concurrency: 8, FloorSamples: 20, StoreProfile: "small"})
+	rep, err := Run(ctx, Options{Harness: Harness{Dir: t.TempDir(), StoreProfile: "small"}, Requests: 20, Warmup: 5,
+		ThroughputRequests: 100, Concurrency: 8, FloorSamples: 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,11 +238,11 @@ func TestPercentile(t *testing.T) {
 	for i := 1; i <= 500; i++ {
 		s = append(s, time.Duration(i))
 	}
-	st := summarize(s)
+	st := SummarizeDurations(s)
 	if st.P50 != 250 || st.P99 != 495 || st.Min != 1 || st.Max != 500 || st.N != 500 {
 		t.Errorf("summarize(1..500) = %+v", st)
 	}
-	if one := summarize([]time.Duration{7}); one.P50 != 7 || one.P99 != 7 {
+	if one := SummarizeDurations([]time.Duration{7}); one.P50 != 7 || one.P99 != 7 {
 		t.Errorf("summarize([7]) = %+v", one)
 	}
 }

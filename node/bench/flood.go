@@ -19,11 +19,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/vigil-network/vigil/node"
 	"github.com/vigil-network/vigil/node/bench/hostile"
-	"github.com/vigil-network/vigil/node/testnet"
 )
 
 // GoalFloodP99Ratio is the issue's goal: the honest member's p99 under the
@@ -31,10 +28,9 @@ import (
 const GoalFloodP99Ratio = 2.0
 
 // FloodOptions configures RunFlood. Zero values take the defaults in
-// brackets.
+// brackets, the values of DefaultFloodOptions.
 type FloodOptions struct {
-	Dir  string // parent of the temporary testnet [os.TempDir()]
-	Keep bool
+	Harness
 	// Duration of each phase: unloaded, then flooded [60s].
 	Duration time.Duration
 	// HonestRate is the honest member's steady load in requests/s [5].
@@ -46,31 +42,32 @@ type FloodOptions struct {
 	// FloodStreams is the number of delivery streams the flood uses [8].
 	FloodStreams int
 	// FloodSize is each flooded request's JSON size in bytes [0: about 2 KiB].
-	FloodSize    int
-	StoreProfile string        // ["default"]
-	Timeout      time.Duration // bound on one honest receipt [60s]
-	Logger       *zap.Logger
-	Progress     io.Writer
+	FloodSize int
+	// Timeout bounds the wait for one honest receipt [60s].
+	Timeout time.Duration
+}
+
+// DefaultFloodOptions is what RunFlood uses for options left zero;
+// `vigil bench --flood`'s flags start from it.
+func DefaultFloodOptions() FloodOptions {
+	return FloodOptions{Harness: Harness{StoreProfile: "default"}, Duration: 60 * time.Second, HonestRate: 5,
+		FloodStreams: 8, Timeout: 60 * time.Second}
 }
 
 func (o *FloodOptions) defaults() {
+	d := DefaultFloodOptions()
+	o.Harness.defaults()
 	if o.Duration <= 0 {
-		o.Duration = 60 * time.Second
+		o.Duration = d.Duration
 	}
 	if o.HonestRate <= 0 {
-		o.HonestRate = 5
+		o.HonestRate = d.HonestRate
 	}
 	if o.FloodStreams <= 0 {
-		o.FloodStreams = 8
-	}
-	if o.StoreProfile == "" {
-		o.StoreProfile = "default"
+		o.FloodStreams = d.FloodStreams
 	}
 	if o.Timeout <= 0 {
-		o.Timeout = 60 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
+		o.Timeout = d.Timeout
 	}
 }
 
@@ -103,9 +100,9 @@ type FloodReport struct {
 type Phase struct {
 	// Honest is the honest member's end-to-end latency (submit → receipt
 	// durable at the honest member); Sent and Delivered count its requests.
-	Honest    Stats `json:"honest"`
-	Sent      int   `json:"sent"`
-	Delivered int   `json:"delivered"`
+	Honest    Stats[Duration] `json:"honest"`
+	Sent      int             `json:"sent"`
+	Delivered int             `json:"delivered"`
 	// StoreGrowth is the victim's data dir disk usage (allocated blocks)
 	// at the end minus at the start; PerMinute scales it to a minute.
 	StoreGrowth          int64 `json:"store_growth_bytes"`
@@ -139,29 +136,15 @@ type FloodCounts struct {
 // flood, and the victim's footprint in each phase.
 func RunFlood(ctx context.Context, o FloodOptions) (rep *FloodReport, err error) {
 	o.defaults()
-	progress := func(format string, a ...any) {
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, format+"\n", a...)
-		}
-	}
-	if o.Dir != "" {
-		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-			return nil, fmt.Errorf("bench dir: %w", err)
-		}
-	}
-	dir, err := os.MkdirTemp(o.Dir, "vigil-flood-")
+	dir, man, err := o.newTestnet("vigil-flood-", 3, false)
 	if err != nil {
-		return nil, fmt.Errorf("bench dir: %w", err)
+		return nil, err
 	}
 	if !o.Keep {
 		defer os.RemoveAll(dir)
 	}
-	man, err := testnet.Init(testnet.InitOptions{Dir: dir, Nodes: 3, StoreProfile: o.StoreProfile})
-	if err != nil {
-		return nil, err
-	}
 	ve, he, xe := man.Nodes[0], man.Nodes[1], man.Nodes[2]
-	rep = &FloodReport{Started: time.Now().UTC(), Machine: machine(), Victim: ve.Country, Honest: he.Country,
+	rep = &FloodReport{Started: time.Now().UTC(), Machine: ThisMachine(), Victim: ve.Country, Honest: he.Country,
 		Hostile: xe.Country, StoreProfile: o.StoreProfile, Duration: Duration(o.Duration), HonestRate: o.HonestRate}
 
 	vcfg, err := node.LoadConfig(ve.Config)
@@ -232,14 +215,14 @@ func RunFlood(ctx context.Context, o FloodOptions) (rep *FloodReport, err error)
 	}
 	dataDir := vcfg.Path(vcfg.DataDir)
 
-	progress("unloaded: %s of %.0f honest requests/s", o.Duration, o.HonestRate)
+	o.progress("unloaded: %s of %.0f honest requests/s", o.Duration, o.HonestRate)
 	if rep.Unloaded, err = runPhase(ctx, o, honest, tr, doc, dataDir, nil); err != nil {
 		return nil, err
 	}
 	if rep.FloodRate > 0 {
-		progress("flooded: the same, while %s floods %s at %.0f envelopes/s", xe.Country, ve.Country, rep.FloodRate)
+		o.progress("flooded: the same, while %s floods %s at %.0f envelopes/s", xe.Country, ve.Country, rep.FloodRate)
 	} else {
-		progress("flooded: the same, while %s floods %s as fast as it can (no rate limit configured)", xe.Country, ve.Country)
+		o.progress("flooded: the same, while %s floods %s as fast as it can (no rate limit configured)", xe.Country, ve.Country)
 	}
 	var fr *hostile.Result
 	var ferr error
@@ -265,8 +248,8 @@ func RunFlood(ctx context.Context, o FloodOptions) (rep *FloodReport, err error)
 	}
 	rep.P99Ratio = ratio(rep.Flooded.Honest.P99, rep.Unloaded.Honest.P99)
 	rep.P99Met = rep.P99Ratio > 0 && rep.P99Ratio <= GoalFloodP99Ratio
-	rep.Machine.LoadAvgEnd = loadAvg()
-	progress("stopping nodes")
+	rep.Machine.LoadAvgEnd = LoadAvg()
+	o.progress("stopping nodes")
 	return rep, nil
 }
 
@@ -350,7 +333,7 @@ loop:
 	if len(errs) > 0 && len(lat) == 0 {
 		return ph, fmt.Errorf("honest requests: %w", errors.Join(errs[:min(3, len(errs))]...))
 	}
-	ph.Honest, ph.Delivered = summarize(lat), len(lat)
+	ph.Honest, ph.Delivered = SummarizeDurations(lat), len(lat)
 	du1, err := hostile.DiskUsage(dataDir)
 	if err != nil {
 		return ph, err

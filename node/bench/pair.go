@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"go.uber.org/zap"
 
 	"github.com/vigil-network/vigil/node"
 	"github.com/vigil-network/vigil/node/testnet"
@@ -33,43 +32,21 @@ type pair struct {
 	cancel context.CancelFunc
 }
 
-type pairOptions struct {
-	// Dir is where the testnet directory is created (os.TempDir if
-	// empty); Keep leaves it in place on close.
-	Dir          string
-	Keep         bool
-	StoreProfile string
-	Logger       *zap.Logger
-}
-
 // startPair creates a two-node testnet, starts both nodes in this process
 // and waits until they are connected.
-func startPair(ctx context.Context, o pairOptions) (p *pair, err error) {
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
-	if o.StoreProfile == "" {
-		o.StoreProfile = "default"
-	}
-	if o.Dir != "" {
-		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-			return nil, fmt.Errorf("bench dir: %w", err)
-		}
-	}
-	dir, err := os.MkdirTemp(o.Dir, "vigil-bench-")
+func startPair(ctx context.Context, o Harness) (p *pair, err error) {
+	o.defaults()
+	dir, man, err := o.newTestnet("vigil-bench-", 2, true)
 	if err != nil {
-		return nil, fmt.Errorf("bench dir: %w", err)
+		return nil, err
 	}
-	p = &pair{dir: dir, removeAt: !o.Keep, tr: newTracker()}
+	p = &pair{dir: dir, removeAt: !o.Keep, man: man, tr: newTracker()}
 	defer func() {
 		if err != nil {
-			_ = p.close()
+			err = errors.Join(err, p.close())
 			p = nil
 		}
 	}()
-	if p.man, err = testnet.Init(testnet.InitOptions{Dir: dir, Nodes: 2, StoreProfile: o.StoreProfile, LoadLimits: true}); err != nil {
-		return p, err
-	}
 	if p.senderCfg, err = node.LoadConfig(p.man.Nodes[0].Config); err != nil {
 		return p, err
 	}

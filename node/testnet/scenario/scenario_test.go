@@ -1,4 +1,4 @@
-package testnet
+package scenario
 
 import (
 	"os"
@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-network/vigil/node/testnet"
 )
 
 func TestParseScenario(t *testing.T) {
-	sc, err := ParseScenario([]byte(`
+	sc, err := Parse([]byte(`
 name: x
 nodes: 4
 time_scale: 60
@@ -29,10 +31,13 @@ steps:
 	if sc.Nodes != 4 || sc.TimeScale != 60 || len(sc.Steps) != 6 || len(sc.Groups["eu"]) != 2 {
 		t.Fatalf("parsed %+v", sc)
 	}
-	if s := sc.Steps[0].Send; s == nil || s.Count != 2 || len(s.To) != 2 || s.From[0] != "FR" {
-		t.Errorf("send step %+v", s)
+	if s, ok := sc.Steps[0].Action.(*Send); !ok || s.Count != 2 || len(s.To) != 2 || s.From[0] != "FR" {
+		t.Errorf("send step %+v", sc.Steps[0])
 	}
-	if sc.Steps[1].Stop[0] != "DE" || sc.Steps[3].Heal[0] != "all" || sc.Steps[4].Wait.Duration != time.Hour {
+	stop, _ := sc.Steps[1].Action.(*Stop)
+	heal, _ := sc.Steps[3].Action.(*Heal)
+	wait, _ := sc.Steps[4].Action.(*Wait)
+	if stop == nil || stop.NodeList[0] != "DE" || heal == nil || heal.NodeList[0] != "all" || wait == nil || wait.Duration != time.Hour {
 		t.Errorf("steps %+v", sc.Steps)
 	}
 	for _, tc := range []struct{ doc, want string }{
@@ -42,42 +47,9 @@ steps:
 		{"name: x", "no steps"},
 		{"steps: [{wait: {duration: soon}}]", "time.Duration"},
 	} {
-		if _, err := ParseScenario([]byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := Parse([]byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: error %v, want one mentioning %q", tc.doc, err, tc.want)
 		}
-	}
-}
-
-func TestNodesPerProcess(t *testing.T) {
-	for n, want := range map[int]int{2: 1, 24: 1, 25: 4, 193: 25} {
-		if got := NodesPerProcess(n); got != want {
-			t.Errorf("NodesPerProcess(%d) = %d, want %d", n, got, want)
-		}
-	}
-	if b, ok := parseBytes("24MiB"); !ok || b != 24<<20 {
-		t.Errorf("parseBytes(24MiB) = %d, %v", b, ok)
-	}
-}
-
-func TestAppliedAtReadsNodeLog(t *testing.T) {
-	path := t.TempDir() + "/node.log"
-	log := `{"level":"info","ts":"2026-11-29T11:15:28.100Z","msg":"node started"}
-{"level":"info","ts":"2026-11-29T11:15:29.250Z","logger":"node.roster","msg":"applied new roster","source":"peer:x","serial":2,"previous_serial":1}
-{"level":"info","ts":"2026-11-29T11:16:00.000Z","logger":"node.roster","msg":"applied new roster","source":"api","serial":3,"previous_serial":2}
-{"level":"info","ts":"2026-11-29T12:17:00.500+0100","logger":"node.roster","msg":"applied new roster","source":"api","serial":5,"previous_serial":3}
-`
-	if err := os.WriteFile(path, []byte(log), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	at, ok := appliedAt(path, 2)
-	if want := time.Date(2026, 11, 29, 11, 15, 29, 250e6, time.UTC); !ok || !at.Equal(want) {
-		t.Errorf("appliedAt(serial 2) = %v, %v; want %v", at, ok, want)
-	}
-	if at, ok := appliedAt(path, 5); !ok || !at.Equal(time.Date(2026, 11, 29, 11, 17, 0, 500e6, time.UTC)) {
-		t.Errorf("appliedAt(serial 5, a +0100 time) = %v, %v", at, ok)
-	}
-	if _, ok := appliedAt(path, 4); ok {
-		t.Error("found serial 4, which the log does not hold")
 	}
 }
 
@@ -85,7 +57,7 @@ func TestAppliedAtReadsNodeLog(t *testing.T) {
 // whatever YAML style they are in, keeps the comments, and refuses a file
 // it cannot rewrite without touching it.
 func TestStageKeyConfig(t *testing.T) {
-	m, err := Init(InitOptions{Dir: t.TempDir(), Nodes: 2})
+	m, err := testnet.Init(testnet.InitOptions{Dir: t.TempDir(), Nodes: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
