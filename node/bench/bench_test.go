@@ -246,3 +246,44 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("summarize([7]) = %+v", one)
 	}
 }
+
+// TestStatsJSON pins the two JSON forms of Stats: a summary of durations
+// holds milliseconds under *_ms names (vigil bench --json), a summary of
+// plain numbers holds them under bare names with their sum (vigil testnet
+// bench --json), and each reads back what it wrote.
+func TestStatsJSON(t *testing.T) {
+	d := SummarizeDurations([]time.Duration{time.Millisecond, 3 * time.Millisecond})
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"n":2,"min_ms":1,"p50_ms":1,"p90_ms":3,"p99_ms":3,"max_ms":3,"mean_ms":2}`; string(b) != want {
+		t.Errorf("durations: %s, want %s", b, want)
+	}
+	var d2 Stats[Duration]
+	if err := json.Unmarshal(b, &d2); err != nil || d2.N != 2 || d2.Max != Duration(3*time.Millisecond) || d2.Mean != Duration(2*time.Millisecond) {
+		t.Errorf("durations read back as %+v (%v)", d2, err)
+	}
+
+	n := Summarize([]float64{16.5, 15.5, 17})
+	if b, err = json.Marshal(n); err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"n":3,"min":15.5,"p50":16.5,"p90":17,"p99":17,"max":17,"mean":16.333333333333332,"sum":49}`; string(b) != want {
+		t.Errorf("numbers: %s, want %s", b, want)
+	}
+	var n2 Stats[float64]
+	if err := json.Unmarshal(b, &n2); err != nil || n2 != n {
+		t.Errorf("numbers read back as %+v (%v), want %+v", n2, err, n)
+	}
+
+	// Inside a report the forms nest as they always have.
+	var rep Report
+	rep.Floor.Fsync = d
+	if b, err = json.Marshal(rep.Floor); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`"fsync":{"n":2,"min_ms":1,`)) {
+		t.Errorf("floor JSON: %s", b)
+	}
+}

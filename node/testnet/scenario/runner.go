@@ -53,26 +53,10 @@ type runner struct {
 // Run plays a scenario against a testnet and checks the result.
 // The error is for failures to run; failed checks are in the report.
 func Run(ctx context.Context, sc *Scenario, o Options) (*Report, error) {
-	if o.Out == nil {
-		o.Out = io.Discard
-	}
-	if o.CheckTimeout <= 0 {
-		o.CheckTimeout = 2 * time.Minute
-	}
-	r := &runner{sc: sc, o: o, rep: &Report{Name: sc.Name}, cut: map[string]map[string]bool{}, skew: map[string]string{}}
-	r.scale = sc.TimeScale
-	if o.TimeScale > 0 {
-		r.scale = o.TimeScale
-	}
-	if r.scale <= 0 {
-		r.scale = 1
-	}
-	r.rep.Scale = r.scale
 	ex, err := testnet.LoadExamples(o.Examples)
 	if err != nil {
 		return nil, err
 	}
-	r.ex = ex
 	dir := o.Dir
 	if dir == "" {
 		nodes := o.Nodes
@@ -92,11 +76,11 @@ func Run(ctx context.Context, sc *Scenario, o Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	r.rep.Dir = dir
-	if r.c, err = testnet.NewCluster(dir, o.Exe); err != nil {
+	c, err := testnet.NewCluster(dir, o.Exe)
+	if err != nil {
 		return nil, err
 	}
-	r.rep.Nodes = len(r.c.M.Nodes)
+	r := newRunner(sc, o, c, ex)
 	if err := r.checkSteps(); err != nil {
 		return nil, err
 	}
@@ -133,6 +117,27 @@ func Run(ctx context.Context, sc *Scenario, o Options) (*Report, error) {
 	r.finalCheck(ctx) // check.go
 	r.rep.Elapsed = time.Since(r.t0)
 	return r.rep, nil
+}
+
+// newRunner prepares to play sc on the testnet c runs.
+func newRunner(sc *Scenario, o Options, c *testnet.Cluster, ex testnet.Examples) *runner {
+	if o.Out == nil {
+		o.Out = io.Discard
+	}
+	if o.CheckTimeout <= 0 {
+		o.CheckTimeout = 2 * time.Minute
+	}
+	r := &runner{sc: sc, o: o, c: c, ex: ex, cut: map[string]map[string]bool{}, skew: map[string]string{},
+		rep: &Report{Name: sc.Name, Dir: c.Dir, Nodes: len(c.M.Nodes)}}
+	r.scale = sc.TimeScale
+	if o.TimeScale > 0 {
+		r.scale = o.TimeScale
+	}
+	if r.scale <= 0 {
+		r.scale = 1
+	}
+	r.rep.Scale = r.scale
+	return r
 }
 
 // checkSteps checks every step against the testnet before anything starts.

@@ -1,8 +1,12 @@
 package scenario
 
 import (
+	"context"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +94,196 @@ func TestStageKeyConfig(t *testing.T) {
 	os.WriteFile(bad, []byte("- just\n- a list\n"), 0o644)
 	if _, err := stageKeyConfig(bad, "k", nil); err == nil || !strings.Contains(err.Error(), "not a YAML mapping") {
 		t.Errorf("list config: %v", err)
+	}
+}
+
+// TestParseEveryKind parses one step of each kind in the registry, and
+// checks the step's kind, line and action type.
+func TestParseEveryKind(t *testing.T) {
+	steps := map[string]string{
+		"send":        "{from: FR, to: DE}",
+		"stop":        "DE",
+		"kill":        "[DE, NL]",
+		"start":       "DE",
+		"restart":     "all",
+		"partition":   "{isolate: NL}",
+		"heal":        "all",
+		"clock":       "{node: DE, skew: -10m}",
+		"wait":        "{delivered: all, timeout: 30s}",
+		"expect":      "{undelivered: x}",
+		"acknowledge": "all",
+		"roster":      "{via: NL}",
+		"rotate_key":  "{node: DE, via: FR, grace: 2h}",
+		"say":         "hello; world",
+	}
+	if len(steps) != len(actions) {
+		t.Fatalf("the test covers %d kinds, the registry holds %d", len(steps), len(actions))
+	}
+	for kind, body := range steps {
+		sc, err := Parse([]byte("name: one\nsteps:\n  - " + kind + ": " + body + "\n"))
+		if err != nil {
+			t.Errorf("%s: %v", kind, err)
+			continue
+		}
+		st := sc.Steps[0]
+		if st.Kind != kind || st.Line != 3 || reflect.TypeOf(st.Action) != reflect.TypeOf(actions[kind]()) {
+			t.Errorf("%s: parsed as %+v", kind, st)
+		}
+	}
+	sc, err := Parse([]byte("steps:\n  - say: hello; world\n  - rotate_key: {node: DE, via: FR, grace: 2h}\n  - kill: [DE, NL]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := sc.Steps[0].Action.(*Say); *s != "hello; world" {
+		t.Errorf("say %q", *s)
+	}
+	if k := sc.Steps[1].Action.(*RotateKey); k.Node != "DE" || k.Via != "FR" || k.Grace != 2*time.Hour {
+		t.Errorf("rotate_key %+v", k)
+	}
+	if k := sc.Steps[2].Action.(*Kill); len(k.NodeList) != 2 || k.NodeList[1] != "NL" {
+		t.Errorf("kill %+v", k)
+	}
+}
+
+// TestParseRefusesUnknownFields checks that a misspelt key inside a step
+// is refused, as one at the top of the file is, with its line; and that a
+// key with an empty value names no action.
+func TestParseRefusesUnknownFields(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{"steps:\n  - send: {fro: FR, to: DE}\n", "line 2: field fro not found"},
+		{"steps:\n  - wait:\n      delivered: all\n      timout: 1m\n", "line 4: field timout not found"},
+		{"naem: x\nsteps: [{say: hi}]\n", "field naem not found"},
+		{"steps: [{stop: ~}]", "exactly one action, names 0"},
+		{"steps: [{say: hi}, {stop: DE, kill: NL}]", "step 2 (line 1): must name exactly one action, names 2 (stop, kill)"},
+		{"steps: [heal]", "a step is a mapping"},
+		{"steps: [{stop: {country: DE}}]", "want a country, a group or a list"},
+		{"time_scale: -1\nsteps: [{say: hi}]", "time_scale must be positive"},
+	} {
+		if _, err := Parse([]byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one mentioning %q", tc.doc, err, tc.want)
+		}
+	}
+	sc, err := Parse([]byte("steps: [{stop: ~, kill: DE}]"))
+	if err != nil || sc.Steps[0].Kind != "kill" {
+		t.Errorf("a null key beside an action: %+v, %v", sc, err)
+	}
+}
+
+// testRunner prepares a runner on a new testnet of n nodes whose
+// processes are never started: what checks and fault bookkeeping need.
+func testRunner(t *testing.T, n int, doc string) *runner {
+	t.Helper()
+	sc, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := testnet.Init(testnet.InitOptions{Dir: dir, Nodes: n}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := testnet.NewCluster(dir, "vigil-never-started")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := testnet.LoadExamples("../../../configs/examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newRunner(sc, Options{}, c, ex)
+}
+
+// TestCheckSteps checks every step against a real testnet (FR DE NL IT)
+// before anything starts.
+func TestCheckSteps(t *testing.T) {
+	good := `
+groups:
+  eu: [FR, DE]
+steps:
+  - send: {from: eu, to: [nl, IT], kind: [emergency, preservation]}
+  - partition: {groups: [eu, others]}
+  - partition: {isolate: NL}
+  - clock: {node: all, skew: 0s}
+  - rotate_key: {node: DE, via: fr}
+  - roster: {}
+  - wait: {duration: 1m}
+`
+	if err := testRunner(t, 4, good).checkSteps(); err != nil {
+		t.Errorf("a good scenario: %v", err)
+	}
+	r := testRunner(t, 4, "steps: [{say: x}]")
+	for _, tc := range []struct{ doc, want string }{
+		{"steps: [{say: x}, {stop: XX}]", "step 2 (line 1): no node XX"},
+		{"groups: {g: [FR, US]}\nsteps: [{heal: g}]", "group g: no node US"},
+		{"steps: [{send: {from: FR, to: DE, kind: burglary}}]", `kind "burglary"`},
+		{"steps: [{send: {from: FR}}]", "empty node list"},
+		{"steps: [{clock: {node: DE, skew: soon}}]", "clock skew"},
+		{"steps: [{rotate_key: {node: DE, via: de}}]", "a different via"},
+		{"steps: [{wait: {timeout: 1m}}]", "wait needs duration"},
+		{"steps: [{partition: {groups: [[FR], [DE]], isolate: NL}}]", "either groups or isolate"},
+		{"steps: [{acknowledge: ''}]", "acknowledge needs a label"},
+	} {
+		sc, err := Parse([]byte(tc.doc))
+		if err != nil {
+			t.Errorf("%q: %v", tc.doc, err)
+			continue
+		}
+		r.sc = sc
+		if err := r.checkSteps(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one mentioning %q", tc.doc, err, tc.want)
+		}
+	}
+}
+
+// TestPartitionAndHeal plays partition and heal steps with every node
+// down and checks the cuts the runner will apply to each node when it
+// starts: both sides of every cut, "others" as the complement, and a heal
+// that lifts a node's cuts on both sides while the others' stay.
+func TestPartitionAndHeal(t *testing.T) {
+	r := testRunner(t, 4, `
+groups:
+  west: [FR, DE]
+steps:
+  - partition: {groups: [west, others]}
+  - heal: FR
+  - partition: {isolate: IT}
+  - heal: all
+  - partition: {groups: [[FR], [FR, DE]]}
+`)
+	ctx := context.Background()
+	play := func(i int) error { return r.sc.Steps[i].Action.run(ctx, r) }
+	cuts := func() map[string]string {
+		out := map[string]string{}
+		for cc, cut := range r.cut {
+			out[cc] = strings.Join(slices.Sorted(maps.Keys(cut)), " ")
+		}
+		return out
+	}
+	want := func(step string, m map[string]string) {
+		t.Helper()
+		if got := cuts(); !maps.Equal(got, m) {
+			t.Errorf("after %s: cuts %v, want %v", step, got, m)
+		}
+	}
+	if err := play(0); err != nil {
+		t.Fatal(err)
+	}
+	want("west | others", map[string]string{"FR": "IT NL", "DE": "IT NL", "NL": "DE FR", "IT": "DE FR"})
+	if err := play(1); err != nil {
+		t.Fatal(err)
+	}
+	want("heal FR", map[string]string{"DE": "IT NL", "NL": "DE", "IT": "DE"})
+	if err := play(2); err != nil {
+		t.Fatal(err)
+	}
+	want("isolate IT", map[string]string{"FR": "IT", "DE": "IT NL", "NL": "DE IT", "IT": "DE FR NL"})
+	if err := play(3); err != nil {
+		t.Fatal(err)
+	}
+	want("heal all", map[string]string{})
+	if err := play(4); err == nil || !strings.Contains(err.Error(), "FR is in two partition groups") {
+		t.Errorf("FR in two groups: %v", err)
+	}
+	if !strings.Contains(strings.Join(r.rep.Steps, "\n"), "partitioned [FR DE] | [NL IT]") {
+		t.Errorf("log:\n%s", strings.Join(r.rep.Steps, "\n"))
 	}
 }
