@@ -119,6 +119,13 @@ type Options struct {
 	Timeout time.Duration
 }
 
+// setDefault sets an option left zero (or negative) to its default.
+func setDefault[T int | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 // DefaultOptions is what Run uses for options left zero; `vigil bench`'s
 // flags start from it.
 func DefaultOptions() Options {
@@ -129,23 +136,15 @@ func DefaultOptions() Options {
 func (o *Options) defaults() {
 	d := DefaultOptions()
 	o.Harness.defaults()
-	if o.Requests <= 0 {
-		o.Requests = d.Requests
-	}
+	setDefault(&o.Requests, d.Requests)
 	if o.Warmup < 0 {
 		o.Warmup = 0
 	} else if o.Warmup == 0 {
 		o.Warmup = d.Warmup
 	}
-	if o.ThroughputRequests <= 0 {
-		o.ThroughputRequests = d.ThroughputRequests
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = d.Concurrency
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = d.Timeout
-	}
+	setDefault(&o.ThroughputRequests, d.ThroughputRequests)
+	setDefault(&o.Concurrency, d.Concurrency)
+	setDefault(&o.Timeout, d.Timeout)
 }
 
 // Report is the outcome of one Run. Durations serialise as milliseconds.

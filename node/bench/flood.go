@@ -57,18 +57,10 @@ func DefaultFloodOptions() FloodOptions {
 func (o *FloodOptions) defaults() {
 	d := DefaultFloodOptions()
 	o.Harness.defaults()
-	if o.Duration <= 0 {
-		o.Duration = d.Duration
-	}
-	if o.HonestRate <= 0 {
-		o.HonestRate = d.HonestRate
-	}
-	if o.FloodStreams <= 0 {
-		o.FloodStreams = d.FloodStreams
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = d.Timeout
-	}
+	setDefault(&o.Duration, d.Duration)
+	setDefault(&o.HonestRate, d.HonestRate)
+	setDefault(&o.FloodStreams, d.FloodStreams)
+	setDefault(&o.Timeout, d.Timeout)
 }
 
 // FloodReport is the outcome of RunFlood.

@@ -56,6 +56,13 @@ type Options struct {
 	Progress io.Writer
 }
 
+// setDefault sets an option left zero (or negative) to its default.
+func setDefault[T int | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
 // DefaultOptions is what Run uses for options left zero; `vigil testnet
 // bench`'s flags start from it.
 func DefaultOptions() Options {
@@ -65,30 +72,14 @@ func DefaultOptions() Options {
 
 func (o *Options) defaults() {
 	d := DefaultOptions()
-	if o.BootParallel <= 0 {
-		o.BootParallel = d.BootParallel
-	}
-	if o.MeshTimeout <= 0 {
-		o.MeshTimeout = d.MeshTimeout
-	}
-	if o.Settle <= 0 {
-		o.Settle = d.Settle
-	}
-	if o.CPUWindow <= 0 {
-		o.CPUWindow = d.CPUWindow
-	}
-	if o.Drills <= 0 {
-		o.Drills = d.Drills
-	}
-	if o.Senders <= 0 {
-		o.Senders = d.Senders
-	}
-	if o.Rate <= 0 {
-		o.Rate = d.Rate
-	}
-	if o.LoadFor <= 0 {
-		o.LoadFor = d.LoadFor
-	}
+	setDefault(&o.BootParallel, d.BootParallel)
+	setDefault(&o.MeshTimeout, d.MeshTimeout)
+	setDefault(&o.Settle, d.Settle)
+	setDefault(&o.CPUWindow, d.CPUWindow)
+	setDefault(&o.Drills, d.Drills)
+	setDefault(&o.Senders, d.Senders)
+	setDefault(&o.Rate, d.Rate)
+	setDefault(&o.LoadFor, d.LoadFor)
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -162,24 +153,27 @@ type Report struct {
 	RosterLogP50S float64 `json:"roster_propagation_logged_p50_s"`
 	RosterLogged  int     `json:"roster_nodes_logged"`
 
-	Load struct {
-		Senders      int                  `json:"senders"`
-		RatePerS     float64              `json:"rate_per_sender"`
-		DurationS    float64              `json:"duration_s"`
-		Submitted    int                  `json:"submitted"`
-		Delivered    int                  `json:"delivered"`
-		SubmitMs     bench.Stats[float64] `json:"submit_ms"`
-		DeliveredMs  bench.Stats[float64] `json:"submit_to_delivered_ms"`
-		ReceiverMs   bench.Stats[float64] `json:"submit_to_durable_at_receiver_ms"`
-		Imprecise    int                  `json:"delivered_without_event"`
-		Verified     int                  `json:"receipts_verified"`
-		CPU          float64              `json:"cpu_cores"`
-		SubmitErrors int                  `json:"submit_errors"`
-	} `json:"load"`
+	Load Load `json:"load"`
 
 	ShutdownS float64  `json:"shutdown_s"`
 	Orphans   int      `json:"orphans"`
 	Errors    []string `json:"errors,omitempty"`
+}
+
+// Load is the load phase: Senders × RatePerS requests/s for DurationS.
+type Load struct {
+	Senders      int                  `json:"senders"`
+	RatePerS     float64              `json:"rate_per_sender"`
+	DurationS    float64              `json:"duration_s"`
+	Submitted    int                  `json:"submitted"`
+	Delivered    int                  `json:"delivered"`
+	SubmitMs     bench.Stats[float64] `json:"submit_ms"`
+	DeliveredMs  bench.Stats[float64] `json:"submit_to_delivered_ms"`
+	ReceiverMs   bench.Stats[float64] `json:"submit_to_durable_at_receiver_ms"`
+	Imprecise    int                  `json:"delivered_without_event"`
+	Verified     int                  `json:"receipts_verified"`
+	CPU          float64              `json:"cpu_cores"`
+	SubmitErrors int                  `json:"submit_errors"`
 }
 
 // DrillSample is one reachability drill run through the node's API.

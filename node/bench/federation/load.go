@@ -96,7 +96,6 @@ func measureLoad(ctx context.Context, c *testnet.Cluster, o Options, rep *Report
 	if err != nil {
 		return err
 	}
-	kinds := ex.Kinds()
 	all := c.Countries()
 	senders := min(o.Senders, len(all))
 	var from []string
@@ -121,11 +120,6 @@ func measureLoad(ctx context.Context, c *testnet.Cluster, o Options, rep *Report
 	}
 	l := &rep.Load
 	l.Senders, l.RatePerS, l.DurationS = senders, o.Rate, o.LoadFor.Seconds()
-	var (
-		mu    sync.Mutex
-		cases []*loadCase
-		wg    sync.WaitGroup
-	)
 	var pids []int
 	for p := range c.Processes() {
 		pids = append(pids, p.Pid())
@@ -135,14 +129,40 @@ func measureLoad(ctx context.Context, c *testnet.Cluster, o Options, rep *Report
 		cpu0[p], _ = cpuTicks(p)
 	}
 	tl := time.Now()
-	end := tl.Add(o.LoadFor)
+	cases := sendLoad(ctx, c, o, ex, from, l)
+	awaitDeliveries(ctx, c, cases, log, 2*time.Minute)
+	var cpu int64
+	for _, p := range pids {
+		if t, ok := cpuTicks(p); ok {
+			cpu += t - cpu0[p]
+		}
+	}
+	l.CPU = float64(cpu) / 100 / time.Since(tl).Seconds()
+	stopEvents()
+	summarizeLoad(ctx, c, cases, l)
+	if l.Delivered < l.Submitted {
+		return fmt.Errorf("%d of %d requests delivered within 2 minutes of the load's end", l.Delivered, l.Submitted)
+	}
+	return nil
+}
+
+// sendLoad has each sender submit o.Rate requests per second for
+// o.LoadFor to random other members, the senders' ticks spread over one
+// interval. It counts failed submissions in l and returns the cases.
+func sendLoad(ctx context.Context, c *testnet.Cluster, o Options, ex testnet.Examples, from []string, l *Load) []*loadCase {
+	all, kinds := c.Countries(), ex.Kinds()
+	var (
+		mu    sync.Mutex
+		cases []*loadCase
+		wg    sync.WaitGroup
+	)
+	end := time.Now().Add(o.LoadFor)
 	for si, cc := range from {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			iv := time.Duration(float64(time.Second) / o.Rate)
-			// Spread the senders' ticks over one interval.
-			sleepCtx(ctx, time.Duration(si)*iv/time.Duration(senders))
+			sleepCtx(ctx, time.Duration(si)*iv/time.Duration(len(from)))
 			t := time.NewTicker(iv)
 			defer t.Stop()
 			for k := 0; time.Now().Before(end) && ctx.Err() == nil; k++ {
@@ -174,8 +194,14 @@ func measureLoad(ctx context.Context, c *testnet.Cluster, o Options, rep *Report
 		}()
 	}
 	wg.Wait()
-	// Wait for every submitted request, confirming with the case lists.
-	deadline := time.Now().Add(2 * time.Minute)
+	return cases
+}
+
+// awaitDeliveries waits up to timeout for every case to be delivered,
+// confirming with the senders' case lists; each case is timed by its
+// SSE event where there is one, else by the poll that saw it delivered.
+func awaitDeliveries(ctx context.Context, c *testnet.Cluster, cases []*loadCase, log *eventLog, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
 	for ctx.Err() == nil {
 		pending := map[string][]*loadCase{}
 		for _, lc := range cases {
@@ -184,7 +210,7 @@ func measureLoad(ctx context.Context, c *testnet.Cluster, o Options, rep *Report
 			}
 		}
 		if len(pending) == 0 || time.Now().After(deadline) {
-			break
+			return
 		}
 		for cc, lcs := range pending {
 			rows, err := c.Cases(ctx, cc, "outgoing")
@@ -209,15 +235,11 @@ func measureLoad(ctx context.Context, c *testnet.Cluster, o Options, rep *Report
 		}
 		sleepCtx(ctx, 250*time.Millisecond)
 	}
-	var cpu int64
-	for _, p := range pids {
-		if t, ok := cpuTicks(p); ok {
-			cpu += t - cpu0[p]
-		}
-	}
-	l.CPU = float64(cpu) / 100 / time.Since(tl).Seconds()
-	stopEvents()
+}
 
+// summarizeLoad fills in the load's counts and latencies: as the harness
+// saw them, and by the nodes' own clocks from the verified receipts.
+func summarizeLoad(ctx context.Context, c *testnet.Cluster, cases []*loadCase, l *Load) {
 	var sub, del, recv []float64
 	for _, lc := range cases {
 		l.Submitted++
@@ -247,8 +269,4 @@ func measureLoad(ctx context.Context, c *testnet.Cluster, o Options, rep *Report
 		recv = append(recv, bench.Duration(d.Messages[0].Receipt.ReceivedAt.Sub(d.CreatedAt)).Ms())
 	}
 	l.SubmitMs, l.DeliveredMs, l.ReceiverMs = bench.Summarize(sub), bench.Summarize(del), bench.Summarize(recv)
-	if l.Delivered < l.Submitted {
-		return fmt.Errorf("%d of %d requests delivered within 2 minutes of the load's end", l.Delivered, l.Submitted)
-	}
-	return nil
 }
