@@ -10,6 +10,7 @@ import (
 
 	"github.com/vigil-network/vigil/node"
 	"github.com/vigil-network/vigil/node/bench"
+	"github.com/vigil-network/vigil/node/bench/flood"
 )
 
 func benchCmd() *cobra.Command {
@@ -17,8 +18,8 @@ func benchCmd() *cobra.Command {
 		o        = bench.DefaultOptions()
 		asJSON   bool
 		logLevel string
-		flood    bool
-		fo       = bench.DefaultFloodOptions()
+		runFlood bool
+		fo       = flood.DefaultOptions()
 	)
 	c := &cobra.Command{
 		Use:   "bench",
@@ -58,9 +59,9 @@ process's heap, RSS and CPU, and the victim's refusals by code.`,
 				o.Logger = zap.NewNop()
 			}
 			o.Progress = cmd.ErrOrStderr()
-			if flood {
+			if runFlood {
 				fo.Harness = o.Harness
-				rep, err := bench.RunFlood(cmd.Context(), fo)
+				rep, err := flood.Run(cmd.Context(), fo)
 				if err != nil {
 					return err
 				}
@@ -83,7 +84,7 @@ process's heap, RSS and CPU, and the victim's refusals by code.`,
 	f.BoolVar(&o.Keep, "keep", false, "keep the testnet directory afterwards")
 	f.StringVar(&o.StoreProfile, "store-profile", o.StoreProfile, "store profile of both nodes: default or small")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.BoolVar(&flood, "flood", false, "run the hostile-member flood benchmark (issue 9) instead")
+	f.BoolVar(&runFlood, "flood", false, "run the hostile-member flood benchmark (issue 9) instead")
 	f.DurationVar(&fo.Duration, "flood-duration", fo.Duration, "--flood: length of each phase (unloaded, flooded)")
 	f.Float64Var(&fo.HonestRate, "honest-rate", fo.HonestRate, "--flood: the honest member's requests per second")
 	f.Float64Var(&fo.FloodRate, "flood-rate", 0, "--flood: hostile envelopes per second (default 10× the victim's delivery rate limit; as fast as possible if it has none)")

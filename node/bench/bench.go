@@ -16,6 +16,13 @@
 //
 // `vigil bench` runs it from the command line; the package's Go benchmarks
 // (go test -bench) measure the same things one operation at a time.
+//
+// It also holds what the other benchmarks share: the harness options of
+// in-process nodes (Harness), one summary type for samples (Stats), the
+// machine description and the floor (MeasureFloor). They sit beside it:
+// node/bench/flood (`vigil bench --flood`), node/bench/federation
+// (`vigil testnet bench`) and node/bench/hostile (the hostile-member
+// driver).
 package bench
 
 import (
@@ -62,7 +69,8 @@ type Harness struct {
 	Progress io.Writer
 }
 
-func (h *Harness) defaults() {
+// SetDefaults fills in the fields left zero.
+func (h *Harness) SetDefaults() {
 	if h.StoreProfile == "" {
 		h.StoreProfile = "default"
 	}
@@ -71,16 +79,18 @@ func (h *Harness) defaults() {
 	}
 }
 
-func (h *Harness) progress(format string, a ...any) {
+// Progressf writes a progress line, if anyone listens.
+func (h *Harness) Progressf(format string, a ...any) {
 	if h.Progress != nil {
 		fmt.Fprintf(h.Progress, format+"\n", a...)
 	}
 }
 
-// newTestnet creates a testnet of n nodes in a new directory under h.Dir
-// (prefix names it). Unless h.Keep, the caller removes dir when done; a
-// failed creation leaves nothing behind.
-func (h *Harness) newTestnet(prefix string, n int, loadLimits bool) (dir string, man *testnet.Manifest, err error) {
+// NewTestnet creates a testnet of n nodes in a new directory under h.Dir
+// (prefix names it), with load-test admission limits if loadLimits.
+// Unless h.Keep, the caller removes dir when done; a failed creation
+// leaves nothing behind.
+func (h *Harness) NewTestnet(prefix string, n int, loadLimits bool) (dir string, man *testnet.Manifest, err error) {
 	if h.Dir != "" {
 		if err := os.MkdirAll(h.Dir, 0o700); err != nil {
 			return "", nil, fmt.Errorf("bench dir: %w", err)
@@ -119,8 +129,8 @@ type Options struct {
 	Timeout time.Duration
 }
 
-// setDefault sets an option left zero (or negative) to its default.
-func setDefault[T int | float64 | time.Duration](v *T, def T) {
+// SetDefault sets an option left zero (or negative) to its default.
+func SetDefault[T int | float64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}
@@ -135,16 +145,16 @@ func DefaultOptions() Options {
 
 func (o *Options) defaults() {
 	d := DefaultOptions()
-	o.Harness.defaults()
-	setDefault(&o.Requests, d.Requests)
+	o.Harness.SetDefaults()
+	SetDefault(&o.Requests, d.Requests)
 	if o.Warmup < 0 {
 		o.Warmup = 0
 	} else if o.Warmup == 0 {
 		o.Warmup = d.Warmup
 	}
-	setDefault(&o.ThroughputRequests, d.ThroughputRequests)
-	setDefault(&o.Concurrency, d.Concurrency)
-	setDefault(&o.Timeout, d.Timeout)
+	SetDefault(&o.ThroughputRequests, d.ThroughputRequests)
+	SetDefault(&o.Concurrency, d.Concurrency)
+	SetDefault(&o.Timeout, d.Timeout)
 }
 
 // Report is the outcome of one Run. Durations serialise as milliseconds.
@@ -272,7 +282,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	o.defaults()
 	rep = &Report{Started: time.Now().UTC(), Machine: ThisMachine()}
 
-	o.progress("starting two nodes")
+	o.Progressf("starting two nodes")
 	p, err := startPair(ctx, o.Harness)
 	if err != nil {
 		return nil, err
@@ -289,14 +299,14 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if o.FloorSamples > 0 {
 		nFsync, nPing, nCrypto = o.FloorSamples, o.FloorSamples, o.FloorSamples
 	}
-	o.progress("floor: %d pings, %d crypto rounds", nPing, nCrypto)
+	o.Progressf("floor: %d pings, %d crypto rounds", nPing, nCrypto)
 	probe, err := measureFloor(ctx, p, nPing, nCrypto, rep)
 	if err != nil {
 		return nil, err
 	}
 	defer probe.close()
 
-	o.progress("latency: %d warm-up and %d timed sequential requests, interleaved with %d fsyncs", o.Warmup, o.Requests, nFsync)
+	o.Progressf("latency: %d warm-up and %d timed sequential requests, interleaved with %d fsyncs", o.Warmup, o.Requests, nFsync)
 	for i := 0; i < o.Warmup; i++ {
 		if _, err := p.request(ctx, o.Timeout); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
@@ -308,7 +318,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	// drifts by several times within minutes.
 	stride := max(1, o.Requests/nFsync)
 	var fs, e2e, submit, toRecv, back []time.Duration
-	cpu0, cpuOK := processCPU()
+	cpu0, cpuOK := ProcessCPU()
 	for i := 0; i < o.Requests; i++ {
 		s, err := p.request(ctx, o.Timeout)
 		if err != nil {
@@ -326,7 +336,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			fs = append(fs, d)
 		}
 	}
-	cpu1, _ := processCPU()
+	cpu1, _ := ProcessCPU()
 	if fs, err = probe.fill(fs, nFsync); err != nil {
 		return nil, err
 	}
@@ -339,7 +349,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		rep.Latency.CPUPerRequest = Duration((cpu1 - cpu0) / time.Duration(o.Requests))
 	}
 
-	o.progress("throughput: %d requests from %d concurrent submitters", o.ThroughputRequests, o.Concurrency)
+	o.Progressf("throughput: %d requests from %d concurrent submitters", o.ThroughputRequests, o.Concurrency)
 	if rep.Throughput, err = measureThroughput(ctx, p, o); err != nil {
 		return nil, err
 	}
@@ -350,7 +360,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	rep.Goals.LatencyMet = rep.Latency.P50Ratio > 0 && rep.Latency.P50Ratio <= GoalLatencyRatio
 	rep.Goals.ThroughputMet = rep.Throughput.PerSecond >= GoalThroughput
 	rep.Machine.LoadAvgEnd = LoadAvg()
-	o.progress("stopping nodes")
+	o.Progressf("stopping nodes")
 	return rep, nil
 }
 
@@ -413,7 +423,7 @@ func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, err
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	cpu0, cpuOK := processCPU()
+	cpu0, cpuOK := ProcessCPU()
 	start := time.Now()
 	for i := 0; i < o.Concurrency; i++ {
 		wg.Add(1)
@@ -442,7 +452,7 @@ func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, err
 		}()
 	}
 	wg.Wait()
-	cpu1, _ := processCPU()
+	cpu1, _ := ProcessCPU()
 	if firstErr != nil {
 		return t, fmt.Errorf("throughput: %w", firstErr)
 	}

@@ -123,7 +123,7 @@ func BenchmarkFloorRoundTrip(b *testing.B) {
 func BenchmarkFloorCrypto(b *testing.B) {
 	s, r := mustParty(b), mustParty(b)
 	dir := directoryOf("FR", s)
-	doc, err := requestDoc("DE")
+	doc, err := RequestDoc("DE")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestRunSmall(t *testing.T) {
 }
 
 func TestRequestDocValid(t *testing.T) {
-	doc, err := requestDoc("DE")
+	doc, err := RequestDoc("DE")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,13 +56,6 @@ type Options struct {
 	Progress io.Writer
 }
 
-// setDefault sets an option left zero (or negative) to its default.
-func setDefault[T int | float64 | time.Duration](v *T, def T) {
-	if *v <= 0 {
-		*v = def
-	}
-}
-
 // DefaultOptions is what Run uses for options left zero; `vigil testnet
 // bench`'s flags start from it.
 func DefaultOptions() Options {
@@ -72,14 +65,14 @@ func DefaultOptions() Options {
 
 func (o *Options) defaults() {
 	d := DefaultOptions()
-	setDefault(&o.BootParallel, d.BootParallel)
-	setDefault(&o.MeshTimeout, d.MeshTimeout)
-	setDefault(&o.Settle, d.Settle)
-	setDefault(&o.CPUWindow, d.CPUWindow)
-	setDefault(&o.Drills, d.Drills)
-	setDefault(&o.Senders, d.Senders)
-	setDefault(&o.Rate, d.Rate)
-	setDefault(&o.LoadFor, d.LoadFor)
+	bench.SetDefault(&o.BootParallel, d.BootParallel)
+	bench.SetDefault(&o.MeshTimeout, d.MeshTimeout)
+	bench.SetDefault(&o.Settle, d.Settle)
+	bench.SetDefault(&o.CPUWindow, d.CPUWindow)
+	bench.SetDefault(&o.Drills, d.Drills)
+	bench.SetDefault(&o.Senders, d.Senders)
+	bench.SetDefault(&o.Rate, d.Rate)
+	bench.SetDefault(&o.LoadFor, d.LoadFor)
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
