@@ -32,7 +32,7 @@ type Report struct {
 }
 
 // OK reports whether every check passed.
-func (r *Report) OK() bool { return len(r.Failures) == 0 }
+func (rep *Report) OK() bool { return len(rep.Failures) == 0 }
 
 // WriteText prints the report.
 func (rep *Report) WriteText(w io.Writer) {

@@ -30,6 +30,32 @@ func (s *Roster) check(r *runner) error {
 	return r.checkLists(NodeList{s.Via})
 }
 
+func (s *Roster) run(ctx context.Context, r *runner) error {
+	via := s.Via
+	if via == "" {
+		running := r.c.Running()
+		if len(running) == 0 {
+			return errors.New("no node runs to take the roster")
+		}
+		via = running[0]
+	}
+	via = strings.ToUpper(via)
+	t0 := time.Now()
+	serial, err := r.c.PushRoster(ctx, via, nil)
+	if err != nil {
+		return err
+	}
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	if err := r.waitSerial(ctx, serial, timeout); err != nil {
+		return err
+	}
+	r.logf("roster serial %d pushed to %s, on every running node after %s", serial, via, time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
 // RotateKey rotates a node's encryption key the way an operator and
 // the authority would: the node stops (if running), a new X25519 key is
 // generated in its keys directory, the authority signs a roster with the
@@ -48,28 +74,6 @@ func (k *RotateKey) check(r *runner) error {
 		return errors.New("rotate_key needs node and a different via")
 	}
 	return r.checkLists(NodeList{k.Node}, NodeList{k.Via})
-}
-
-func (s *Roster) run(ctx context.Context, r *runner) error {
-	via := s.Via
-	if via == "" {
-		via = r.c.Running()[0]
-	}
-	via = strings.ToUpper(via)
-	t0 := time.Now()
-	serial, err := r.c.PushRoster(ctx, via, nil)
-	if err != nil {
-		return err
-	}
-	timeout := s.Timeout
-	if timeout <= 0 {
-		timeout = time.Minute
-	}
-	if err := r.waitSerial(ctx, serial, timeout); err != nil {
-		return err
-	}
-	r.logf("roster serial %d pushed to %s, on every running node after %s", serial, via, time.Since(t0).Round(time.Millisecond))
-	return nil
 }
 
 func (k *RotateKey) run(ctx context.Context, r *runner) error {
@@ -91,21 +95,9 @@ func (k *RotateKey) run(ctx context.Context, r *runner) error {
 	if err != nil {
 		return err
 	}
-	var rel string
-	for i := 2; ; i++ {
-		rel = fmt.Sprintf("keys/encryption-%d.key", i)
-		if _, err := os.Stat(cfg.Path(rel)); os.IsNotExist(err) {
-			break
-		} else if err != nil {
-			return fmt.Errorf("rotate %s's key: %w", cc, err)
-		}
-	}
-	if _, err := node.EnsureEncryptionKey(cfg.Path(rel)); err != nil {
-		return err
-	}
-	nk, err := node.LoadEncryptionKey(cfg.Path(rel))
+	rel, nk, err := newEncryptionKey(cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("rotate %s's key: %w", cc, err)
 	}
 	// The node's new config is written and loaded before the network
 	// learns the new key: a config the node cannot start with must not
@@ -143,6 +135,25 @@ func (k *RotateKey) run(ctx context.Context, r *runner) error {
 	r.logf("rotated %s's encryption key (roster serial %d via %s, old key accepted until %s); %s restarted with %s, healthy after %s",
 		cc, serial, via, until.Format(time.RFC3339), cc, rel, d.Round(time.Millisecond))
 	return nil
+}
+
+// newEncryptionKey generates a new encryption key in the node's keys
+// directory, under the first free name keys/encryption-N.key (N from 2),
+// and returns that name, relative to the node's directory, and the key.
+func newEncryptionKey(cfg *node.Config) (string, protocol.EncryptionKey, error) {
+	for i := 2; ; i++ {
+		rel := fmt.Sprintf("keys/encryption-%d.key", i)
+		if _, err := os.Stat(cfg.Path(rel)); err == nil {
+			continue
+		} else if !os.IsNotExist(err) {
+			return "", protocol.EncryptionKey{}, err
+		}
+		if _, err := node.EnsureEncryptionKey(cfg.Path(rel)); err != nil {
+			return "", protocol.EncryptionKey{}, err
+		}
+		k, err := node.LoadEncryptionKey(cfg.Path(rel))
+		return rel, k, err
+	}
 }
 
 // stageKeyConfig writes path's config with encryption_key set to current

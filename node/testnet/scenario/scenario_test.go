@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-network/vigil/node"
 	"github.com/vigil-network/vigil/node/testnet"
 )
 
@@ -285,5 +286,32 @@ steps:
 	}
 	if !strings.Contains(strings.Join(r.rep.Steps, "\n"), "partitioned [FR DE] | [NL IT]") {
 		t.Errorf("log:\n%s", strings.Join(r.rep.Steps, "\n"))
+	}
+}
+
+// TestNewEncryptionKey checks each rotation gets a new key file of its
+// own beside the node's first key.
+func TestNewEncryptionKey(t *testing.T) {
+	m, err := testnet.Init(testnet.InitOptions{Dir: t.TempDir(), Nodes: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := node.LoadConfig(m.Nodes[1].Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel2, k2, err := newEncryptionKey(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel3, k3, err := newEncryptionKey(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel2 != "keys/encryption-2.key" || rel3 != "keys/encryption-3.key" || k2.Public == k3.Public {
+		t.Errorf("rotations gave %s and %s (same key: %v)", rel2, rel3, k2.Public == k3.Public)
+	}
+	if rel2 == cfg.EncryptionKey {
+		t.Errorf("the new key file is the node's current one, %s", cfg.EncryptionKey)
 	}
 }
