@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -118,7 +119,8 @@ func (p *Process) exit() (bool, error) {
 }
 
 // RunAll starts every node in the manifest (NodesPerProcess to a
-// process), calls ready, and stops them all when ctx ends.
+// process), calls ready with the processes (by country of their first
+// node), and stops them all when ctx ends.
 func RunAll(ctx context.Context, exe string, m *Manifest, ready func([]*Process)) error {
 	c := &Cluster{Dir: filepath.Dir(m.Nodes[0].Dir), M: m, Exe: exe, PerProcess: NodesPerProcess(len(m.Nodes)),
 		procs: map[string]*Process{}}
@@ -127,7 +129,9 @@ func RunAll(ctx context.Context, exe string, m *Manifest, ready func([]*Process)
 		return err
 	}
 	if ready != nil {
-		ready(slices.Collect(maps.Keys(c.Processes())))
+		procs := slices.Collect(maps.Keys(c.Processes()))
+		slices.SortFunc(procs, func(a, b *Process) int { return strings.Compare(a.Entry.Country, b.Entry.Country) })
+		ready(procs)
 	}
 	<-ctx.Done()
 	return c.StopAll(32, 15*time.Second)
