@@ -26,6 +26,7 @@ func (n *Node) apiDeps() api.Deps {
 	d := api.Deps{Country: n.cfg.Country, TokenHash: n.token, Now: n.now, Log: n.log,
 		Store: n.store, Accounts: n.accounts,
 		Cases: apiCases{n}, Network: apiNetwork{n}, Auditor: apiAuditor{n}, Alerts: apiAlerts{n},
+		Drills: n.drills, Events: &n.events, Context: n.ctx,
 		LoginFailed: func() { n.metrics.loginFailures.Inc() }}
 	if n.metrics != nil {
 		d.Metrics = n.metrics.handler()
