@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -529,7 +528,7 @@ func (n *Node) handlePostRoster(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, ErrRosterDrops):
 			status = http.StatusConflict // retry with ?force=true if this is really meant
 		case errors.Is(err, errRosterUnrecorded):
-			status = http.StatusInternalServerError // in force, but its alert or audit is missing
+			status = http.StatusInternalServerError // not applied: its audit record could not be written
 		case errors.Is(err, protocol.ErrRosterStale):
 			status = http.StatusConflict
 		case errors.Is(err, protocol.ErrRosterSignature), errors.Is(err, protocol.ErrRosterInvalid),
@@ -537,16 +536,6 @@ func (n *Node) handlePostRoster(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusUnprocessableEntity
 		}
 		writeError(w, status, "roster refused: "+err.Error(), nil)
-		return
-	}
-	if err := n.store.Update(r.Context(), func(tx *store.Tx) error {
-		return tx.Audit(store.AuditRecord{At: n.now(), Actor: actorOf(r), Action: "roster.applied",
-			Detail: "serial " + strconv.FormatUint(n.roster.serial(), 10)})
-	}); err != nil {
-		// The roster is in force; say so, and that its audit record is missing.
-		n.log.Named("api").Error("audit roster.applied", zap.Uint64("serial", n.roster.serial()), zap.Error(err))
-		writeError(w, http.StatusInternalServerError, fmt.Sprintf("roster serial %d applied, but its audit record could not be written: %v",
-			n.roster.serial(), err), nil)
 		return
 	}
 	rr, _ := n.roster.current()

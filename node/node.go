@@ -19,6 +19,8 @@ import (
 
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/admission"
+	"github.com/vigil-network/vigil/node/mesh"
+	"github.com/vigil-network/vigil/node/roster"
 	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
@@ -46,7 +48,8 @@ type Node struct {
 	key    crypto.PrivKey
 	self   peer.ID
 	sealer *protocol.Sealer
-	roster *rosterState
+	roster *rosterState   // the roster in force (node/roster)
+	gossip *roster.Gossip // installs and spreads rosters (node/roster)
 	store  *store.Store
 	host   host.Host
 	cm     *connmgr.BasicConnMgr
@@ -63,14 +66,11 @@ type Node struct {
 	accounts *accounts.Manager
 	drills   drillState
 	faults   faultState // testing.fault_injection (faults.go)
-	mesh     meshState  // roster pulls and duplicate connections (mesh.go)
+	mesh     *mesh.Mesh // warm connections, pings, duplicate pruning (node/mesh)
 	// admission decides what each member may make this node do;
 	// refusalLog samples refusal log lines (admission_glue.go).
 	admission  *admission.Controller
 	refusalLog *admission.Sampler
-	// applying serialises applyRoster, so membership changes (workers,
-	// protection, closed connections) follow rosters in their order.
-	applying sync.Mutex
 
 	apiLn  net.Listener
 	apiSrv *http.Server
@@ -124,7 +124,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.roster = newRosterState(cfg.Path(cfg.Roster.Path), authority)
-	if err := n.roster.load(n.now()); err != nil {
+	if err := n.roster.Load(); err != nil {
 		return nil, err
 	}
 	r, _ := n.roster.current()
@@ -162,7 +162,9 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	if err = n.newHost(len(r.Members)); err != nil {
 		return nil, err
 	}
-	n.peers = newPeerTracker()
+	n.mesh = n.newMesh() // wire_mesh.go
+	n.peers = &peerTracker{n.mesh.Peers()}
+	n.gossip = n.newGossip() // wire_roster.go
 	n.metrics = newMetrics(n)
 	n.hooks = newAlertHooks(cfg.Alerts, n.log.Named("alerts"), n.metrics.hookDrops.Inc)
 	n.newAdmission()
@@ -202,20 +204,23 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.apiLn = ln
 	n.handlers.Handle(n.host, ProtoDeliver, serviceDeliver, n.handleDeliver)
-	n.handlers.Handle(n.host, ProtoRoster, serviceRoster, n.handleRoster)
+	n.gossip.Register(&n.handlers)
 	n.handlers.Handle(n.host, ProtoDrill, serviceDrill, n.handleDrill)
 	n.engine = newDeliveryEngine(n)
+	// Membership changes follow rosters one at a time, in order (membership.go).
+	n.roster.OnChange(func(old, _ *protocol.Roster) { n.applyMembership(old) })
 	if err := n.startAdmission(); err != nil {
 		n.cancel()
 		return err
 	}
 
-	if err := n.watchPeers(); err != nil {
+	n.goRun("gater", n.gater.Run) // refusal log, handshake timeouts, member DNS (node/transport/gater.go)
+	if err := n.mesh.Watch(); err != nil {
 		n.cancel()
 		return err
 	}
 	n.applyMembership(nil)
-	n.goRun("connector", n.connectLoop)
+	n.goRun("connector", n.mesh.Run)
 	if n.hooks.enabled() {
 		for range max(n.cfg.Alerts.HookWorkers, 1) {
 			n.goRun("alert-hooks", n.hooks.run)
