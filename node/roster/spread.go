@@ -114,16 +114,16 @@ func (g *Gossip) pushTargets(src Source, serial uint64) []peer.ID {
 	return out[:gossipFanout]
 }
 
-// CheckRounds is the anti-entropy period in rounds of the connector that
+// checkRounds is the anti-entropy period in rounds of the connector that
 // calls AntiEntropy (5 s each: 30 s).
-const CheckRounds = 6
+const checkRounds = 6
 
 // AntiEntropy compares rosters with one random connected member every
-// CheckRounds rounds of the connector, so a node that missed an update (a
+// checkRounds rounds of the connector, so a node that missed an update (a
 // failed push, a relay that skipped it) catches up within about half a
 // minute even when no connection changes.
 func (g *Gossip) AntiEntropy(round int) {
-	if round%CheckRounds != CheckRounds-1 {
+	if round%checkRounds != checkRounds-1 {
 		return
 	}
 	var peers []peer.ID
