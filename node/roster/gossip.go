@@ -145,41 +145,25 @@ func (g *Gossip) Apply(ctx context.Context, doc []byte, src Source, force bool) 
 			return err
 		}
 	}
-	old, r, err := g.state.apply(doc, g.now(), guard, record)
+	log := g.log.With(zap.String("source", string(src)))
+	installed := func(old, r *protocol.Roster) {
+		var prev uint64
+		if old != nil {
+			prev = old.Serial
+		}
+		log.Info("applied new roster", zap.Uint64("serial", r.Serial), zap.Uint64("previous_serial", prev),
+			zap.Int("members", len(r.Members)))
+		if forced != nil {
+			log.Error("applied roster by force although it drops this node or too many members",
+				zap.Uint64("serial", r.Serial), zap.Stringer("drop", *forced))
+		}
+	}
+	old, r, err := g.state.apply(doc, g.now(), applyHooks{guard: guard, record: record, installed: installed})
 	if raised != nil {
 		g.alerts.Raised(raised)
 	}
-	log := g.log.With(zap.String("source", string(src)))
 	if err != nil {
-		switch {
-		case errors.Is(err, protocol.ErrRosterStale):
-			log.Debug("ignored roster that is not newer", zap.Error(err))
-		case errors.Is(err, errRefusedBefore) && fromPeer:
-			// The same document again from another peer: alerted and
-			// audited the first time; not again for every peer.
-			log.Debug("ignored roster refused before", zap.Error(err))
-		case errors.Is(err, ErrDrops):
-			log.Error("refused roster that drops this node or too many members",
-				zap.Uint64("serial", r.Serial), zap.Int("members", len(r.Members)), zap.Error(err))
-			if rerr := g.recordRefused(ctx, doc, old, r, src); rerr != nil {
-				return errors.Join(err, rerr)
-			}
-		case errors.Is(err, ErrUnrecorded):
-			log.Error("refused roster whose audit record could not be written", zap.Error(err))
-		default:
-			log.Warn("refused roster", zap.Error(err))
-		}
-		return err
-	}
-	var prev uint64
-	if old != nil {
-		prev = old.Serial
-	}
-	log.Info("applied new roster", zap.Uint64("serial", r.Serial), zap.Uint64("previous_serial", prev),
-		zap.Int("members", len(r.Members)))
-	if forced != nil {
-		log.Error("applied roster by force although it drops this node or too many members",
-			zap.Uint64("serial", r.Serial), zap.Stringer("drop", *forced))
+		return g.refusal(ctx, log, err, doc, old, r, src)
 	}
 	// Tell connected members; those behind will pull. A roster learnt
 	// from a peer goes on to a few of them only (pushTargets).
@@ -187,6 +171,30 @@ func (g *Gossip) Apply(ctx context.Context, doc []byte, src Source, force bool) 
 		g.goRun("roster-push", func(ctx context.Context) { g.Exchange(ctx, p) })
 	}
 	return nil
+}
+
+// refusal logs why Apply did not install r and records a drop-guard
+// refusal; it returns Apply's error.
+func (g *Gossip) refusal(ctx context.Context, log *zap.Logger, err error, doc []byte, old, r *protocol.Roster, src Source) error {
+	switch {
+	case errors.Is(err, protocol.ErrRosterStale):
+		log.Debug("ignored roster that is not newer", zap.Error(err))
+	case errors.Is(err, errRefusedBefore) && src.fromPeer():
+		// The same document again from another peer: alerted and audited
+		// the first time; not again for every peer.
+		log.Debug("ignored roster refused before", zap.Error(err))
+	case errors.Is(err, ErrDrops):
+		log.Error("refused roster that drops this node or too many members",
+			zap.Uint64("serial", r.Serial), zap.Int("members", len(r.Members)), zap.Error(err))
+		if rerr := g.recordRefused(ctx, doc, old, r, src); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	case errors.Is(err, ErrUnrecorded):
+		log.Error("refused roster whose audit record could not be written", zap.Error(err))
+	default:
+		log.Warn("refused roster", zap.Error(err))
+	}
+	return err
 }
 
 // recordApplied audits an operator's roster change (roster.applied) and,

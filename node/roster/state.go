@@ -92,24 +92,35 @@ func (s *State) OnChange(fn func(old, cur *protocol.Roster)) {
 	s.subs = append(s.subs, fn)
 }
 
-// apply verifies a candidate roster and, if it is newer and guard (if set)
-// allows it, persists it, makes it current and tells the subscribers. It
-// returns the previous roster. guard runs under applyMu, so it judges the
-// candidate against the roster it would replace; an error from guard is
-// remembered for that exact document (see refused).
-//
-// record (if set) writes the install's audit record. It runs after the
-// document is written beside the roster file and before it takes the
-// file's place, so a roster whose record cannot be written is refused
-// (ErrUnrecorded) and leaves neither the file nor the roster in force
-// changed. The one gap left is a rename that fails after the record was
-// written (the directory vanished): the error says the roster was not
-// persisted, and the record stands for an attempt.
-func (s *State) apply(doc []byte, now time.Time, guard, record func(old, r *protocol.Roster) error) (old *protocol.Roster, r *protocol.Roster, err error) {
-	h := sha256.Sum256(doc)
-	if guard != nil {
+// applyHooks are what an install runs besides its checks, all under
+// applyMu and in this order.
+type applyHooks struct {
+	// guard (if set) judges the candidate against the roster it would
+	// replace; its error refuses the candidate and is remembered for that
+	// exact document (see refused).
+	guard func(old, r *protocol.Roster) error
+	// record (if set) writes the install's audit record. It runs after the
+	// document is written beside the roster file and before it takes the
+	// file's place, so a roster whose record cannot be written is refused
+	// (ErrUnrecorded) and leaves neither the file nor the roster in force
+	// changed. The one gap left is a rename that fails after the record
+	// was written (the directory vanished): the error says the roster was
+	// not persisted, and the record stands for an attempt.
+	record func(old, r *protocol.Roster) error
+	// installed (if set) runs once r is in force, before the subscribers:
+	// the install's log line dates the install itself, not the membership
+	// changes that follow it.
+	installed func(old, r *protocol.Roster)
+}
+
+// apply verifies a candidate roster and, if it is newer and the hooks allow
+// it, persists it, makes it current and tells the subscribers. It returns
+// the previous roster.
+func (s *State) apply(doc []byte, now time.Time, h applyHooks) (old *protocol.Roster, r *protocol.Roster, err error) {
+	sum := sha256.Sum256(doc)
+	if h.guard != nil {
 		s.applyMu.Lock()
-		hit, cr, cerr := s.refused.hash == h && s.refused.err != nil, s.refused.r, s.refused.err
+		hit, cr, cerr := s.refused.hash == sum && s.refused.err != nil, s.refused.r, s.refused.err
 		s.applyMu.Unlock()
 		if hit {
 			cur, _ := s.Current()
@@ -126,9 +137,9 @@ func (s *State) apply(doc []byte, now time.Time, guard, record func(old, r *prot
 	if err := protocol.AcceptRoster(old, r, now); err != nil {
 		return nil, nil, err
 	}
-	if guard != nil {
-		if err := guard(old, r); err != nil {
-			s.refused.hash, s.refused.r, s.refused.err = h, r, err
+	if h.guard != nil {
+		if err := h.guard(old, r); err != nil {
+			s.refused.hash, s.refused.r, s.refused.err = sum, r, err
 			return old, r, err
 		}
 	}
@@ -136,8 +147,8 @@ func (s *State) apply(doc []byte, now time.Time, guard, record func(old, r *prot
 	if err != nil {
 		return nil, nil, fmt.Errorf("persist roster: %w", err)
 	}
-	if record != nil {
-		if err := record(old, r); err != nil {
+	if h.record != nil {
+		if err := h.record(old, r); err != nil {
 			staged.discard()
 			return old, r, fmt.Errorf("%w: serial %d: %w", ErrUnrecorded, r.Serial, err)
 		}
@@ -147,6 +158,9 @@ func (s *State) apply(doc []byte, now time.Time, guard, record func(old, r *prot
 	}
 	s.refused.hash, s.refused.r, s.refused.err = [32]byte{}, nil, nil
 	s.swap(doc, r)
+	if h.installed != nil {
+		h.installed(old, r)
+	}
 	for _, fn := range s.subs {
 		fn(old, r)
 	}

@@ -44,7 +44,7 @@ func TestStateOnChangeInOrder(t *testing.T) {
 		events = append(events, fmt.Sprintf("second %d→%d", old.Serial, cur.Serial))
 	})
 	for _, serial := range []uint64{2, 3} {
-		if _, _, err := st.apply(a.sign(t, serial, ms...), time.Now(), nil, nil); err != nil {
+		if _, _, err := st.apply(a.sign(t, serial, ms...), time.Now(), applyHooks{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -52,7 +52,7 @@ func TestStateOnChangeInOrder(t *testing.T) {
 	if !slices.Equal(events, want) {
 		t.Fatalf("events %q, want %q", events, want)
 	}
-	if _, _, err := st.apply(a.sign(t, 2, ms...), time.Now(), nil, nil); !errors.Is(err, protocol.ErrRosterStale) {
+	if _, _, err := st.apply(a.sign(t, 2, ms...), time.Now(), applyHooks{}); !errors.Is(err, protocol.ErrRosterStale) {
 		t.Fatalf("older roster: %v, want ErrRosterStale", err)
 	}
 	if len(events) != 4 {
@@ -67,7 +67,7 @@ func TestStateOnChangeInOrder(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, doc := range docs {
 		wg.Go(func() {
-			if _, _, err := st.apply(doc, time.Now(), nil, nil); err != nil && !errors.Is(err, protocol.ErrRosterStale) {
+			if _, _, err := st.apply(doc, time.Now(), applyHooks{}); err != nil && !errors.Is(err, protocol.ErrRosterStale) {
 				t.Error(err)
 			}
 		})
@@ -112,10 +112,10 @@ func TestStateGuardRefusalRemembered(t *testing.T) {
 		return fmt.Errorf("%w: %s", ErrDrops, drops(old, r, ""))
 	}
 	doc := a.sign(t, 2, ms[:1]...)
-	if _, _, err := st.apply(doc, time.Now(), guard, nil); !errors.Is(err, ErrDrops) {
+	if _, _, err := st.apply(doc, time.Now(), applyHooks{guard: guard}); !errors.Is(err, ErrDrops) {
 		t.Fatalf("apply = %v, want ErrDrops", err)
 	}
-	old, r, err := st.apply(doc, time.Now(), guard, nil)
+	old, r, err := st.apply(doc, time.Now(), applyHooks{guard: guard})
 	if !errors.Is(err, errRefusedBefore) || !errors.Is(err, ErrDrops) || calls != 1 {
 		t.Fatalf("offered again: %v after %d guard calls; want the remembered refusal, 1 call", err, calls)
 	}
@@ -123,14 +123,14 @@ func TestStateGuardRefusalRemembered(t *testing.T) {
 		t.Fatalf("remembered refusal names serials %d → %d, want 1 → 2", old.Serial, r.Serial)
 	}
 	st.forgetRefused()
-	if _, _, err := st.apply(doc, time.Now(), guard, nil); !errors.Is(err, ErrDrops) || errors.Is(err, errRefusedBefore) || calls != 2 {
+	if _, _, err := st.apply(doc, time.Now(), applyHooks{guard: guard}); !errors.Is(err, ErrDrops) || errors.Is(err, errRefusedBefore) || calls != 2 {
 		t.Fatalf("after forgetRefused: %v, %d calls; want judged afresh", err, calls)
 	}
 	if st.Serial() != 1 || changes != 0 {
 		t.Fatalf("serial %d after %d changes: a refused roster was installed", st.Serial(), changes)
 	}
 	st.forgetRefused()
-	if _, _, err := st.apply(doc, time.Now(), func(_, _ *protocol.Roster) error { return nil }, nil); err != nil || st.Serial() != 2 || changes != 1 {
+	if _, _, err := st.apply(doc, time.Now(), applyHooks{guard: func(_, _ *protocol.Roster) error { return nil }}); err != nil || st.Serial() != 2 || changes != 1 {
 		t.Fatalf("guard allowing it: %v, serial %d, %d changes", err, st.Serial(), changes)
 	}
 }
@@ -153,7 +153,7 @@ func TestStateUnrecordedLeavesNothing(t *testing.T) {
 		}
 		return diskFull
 	}
-	_, _, err := st.apply(a.sign(t, 2, ms...), time.Now(), nil, failing)
+	_, _, err := st.apply(a.sign(t, 2, ms...), time.Now(), applyHooks{record: failing})
 	if !errors.Is(err, ErrUnrecorded) || !errors.Is(err, diskFull) {
 		t.Fatalf("apply = %v, want ErrUnrecorded wrapping the store's error", err)
 	}
@@ -168,7 +168,7 @@ func TestStateUnrecordedLeavesNothing(t *testing.T) {
 		t.Fatalf("directory holds %d entries, want the roster file alone", len(entries))
 	}
 	recorded := 0
-	if _, _, err := st.apply(a.sign(t, 2, ms...), time.Now(), nil, func(_, _ *protocol.Roster) error { recorded++; return nil }); err != nil {
+	if _, _, err := st.apply(a.sign(t, 2, ms...), time.Now(), applyHooks{record: func(_, _ *protocol.Roster) error { recorded++; return nil }}); err != nil {
 		t.Fatal(err)
 	}
 	if st.Serial() != 2 || changes != 1 || recorded != 1 {
