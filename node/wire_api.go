@@ -159,10 +159,7 @@ func (f apiFaults) Heal() int {
 	// Reconnect at once rather than after the connector's backoff, which
 	// grew while the partition refused every dial.
 	for _, p := range healed {
-		n.peers.mu.Lock()
-		delete(n.peers.nextDial, p)
-		n.peers.failures[p] = 0
-		n.peers.mu.Unlock()
+		n.peers.ResetBackoff(p)
 		if n.roster.isMember(p) {
 			n.goRun("heal-dial", func(ctx context.Context) {
 				cctx, cancel := context.WithTimeout(ctx, transport.IOTimeout)

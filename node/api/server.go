@@ -107,7 +107,7 @@ type Faults interface {
 var (
 	ErrNoCase           = errors.New("no such case")
 	ErrRosterDrops      = errors.New("roster drops this node or too many members")
-	ErrRosterUnrecorded = errors.New("roster applied, but its alert or audit record could not be written")
+	ErrRosterUnrecorded = errors.New("roster not applied: its audit record could not be written")
 )
 
 // Deps is what a Server is built from.
