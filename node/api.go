@@ -270,7 +270,7 @@ func (n *Node) handleCases(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) deliveryState(m *store.Message) string {
-	if m.State == store.StateQueued && n.engine.isInflight(m.ID) {
+	if m.State == store.StateQueued && n.engine.InFlight(m.ID) {
 		return string(store.StateSent)
 	}
 	return string(m.State)

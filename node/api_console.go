@@ -19,8 +19,7 @@ import (
 // ValidateRequest checks a request document the way SubmitRequest would,
 // without storing or sending anything.
 func (n *Node) ValidateRequest(doc []byte) error {
-	_, _, _, err := n.checkRequest(doc)
-	return err
+	return n.cases.Validate(doc)
 }
 
 func (n *Node) handleValidate(w http.ResponseWriter, r *http.Request) {

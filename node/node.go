@@ -19,6 +19,8 @@ import (
 
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/admission"
+	"github.com/vigil-network/vigil/node/cases"
+	"github.com/vigil-network/vigil/node/deliver"
 	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
@@ -54,7 +56,8 @@ type Node struct {
 	token  [32]byte // SHA-256 of the API token
 	clock  protocol.ClockPolicy
 
-	engine   *deliveryEngine
+	cases    *cases.Service  // submit, act, accept (wire_cases.go)
+	engine   *deliver.Outbox // delivery workers, built by Start (wire_deliver.go)
 	peers    *peerTracker
 	handlers transport.Handlers // goroutines started by libp2p stream handlers
 	events   eventHub
@@ -166,6 +169,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	n.metrics = newMetrics(n)
 	n.hooks = newAlertHooks(cfg.Alerts, n.log.Named("alerts"), n.metrics.hookDrops.Inc)
 	n.newAdmission()
+	n.cases = n.newCases()
 	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts"),
 		// Behind the default loopback listener every console user shares
 		// one address, so the per-address budget is set for a whole shift.
@@ -201,10 +205,10 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("api listen %s: %w", n.cfg.API.Listen, err)
 	}
 	n.apiLn = ln
-	n.handlers.Handle(n.host, ProtoDeliver, serviceDeliver, n.handleDeliver)
+	n.handlers.Handle(n.host, deliver.ID, deliver.ServiceName, n.newInbox(n.ctx).Handle)
 	n.handlers.Handle(n.host, ProtoRoster, serviceRoster, n.handleRoster)
 	n.handlers.Handle(n.host, ProtoDrill, serviceDrill, n.handleDrill)
-	n.engine = newDeliveryEngine(n)
+	n.engine = n.newOutbox(n.ctx)
 	if err := n.startAdmission(); err != nil {
 		n.cancel()
 		return err
@@ -272,7 +276,7 @@ func (n *Node) Close() error {
 			cancel()
 		}
 		if n.engine != nil {
-			n.engine.wait()
+			n.engine.Wait()
 		}
 		herr := n.host.Close()
 		n.handlers.CloseAndWait()

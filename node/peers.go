@@ -109,7 +109,7 @@ func (n *Node) applyMembership(old *protocol.Roster) {
 		}
 		n.addMemberAddrs(m)
 		n.cm.Protect(id, "roster")
-		n.engine.ensure(id)
+		n.engine.Ensure(id)
 	}
 	if old != nil {
 		for _, m := range old.Members {
@@ -118,7 +118,7 @@ func (n *Node) applyMembership(old *protocol.Roster) {
 				continue
 			}
 			n.cm.Unprotect(id, "roster")
-			n.engine.stop(id)
+			n.engine.Stop(id)
 			if err := n.host.Network().ClosePeer(id); err == nil {
 				n.log.Warn("member left the roster; connections closed", zap.String("country", m.Country), zap.Stringer("peer", id))
 			}
@@ -132,7 +132,7 @@ func (n *Node) applyMembership(old *protocol.Roster) {
 	}
 	// Workers paused because this node was not a member resume when the
 	// roster lists it again (delivery.go run).
-	n.engine.rosterChanged()
+	n.engine.RosterChanged()
 }
 
 // watchPeers follows connectedness events: a member that connects gets an
@@ -160,7 +160,7 @@ func (n *Node) watchPeers() error {
 				// A ping answered over the connection resets it (pingPeer).
 				n.peers.touch(e.Peer, n.now())
 				if e.Connectedness == network.Connected && n.roster.isMember(e.Peer) {
-					n.engine.connected(e.Peer)
+					n.engine.Connected(e.Peer)
 					n.goRun("roster-exchange", func(ctx context.Context) { n.exchangeRoster(ctx, e.Peer) })
 				}
 				if e.Connectedness != network.Connected {

@@ -4,10 +4,8 @@ package node
 // versions during an upgrade. Each has its own resource-manager service
 // name, so the resource manager and its metrics tell the protocols apart.
 const (
-	ProtoDeliver = "/vigil/deliver/1.0.0"
-	ProtoRoster  = "/vigil/roster/1.0.0"
+	ProtoRoster = "/vigil/roster/1.0.0"
 
-	serviceDeliver = "vigil.deliver"
-	serviceRoster  = "vigil.roster"
-	serviceDrill   = "vigil.drill"
+	serviceRoster = "vigil.roster"
+	serviceDrill  = "vigil.drill"
 )
