@@ -88,7 +88,7 @@ func rosterOf(ps ...*party) roster {
 }
 
 func (r roster) MemberByPeer(p peer.ID) (protocol.Member, bool) { m, ok := r[p]; return m, ok }
-func (r roster) IsMember(p peer.ID) bool                       { _, ok := r[p]; return ok }
+func (r roster) IsMember(p peer.ID) bool                        { _, ok := r[p]; return ok }
 func (r roster) ByCountry(cc string) (peer.ID, protocol.Member, bool) {
 	for id, m := range r {
 		if m.Country == cc {
