@@ -41,22 +41,15 @@ type noAlerts struct{}
 
 func (noAlerts) ClearFor(*store.Tx, *store.Case, time.Time) error { return nil }
 
+// sealer is a fresh identity and encryption key; generation errors are
+// joined, since none can happen without the next one failing too.
 func sealer(t *testing.T) (*protocol.Sealer, peer.ID, protocol.EncryptionKey) {
 	t.Helper()
-	key, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := peer.IDFromPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := protocol.GenerateEncryptionKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := protocol.NewSealer(key, enc)
-	if err != nil {
+	key, _, err1 := crypto.GenerateEd25519Key(nil)
+	id, err2 := peer.IDFromPrivateKey(key)
+	enc, err3 := protocol.GenerateEncryptionKey()
+	s, err4 := protocol.NewSealer(key, enc)
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		t.Fatal(err)
 	}
 	return s, id, enc
