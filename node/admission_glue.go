@@ -2,18 +2,13 @@ package node
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/zap"
 
 	"github.com/vigil-network/vigil/node/admission"
-	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
 
@@ -90,57 +85,6 @@ func (n *Node) logRefusal(log *zap.Logger, key, msg string, fields ...zap.Field)
 	log.Warn(msg, fields...)
 }
 
-// admitEnvelope runs before an envelope is opened (the expensive part):
-// quarantine, the member's delivery bucket, the type named in the clear
-// header and the envelope's size against the type's cap. A frame from a
-// non-member, or one that does not parse, goes on to Open, which refuses it.
-func (n *Node) admitEnvelope(remote peer.ID, raw []byte, log *zap.Logger) (protocol.FrameType, []byte, bool) {
-	m, ok := n.roster.MemberByPeer(remote)
-	if !ok {
-		return 0, nil, false
-	}
-	env, err := protocol.ParseEnvelope(raw)
-	if err != nil {
-		return 0, nil, false
-	}
-	if r := n.admission.AdmitEnvelope(m.Country, string(env.Type), len(raw)); r != nil {
-		ft, body := n.refusalFrame(m.Country, env.MessageID, r, log)
-		return ft, body, true
-	}
-	return 0, nil, false
-}
-
-// chargeIncoming checks an opened envelope against its sender's quotas and
-// counts it, inside the transaction that stores it.
-func (n *Node) chargeIncoming(tx *store.Tx, o *protocol.Opened, now time.Time) error {
-	return n.admission.ChargeStore(tx, admission.Incoming{Country: o.Member.Country, CaseID: o.Envelope.CaseID,
-		Type: string(o.Envelope.Type), Payload: len(o.Payload), EnvelopeLen: len(o.Envelope.Raw), Now: now})
-}
-
-// admissionReply turns an admission refusal or the store's local reserve,
-// coming out of the store transaction, into the member's rejection.
-func (n *Node) admissionReply(err error, country, messageID string, log *zap.Logger) (protocol.FrameType, []byte, bool) {
-	var r *admission.Refusal
-	switch {
-	case errors.As(err, &r):
-	case errors.Is(err, store.ErrLocalReserve):
-		r = n.admission.Refuse(country, &admission.Refusal{Code: admission.CodeLocalReserve, Limit: admission.LimitLocal,
-			Reason: "receiver's free disk space is reserved for its own operators; retry later"})
-	default:
-		return 0, nil, false
-	}
-	ft, body := n.refusalFrame(country, messageID, r, log)
-	return ft, body, true
-}
-
-func (n *Node) refusalFrame(country, messageID string, r *admission.Refusal, log *zap.Logger) (protocol.FrameType, []byte) {
-	n.metrics.rejected.WithLabelValues(r.Code).Inc()
-	n.logRefusal(log, country+"/"+r.Limit, "refused envelope over an admission limit", zap.String("country", country),
-		zap.String("code", r.Code), zap.String("limit", r.Limit), zap.String("message_id", messageID))
-	return protocol.FrameReject, protocol.Reject{MessageID: messageID, Code: r.Code, Permanent: r.Permanent,
-		Reason: r.Reason}.Marshal()
-}
-
 // admitStream is the check for a drill ping or a roster exchange: false
 // means refuse it (the caller resets the stream). Non-members are left to
 // the handler's own checks.
@@ -211,68 +155,16 @@ func (ar admissionReporter) Cleared(ctx context.Context, country string, a admis
 	return nil
 }
 
-// handleQuarantine quarantines (POST) or releases (DELETE) a member: its
-// envelopes are refused with a retryable "quarantined", its pings and
-// roster exchanges refused; what it sent before stays. Admin only,
-// audited, persisted.
-func (n *Node) handleQuarantine(w http.ResponseWriter, r *http.Request) {
-	cc := strings.ToUpper(r.PathValue("country"))
-	if _, _, ok := n.roster.byCountryCode(cc); !ok {
-		writeError(w, http.StatusNotFound, cc+" is not a roster member", nil)
-		return
-	}
-	if cc == n.cfg.Country {
-		writeError(w, http.StatusUnprocessableEntity, "this node cannot quarantine itself", nil)
-		return
-	}
-	now := n.now().UTC()
-	actor := actorOf(r)
-	if r.Method == http.MethodDelete {
-		var had bool
-		err := n.store.Update(r.Context(), func(tx *store.Tx) error {
-			var err error
-			if had, err = tx.DeleteQuarantine(cc); err != nil || !had {
-				return err
-			}
-			return tx.Audit(store.AuditRecord{At: now, Actor: actor, Action: "peer.released", Detail: cc})
-		})
-		switch {
-		case err != nil:
-			writeError(w, http.StatusServiceUnavailable, "NOT released: "+err.Error(), nil)
-		case !had:
-			writeError(w, http.StatusNotFound, cc+" is not quarantined", nil)
-		default:
-			n.admission.Release(cc)
-			n.log.Named("admission").Warn("member released from quarantine", zap.String("country", cc), zap.String("by", actor))
-			writeJSON(w, http.StatusOK, map[string]any{"country": cc, "quarantined": false})
+// quarantines returns the quarantine records by country, for the peers
+// list.
+func (n *Node) quarantines() (map[string]*store.Quarantine, error) {
+	out := map[string]*store.Quarantine{}
+	err := n.store.View(func(tx *store.ReadTx) error {
+		qs, err := tx.Quarantines()
+		for _, q := range qs {
+			out[q.Country] = q
 		}
-		return
-	}
-	body, ok := readBody(w, r)
-	if !ok {
-		return
-	}
-	var req struct {
-		Reason string `json:"reason"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil || strings.TrimSpace(req.Reason) == "" || len(req.Reason) > 500 {
-		writeError(w, http.StatusBadRequest, "body must be {\"reason\": \"...\"} with a reason of at most 500 characters", nil)
-		return
-	}
-	q := &store.Quarantine{Country: cc, Reason: strings.TrimSpace(req.Reason), By: actor, At: now}
-	if err := n.store.Update(r.Context(), func(tx *store.Tx) error {
-		if err := tx.PutQuarantine(q); err != nil {
-			return err
-		}
-		return tx.Audit(store.AuditRecord{At: now, Actor: actor, Action: "peer.quarantined", Detail: cc + ": " + q.Reason})
-	}); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "NOT quarantined: "+err.Error(), nil)
-		return
-	}
-	// Only once durable: a quarantine the node would forget on restart
-	// is not one.
-	n.admission.Quarantine(cc, q.Reason)
-	n.log.Named("admission").Warn("member quarantined", zap.String("country", cc), zap.String("by", actor))
-	writeJSON(w, http.StatusOK, map[string]any{"country": cc, "quarantined": true,
-		"quarantine": QuarantineView{Reason: q.Reason, By: q.By, At: q.At}})
+		return err
+	})
+	return out, err
 }

@@ -4,20 +4,12 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/api"
 	"github.com/vigil-network/vigil/store"
 )
 
 // apiHandler builds the HTTP API (node/api) over this node.
-func (n *Node) apiHandler() *api.Server {
-	s := api.New(n.apiDeps())
-	// Routes whose handlers still live in package node; they join the
-	// others in node/api when the rest of HTTP moves there.
-	s.Handle("POST /api/v1/peers/{country}/quarantine", accounts.PermManageRoster, n.handleQuarantine)
-	s.Handle("DELETE /api/v1/peers/{country}/quarantine", accounts.PermManageRoster, n.handleQuarantine)
-	return s
-}
+func (n *Node) apiHandler() *api.Server { return api.New(n.apiDeps()) }
 
 // OpenAPIDocument returns the API's OpenAPI 3 description.
 func OpenAPIDocument() []byte { return api.OpenAPIDocument() }
@@ -25,8 +17,7 @@ func OpenAPIDocument() []byte { return api.OpenAPIDocument() }
 // ValidateRequest checks a request document the way SubmitRequest would,
 // without storing or sending anything.
 func (n *Node) ValidateRequest(doc []byte) error {
-	_, _, _, err := n.checkRequest(doc)
-	return err
+	return n.cases.Validate(doc)
 }
 
 // SignAuditCheckpoint signs a checkpoint (tree head) of the audit log with

@@ -34,7 +34,7 @@ func (n *Node) applyMembership(old *protocol.Roster) {
 		}
 		n.mesh.AddMemberAddrs(m)
 		n.cm.Protect(id, "roster")
-		n.engine.ensure(id)
+		n.engine.Ensure(id)
 	}
 	if old != nil {
 		for _, m := range old.Members {
@@ -43,7 +43,7 @@ func (n *Node) applyMembership(old *protocol.Roster) {
 				continue
 			}
 			n.cm.Unprotect(id, "roster")
-			n.engine.stop(id)
+			n.engine.Stop(id)
 			if err := n.host.Network().ClosePeer(id); err == nil {
 				n.log.Warn("member left the roster; connections closed", zap.String("country", m.Country), zap.Stringer("peer", id))
 			}
@@ -57,5 +57,5 @@ func (n *Node) applyMembership(old *protocol.Roster) {
 	}
 	// Workers paused because this node was not a member resume when the
 	// roster lists it again (delivery.go run).
-	n.engine.rosterChanged()
+	n.engine.RosterChanged()
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/admission"
 	"github.com/vigil-network/vigil/node/alerts"
+	"github.com/vigil-network/vigil/node/cases"
+	"github.com/vigil-network/vigil/node/deliver"
 	"github.com/vigil-network/vigil/node/drills"
 	"github.com/vigil-network/vigil/node/events"
 	"github.com/vigil-network/vigil/node/mesh"
@@ -61,7 +63,8 @@ type Node struct {
 	token  [32]byte // SHA-256 of the API token
 	clock  protocol.ClockPolicy
 
-	engine   *deliveryEngine
+	cases    *cases.Service  // submit, act, accept (wire_cases.go)
+	engine   *deliver.Outbox // delivery workers, built by Start (wire_deliver.go)
 	peers    *peerTracker
 	handlers transport.Handlers // goroutines started by libp2p stream handlers
 	events   events.Hub
@@ -175,6 +178,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	n.sched = n.newScheduler()
 	n.drills = n.newDrills()
 	n.newAdmission()
+	n.cases = n.newCases()
 	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts"),
 		// Behind the default loopback listener every console user shares
 		// one address, so the per-address budget is set for a whole shift.
@@ -201,10 +205,10 @@ func (n *Node) Start(ctx context.Context) error {
 		n.cancel()
 		return fmt.Errorf("api listen %s: %w", n.cfg.API.Listen, err)
 	}
-	n.handlers.Handle(n.host, ProtoDeliver, serviceDeliver, n.handleDeliver)
+	n.handlers.Handle(n.host, deliver.ID, deliver.ServiceName, n.newInbox(n.ctx).Handle)
 	n.gossip.Register(&n.handlers)
 	n.drills.Register(&n.handlers)
-	n.engine = newDeliveryEngine(n)
+	n.engine = n.newOutbox(n.ctx)
 	// Membership changes follow rosters one at a time, in order (membership.go).
 	n.roster.OnChange(func(old, _ *protocol.Roster) { n.applyMembership(old) })
 	if err := n.startAdmission(); err != nil {
@@ -275,7 +279,7 @@ func (n *Node) Close() error {
 			cancel()
 		}
 		if n.engine != nil {
-			n.engine.wait()
+			n.engine.Wait()
 		}
 		herr := n.host.Close()
 		n.handlers.CloseAndWait()

@@ -26,7 +26,7 @@ func (n *Node) apiDeps() api.Deps {
 	d := api.Deps{Country: n.cfg.Country, TokenHash: n.token, Now: n.now, Log: n.log,
 		Store: n.store, Accounts: n.accounts,
 		Cases: apiCases{n}, Network: apiNetwork{n}, Auditor: apiAuditor{n}, Alerts: apiAlerts{n},
-		Drills: n.drills, Events: &n.events, Context: n.ctx,
+		Drills: n.drills, Events: &n.events, Context: n.ctx, Quarantines: n.admission,
 		LoginFailed: func() { n.metrics.loginFailures.Inc() }}
 	if n.metrics != nil {
 		d.Metrics = n.metrics.handler()
@@ -73,7 +73,7 @@ func (c apiCases) Act(ctx context.Context, by actor.Actor, caseID string, doc []
 }
 
 func (c apiCases) InFlight(messageID string) bool {
-	return c.n.engine != nil && c.n.engine.isInflight(messageID) // no engine before Start
+	return c.n.engine != nil && c.n.engine.InFlight(messageID) // no engine before Start
 }
 
 func (c apiCases) Open(env *protocol.Envelope) ([]byte, error) { return c.n.sealer.Decrypt(env) }

@@ -39,7 +39,7 @@ func (e meshEvents) Round(round int) { e.n.gossip.AntiEntropy(round) }
 
 // MemberConnected: an immediate delivery retry and a roster exchange.
 func (e meshEvents) MemberConnected(p peer.ID) {
-	e.n.engine.connected(p)
+	e.n.engine.Connected(p)
 	e.n.gossip.Connected(p)
 }
 

@@ -54,6 +54,6 @@ func (n *Node) Partition(peers ...peer.ID) {
 // Heal ends every partition set with Partition.
 func (n *Node) Heal() {
 	for _, p := range n.gater.Heal() {
-		n.engine.connected(p)
+		n.engine.Connected(p)
 	}
 }

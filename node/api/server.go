@@ -117,14 +117,15 @@ type Deps struct {
 	Now       func() time.Time
 	Log       *zap.Logger
 
-	Store    Store
-	Accounts *accounts.Manager // nil refuses every caller
-	Cases    Cases
-	Network  Network
-	Auditor  Auditor
-	Alerts   Alerts
-	Drills   Drills
-	Events   Events
+	Store       Store
+	Accounts    *accounts.Manager // nil refuses every caller
+	Cases       Cases
+	Network     Network
+	Auditor     Auditor
+	Alerts      Alerts
+	Drills      Drills
+	Quarantines Quarantines
+	Events      Events
 	// Context is the node's life: drills an operator starts and console
 	// streams end with it.
 	Context context.Context
@@ -201,6 +202,8 @@ func New(d Deps) *Server {
 
 	s.Handle("GET /api/v1/peers", accounts.PermReadPeers, s.handlePeers)
 	s.Handle("GET /api/v1/roster", accounts.PermReadPeers, s.handleGetRoster)
+	s.Handle("POST /api/v1/peers/{country}/quarantine", accounts.PermManageRoster, s.handleQuarantine)
+	s.Handle("DELETE /api/v1/peers/{country}/quarantine", accounts.PermManageRoster, s.handleQuarantine)
 	s.Handle("POST /api/v1/roster", accounts.PermManageRoster, s.handlePostRoster)
 	s.Handle("POST /api/v1/drills/reachability", accounts.PermManageRoster, s.handleDrillReachability)
 	s.Handle("POST /api/v1/drills/response", accounts.PermManageRoster, s.handleDrillResponse)

@@ -1,4 +1,4 @@
-package node
+package deliver
 
 import (
 	"context"
@@ -13,38 +13,83 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
 
-// deliveryEngine runs one worker per roster peer, so a dead peer only ever
-// delays its own outbox.
-type deliveryEngine struct {
-	n  *Node
+// Dialer opens a /vigil/deliver stream to a member, its scope tagged with
+// ServiceName: it knows the member's addresses and connects first if
+// needed (mesh.Dialer).
+type Dialer interface {
+	Open(ctx context.Context, p peer.ID) (network.Stream, error)
+}
+
+// Gate says whether the connection gater lets a peer in now: a reconnect
+// from a peer it refuses must not cut a backoff short.
+type Gate interface {
+	Allowed(p peer.ID) bool
+}
+
+// OutboxOptions are an Outbox's dependencies and settings.
+type OutboxOptions struct {
+	Store  *store.Store
+	Dialer Dialer
+	// Members and Self: while this node is not in its own roster every
+	// member refuses it, so the workers pause.
+	Members   Members
+	Self      peer.ID
+	Gate      Gate
+	Publisher Publisher
+	Delivery  config.DeliveryConfig
+	Now       func() time.Time
+	Logger    *zap.Logger
+	// OnDelivered, if set, is called after a receipt is verified and stored.
+	OnDelivered func(messageID string)
+	// ObserveLatency, if set, takes each delivered message's seconds from
+	// creation to receipt.
+	ObserveLatency func(seconds float64)
+}
+
+// Outbox runs one worker per roster peer, so a dead peer only ever delays
+// its own outbox.
+type Outbox struct {
+	o   OutboxOptions
+	ctx context.Context
+	wg  sync.WaitGroup
+
 	mu sync.Mutex
 	// workers by peer; a stopped worker is removed.
 	workers map[peer.ID]*peerWorker
-	wg      sync.WaitGroup
+
 	// inflight marks messages written to a peer and awaiting a receipt;
 	// the API shows them as "sent" without a store write per attempt.
 	inflight sync.Map // message ID → struct{}
 }
 
-func newDeliveryEngine(n *Node) *deliveryEngine {
-	return &deliveryEngine{n: n, workers: map[peer.ID]*peerWorker{}}
+// NewOutbox builds an Outbox whose workers live until ctx ends; Wait waits
+// for them.
+func NewOutbox(ctx context.Context, o OutboxOptions) *Outbox {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return &Outbox{o: o, ctx: ctx, workers: map[peer.ID]*peerWorker{}}
 }
 
-// ensure starts a worker for p unless one runs.
-func (e *deliveryEngine) ensure(p peer.ID) {
+// Ensure starts a worker for p unless one runs.
+func (e *Outbox) Ensure(p peer.ID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.workers[p]; ok || e.n.ctx.Err() != nil {
+	if _, ok := e.workers[p]; ok || e.ctx.Err() != nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(e.n.ctx)
+	ctx, cancel := context.WithCancel(e.ctx)
 	w := &peerWorker{e: e, peer: p, cancel: cancel, wake: make(chan struct{}, 1), reconnect: make(chan struct{}, 1),
-		log: e.n.log.Named("delivery").With(zap.Stringer("peer", p))}
+		log: e.o.Logger.With(zap.Stringer("peer", p))}
 	e.workers[p] = w
 	e.wg.Add(1)
 	go func() {
@@ -53,8 +98,8 @@ func (e *deliveryEngine) ensure(p peer.ID) {
 	}()
 }
 
-// stop ends p's worker (the peer left the roster). Its outbox stays stored.
-func (e *deliveryEngine) stop(p peer.ID) {
+// Stop ends p's worker (the peer left the roster). Its outbox stays stored.
+func (e *Outbox) Stop(p peer.ID) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if w, ok := e.workers[p]; ok {
@@ -63,15 +108,15 @@ func (e *deliveryEngine) stop(p peer.ID) {
 	}
 }
 
-func (e *deliveryEngine) worker(p peer.ID) *peerWorker {
+func (e *Outbox) worker(p peer.ID) *peerWorker {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.workers[p]
 }
 
-// notify hands p's worker a message just made durable in the outbox, so it
+// Notify hands p's worker a message just made durable in the outbox, so it
 // can send it without rereading the outbox from the store.
-func (e *deliveryEngine) notify(p peer.ID, m *store.Message) {
+func (e *Outbox) Notify(p peer.ID, m *store.Message) {
 	if w := e.worker(p); w != nil {
 		w.mu.Lock()
 		w.fresh = append(w.fresh, m)
@@ -80,29 +125,43 @@ func (e *deliveryEngine) notify(p peer.ID, m *store.Message) {
 	}
 }
 
-// connected tells p's worker the peer just connected: retry now.
-func (e *deliveryEngine) connected(p peer.ID) {
+// Connected tells p's worker the peer just connected: retry now.
+func (e *Outbox) Connected(p peer.ID) {
 	if w := e.worker(p); w != nil {
 		signal(w.reconnect)
 	}
 }
 
-func (e *deliveryEngine) wait() { e.wg.Wait() }
+// RosterChanged wakes every worker after a roster change, so one paused
+// because this node was not a member resumes.
+func (e *Outbox) RosterChanged() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, w := range e.workers {
+		signal(w.reconnect)
+	}
+}
 
-func (e *deliveryEngine) isInflight(id string) bool {
+// Wait returns once every worker has stopped (after ctx ended).
+func (e *Outbox) Wait() { e.wg.Wait() }
+
+// InFlight says whether a message was sent and awaits its receipt.
+func (e *Outbox) InFlight(id string) bool {
 	_, ok := e.inflight.Load(id)
 	return ok
 }
 
-func signal(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
+// Attempts is the number of delivery sessions p's worker has started (0
+// without a worker): tests assert that a worker backs off.
+func (e *Outbox) Attempts(p peer.ID) int64 {
+	if w := e.worker(p); w != nil {
+		return w.attempts.Load()
 	}
+	return 0
 }
 
 type peerWorker struct {
-	e         *deliveryEngine
+	e         *Outbox
 	peer      peer.ID
 	cancel    context.CancelFunc
 	wake      chan struct{}
@@ -124,7 +183,6 @@ func (w *peerWorker) takeFresh() []*store.Message {
 }
 
 func (w *peerWorker) run(ctx context.Context) {
-	n := w.e.n
 	attempt := 0
 	// A reconnect may cut a backoff short once per failure streak. A peer
 	// that gates us connects and drops at once, and each such "reconnect"
@@ -135,7 +193,7 @@ func (w *peerWorker) run(ctx context.Context) {
 	for {
 		// While this node is not in its own roster every member refuses
 		// it: wait for a roster that lists it again instead of retrying.
-		if !n.roster.isMember(n.self) {
+		if !w.e.o.Members.IsMember(w.e.o.Self) {
 			if !paused {
 				w.log.Info("this node is not in its roster; deliveries paused until a roster lists it again")
 				paused = true
@@ -167,7 +225,7 @@ func (w *peerWorker) run(ctx context.Context) {
 			attempt, early = 0, true
 		}
 		attempt++
-		wait := transport.Backoff(attempt, n.cfg.Delivery.MaxBackoff)
+		wait := transport.Backoff(attempt, w.e.o.Delivery.MaxBackoff)
 		w.log.Info("delivery to peer failed; will retry", zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
 		t := time.NewTimer(wait)
 	waiting:
@@ -176,7 +234,7 @@ func (w *peerWorker) run(ctx context.Context) {
 			case <-t.C:
 				break waiting
 			case <-w.reconnect:
-				if early && n.gater.Allowed(w.peer) {
+				if early && w.e.o.Gate.Allowed(w.peer) {
 					early = false
 					t.Stop()
 					break waiting
@@ -187,25 +245,6 @@ func (w *peerWorker) run(ctx context.Context) {
 			}
 		}
 	}
-}
-
-// rosterChanged wakes every worker after a roster change, so one paused
-// because this node was not a member resumes.
-func (e *deliveryEngine) rosterChanged() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, w := range e.workers {
-		signal(w.reconnect)
-	}
-}
-
-// DeliveryAttempts is the number of delivery sessions this node's worker for p has
-// started (0 without a worker): tests assert that a worker backs off.
-func (n *Node) DeliveryAttempts(p peer.ID) int64 {
-	if w := n.engine.worker(p); w != nil {
-		return w.attempts.Load()
-	}
-	return 0
 }
 
 type deliveryResult struct {
@@ -224,7 +263,6 @@ type inflightMsg struct {
 // session delivers the peer's outbox over one stream until the outbox is
 // empty and the stream idle (nil error) or something fails.
 func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
-	n := w.e.n
 	w.takeFresh() // the store read below covers them
 	queue, err := w.loadOutbox(nil)
 	if err != nil || len(queue) == 0 {
@@ -235,7 +273,7 @@ func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
 		w.recordFailure(ctx, queue, err)
 		return false, err
 	}
-	results := make(chan deliveryResult, n.cfg.Delivery.Window)
+	results := make(chan deliveryResult, w.e.o.Delivery.Window)
 	readerDone := make(chan error, 1)
 	go func() { readerDone <- w.readReceipts(s, results) }()
 
@@ -270,7 +308,7 @@ func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
 	// receipt, which waits for the receiver's fsync).
 	var deferred error
 	for {
-		for deferred == nil && len(queue) > 0 && len(inflight) < n.cfg.Delivery.Window {
+		for deferred == nil && len(queue) > 0 && len(inflight) < w.e.o.Delivery.Window {
 			m := queue[0]
 			queue = queue[1:]
 			if inflight[m.ID] != nil || done[m.ID] {
@@ -338,8 +376,8 @@ func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
 			idleSince = time.Now()
 		case <-tick.C:
 			for id, f := range inflight {
-				if time.Since(f.sentAt) > n.cfg.Delivery.ReceiptTimeout {
-					return progressed, fmt.Errorf("no receipt for %s within %s", id, n.cfg.Delivery.ReceiptTimeout)
+				if time.Since(f.sentAt) > w.e.o.Delivery.ReceiptTimeout {
+					return progressed, fmt.Errorf("no receipt for %s within %s", id, w.e.o.Delivery.ReceiptTimeout)
 				}
 			}
 			if len(inflight) == 0 && len(queue) == 0 {
@@ -360,7 +398,7 @@ func (w *peerWorker) session(ctx context.Context) (progressed bool, err error) {
 
 func (w *peerWorker) loadOutbox(skip func(id string) bool) ([]*store.Message, error) {
 	var msgs []*store.Message
-	err := w.e.n.store.View(func(tx *store.ReadTx) error {
+	err := w.e.o.Store.View(func(tx *store.ReadTx) error {
 		var err error
 		msgs, err = tx.Outbox(w.peer.String())
 		return err
@@ -380,8 +418,11 @@ func (w *peerWorker) loadOutbox(skip func(id string) bool) ([]*store.Message, er
 	return out, nil
 }
 
+// open opens a delivery stream through the Dialer, bounded by IOTimeout.
 func (w *peerWorker) open(ctx context.Context) (network.Stream, error) {
-	return w.e.n.mesh.Open(ctx, w.peer, ProtoDeliver, serviceDeliver) // node/mesh: addresses, connect, stream
+	cctx, cancel := context.WithTimeout(ctx, transport.IOTimeout)
+	defer cancel()
+	return w.e.o.Dialer.Open(cctx, w.peer)
 }
 
 // readReceipts reads answers until the stream ends.
@@ -425,9 +466,8 @@ func (w *peerWorker) readReceipts(s network.Stream, out chan<- deliveryResult) e
 // recordOutcome stores a verified receipt (delivered) or a permanent
 // refusal, and takes the message out of the outbox.
 func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r deliveryResult) {
-	n := w.e.n
-	now := n.now()
-	err := n.store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+	now := w.e.o.Now()
+	err := w.e.o.Store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		m, err := tx.Message(f.m.ID)
 		if err != nil {
 			return err
@@ -459,11 +499,13 @@ func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r delive
 		w.log.Error("record delivery outcome", zap.String("message_id", f.m.ID), zap.Error(err))
 		return
 	}
-	n.publishCase(f.m.CaseID)
+	w.e.o.Publisher.Case(f.m.CaseID)
 	if r.receipt != nil {
-		n.metrics.deliveryLatency.Observe(n.now().Sub(f.m.CreatedAt).Seconds())
-		if n.opts.OnDelivered != nil {
-			n.opts.OnDelivered(f.m.ID)
+		if w.e.o.ObserveLatency != nil {
+			w.e.o.ObserveLatency(w.e.o.Now().Sub(f.m.CreatedAt).Seconds())
+		}
+		if w.e.o.OnDelivered != nil {
+			w.e.o.OnDelivered(f.m.ID)
 		}
 		w.log.Info("delivered", zap.String("message_id", f.m.ID), zap.String("case_id", f.m.CaseID))
 	} else {
@@ -473,8 +515,8 @@ func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r delive
 
 // recordFailure counts a failed attempt on messages that stay queued.
 func (w *peerWorker) recordFailure(ctx context.Context, msgs []*store.Message, cause error) {
-	now := w.e.n.now()
-	err := w.e.n.store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
+	now := w.e.o.Now()
+	err := w.e.o.Store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		for _, fm := range msgs {
 			m, err := tx.Message(fm.ID)
 			if err != nil {

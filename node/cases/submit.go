@@ -1,7 +1,9 @@
-package node
+package cases
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
@@ -17,12 +19,12 @@ type Submission struct {
 	MessageID string `json:"message_id"`
 }
 
-// SubmitRequest validates a request document, seals it to the recipient
-// and stores it in the outbox. It returns only once the message is durable,
+// Submit validates a request document, seals it to the recipient and
+// stores it in the outbox. It returns only once the message is durable,
 // then wakes the peer's delivery worker. Validation failures come back as
 // *protocol.ValidationError.
-func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Submission, error) {
-	req, pid, member, err := n.checkRequest(doc)
+func (s *Service) Submit(ctx context.Context, actor string, doc []byte) (*Submission, error) {
+	req, pid, member, err := s.check(doc)
 	if err != nil {
 		return nil, err
 	}
@@ -31,19 +33,22 @@ func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Su
 	if err != nil {
 		return nil, fmt.Errorf("roster key for %s: %w", to, err)
 	}
-	now := n.now().UTC()
+	now := s.o.Now().UTC()
 	h := protocol.Header{MessageID: protocol.NewID(now), CaseID: protocol.NewID(now), Type: protocol.TypeRequest,
 		Recipient: pid, CreatedAt: now}
-	env, err := n.sealer.Seal(h, encKey, doc)
+	env, err := s.o.Sealer.Seal(h, encKey, doc)
 	if err != nil {
 		return nil, fmt.Errorf("seal request: %w", err)
 	}
+	hash := envelopeHash(env.Raw) // outside the committer (issue 10)
 	var queued *store.Message
-	err = n.store.Update(ctx, func(tx *store.Tx) error {
+	err = s.o.Store.Update(ctx, func(tx *store.Tx) error {
+		// Built afresh on every run: the store may run fn again, and
+		// PutMessage marks the record it wrote.
 		c := &store.Case{ID: h.CaseID, Direction: store.Outgoing, Kind: string(req.RequestKind()), Country: to,
 			Peer: pid.String(), State: string(protocol.StateOpen), CreatedAt: now, UpdatedAt: now, MessageIDs: []string{h.MessageID},
 			RequestID: h.MessageID, ActionsIndexed: true}
-		n.setRequestMeta(c, req, now)
+		s.setRequestMeta(c, req, now)
 		m := &store.Message{ID: h.MessageID, CaseID: h.CaseID, Direction: store.Outgoing, Type: string(h.Type),
 			Peer: pid.String(), Country: to, Envelope: env.Raw, State: store.StateQueued, CreatedAt: now, UpdatedAt: now}
 		if err := tx.PutCase(c); err != nil {
@@ -54,20 +59,27 @@ func (n *Node) SubmitRequest(ctx context.Context, actor string, doc []byte) (*Su
 		}
 		queued = m
 		return tx.Audit(store.AuditRecord{At: now, Actor: actor, Action: "request.submitted", CaseID: c.ID,
-			MessageID: m.ID, MessageHash: envelopeHash(env.Raw), Detail: fmt.Sprintf("kind=%s to=%s", c.Kind, to)})
+			MessageID: m.ID, MessageHash: hash, Detail: fmt.Sprintf("kind=%s to=%s", c.Kind, to)})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store request: %w", err)
 	}
-	n.engine.notify(pid, queued)
-	n.publishCase(h.CaseID)
+	s.o.Outbox.Notify(pid, queued)
+	s.o.Publisher.Case(h.CaseID)
 	return &Submission{CaseID: h.CaseID, MessageID: h.MessageID}, nil
 }
 
-// checkRequest parses and validates a request document and resolves its
+// Validate checks a request document the way Submit would, without
+// sealing or storing anything.
+func (s *Service) Validate(doc []byte) error {
+	_, _, _, err := s.check(doc)
+	return err
+}
+
+// check parses and validates a request document and resolves its
 // recipient in the roster. A bad recipient is reported together with the
 // other field errors, so the operator fixes everything in one pass.
-func (n *Node) checkRequest(doc []byte) (protocol.Request, peer.ID, protocol.Member, error) {
+func (s *Service) check(doc []byte) (protocol.Request, peer.ID, protocol.Member, error) {
 	req, err := protocol.ParseRequest(doc)
 	if req == nil {
 		return nil, "", protocol.Member{}, err
@@ -80,20 +92,25 @@ func (n *Node) checkRequest(doc []byte) (protocol.Request, peer.ID, protocol.Mem
 		return nil, "", protocol.Member{}, err
 	}
 	to := req.Recipient()
-	pid, member, ok := n.roster.byCountryCode(to)
+	pid, member, ok := s.o.Directory.ByCountry(to)
 	switch {
-	case to == n.cfg.Country:
+	case to == s.o.Country:
 		fields = append(fields, protocol.FieldError{Field: "to", Message: "is this node's own country"})
 	case !ok && to != "":
 		fields = append(fields, protocol.FieldError{Field: "to", Message: fmt.Sprintf("%s is not a member of the network roster", to)})
 	}
 	// Members refuse a payload over the network's cap for good (node/admission):
 	// say so now rather than queue what can never be delivered.
-	if max := n.cfg.Admission.MaxPayload[string(protocol.TypeRequest)]; max > 0 && len(doc) > max {
+	if max := s.o.MaxPayload[string(protocol.TypeRequest)]; max > 0 && len(doc) > max {
 		fields = append(fields, protocol.FieldError{Field: "request", Message: fmt.Sprintf("is %d bytes; members accept at most %d (admission.max_payload.request)", len(doc), max)})
 	}
 	if len(fields) > 0 {
 		return nil, "", protocol.Member{}, &protocol.ValidationError{Fields: fields}
 	}
 	return req, pid, member, nil
+}
+
+func envelopeHash(raw []byte) string {
+	h := sha256.Sum256(raw)
+	return hex.EncodeToString(h[:])
 }

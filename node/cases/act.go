@@ -1,12 +1,11 @@
-package node
+package cases
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -15,14 +14,8 @@ import (
 	"github.com/vigil-network/vigil/store"
 )
 
-// ErrNoCase means the case does not exist on this node.
-var ErrNoCase = errors.New("no such case")
-
-// errCaseMoved means the case changed between reading it and acting on it.
-var errCaseMoved = errors.New("case changed while acting")
-
-// roleOf is this node's side in a case.
-func roleOf(c *store.Case) protocol.Role {
+// RoleOf is this node's side in a case.
+func RoleOf(c *store.Case) protocol.Role {
 	if c.Direction == store.Outgoing {
 		return protocol.Requester
 	}
@@ -36,10 +29,6 @@ func otherRole(r protocol.Role) protocol.Role {
 	return protocol.Requester
 }
 
-// errLegacyCase means a case written before action metadata was stored
-// needs its old actions decoded (outside the committer) first.
-var errLegacyCase = errors.New("case needs its stored actions decoded first")
-
 func storeMeta(m protocol.ActionMeta) *store.ActionMeta {
 	return &store.ActionMeta{Action: string(m.Action), Seq: m.Seq, Operator: m.Operator, Invalid: m.Invalid,
 		Expiry: m.Expiry, Outcome: m.Outcome}
@@ -52,7 +41,7 @@ func protoMeta(m *store.ActionMeta) protocol.ActionMeta {
 
 // eventOf is an action message as a replayable event; m.Meta must be set.
 func eventOf(c *store.Case, m *store.Message) protocol.Event {
-	by := roleOf(c)
+	by := RoleOf(c)
 	if m.Direction == store.Incoming {
 		by = otherRole(by)
 	}
@@ -74,7 +63,7 @@ func setCaseState(c *store.Case, cs protocol.CaseState) {
 // decodeLegacy decodes the replay metadata of an action message stored
 // before metadata was kept. It decrypts, so it runs only in reads outside
 // the store committer; m must have been loaded with its envelope.
-func (n *Node) decodeLegacy(m *store.Message) *store.ActionMeta {
+func (s *Service) decodeLegacy(m *store.Message) *store.ActionMeta {
 	if m.Purged {
 		// Contents are gone. The replay that ran while they existed judged
 		// them; an incoming action that did not validate was flagged.
@@ -86,7 +75,7 @@ func (n *Node) decodeLegacy(m *store.Message) *store.ActionMeta {
 	}
 	var a *protocol.Action
 	if env, err := protocol.ParseEnvelope(m.Envelope); err == nil {
-		if payload, err := n.sealer.Decrypt(env); err == nil {
+		if payload, err := s.o.Sealer.Decrypt(env); err == nil {
 			a, _ = protocol.ParseAction(payload)
 		}
 	}
@@ -97,9 +86,9 @@ func (n *Node) decodeLegacy(m *store.Message) *store.ActionMeta {
 // of a case written before action metadata was stored, so the write that
 // follows can migrate it without decrypting inside the committer. It is
 // nil (one read) for a missing or already indexed case.
-func (n *Node) legacyMetas(caseID string) (map[string]*store.ActionMeta, error) {
+func (s *Service) legacyMetas(caseID string) (map[string]*store.ActionMeta, error) {
 	var out map[string]*store.ActionMeta
-	err := n.store.View(func(tx *store.ReadTx) error {
+	err := s.o.Store.View(func(tx *store.ReadTx) error {
 		c, err := tx.Case(caseID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -107,13 +96,13 @@ func (n *Node) legacyMetas(caseID string) (map[string]*store.ActionMeta, error) 
 		if err != nil {
 			return err
 		}
-		out, err = n.legacyMetasTx(tx, c)
+		out, err = s.legacyMetasTx(tx, c)
 		return err
 	})
 	return out, err
 }
 
-func (n *Node) legacyMetasTx(tx *store.ReadTx, c *store.Case) (map[string]*store.ActionMeta, error) {
+func (s *Service) legacyMetasTx(tx *store.ReadTx, c *store.Case) (map[string]*store.ActionMeta, error) {
 	if c.ActionsIndexed {
 		return nil, nil
 	}
@@ -129,15 +118,15 @@ func (n *Node) legacyMetasTx(tx *store.ReadTx, c *store.Case) (map[string]*store
 		if m, err = tx.Message(id); err != nil {
 			return nil, fmt.Errorf("case %s message %s: %w", c.ID, id, err)
 		}
-		out[id] = n.decodeLegacy(m)
+		out[id] = s.decodeLegacy(m)
 	}
 	return out, nil
 }
 
-// caseEvents turns a case's messages (loaded with their envelopes) into
+// Events turns a case's messages (loaded with their envelopes) into
 // replayable events from their stored metadata, decoding messages stored
 // before metadata existed. Reads only: never inside the store committer.
-func (n *Node) caseEvents(c *store.Case, msgs []*store.Message) []protocol.Event {
+func (s *Service) Events(c *store.Case, msgs []*store.Message) []protocol.Event {
 	var evs []protocol.Event
 	for _, m := range msgs {
 		if m.Type != string(protocol.TypeAction) {
@@ -145,7 +134,7 @@ func (n *Node) caseEvents(c *store.Case, msgs []*store.Message) []protocol.Event
 		}
 		if m.Meta == nil {
 			cp := *m
-			cp.Meta = n.decodeLegacy(m)
+			cp.Meta = s.decodeLegacy(m)
 			m = &cp
 		}
 		evs = append(evs, eventOf(c, m))
@@ -237,28 +226,16 @@ func replayCase(tx *store.Tx, c *store.Case, m *store.Message, legacy map[string
 	return nil
 }
 
-func hasFlag(flags []string, f string) bool {
-	for _, x := range flags {
-		if x == f {
-			return true
-		}
-	}
-	return false
-}
+func hasFlag(flags []string, f string) bool { return slices.Contains(flags, f) }
 
+// removeFlag returns flags without f, leaving the stored slice untouched.
 func removeFlag(flags []string, f string) []string {
-	out := flags[:0:0]
-	for _, x := range flags {
-		if x != f {
-			out = append(out, x)
-		}
-	}
-	return out
+	return slices.DeleteFunc(slices.Clone(flags), func(x string) bool { return x == f })
 }
 
 // setRequestMeta fills what a case needs from its request: kind, urgency,
 // acknowledgement deadline and the requester's zone and office hours.
-func (n *Node) setRequestMeta(c *store.Case, req protocol.Request, received time.Time) {
+func (s *Service) setRequestMeta(c *store.Case, req protocol.Request, received time.Time) {
 	if req == nil {
 		return
 	}
@@ -266,11 +243,11 @@ func (n *Node) setRequestMeta(c *store.Case, req protocol.Request, received time
 	var sla time.Duration
 	switch req.RequestKind() {
 	case protocol.KindEmergency:
-		c.Urgency, sla = "emergency", n.cfg.Deadlines.AckEmergency
+		c.Urgency, sla = "emergency", s.o.Deadlines.AckEmergency
 	case protocol.KindPreservation:
-		c.Urgency, sla = "urgent", n.cfg.Deadlines.AckUrgent
+		c.Urgency, sla = "urgent", s.o.Deadlines.AckUrgent
 	default:
-		c.Urgency, sla = "routine", n.cfg.Deadlines.AckRoutine
+		c.Urgency, sla = "routine", s.o.Deadlines.AckRoutine
 	}
 	if sla > 0 {
 		c.AckDueAt = received.Add(sla)
@@ -293,13 +270,13 @@ type ActResult struct {
 // party and stores it durably, all or nothing. Errors are
 // *protocol.ValidationError (bad fields), *protocol.TransitionError (not
 // allowed now) or ErrNoCase.
-func (n *Node) Act(ctx context.Context, actor, caseID string, doc []byte) (*ActResult, error) {
+func (s *Service) Act(ctx context.Context, actor, caseID string, doc []byte) (*ActResult, error) {
 	a, err := protocol.ParseAction(doc)
 	if err != nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := n.act(ctx, actor, caseID, a)
+		res, err := s.act(ctx, actor, caseID, a)
 		if errors.Is(err, errCaseMoved) && attempt < 3 {
 			continue
 		}
@@ -307,13 +284,13 @@ func (n *Node) Act(ctx context.Context, actor, caseID string, doc []byte) (*ActR
 	}
 }
 
-func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action) (*ActResult, error) {
+func (s *Service) act(ctx context.Context, actor, caseID string, a *protocol.Action) (*ActResult, error) {
 	var (
 		c  *store.Case
 		cs protocol.CaseState
 	)
 	var legacy map[string]*store.ActionMeta
-	err := n.store.View(func(tx *store.ReadTx) error {
+	err := s.o.Store.View(func(tx *store.ReadTx) error {
 		var err error
 		if c, err = tx.Case(caseID); err != nil {
 			return err
@@ -322,7 +299,7 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 		// case written before action metadata was stored is decoded here,
 		// outside the committer, for the write below to migrate it.
 		cs = caseStateOf(c)
-		legacy, err = n.legacyMetasTx(tx, c)
+		legacy, err = s.legacyMetasTx(tx, c)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -331,10 +308,10 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 	if err != nil {
 		return nil, err
 	}
-	if c.PurgedAt.IsZero() == false {
+	if !c.PurgedAt.IsZero() {
 		return nil, &protocol.TransitionError{Action: a.Action, State: cs.State, Reason: "case contents were purged"}
 	}
-	role := roleOf(c)
+	role := RoleOf(c)
 	next, err := protocol.Transition(protocol.RequestKind(c.Kind), cs.State, role, a.Action)
 	if err != nil {
 		return nil, err
@@ -344,7 +321,7 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 	if err != nil {
 		return nil, fmt.Errorf("encode action: %w", err)
 	}
-	if max := n.cfg.Admission.MaxPayload[string(protocol.TypeAction)]; max > 0 && len(payload) > max {
+	if max := s.o.MaxPayload[string(protocol.TypeAction)]; max > 0 && len(payload) > max {
 		// Members refuse it for good (node/admission): say so now.
 		return nil, &protocol.ValidationError{Fields: []protocol.FieldError{{Field: "action",
 			Message: fmt.Sprintf("is %d bytes; members accept at most %d (admission.max_payload.action)", len(payload), max)}}}
@@ -353,7 +330,7 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 	if err != nil {
 		return nil, fmt.Errorf("case %s peer: %w", caseID, err)
 	}
-	member, ok := n.roster.MemberByPeer(pid)
+	member, ok := s.o.Directory.MemberByPeer(pid)
 	if !ok {
 		return nil, fmt.Errorf("the other party (%s) is no longer in the roster; use the fallback phone or e-mail", c.Country)
 	}
@@ -361,15 +338,16 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 	if err != nil {
 		return nil, err
 	}
-	now := n.now().UTC()
-	env, err := n.sealer.Seal(protocol.Header{MessageID: protocol.NewID(now), CaseID: caseID, Type: protocol.TypeAction,
+	now := s.o.Now().UTC()
+	env, err := s.o.Sealer.Seal(protocol.Header{MessageID: protocol.NewID(now), CaseID: caseID, Type: protocol.TypeAction,
 		Recipient: pid, CreatedAt: now}, encKey, payload)
 	if err != nil {
 		return nil, fmt.Errorf("seal action: %w", err)
 	}
+	hash := envelopeHash(env.Raw) // outside the committer (issue 10)
 	var state string
 	var queued *store.Message
-	err = n.store.Update(ctx, func(tx *store.Tx) error {
+	err = s.o.Store.Update(ctx, func(tx *store.Tx) error {
 		cur, err := tx.Case(caseID)
 		if err != nil {
 			return err
@@ -396,22 +374,17 @@ func (n *Node) act(ctx context.Context, actor, caseID string, a *protocol.Action
 		if err := tx.PutCase(cur); err != nil {
 			return err
 		}
-		if err := n.clearAlertsFor(tx, cur, now); err != nil {
+		if err := s.o.Alerts.ClearFor(tx, cur, now); err != nil {
 			return err
 		}
 		return tx.Audit(store.AuditRecord{At: now, Actor: actor, Action: "action." + string(a.Action), CaseID: caseID,
-			MessageID: m.ID, MessageHash: envelopeHash(env.Raw),
+			MessageID: m.ID, MessageHash: hash,
 			Detail: fmt.Sprintf("operator=%q %s → %s", a.Operator, cs.State, next)})
 	})
 	if err != nil {
 		return nil, err
 	}
-	n.engine.notify(pid, queued)
-	n.publishCase(caseID)
+	s.o.Outbox.Notify(pid, queued)
+	s.o.Publisher.Case(caseID)
 	return &ActResult{MessageID: env.MessageID, State: state}, nil
-}
-
-func envelopeHash(raw []byte) string {
-	h := sha256.Sum256(raw)
-	return hex.EncodeToString(h[:])
 }
