@@ -13,6 +13,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/node/config"
+	"github.com/vigil-network/vigil/node/deliver"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -95,7 +98,7 @@ func (h *hostile) flood(envs []*protocol.Envelope) (receipts int, rejects []*pro
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	from, to := h.f.nodes[h.from], h.f.nodes[h.to]
-	s, err := from.Host().NewStream(ctx, to.PeerID(), node.ProtoDeliver)
+	s, err := from.Host().NewStream(ctx, to.PeerID(), deliver.ID)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -174,8 +177,8 @@ func admissionAlerts(f *federation, cc string) []store.Alert {
 }
 
 // limitsOn applies mod to the admission config of node cc only.
-func limitsOn(cc string, mod func(a *node.AdmissionConfig)) func(string, *node.Config) {
-	return func(c string, cfg *node.Config) {
+func limitsOn(cc string, mod func(a *config.AdmissionConfig)) func(string, *config.Config) {
+	return func(c string, cfg *config.Config) {
 		if c == cc {
 			mod(&cfg.Admission)
 		}
@@ -188,8 +191,8 @@ func limitsOn(cc string, mod func(a *node.AdmissionConfig)) func(string, *node.C
 // counts the refusals.
 func TestAdmissionRateLimit(t *testing.T) {
 	const burst = 5
-	f := newFederationWith(t, 3, limitsOn("DE", func(a *node.AdmissionConfig) {
-		a.Deliver = node.RateConfig{PerSecond: 0.001, Burst: burst} // no refill within the test
+	f := newFederationWith(t, 3, limitsOn("DE", func(a *config.AdmissionConfig) {
+		a.Deliver = config.RateConfig{PerSecond: 0.001, Burst: burst} // no refill within the test
 		a.AlertInterval = time.Second
 	}))
 	h := newHostile(t, f, "FR", "DE")
@@ -233,10 +236,10 @@ func TestAdmissionRateLimit(t *testing.T) {
 // A retryable rejection delays an honest burst; nothing is lost: every
 // request submitted through the API is delivered once the bucket refills.
 func TestAdmissionBurstDelayedNotLost(t *testing.T) {
-	f := newFederationWith(t, 2, limitsOn("DE", func(a *node.AdmissionConfig) {
-		a.Deliver = node.RateConfig{PerSecond: 4, Burst: 2}
+	f := newFederationWith(t, 2, limitsOn("DE", func(a *config.AdmissionConfig) {
+		a.Deliver = config.RateConfig{PerSecond: 4, Burst: 2}
 	}))
-	var subs []node.Submission
+	var subs []types.Submission
 	for range 12 {
 		subs = append(subs, f.submit("FR", "DE"))
 	}
@@ -256,7 +259,7 @@ func TestAdmissionBurstDelayedNotLost(t *testing.T) {
 // of them (a terminal state), the member may open another. Messages on an
 // existing case are not new cases.
 func TestAdmissionOpenCasesQuota(t *testing.T) {
-	f := newFederationWith(t, 2, limitsOn("DE", func(a *node.AdmissionConfig) { a.OpenCases = 2 }))
+	f := newFederationWith(t, 2, limitsOn("DE", func(a *config.AdmissionConfig) { a.OpenCases = 2 }))
 	h := newHostile(t, f, "FR", "DE")
 	first := h.request()
 	for _, e := range []*protocol.Envelope{first, h.request()} {
@@ -311,7 +314,7 @@ func (h *hostile) secondCase(skip *protocol.Envelope) string {
 // Messages per case and stored bytes per UTC day, both retryable and
 // naming the quota; the day quota frees when the UTC day turns.
 func TestAdmissionCaseAndDayQuotas(t *testing.T) {
-	f := newFederationWith(t, 2, limitsOn("DE", func(a *node.AdmissionConfig) {
+	f := newFederationWith(t, 2, limitsOn("DE", func(a *config.AdmissionConfig) {
 		a.MessagesPerCase = 3
 		a.BytesPerDay = 64 << 10
 		a.MaxPayload = map[string]int{"request": 16 << 10, "action": 16 << 10}
@@ -360,7 +363,7 @@ func TestAdmissionCaseAndDayQuotas(t *testing.T) {
 // the envelope alone shows it, after when only the plaintext does); an
 // unknown message type is refused for good and nothing is stored.
 func TestAdmissionTooLargeAndUnknownType(t *testing.T) {
-	f := newFederationWith(t, 2, limitsOn("DE", func(a *node.AdmissionConfig) {
+	f := newFederationWith(t, 2, limitsOn("DE", func(a *config.AdmissionConfig) {
 		a.MaxPayload = map[string]int{"request": 8 << 10, "action": 4 << 10}
 	}))
 	h := newHostile(t, f, "FR", "DE")
@@ -394,7 +397,7 @@ func TestAdmissionTooLargeAndUnknownType(t *testing.T) {
 // member's queued request arrives.
 func TestAdmissionLocalReserve(t *testing.T) {
 	reserve := int64(1 << 60) // more than any disk has free: every peer write is "nearly full"
-	f := newFederationWith(t, 2, func(cc string, cfg *node.Config) {
+	f := newFederationWith(t, 2, func(cc string, cfg *config.Config) {
 		if cc == "DE" {
 			cfg.Admission.PeerReserveBytes = reserve
 		}
@@ -449,7 +452,7 @@ func TestAdmissionQuarantine(t *testing.T) {
 			t.Fatal("a quarantined member's ping was answered")
 		}
 		var peers struct {
-			Peers []node.PeerView `json:"peers"`
+			Peers []types.PeerView `json:"peers"`
 		}
 		f.api("DE", "GET", "/api/v1/peers", nil, &peers)
 		for _, p := range peers.Peers {
@@ -497,8 +500,8 @@ func TestAdmissionQuarantine(t *testing.T) {
 // pongs; the rest are refused before any signature is checked or made.
 func TestAdmissionDrillFlood(t *testing.T) {
 	const burst = 3
-	f := newFederationWith(t, 2, limitsOn("DE", func(a *node.AdmissionConfig) {
-		a.Drill = node.RateConfig{PerSecond: 0.001, Burst: burst}
+	f := newFederationWith(t, 2, limitsOn("DE", func(a *config.AdmissionConfig) {
+		a.Drill = config.RateConfig{PerSecond: 0.001, Burst: burst}
 	}))
 	newHostile(t, f, "FR", "DE")
 	pongs := 0

@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/config"
 )
 
 // TestConsoleDrillsInBrowser drives the drills panel of the console's
@@ -26,7 +25,7 @@ func TestConsoleDrillsInBrowser(t *testing.T) {
 		t.Skip("browser test")
 	}
 	exe := chromium(t)
-	f := newFederationWith(t, 2, func(cc string, cfg *node.Config) {
+	f := newFederationWith(t, 2, func(cc string, cfg *config.Config) {
 		cfg.Drills.Interval = 0                 // only the drills the test runs
 		cfg.Drills.AckDeadline = time.Minute    // the shortest allowed: a miss needs little clock
 		cfg.Deadlines.CheckInterval = time.Hour // the report resolves drills as of now by itself

@@ -13,7 +13,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/node/config"
+	"github.com/vigil-network/vigil/node/drills"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -37,13 +39,13 @@ func (f *federation) reachabilityDrill(cc string) map[string]store.DrillResult {
 	return out
 }
 
-func (f *federation) drillReport(cc string) (node.DrillReport, map[string]node.DrillCountry) {
+func (f *federation) drillReport(cc string) (types.DrillReport, map[string]types.DrillCountry) {
 	f.t.Helper()
-	var rep node.DrillReport
+	var rep types.DrillReport
 	if code := f.api(cc, "GET", "/api/v1/drills/report", nil, &rep); code != http.StatusOK {
 		f.t.Fatalf("drill report on %s: HTTP %d", cc, code)
 	}
-	rows := map[string]node.DrillCountry{}
+	rows := map[string]types.DrillCountry{}
 	for _, c := range rep.Countries {
 		rows[c.Country] = c
 	}
@@ -65,7 +67,7 @@ func TestDrills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("federation test")
 	}
-	f := newFederationWith(t, 3, func(cc string, cfg *node.Config) {
+	f := newFederationWith(t, 3, func(cc string, cfg *config.Config) {
 		cfg.Deadlines.CheckInterval = time.Hour // the test drives CheckDrills itself
 		cfg.Drills.Interval = 0
 	})
@@ -112,7 +114,7 @@ func TestDrills(t *testing.T) {
 		// An impostor on NL's addresses holding NL's transport identity
 		// answers with a pong signed by another key.
 		e := f.entry("NL")
-		key, err := node.LoadIdentityKey(filepath.Join(e.Dir, "keys", "identity.key"))
+		key, err := config.LoadIdentityKey(filepath.Join(e.Dir, "keys", "identity.key"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +127,7 @@ func TestDrills(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer imp.Close()
-		imp.SetStreamHandler(node.ProtoDrill, func(s network.Stream) {
+		imp.SetStreamHandler(drills.ID, func(s network.Stream) {
 			defer s.Close()
 			_, body, err := protocol.ReadFrame(s, protocol.MaxDrillFrame)
 			if err != nil {

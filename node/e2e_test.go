@@ -21,6 +21,10 @@ import (
 
 	"github.com/vigil-network/vigil/node"
 	"github.com/vigil-network/vigil/node/api/client"
+	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/node/authority"
+	"github.com/vigil-network/vigil/node/config"
+	"github.com/vigil-network/vigil/node/deliver"
 	"github.com/vigil-network/vigil/node/testnet"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
@@ -36,7 +40,7 @@ type federation struct {
 	ctx   context.Context
 	clock *fakeClock
 	// configure, if set, adjusts a node's config before it starts.
-	configure func(cc string, cfg *node.Config)
+	configure func(cc string, cfg *config.Config)
 }
 
 // fakeClock is real time shifted by an offset the test advances, shared
@@ -63,7 +67,7 @@ func newFederation(t *testing.T, n int) *federation {
 	return newFederationWith(t, n, nil)
 }
 
-func newFederationWith(t *testing.T, n int, configure func(cc string, cfg *node.Config)) *federation {
+func newFederationWith(t *testing.T, n int, configure func(cc string, cfg *config.Config)) *federation {
 	t.Helper()
 	dir := t.TempDir()
 	m, err := testnet.Init(testnet.InitOptions{Dir: dir, Nodes: n})
@@ -96,7 +100,7 @@ func (f *federation) entry(cc string) testnet.NodeEntry {
 
 func (f *federation) start(cc string) *node.Node {
 	f.t.Helper()
-	cfg, err := node.LoadConfig(f.entry(cc).Config)
+	cfg, err := config.LoadConfig(f.entry(cc).Config)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -147,17 +151,17 @@ func (f *federation) api(cc, method, path string, body []byte, out any) int {
 	return status
 }
 
-func (f *federation) submit(from, to string) node.Submission {
+func (f *federation) submit(from, to string) types.Submission {
 	f.t.Helper()
-	var sub node.Submission
+	var sub types.Submission
 	if code := f.api(from, "POST", "/api/v1/requests", exampleRequest(f.t, to), &sub); code != http.StatusCreated {
 		f.t.Fatalf("submit %s→%s: HTTP %d", from, to, code)
 	}
 	return sub
 }
 
-func (f *federation) caseView(cc, id string) (node.CaseView, int) {
-	var v node.CaseView
+func (f *federation) caseView(cc, id string) (types.CaseView, int) {
+	var v types.CaseView
 	code := f.api(cc, "GET", "/api/v1/cases/"+id, nil, &v)
 	return v, code
 }
@@ -174,9 +178,9 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
 }
 
-func (f *federation) waitDelivered(from, caseID string) node.CaseView {
+func (f *federation) waitDelivered(from, caseID string) types.CaseView {
 	f.t.Helper()
-	var v node.CaseView
+	var v types.CaseView
 	eventually(f.t, 45*time.Second, "delivery of case "+caseID, func() bool {
 		var code int
 		v, code = f.caseView(from, caseID)
@@ -229,7 +233,7 @@ func TestFederationEndToEnd(t *testing.T) {
 
 	t.Run("delivery with verified receipt, fields identical on both sides", func(t *testing.T) {
 		sent := exampleRequest(t, "DE")
-		var sub node.Submission
+		var sub types.Submission
 		if code := f.api("FR", "POST", "/api/v1/requests", sent, &sub); code != http.StatusCreated {
 			t.Fatalf("submit: HTTP %d", code)
 		}
@@ -378,7 +382,7 @@ func TestFederationEndToEnd(t *testing.T) {
 
 	t.Run("oversized frame resets the stream; node keeps serving", func(t *testing.T) {
 		fr, de := f.nodes["FR"], f.nodes["DE"]
-		s, err := fr.Host().NewStream(f.ctx, de.PeerID(), node.ProtoDeliver)
+		s, err := fr.Host().NewStream(f.ctx, de.PeerID(), deliver.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -408,7 +412,7 @@ func TestFederationEndToEnd(t *testing.T) {
 		if err == nil {
 			// A handshake may complete on the stranger's side before DE's
 			// gater closes it; no protocol must be reachable.
-			if _, serr := stranger.NewStream(ctx, de.PeerID(), node.ProtoDeliver); serr == nil {
+			if _, serr := stranger.NewStream(ctx, de.PeerID(), deliver.ID); serr == nil {
 				t.Fatal("stranger opened a delivery stream")
 			}
 		}
@@ -419,7 +423,7 @@ func TestFederationEndToEnd(t *testing.T) {
 
 	t.Run("roster update propagates to every node", func(t *testing.T) {
 		authDir := filepath.Join(f.dir, "authority")
-		draft, err := node.LoadDraftRoster(filepath.Join(authDir, "roster.draft.json"))
+		draft, err := authority.LoadDraft(filepath.Join(authDir, "roster.draft.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -428,11 +432,11 @@ func TestFederationEndToEnd(t *testing.T) {
 				draft.Members[i].OfficeHours = "24/7"
 			}
 		}
-		key, err := node.LoadAuthorityKey(filepath.Join(authDir, node.AuthorityKeyFile))
+		key, err := authority.LoadKey(filepath.Join(authDir, authority.KeyFile))
 		if err != nil {
 			t.Fatal(err)
 		}
-		doc, err := node.SignDraft(draft, key, 1, 24*time.Hour, time.Now())
+		doc, err := authority.SignDraft(draft, key, 1, 24*time.Hour, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -483,7 +487,7 @@ func sendRaw(t *testing.T, from, to *node.Node, ft protocol.FrameType, body []by
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	s, err := from.Host().NewStream(ctx, to.PeerID(), node.ProtoDeliver)
+	s, err := from.Host().NewStream(ctx, to.PeerID(), deliver.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,11 +505,11 @@ func sendRaw(t *testing.T, from, to *node.Node, ft protocol.FrameType, body []by
 
 func sealerFor(t *testing.T, e testnet.NodeEntry) *protocol.Sealer {
 	t.Helper()
-	id, err := node.LoadIdentityKey(filepath.Join(e.Dir, "keys", "identity.key"))
+	id, err := config.LoadIdentityKey(filepath.Join(e.Dir, "keys", "identity.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := node.LoadEncryptionKey(filepath.Join(e.Dir, "keys", "encryption.key"))
+	enc, err := config.LoadEncryptionKey(filepath.Join(e.Dir, "keys", "encryption.key"))
 	if err != nil {
 		t.Fatal(err)
 	}

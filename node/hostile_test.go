@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-network/vigil/node"
 	hostiledrv "github.com/vigil-network/vigil/node/bench/hostile"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -52,15 +53,15 @@ const (
 
 // hostileLimits configures the victim's admission control (node/config.go
 // `admission:`) to the small limits above.
-func hostileLimits(cc string, cfg *node.Config) {
+func hostileLimits(cc string, cfg *config.Config) {
 	if cc != "FR" {
 		return
 	}
 	a := &cfg.Admission
 	a.OpenCases, a.MessagesPerCase, a.BytesPerDay = hostileOpenCases, hostileMessagesPerCase, hostileBytesPerDay
 	a.MaxPayload = map[string]int{"request": hostileRequestCap, "action": hostileRequestCap}
-	a.Deliver = node.RateConfig{PerSecond: 50, Burst: 100}
-	a.Drill = node.RateConfig{PerSecond: 1, Burst: 10}
+	a.Deliver = config.RateConfig{PerSecond: 50, Burst: 100}
+	a.Drill = config.RateConfig{PerSecond: 1, Burst: 10}
 }
 
 type hostileSetup struct {
@@ -95,7 +96,7 @@ func newHostileSetup(t *testing.T) *hostileSetup {
 		return err == nil
 	})
 	t.Cleanup(func() { d.Close() })
-	cfg, err := node.LoadConfig(f.entry("FR").Config)
+	cfg, err := config.LoadConfig(f.entry("FR").Config)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -39,7 +40,7 @@ func (f *federation) waitState(caseID, state string, nodes ...string) {
 	}
 }
 
-func (f *federation) submitKind(from, to, file string) node.Submission {
+func (f *federation) submitKind(from, to, file string) types.Submission {
 	f.t.Helper()
 	b, err := os.ReadFile("../configs/examples/" + file)
 	if err != nil {
@@ -49,7 +50,7 @@ func (f *federation) submitKind(from, to, file string) node.Submission {
 	json.Unmarshal(b, &m)
 	m["to"] = to
 	b, _ = json.Marshal(m)
-	var sub node.Submission
+	var sub types.Submission
 	if code := f.api(from, "POST", "/api/v1/requests", b, &sub); code != http.StatusCreated {
 		f.t.Fatalf("submit %s: HTTP %d", file, code)
 	}
@@ -61,7 +62,7 @@ type histKey struct {
 	Seq                     uint64
 }
 
-func history(v node.CaseView) []histKey {
+func history(v types.CaseView) []histKey {
 	var out []histKey
 	for _, h := range v.History {
 		out = append(out, histKey{h.MessageID, h.Action, h.To, h.Invalid, h.Seq})
@@ -92,7 +93,7 @@ func TestCaseLifecycle(t *testing.T) {
 		hookMu.Unlock()
 	}))
 	defer hook.Close()
-	f := newFederationWith(t, 2, func(cc string, cfg *node.Config) {
+	f := newFederationWith(t, 2, func(cc string, cfg *config.Config) {
 		cfg.Deadlines.CheckInterval = time.Hour // the test drives CheckDeadlines itself
 		if cc == "DE" {
 			cfg.Alerts.Webhook = hook.URL
@@ -219,7 +220,7 @@ func TestCaseLifecycle(t *testing.T) {
 			"period_days", 60, "start_date", today()))
 		fr.Heal()
 		de.Heal()
-		var fv, dv node.CaseView
+		var fv, dv types.CaseView
 		eventually(t, 60*time.Second, "both sides to see both actions", func() bool {
 			fv, _ = f.caseView("FR", sub.CaseID)
 			dv, _ = f.caseView("DE", sub.CaseID)

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -18,7 +18,7 @@ func TestExpiredRosterAlertsAndKeepsWorking(t *testing.T) {
 	if testing.Short() {
 		t.Skip("federation test")
 	}
-	f := newFederationWith(t, 2, func(_ string, cfg *node.Config) {
+	f := newFederationWith(t, 2, func(_ string, cfg *config.Config) {
 		cfg.Deadlines.CheckInterval = time.Hour // the test drives CheckDeadlines itself
 	})
 	r := f.pushRoster("FR", func(*protocol.Roster) {}) // valid for 24 h from now

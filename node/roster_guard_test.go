@@ -15,7 +15,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/authority"
+	"github.com/vigil-network/vigil/node/config"
+	"github.com/vigil-network/vigil/node/roster"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -26,7 +28,7 @@ import (
 func (f *federation) signWithout(drop ...string) ([]byte, uint64) {
 	f.t.Helper()
 	authDir := filepath.Join(f.dir, "authority")
-	draft, err := node.LoadDraftRoster(filepath.Join(authDir, "roster.draft.json"))
+	draft, err := authority.LoadDraft(filepath.Join(authDir, "roster.draft.json"))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -37,7 +39,7 @@ func (f *federation) signWithout(drop ...string) ([]byte, uint64) {
 		}
 	}
 	draft.Members = kept
-	key, err := node.LoadAuthorityKey(filepath.Join(authDir, node.AuthorityKeyFile))
+	key, err := authority.LoadKey(filepath.Join(authDir, authority.KeyFile))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func (f *federation) signWithout(drop ...string) ([]byte, uint64) {
 	for cc := range f.nodes {
 		high = max(high, f.serial(cc))
 	}
-	doc, err := node.SignDraft(draft, key, high+10, 24*time.Hour, f.clock.Now())
+	doc, err := authority.SignDraft(draft, key, high+10, 24*time.Hour, f.clock.Now())
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -176,7 +178,7 @@ func TestRosterGuard(t *testing.T) {
 		// roster leaving DE out: DE pulls it on connecting.
 		doc, serial := f.signWithout("DE")
 		fr := f.entry("FR")
-		key, err := node.LoadIdentityKey(filepath.Join(fr.Dir, "keys", "identity.key"))
+		key, err := config.LoadIdentityKey(filepath.Join(fr.Dir, "keys", "identity.key"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -188,7 +190,7 @@ func TestRosterGuard(t *testing.T) {
 		}
 		defer h.Close()
 		var served atomic.Int32
-		h.SetStreamHandler(node.ProtoRoster, func(s network.Stream) {
+		h.SetStreamHandler(roster.ProtocolID, func(s network.Stream) {
 			defer s.Close()
 			s.SetDeadline(time.Now().Add(10 * time.Second))
 			if _, _, err := protocol.ReadFrame(s, 16); err != nil {
@@ -221,7 +223,7 @@ func TestRosterGuard(t *testing.T) {
 
 		// Offered again (the peer claims a newer serial): still refused,
 		// without a second alert or audit record per offer.
-		s, err := h.NewStream(ctx, de.PeerID(), node.ProtoRoster)
+		s, err := h.NewStream(ctx, de.PeerID(), roster.ProtocolID)
 		if err != nil {
 			t.Fatal(err)
 		}

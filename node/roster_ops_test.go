@@ -11,7 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/authority"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/testnet"
 	"github.com/vigil-network/vigil/protocol"
 )
@@ -22,20 +23,20 @@ func (f *federation) pushRoster(via string, mutate func(r *protocol.Roster), ski
 	f.t.Helper()
 	authDir := filepath.Join(f.dir, "authority")
 	draftPath := filepath.Join(authDir, "roster.draft.json")
-	draft, err := node.LoadDraftRoster(draftPath)
+	draft, err := authority.LoadDraft(draftPath)
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	mutate(draft)
-	key, err := node.LoadAuthorityKey(filepath.Join(authDir, node.AuthorityKeyFile))
+	key, err := authority.LoadKey(filepath.Join(authDir, authority.KeyFile))
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	doc, err := node.SignDraft(draft, key, draft.Serial, 24*time.Hour, f.clock.Now())
+	doc, err := authority.SignDraft(draft, key, draft.Serial, 24*time.Hour, f.clock.Now())
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	if err := node.SaveDraftRoster(draftPath, draft); err != nil {
+	if err := authority.SaveDraft(draftPath, draft); err != nil {
 		f.t.Fatal(err)
 	}
 	if code := f.api(via, "POST", "/api/v1/roster", doc, nil); code != http.StatusOK {
@@ -114,10 +115,10 @@ func TestRosterOperationsDuringTraffic(t *testing.T) {
 		queued := f.submit("FR", "DE") // sealed to DE's old key while DE is down
 
 		newKey := filepath.Join(de.Dir, "keys", "encryption-2.key")
-		if _, err := node.EnsureEncryptionKey(newKey); err != nil {
+		if _, err := config.EnsureEncryptionKey(newKey); err != nil {
 			t.Fatal(err)
 		}
-		nk, err := node.LoadEncryptionKey(newKey)
+		nk, err := config.LoadEncryptionKey(newKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +191,7 @@ func TestRosterOperationsDuringTraffic(t *testing.T) {
 	t.Run("authority adds a member that then exchanges requests", func(t *testing.T) {
 		dir := filepath.Join(f.dir, "IT")
 		p2p, api := freePort(t), freePort(t)
-		res, err := node.Init(node.InitOptions{Dir: dir, Country: "IT", AuthorityKey: f.m.AuthorityKey,
+		res, err := config.Init(config.InitOptions{Dir: dir, Country: "IT", AuthorityKey: f.m.AuthorityKey,
 			Listen:    []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2p), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2p)},
 			APIListen: fmt.Sprintf("127.0.0.1:%d", api), StoreProfile: "small"})
 		if err != nil {
@@ -198,7 +199,7 @@ func TestRosterOperationsDuringTraffic(t *testing.T) {
 		}
 		m := res.Member
 		m.Organisation, m.TimeZone, m.OfficeHours = "IT national 24/7 point of contact (test)", "Europe/Rome", "24/7"
-		f.pushRoster("FR", func(r *protocol.Roster) { node.AddMember(r, m) })
+		f.pushRoster("FR", func(r *protocol.Roster) { authority.AddMember(r, m) })
 		// The new node starts from the roster in force, as the authority
 		// would hand it over.
 		cur := []byte{}

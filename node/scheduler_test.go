@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -126,7 +127,7 @@ func TestSchedulerThousandsOverdue(t *testing.T) {
 			hook := &hookRecorder{}
 			srv := httptest.NewServer(hook)
 			defer srv.Close()
-			f := newFederationWith(t, 3, func(cc string, cfg *node.Config) {
+			f := newFederationWith(t, 3, func(cc string, cfg *config.Config) {
 				cfg.Store.Profile = profile
 				cfg.Deadlines.CheckInterval = time.Hour // passes are run by the test
 				if cc == "FR" {
@@ -224,7 +225,7 @@ func TestSchedulerThousandsOverdue(t *testing.T) {
 // message record is missing) is reported, and the pass still raises
 // alerts, purges the other cases and signs the checkpoint.
 func TestSchedulerStepFailureDoesNotStopOthers(t *testing.T) {
-	f := newFederationWith(t, 2, func(_ string, cfg *node.Config) { cfg.Deadlines.CheckInterval = time.Hour })
+	f := newFederationWith(t, 2, func(_ string, cfg *config.Config) { cfg.Deadlines.CheckInterval = time.Hour })
 	fr := f.nodes["FR"]
 	de := f.nodes["DE"].PeerID().String()
 	now := f.clock.Now().UTC()

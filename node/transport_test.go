@@ -20,6 +20,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -67,7 +68,7 @@ func refused(f *federation, cc, reason string) float64 {
 // tcpPort is the port of a node's TCP listen address.
 func tcpPort(t *testing.T, f *federation, cc string) int {
 	t.Helper()
-	cfg, err := node.LoadConfig(f.entry(cc).Config)
+	cfg, err := config.LoadConfig(f.entry(cc).Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestOutsiderIdleConnectionFlood(t *testing.T) {
 	for _, behindNAT := range []bool{false, true} {
 		t.Run(fmt.Sprintf("behind_nat=%v", behindNAT), func(t *testing.T) {
 			var victim string
-			f := newFederationWith(t, 3, func(cc string, cfg *node.Config) {
+			f := newFederationWith(t, 3, func(cc string, cfg *config.Config) {
 				cfg.Network.BehindNAT = behindNAT
 				cfg.Network.HandshakeTimeout = 2 * time.Second
 			})
@@ -176,7 +177,7 @@ func TestOutsiderIdleConnectionFlood(t *testing.T) {
 // from strangerIP.
 func strangerHost(t *testing.T, f *federation, cc string) *libp2pHost {
 	t.Helper()
-	key, err := node.LoadIdentityKey(filepath.Join(f.entry(cc).Dir, "keys", "identity.key"))
+	key, err := config.LoadIdentityKey(filepath.Join(f.entry(cc).Dir, "keys", "identity.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ type libp2pHost struct {
 func TestGaterRefusesNonRosterAddress(t *testing.T) {
 	for _, behindNAT := range []bool{false, true} {
 		t.Run(fmt.Sprintf("behind_nat=%v", behindNAT), func(t *testing.T) {
-			f := newFederationWith(t, 2, func(cc string, cfg *node.Config) { cfg.Network.BehindNAT = behindNAT })
+			f := newFederationWith(t, 2, func(cc string, cfg *config.Config) { cfg.Network.BehindNAT = behindNAT })
 			victim, moved := f.m.Nodes[0].Country, f.m.Nodes[1].Country
 			f.stop(moved)
 			h := strangerHost(t, f, moved)
@@ -288,7 +289,7 @@ func TestPortInUseIsStartupError(t *testing.T) {
 	f := newFederation(t, 2)
 	a, b := f.m.Nodes[0].Country, f.m.Nodes[1].Country
 	f.stop(b)
-	cfg, err := node.LoadConfig(f.entry(b).Config)
+	cfg, err := config.LoadConfig(f.entry(b).Config)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -202,11 +202,11 @@ func cryptoLatencies(s, r *party, dir protocol.Directory, payload []byte, n int)
 // nodeParties loads the pair's real keys and roster for the crypto floor.
 func (p *pair) nodeParties() (s, r *party, dir protocol.Directory, err error) {
 	load := func(cfgKey, cfgEnc string) (*party, error) {
-		k, err := node.LoadIdentityKey(cfgKey)
+		k, err := config.LoadIdentityKey(cfgKey)
 		if err != nil {
 			return nil, err
 		}
-		e, err := node.LoadEncryptionKey(cfgEnc)
+		e, err := config.LoadEncryptionKey(cfgEnc)
 		if err != nil {
 			return nil, err
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/testnet"
 	"github.com/vigil-network/vigil/protocol"
 )
@@ -23,7 +24,7 @@ type pair struct {
 	removeAt bool // remove dir on close
 	man      *testnet.Manifest
 
-	senderCfg, receiverCfg *node.Config
+	senderCfg, receiverCfg *config.Config
 	sender, receiver       *node.Node
 	to                     string // receiver's country
 	doc                    []byte // the request every submission sends
@@ -47,10 +48,10 @@ func startPair(ctx context.Context, o Harness) (p *pair, err error) {
 			p = nil
 		}
 	}()
-	if p.senderCfg, err = node.LoadConfig(p.man.Nodes[0].Config); err != nil {
+	if p.senderCfg, err = config.LoadConfig(p.man.Nodes[0].Config); err != nil {
 		return p, err
 	}
-	if p.receiverCfg, err = node.LoadConfig(p.man.Nodes[1].Config); err != nil {
+	if p.receiverCfg, err = config.LoadConfig(p.man.Nodes[1].Config); err != nil {
 		return p, err
 	}
 	p.to = p.man.Nodes[1].Country

@@ -16,7 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/authority"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -468,12 +469,12 @@ func (c *Cluster) Case(ctx context.Context, cc, id string) (*CaseDetail, error) 
 // edit, if set, changes the draft first.
 func (c *Cluster) PushRoster(ctx context.Context, via string, edit func(*protocol.Roster) error) (uint64, error) {
 	authDir := filepath.Join(c.Dir, "authority")
-	key, err := node.LoadAuthorityKey(filepath.Join(authDir, node.AuthorityKeyFile))
+	key, err := authority.LoadKey(filepath.Join(authDir, authority.KeyFile))
 	if err != nil {
 		return 0, err
 	}
 	draftPath := filepath.Join(authDir, "roster.draft.json")
-	draft, err := node.LoadDraftRoster(draftPath)
+	draft, err := authority.LoadDraft(draftPath)
 	if err != nil {
 		return 0, err
 	}
@@ -486,14 +487,14 @@ func (c *Cluster) PushRoster(ctx context.Context, via string, edit func(*protoco
 	if err != nil {
 		return 0, err
 	}
-	doc, err := node.SignDraft(draft, key, h.RosterSerial, 365*24*time.Hour, time.Now())
+	doc, err := authority.SignDraft(draft, key, h.RosterSerial, 365*24*time.Hour, time.Now())
 	if err != nil {
 		return 0, fmt.Errorf("sign roster: %w", err)
 	}
-	if err := node.SaveDraftRoster(draftPath, draft); err != nil {
+	if err := authority.SaveDraft(draftPath, draft); err != nil {
 		return 0, err
 	}
-	if err := node.WriteFileAtomic(c.M.Roster, doc, 0o644); err != nil {
+	if err := config.WriteFileAtomic(c.M.Roster, doc, 0o644); err != nil {
 		return 0, err
 	}
 	if err := c.Call(ctx, via, "POST", "/api/v1/roster", doc, nil); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/config"
 )
 
 // Several nodes per process.
@@ -142,7 +143,7 @@ func RunNodes(ctx context.Context, configs []string, stderr io.Writer) error {
 		if ctx.Err() != nil {
 			return nil // stopped while starting: close what runs
 		}
-		cfg, err := node.LoadConfig(path)
+		cfg, err := config.LoadConfig(path)
 		if err != nil {
 			return err
 		}

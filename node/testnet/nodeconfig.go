@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/config"
 )
 
 // Node settings that only test networks use.
@@ -40,13 +40,13 @@ func testnetListen(transport string, port int) ([]string, error) {
 // production 512 MiB. Load tests (InitOptions.LoadLimits) push thousands
 // of requests a second from one member and leave them open; they raise
 // rates and quotas out of the way. Payload caps stay the production ones.
-func testnetAdmission(load bool) *node.AdmissionConfig {
-	a := node.DefaultAdmission()
+func testnetAdmission(load bool) *config.AdmissionConfig {
+	a := config.DefaultAdmission()
 	a.PeerReserveBytes = 16 << 20
 	if load {
-		a.Deliver = node.RateConfig{PerSecond: 1e5, Burst: 1e5}
-		a.Drill = node.RateConfig{PerSecond: 1e4, Burst: 1e4}
-		a.Roster = node.RateConfig{PerSecond: 1e3, Burst: 1e4}
+		a.Deliver = config.RateConfig{PerSecond: 1e5, Burst: 1e5}
+		a.Drill = config.RateConfig{PerSecond: 1e4, Burst: 1e4}
+		a.Roster = config.RateConfig{PerSecond: 1e3, Burst: 1e4}
 		a.OpenCases = 10_000_000
 		a.BytesPerDay = 1 << 40
 		a.MessagesPerCase = 1_000_000
@@ -56,7 +56,7 @@ func testnetAdmission(load bool) *node.AdmissionConfig {
 }
 
 // appendTestnetConfig adds the testnet-only settings to a config that
-// node.Init wrote: the transports and fault injection for scenarios.
+// config.Init wrote: the transports and fault injection for scenarios.
 func appendTestnetConfig(path, transport string) error {
 	ts := "[tcp]"
 	switch transport {

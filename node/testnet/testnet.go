@@ -12,7 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/authority"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -74,7 +75,7 @@ func Init(o InitOptions) (*Manifest, error) {
 	if err := os.MkdirAll(authDir, 0o700); err != nil {
 		return nil, fmt.Errorf("testnet init: %w", err)
 	}
-	pub, _, err := node.InitAuthority(authDir)
+	pub, _, err := authority.Init(authDir)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +93,7 @@ func Init(o InitOptions) (*Manifest, error) {
 		if err != nil {
 			return nil, err
 		}
-		res, err := node.Init(node.InitOptions{Dir: nd, Country: cc, AuthorityKey: pub,
+		res, err := config.Init(config.InitOptions{Dir: nd, Country: cc, AuthorityKey: pub,
 			Listen:       listen,
 			APIListen:    fmt.Sprintf("127.0.0.1:%d", api),
 			StoreProfile: o.StoreProfile, LogFormat: o.LogFormat, Admission: testnetAdmission(o.LoadLimits)})
@@ -112,31 +113,31 @@ func Init(o InitOptions) (*Manifest, error) {
 		mem.OfficeHours = "Mon-Fri 08:00-18:00"
 		mem.FallbackPhone = fmt.Sprintf("+000 555 %04d", i)
 		mem.FallbackEmail = fmt.Sprintf("24-7@%s.example.org", lower(cc))
-		node.AddMember(draft, mem)
+		authority.AddMember(draft, mem)
 		m.Nodes = append(m.Nodes, NodeEntry{Country: cc, PeerID: res.PeerID.String(), Config: res.ConfigPath,
 			API: fmt.Sprintf("http://127.0.0.1:%d", api), Token: res.Token, Dir: nd})
 	}
-	key, err := node.LoadAuthorityKey(filepath.Join(authDir, node.AuthorityKeyFile))
+	key, err := authority.LoadKey(filepath.Join(authDir, authority.KeyFile))
 	if err != nil {
 		return nil, err
 	}
-	if err := node.SaveDraftRoster(filepath.Join(authDir, "roster.draft.json"), draft); err != nil {
+	if err := authority.SaveDraft(filepath.Join(authDir, "roster.draft.json"), draft); err != nil {
 		return nil, err
 	}
-	doc, err := node.SignDraft(draft, key, 0, 365*24*time.Hour, time.Now())
+	doc, err := authority.SignDraft(draft, key, 0, 365*24*time.Hour, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("testnet init: sign roster: %w", err)
 	}
 	// Keep the draft's serial in step with what was signed.
-	if err := node.SaveDraftRoster(filepath.Join(authDir, "roster.draft.json"), draft); err != nil {
+	if err := authority.SaveDraft(filepath.Join(authDir, "roster.draft.json"), draft); err != nil {
 		return nil, err
 	}
 	m.Roster = filepath.Join(authDir, "roster.json")
-	if err := node.WriteFileAtomic(m.Roster, doc, 0o644); err != nil {
+	if err := config.WriteFileAtomic(m.Roster, doc, 0o644); err != nil {
 		return nil, err
 	}
 	for _, n := range m.Nodes {
-		if err := node.WriteFileAtomic(filepath.Join(n.Dir, "roster.json"), doc, 0o644); err != nil {
+		if err := config.WriteFileAtomic(filepath.Join(n.Dir, "roster.json"), doc, 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -145,7 +146,7 @@ func Init(o InitOptions) (*Manifest, error) {
 		return nil, err
 	}
 	// The manifest holds API tokens: owner-only.
-	if err := node.WriteFileAtomic(filepath.Join(dir, ManifestFile), append(b, '\n'), 0o600); err != nil {
+	if err := config.WriteFileAtomic(filepath.Join(dir, ManifestFile), append(b, '\n'), 0o600); err != nil {
 		return nil, err
 	}
 	return m, nil

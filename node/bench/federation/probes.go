@@ -20,14 +20,14 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
-	"github.com/vigil-network/vigil/node"
 	"github.com/vigil-network/vigil/node/bench"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/testnet"
 )
 
 // transportsOf reads the first node's transports setting.
 func transportsOf(c *testnet.Cluster) string {
-	cfg, err := node.LoadConfig(c.M.Nodes[0].Config)
+	cfg, err := config.LoadConfig(c.M.Nodes[0].Config)
 	if err != nil {
 		return "?"
 	}
@@ -90,7 +90,7 @@ func waitMesh(ctx context.Context, c *testnet.Cluster, timeout time.Duration, sa
 func countTCPMesh(c *testnet.Cluster) (int, error) {
 	ports := map[int]bool{}
 	for _, e := range c.M.Nodes {
-		cfg, err := node.LoadConfig(e.Config)
+		cfg, err := config.LoadConfig(e.Config)
 		if err != nil {
 			return 0, err
 		}

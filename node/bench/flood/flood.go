@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-network/vigil/node"
 	"github.com/vigil-network/vigil/node/bench"
 	"github.com/vigil-network/vigil/node/bench/hostile"
+	"github.com/vigil-network/vigil/node/config"
 )
 
 // GoalP99Ratio is the goal: the honest member's p99 under the
@@ -141,11 +142,11 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	rep = &Report{Started: time.Now().UTC(), Machine: bench.ThisMachine(), Victim: ve.Country, Honest: he.Country,
 		Hostile: xe.Country, StoreProfile: o.StoreProfile, Duration: bench.Duration(o.Duration), HonestRate: o.HonestRate}
 
-	vcfg, err := node.LoadConfig(ve.Config)
+	vcfg, err := config.LoadConfig(ve.Config)
 	if err != nil {
 		return nil, err
 	}
-	hcfg, err := node.LoadConfig(he.Config)
+	hcfg, err := config.LoadConfig(he.Config)
 	if err != nil {
 		return nil, err
 	}

@@ -1,9 +1,9 @@
 package flood
 
-import "github.com/vigil-network/vigil/node"
+import "github.com/vigil-network/vigil/node/config"
 
 // deliverLimit is the victim's per-peer /vigil/deliver rate limit in
 // envelopes per second, 0 if it has none.
-func deliverLimit(cfg *node.Config) float64 {
+func deliverLimit(cfg *config.Config) float64 {
 	return cfg.Admission.Deliver.PerSecond
 }

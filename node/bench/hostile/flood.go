@@ -13,7 +13,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"golang.org/x/time/rate"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/deliver"
+	"github.com/vigil-network/vigil/node/drills"
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -201,7 +202,7 @@ var errDone = errors.New("flood done")
 func (d *Driver) floodStream(ctx context.Context, o FloodOptions, take func() (int, bool),
 	record func(Answer, Accepted, bool)) (unanswered, sentN int, err error) {
 	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	s, err := d.host.NewStream(octx, d.victim.ID, node.ProtoDeliver)
+	s, err := d.host.NewStream(octx, d.victim.ID, deliver.ID)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -472,7 +473,7 @@ func (d *Driver) PingFlood(ctx context.Context, o PingOptions) (*PingResult, err
 func (d *Driver) pingOnce(ctx context.Context) (pong, opened bool) {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	s, err := d.host.NewStream(sctx, d.victim.ID, node.ProtoDrill)
+	s, err := d.host.NewStream(sctx, d.victim.ID, drills.ID)
 	if err != nil {
 		return false, false
 	}

@@ -30,7 +30,8 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/config"
+	"github.com/vigil-network/vigil/node/deliver"
 	"github.com/vigil-network/vigil/node/testnet"
 	"github.com/vigil-network/vigil/protocol"
 )
@@ -50,11 +51,11 @@ type Member struct {
 // LoadMember reads a testnet node's keys. The node itself must not be
 // running: two hosts with one peer ID would fight over connections.
 func LoadMember(e testnet.NodeEntry, listen []string) (*Member, error) {
-	id, err := node.LoadIdentityKey(filepath.Join(e.Dir, "keys", "identity.key"))
+	id, err := config.LoadIdentityKey(filepath.Join(e.Dir, "keys", "identity.key"))
 	if err != nil {
 		return nil, fmt.Errorf("hostile member %s: %w", e.Country, err)
 	}
-	enc, err := node.LoadEncryptionKey(filepath.Join(e.Dir, "keys", "encryption.key"))
+	enc, err := config.LoadEncryptionKey(filepath.Join(e.Dir, "keys", "encryption.key"))
 	if err != nil {
 		return nil, fmt.Errorf("hostile member %s: %w", e.Country, err)
 	}
@@ -171,7 +172,7 @@ func New(ctx context.Context, m *Member, victim Target, o Options) (*Driver, err
 	dctx, cancel := context.WithCancel(ctx)
 	d := &Driver{m: m, victim: victim, host: h, now: o.Now, outsider: o.OutsiderIP, ctx: dctx, cancel: cancel,
 		inboxCap: o.Inbox, served: map[string]*sentReply{}}
-	h.SetStreamHandler(node.ProtoDeliver, d.serveDeliver)
+	h.SetStreamHandler(deliver.ID, d.serveDeliver)
 	cctx, ccancel := context.WithTimeout(dctx, 20*time.Second)
 	defer ccancel()
 	if err := h.Connect(cctx, peer.AddrInfo{ID: victim.ID, Addrs: victim.Addrs}); err != nil {
@@ -285,7 +286,7 @@ type Answer struct {
 func (d *Driver) Send(ctx context.Context, raw []byte) Answer {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	s, err := d.host.NewStream(ctx, d.victim.ID, node.ProtoDeliver)
+	s, err := d.host.NewStream(ctx, d.victim.ID, deliver.ID)
 	if err != nil {
 		return Answer{Err: fmt.Errorf("open delivery stream: %w", err)}
 	}

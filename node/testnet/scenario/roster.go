@@ -12,7 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -91,7 +91,7 @@ func (k *RotateKey) run(ctx context.Context, r *runner) error {
 			return err
 		}
 	}
-	cfg, err := node.LoadConfig(e.Config)
+	cfg, err := config.LoadConfig(e.Config)
 	if err != nil {
 		return err
 	}
@@ -140,7 +140,7 @@ func (k *RotateKey) run(ctx context.Context, r *runner) error {
 // newEncryptionKey generates a new encryption key in the node's keys
 // directory, under the first free name keys/encryption-N.key (N from 2),
 // and returns that name, relative to the node's directory, and the key.
-func newEncryptionKey(cfg *node.Config) (string, protocol.EncryptionKey, error) {
+func newEncryptionKey(cfg *config.Config) (string, protocol.EncryptionKey, error) {
 	for i := 2; ; i++ {
 		rel := fmt.Sprintf("keys/encryption-%d.key", i)
 		if _, err := os.Stat(cfg.Path(rel)); err == nil {
@@ -148,10 +148,10 @@ func newEncryptionKey(cfg *node.Config) (string, protocol.EncryptionKey, error) 
 		} else if !os.IsNotExist(err) {
 			return "", protocol.EncryptionKey{}, err
 		}
-		if _, err := node.EnsureEncryptionKey(cfg.Path(rel)); err != nil {
+		if _, err := config.EnsureEncryptionKey(cfg.Path(rel)); err != nil {
 			return "", protocol.EncryptionKey{}, err
 		}
-		k, err := node.LoadEncryptionKey(cfg.Path(rel))
+		k, err := config.LoadEncryptionKey(cfg.Path(rel))
 		return rel, k, err
 	}
 }
@@ -186,10 +186,10 @@ func stageKeyConfig(path, current string, previous []string) (string, error) {
 		return "", fmt.Errorf("%s: %w", path, err)
 	}
 	staged := path + ".staged"
-	if err := node.WriteFileAtomic(staged, out.Bytes(), 0o644); err != nil {
+	if err := config.WriteFileAtomic(staged, out.Bytes(), 0o644); err != nil {
 		return "", err
 	}
-	cfg, err := node.LoadConfig(staged)
+	cfg, err := config.LoadConfig(staged)
 	if err == nil && (cfg.EncryptionKey != current || !slices.Equal(cfg.PreviousEncryptionKeys, previous)) {
 		err = errors.New("the keys did not take")
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/testnet"
 )
 
@@ -296,7 +296,7 @@ func TestNewEncryptionKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := node.LoadConfig(m.Nodes[1].Config)
+	cfg, err := config.LoadConfig(m.Nodes[1].Config)
 	if err != nil {
 		t.Fatal(err)
 	}
