@@ -11,17 +11,6 @@ import (
 // enables them with testing.fault_injection, which only `vigil testnet
 // init` sets. They need the node token (or an admin), like a roster change.
 
-// TestingConfig holds switches for test networks. Never enable them on a
-// production node.
-type TestingConfig struct {
-	// FaultInjection enables POST /api/v1/testing/{partition,heal,clock}.
-	FaultInjection bool `yaml:"fault_injection"`
-	// SharedMachine says the whole network runs on this one machine:
-	// keep-alives and pings then slow down with the roster size
-	// (mesh.go), so 193 nodes fit on two cores.
-	SharedMachine bool `yaml:"shared_machine"`
-}
-
 // faultState is the node's injected faults besides partitions (gater.go).
 type faultState struct {
 	skew atomic.Int64 // clock offset in nanoseconds

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sort"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -133,7 +132,7 @@ func (a apiAuditor) Verify(ctx context.Context) (*store.AuditReport, error) {
 type apiAlerts struct{ n *Node }
 
 func (a apiAlerts) Announce(al *store.Alert) {
-	a.n.metrics.escalations.WithLabelValues(al.Kind).Inc()
+	a.n.metrics.escalations.WithLabelValues(string(al.Kind)).Inc()
 	a.n.publishAlert(al)
 	a.n.dispatchAlert(al)
 }
@@ -144,25 +143,17 @@ func (f apiFaults) Partition(ids ...peer.ID)     { f.n.Partition(ids...) }
 func (f apiFaults) SetClockSkew(d time.Duration) { f.n.SetClockSkew(d) }
 
 func (f apiFaults) Partitioned() []string {
-	n := f.n
-	n.partition.mu.RLock()
-	defer n.partition.mu.RUnlock()
-	out := make([]string, 0, len(n.partition.peers))
-	for p := range n.partition.peers {
+	cut := f.n.gater.Partitioned()
+	out := make([]string, 0, len(cut))
+	for _, p := range cut {
 		out = append(out, p.String())
 	}
-	sort.Strings(out)
 	return out
 }
 
 func (f apiFaults) Heal() int {
 	n := f.n
-	n.partition.mu.RLock()
-	healed := make([]peer.ID, 0, len(n.partition.peers))
-	for p := range n.partition.peers {
-		healed = append(healed, p)
-	}
-	n.partition.mu.RUnlock()
+	healed := n.gater.Partitioned()
 	n.Heal()
 	// Reconnect at once rather than after the connector's backoff, which
 	// grew while the partition refused every dial.

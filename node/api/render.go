@@ -19,7 +19,7 @@ func QuarantineViewOf(q *store.Quarantine) *types.QuarantineView {
 
 // AlertOf shows a stored alert.
 func AlertOf(a *store.Alert) types.Alert {
-	return types.Alert{ID: a.ID, CaseID: a.CaseID, Kind: a.Kind, Severity: a.Severity, Country: a.Country, Message: a.Message,
+	return types.Alert{ID: a.ID, CaseID: a.CaseID, Kind: string(a.Kind), Severity: string(a.Severity), Country: a.Country, Message: a.Message,
 		DueAt: a.DueAt, RaisedAt: a.RaisedAt, Count: a.Count, Announced: a.Announced, Cleared: a.Cleared, ClearedAt: a.ClearedAt}
 }
 
