@@ -31,6 +31,7 @@ func init() {
 		types.Draft{}, types.DraftRow{}, types.DraftList{}, types.DraftSaved{}, types.Stats{}, types.Me{},
 		types.User{}, types.UserList{}, types.Token{}, types.TokenList{}, types.NewToken{}, types.TOTPEnrolment{}, types.TOTPEnabled{},
 		types.DrillRun{}, types.DrillResult{}, types.PartitionRequest{}, types.Partitioned{}, types.Healed{}, types.ClockRequest{}, types.ClockSet{},
+		types.ResponseDrillRequest{}, types.ResponseDrillStarted{}, types.DrillReport{}, types.DrillCountry{},
 	} {
 		t := reflect.TypeOf(v)
 		responseTypes[t.Name()] = t
