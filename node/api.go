@@ -14,12 +14,8 @@ func (n *Node) apiHandler() *api.Server {
 	s := api.New(n.apiDeps())
 	// Routes whose handlers still live in package node; they join the
 	// others in node/api when the rest of HTTP moves there.
-	s.Handle("GET /api/v1/events", accounts.PermReadCases, n.handleEvents)
 	s.Handle("POST /api/v1/peers/{country}/quarantine", accounts.PermManageRoster, n.handleQuarantine)
 	s.Handle("DELETE /api/v1/peers/{country}/quarantine", accounts.PermManageRoster, n.handleQuarantine)
-	s.Handle("POST /api/v1/drills/reachability", accounts.PermManageRoster, n.handleDrillReachability)
-	s.Handle("POST /api/v1/drills/response", accounts.PermManageRoster, n.handleDrillResponse)
-	s.Handle("GET /api/v1/drills/report", accounts.PermReadPeers, n.handleDrillReport)
 	return s
 }
 

@@ -381,24 +381,7 @@ func (w *peerWorker) loadOutbox(skip func(id string) bool) ([]*store.Message, er
 }
 
 func (w *peerWorker) open(ctx context.Context) (network.Stream, error) {
-	n := w.e.n
-	if m, ok := n.roster.MemberByPeer(w.peer); ok {
-		n.addMemberAddrs(m)
-	}
-	cctx, cancel := context.WithTimeout(ctx, transport.IOTimeout)
-	defer cancel()
-	if err := n.host.Connect(cctx, peer.AddrInfo{ID: w.peer}); err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	s, err := n.host.NewStream(cctx, w.peer, ProtoDeliver)
-	if err != nil {
-		return nil, fmt.Errorf("open stream: %w", err)
-	}
-	if err := s.Scope().SetService(serviceDeliver); err != nil {
-		s.Reset()
-		return nil, fmt.Errorf("stream scope: %w", err)
-	}
-	return s, nil
+	return w.e.n.mesh.Open(ctx, w.peer, ProtoDeliver, serviceDeliver) // node/mesh: addresses, connect, stream
 }
 
 // readReceipts reads answers until the stream ends.

@@ -29,6 +29,3 @@ func (f *faultState) skewed(base func() time.Time) func() time.Time {
 // SetClockSkew shifts the node's clock by d (0 restores it). Envelopes,
 // receipts, deadlines and the audit log all use the shifted clock.
 func (n *Node) SetClockSkew(d time.Duration) { n.faults.skew.Store(int64(d)) }
-
-// ClockSkew is the injected clock offset.
-func (n *Node) ClockSkew() time.Duration { return time.Duration(n.faults.skew.Load()) }

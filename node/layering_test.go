@@ -46,10 +46,12 @@ var floors = map[string]int{
 	"node/testnet":          9,
 	"node/testnet/scenario": 10,
 
-	"node/bench/hostile": 10,
-	"node/bench":         11,
+	"node/bench/hostile":    10,
+	"node/bench":            11,
+	"node/bench/flood":      12,
+	"node/bench/federation": 12,
 
-	"cmd/vigil": 12,
+	"cmd/vigil": 13,
 }
 
 // TestLayering fails when a package (tests aside) imports against the

@@ -22,6 +22,8 @@ import (
 	"github.com/vigil-network/vigil/node/alerts"
 	"github.com/vigil-network/vigil/node/drills"
 	"github.com/vigil-network/vigil/node/events"
+	"github.com/vigil-network/vigil/node/mesh"
+	"github.com/vigil-network/vigil/node/roster"
 	"github.com/vigil-network/vigil/node/schedule"
 	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
@@ -50,7 +52,8 @@ type Node struct {
 	key    crypto.PrivKey
 	self   peer.ID
 	sealer *protocol.Sealer
-	roster *rosterState
+	roster *rosterState   // the roster in force (node/roster)
+	gossip *roster.Gossip // installs and spreads rosters (node/roster)
 	store  *store.Store
 	host   host.Host
 	cm     *connmgr.BasicConnMgr
@@ -68,14 +71,11 @@ type Node struct {
 	accounts *accounts.Manager
 	drills   *drills.Service
 	faults   faultState // testing.fault_injection (faults.go)
-	mesh     meshState  // roster pulls and duplicate connections (mesh.go)
+	mesh     *mesh.Mesh // warm connections, pings, duplicate pruning (node/mesh)
 	// admission decides what each member may make this node do;
 	// refusalLog samples refusal log lines (admission_glue.go).
 	admission  *admission.Controller
 	refusalLog *admission.Sampler
-	// applying serialises applyRoster, so membership changes (workers,
-	// protection, closed connections) follow rosters in their order.
-	applying sync.Mutex
 
 	apiSrv *http.Server
 
@@ -128,7 +128,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.roster = newRosterState(cfg.Path(cfg.Roster.Path), authority)
-	if err := n.roster.load(n.now()); err != nil {
+	if err := n.roster.Load(); err != nil {
 		return nil, err
 	}
 	r, _ := n.roster.current()
@@ -166,7 +166,9 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	if err = n.newHost(len(r.Members)); err != nil {
 		return nil, err
 	}
-	n.peers = newPeerTracker()
+	n.mesh = n.newMesh() // wire_mesh.go
+	n.peers = &peerTracker{n.mesh.Peers()}
+	n.gossip = n.newGossip() // wire_roster.go
 	n.metrics = newMetrics(n)
 	n.hooks = alerts.NewHooks(alerts.HookOptions{Webhook: cfg.Alerts.Webhook, Command: cfg.Alerts.Command, Queue: cfg.Alerts.HookQueue},
 		n.log.Named("alerts"), n.metrics.hookDrops.Inc)
@@ -200,20 +202,23 @@ func (n *Node) Start(ctx context.Context) error {
 		return fmt.Errorf("api listen %s: %w", n.cfg.API.Listen, err)
 	}
 	n.handlers.Handle(n.host, ProtoDeliver, serviceDeliver, n.handleDeliver)
-	n.handlers.Handle(n.host, ProtoRoster, serviceRoster, n.handleRoster)
+	n.gossip.Register(&n.handlers)
 	n.drills.Register(&n.handlers)
 	n.engine = newDeliveryEngine(n)
+	// Membership changes follow rosters one at a time, in order (membership.go).
+	n.roster.OnChange(func(old, _ *protocol.Roster) { n.applyMembership(old) })
 	if err := n.startAdmission(); err != nil {
 		n.cancel()
 		return err
 	}
 
-	if err := n.watchPeers(); err != nil {
+	n.goRun("gater", n.gater.Run) // refusal log, handshake timeouts, member DNS (node/transport/gater.go)
+	if err := n.mesh.Watch(); err != nil {
 		n.cancel()
 		return err
 	}
 	n.applyMembership(nil)
-	n.goRun("connector", n.connectLoop)
+	n.goRun("connector", n.mesh.Run)
 	if n.hooks.Enabled() {
 		for range max(n.cfg.Alerts.HookWorkers, 1) {
 			n.goRun("alert-hooks", n.hooks.Run)

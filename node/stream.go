@@ -5,8 +5,6 @@ package node
 // name, so the resource manager and its metrics tell the protocols apart.
 const (
 	ProtoDeliver = "/vigil/deliver/1.0.0"
-	ProtoRoster  = "/vigil/roster/1.0.0"
 
 	serviceDeliver = "vigil.deliver"
-	serviceRoster  = "vigil.roster"
 )

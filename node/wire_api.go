@@ -26,6 +26,7 @@ func (n *Node) apiDeps() api.Deps {
 	d := api.Deps{Country: n.cfg.Country, TokenHash: n.token, Now: n.now, Log: n.log,
 		Store: n.store, Accounts: n.accounts,
 		Cases: apiCases{n}, Network: apiNetwork{n}, Auditor: apiAuditor{n}, Alerts: apiAlerts{n},
+		Drills: n.drills, Events: &n.events, Context: n.ctx,
 		LoginFailed: func() { n.metrics.loginFailures.Inc() }}
 	if n.metrics != nil {
 		d.Metrics = n.metrics.handler()
@@ -143,10 +144,10 @@ func (f apiFaults) Partition(ids ...peer.ID)     { f.n.Partition(ids...) }
 func (f apiFaults) SetClockSkew(d time.Duration) { f.n.SetClockSkew(d) }
 
 func (f apiFaults) Partitioned() []string {
-	cut := f.n.gater.Partitioned()
-	out := make([]string, 0, len(cut))
-	for _, p := range cut {
-		out = append(out, p.String())
+	ids := f.n.gater.Partitioned()
+	out := make([]string, len(ids))
+	for i, p := range ids {
+		out[i] = p.String()
 	}
 	return out
 }
@@ -158,10 +159,7 @@ func (f apiFaults) Heal() int {
 	// Reconnect at once rather than after the connector's backoff, which
 	// grew while the partition refused every dial.
 	for _, p := range healed {
-		n.peers.mu.Lock()
-		delete(n.peers.nextDial, p)
-		n.peers.failures[p] = 0
-		n.peers.mu.Unlock()
+		n.peers.ResetBackoff(p)
 		if n.roster.isMember(p) {
 			n.goRun("heal-dial", func(ctx context.Context) {
 				cctx, cancel := context.WithTimeout(ctx, transport.IOTimeout)

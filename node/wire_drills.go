@@ -7,6 +7,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/node/drills"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
@@ -87,3 +88,6 @@ func (n *Node) CheckDrills(ctx context.Context) error { return n.drills.CheckDri
 
 // DrillReport sums up the stored drill runs per member.
 func (n *Node) DrillReport() (*DrillReport, error) { return n.drills.Report() }
+
+// ResponseDrillRequest is the body of POST /api/v1/drills/response.
+type ResponseDrillRequest = types.ResponseDrillRequest

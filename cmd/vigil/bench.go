@@ -4,22 +4,22 @@ import (
 	"encoding/json"
 	"io"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
 	"github.com/vigil-network/vigil/node"
 	"github.com/vigil-network/vigil/node/bench"
+	"github.com/vigil-network/vigil/node/bench/flood"
 )
 
 func benchCmd() *cobra.Command {
 	var (
-		o        bench.Options
+		o        = bench.DefaultOptions()
 		asJSON   bool
 		logLevel string
-		flood    bool
-		fo       bench.FloodOptions
+		runFlood bool
+		fo       = flood.DefaultOptions()
 	)
 	c := &cobra.Command{
 		Use:   "bench",
@@ -59,9 +59,9 @@ process's heap, RSS and CPU, and the victim's refusals by code.`,
 				o.Logger = zap.NewNop()
 			}
 			o.Progress = cmd.ErrOrStderr()
-			if flood {
-				fo.Dir, fo.Keep, fo.StoreProfile, fo.Logger, fo.Progress = o.Dir, o.Keep, o.StoreProfile, o.Logger, o.Progress
-				rep, err := bench.RunFlood(cmd.Context(), fo)
+			if runFlood {
+				fo.Harness = o.Harness
+				rep, err := flood.Run(cmd.Context(), fo)
 				if err != nil {
 					return err
 				}
@@ -75,20 +75,20 @@ process's heap, RSS and CPU, and the victim's refusals by code.`,
 		},
 	}
 	f := c.Flags()
-	f.IntVar(&o.Requests, "requests", 500, "sequential requests timed for latency")
-	f.IntVar(&o.Warmup, "warmup", 50, "untimed sequential requests before the latency phase (negative: none)")
-	f.IntVar(&o.ThroughputRequests, "throughput-requests", 5000, "requests in the throughput phase")
-	f.IntVar(&o.Concurrency, "concurrency", 64, "concurrent submitters in the throughput phase")
+	f.IntVar(&o.Requests, "requests", o.Requests, "sequential requests timed for latency")
+	f.IntVar(&o.Warmup, "warmup", o.Warmup, "untimed sequential requests before the latency phase (negative: none)")
+	f.IntVar(&o.ThroughputRequests, "throughput-requests", o.ThroughputRequests, "requests in the throughput phase")
+	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "concurrent submitters in the throughput phase")
 	f.IntVar(&o.FloorSamples, "floor-samples", 0, "samples per floor measurement (default 200 fsyncs, 200 pings, 500 crypto rounds)")
 	f.StringVar(&o.Dir, "dir", "", "parent directory for the temporary testnet; its filesystem is what gets measured (default "+os.TempDir()+")")
 	f.BoolVar(&o.Keep, "keep", false, "keep the testnet directory afterwards")
-	f.StringVar(&o.StoreProfile, "store-profile", "default", "store profile of both nodes: default or small")
+	f.StringVar(&o.StoreProfile, "store-profile", o.StoreProfile, "store profile of both nodes: default or small")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-	f.BoolVar(&flood, "flood", false, "run the hostile-member flood benchmark (issue 9) instead")
-	f.DurationVar(&fo.Duration, "flood-duration", 60*time.Second, "--flood: length of each phase (unloaded, flooded)")
-	f.Float64Var(&fo.HonestRate, "honest-rate", 5, "--flood: the honest member's requests per second")
+	f.BoolVar(&runFlood, "flood", false, "run the hostile-member flood benchmark (issue 9) instead")
+	f.DurationVar(&fo.Duration, "flood-duration", fo.Duration, "--flood: length of each phase (unloaded, flooded)")
+	f.Float64Var(&fo.HonestRate, "honest-rate", fo.HonestRate, "--flood: the honest member's requests per second")
 	f.Float64Var(&fo.FloodRate, "flood-rate", 0, "--flood: hostile envelopes per second (default 10× the victim's delivery rate limit; as fast as possible if it has none)")
-	f.IntVar(&fo.FloodStreams, "flood-streams", 8, "--flood: delivery streams the hostile member uses")
+	f.IntVar(&fo.FloodStreams, "flood-streams", fo.FloodStreams, "--flood: delivery streams the hostile member uses")
 	f.IntVar(&fo.FloodSize, "flood-size", 0, "--flood: JSON bytes per flooded request (default about 2 KiB)")
 	f.StringVar(&logLevel, "log-level", "", "write node logs to stderr at this level (debug, info, warn, error)")
 	return c

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -13,8 +12,9 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/spf13/cobra"
 
-	"github.com/vigil-network/vigil/node/bench"
+	"github.com/vigil-network/vigil/node/bench/federation"
 	"github.com/vigil-network/vigil/node/testnet"
+	"github.com/vigil-network/vigil/node/testnet/scenario"
 )
 
 // testnetExtraCmds are the testnet subcommands for exercises at scale:
@@ -34,7 +34,7 @@ func ownBinary() (string, error) {
 
 func testnetBench() *cobra.Command {
 	var (
-		o       testnet.BenchOptions
+		o       = federation.DefaultOptions()
 		asJSON  bool
 		nodeEnv []string
 	)
@@ -71,16 +71,13 @@ Node processes get GOMEMLIMIT, GOGC and GOMAXPROCS (see --node-env).`,
 				return fmt.Errorf("example requests: %w (give --examples)", err)
 			}
 			o.Progress = cmd.ErrOrStderr()
-			o.LatencyFloor = latencyFloor
 			if o.Dir == "" && o.Nodes == 0 {
 				o.Nodes = 193
 			}
-			rep, err := testnet.Bench(cmd.Context(), o)
+			rep, err := federation.Run(cmd.Context(), o)
 			if rep != nil {
-				if asJSON {
-					rep.WriteJSON(cmd.OutOrStdout())
-				} else {
-					rep.WriteText(cmd.OutOrStdout())
+				if werr := writeBenchReport(cmd.OutOrStdout(), asJSON, rep); err == nil {
+					err = werr
 				}
 			}
 			if err != nil {
@@ -99,30 +96,18 @@ Node processes get GOMEMLIMIT, GOGC and GOMAXPROCS (see --node-env).`,
 	f.BoolVar(&o.Keep, "keep", false, "keep the temporary testnet")
 	f.StringVar(&o.Transport, "transport", "tcp", "transport of a new testnet: tcp, quic or both")
 	f.IntVar(&o.PerProcess, "per-process", 0, "nodes per process (default: 1 up to 24 nodes, else at most 8 processes)")
-	f.IntVar(&o.BootParallel, "boot-parallel", 8, "processes started at once")
-	f.DurationVar(&o.Settle, "settle", 20*time.Second, "wait after the full mesh before sampling memory and CPU")
-	f.DurationVar(&o.CPUWindow, "cpu-window", 20*time.Second, "idle CPU sampling window")
-	f.DurationVar(&o.MeshTimeout, "mesh-timeout", 5*time.Minute, "longest wait for the full mesh")
-	f.IntVar(&o.Drills, "drills", 3, "reachability drills to run")
-	f.IntVar(&o.Senders, "senders", 8, "nodes submitting requests during the load phase")
-	f.Float64Var(&o.Rate, "rate", 2, "requests per second per sender")
-	f.DurationVar(&o.LoadFor, "load-for", 30*time.Second, "length of the load phase")
+	f.IntVar(&o.BootParallel, "boot-parallel", o.BootParallel, "processes started at once")
+	f.DurationVar(&o.Settle, "settle", o.Settle, "wait after the full mesh before sampling memory and CPU")
+	f.DurationVar(&o.CPUWindow, "cpu-window", o.CPUWindow, "idle CPU sampling window")
+	f.DurationVar(&o.MeshTimeout, "mesh-timeout", o.MeshTimeout, "longest wait for the full mesh")
+	f.IntVar(&o.Drills, "drills", o.Drills, "reachability drills to run")
+	f.IntVar(&o.Senders, "senders", o.Senders, "nodes submitting requests during the load phase")
+	f.Float64Var(&o.Rate, "rate", o.Rate, "requests per second per sender")
+	f.DurationVar(&o.LoadFor, "load-for", o.LoadFor, "length of the load phase")
 	f.StringVar(&o.Examples, "examples", "configs/examples", "directory of the example requests")
 	f.StringSliceVar(&nodeEnv, "node-env", nil, "override node environment, e.g. GOMEMLIMIT=32MiB,GOGC=100 (NAME= removes one)")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return c
-}
-
-// latencyFloor is node/bench's floor in the testnet report's units.
-func latencyFloor(ctx context.Context, dir string) (testnet.LatencyFloor, error) {
-	f, err := bench.MeasureFloor(ctx, dir, 200)
-	if err != nil {
-		return testnet.LatencyFloor{}, err
-	}
-	ms := func(s bench.Stats) testnet.Stats {
-		return testnet.Stats{N: s.N, Min: s.Min.Ms(), P50: s.P50.Ms(), P90: s.P90.Ms(), P99: s.P99.Ms(), Max: s.Max.Ms(), Mean: s.Mean.Ms()}
-	}
-	return testnet.LatencyFloor{FsyncMs: ms(f.Fsync), RoundTripMs: ms(f.RoundTrip), CryptoMs: ms(f.Crypto), RequestMs: f.Latency.Ms()}, nil
 }
 
 // setNodeEnv overrides testnet.ChildEnv entries ("NAME=" drops one).
@@ -147,7 +132,7 @@ func setNodeEnv(kvs []string) error {
 }
 
 func testnetScenario() *cobra.Command {
-	var o testnet.ScenarioOptions
+	var o scenario.Options
 	c := &cobra.Command{
 		Use:   "scenario FILE.yaml",
 		Short: "Replay a scripted exercise (failures, partitions, clock skew, roster updates) and check every request arrived once",
@@ -169,7 +154,7 @@ Partitions and clock skew use the fault-injection API that 'vigil testnet
 init' enables (testing.fault_injection). See configs/scenarios/.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sc, err := testnet.LoadScenario(args[0])
+			sc, err := scenario.Load(args[0])
 			if err != nil {
 				return err
 			}
@@ -177,7 +162,7 @@ init' enables (testing.fault_injection). See configs/scenarios/.`,
 				return err
 			}
 			o.Out = cmd.OutOrStdout()
-			rep, err := testnet.RunScenario(cmd.Context(), sc, o)
+			rep, err := scenario.Run(cmd.Context(), sc, o)
 			if rep != nil {
 				rep.WriteText(cmd.OutOrStdout())
 			}

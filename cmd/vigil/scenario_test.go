@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-network/vigil/node/testnet"
+	"github.com/vigil-network/vigil/node/testnet/scenario"
 )
 
 // smallScenario exercises every kind of step on three nodes.
@@ -50,11 +50,11 @@ func TestScenarioEndToEnd(t *testing.T) {
 		t.Skip("multi-process test")
 	}
 	t.Setenv("VIGIL_TEST_MAIN", "1")
-	sc, err := testnet.ParseScenario([]byte(smallScenario))
+	sc, err := scenario.Parse([]byte(smallScenario))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := runScenario(t, sc, testnet.ScenarioOptions{CheckTimeout: 30 * time.Second}, 2*time.Minute)
+	rep := runScenario(t, sc, scenario.Options{CheckTimeout: 30 * time.Second}, 2*time.Minute)
 	if len(rep.Requests) != 10 {
 		t.Errorf("%d requests sent, want 10", len(rep.Requests))
 	}
@@ -69,14 +69,14 @@ func TestScenarioEndToEnd(t *testing.T) {
 // and fails t unless the runner's end-of-run check passes: every request
 // delivered exactly once with a verified receipt, the same state on both
 // sides, no node process left running.
-func runScenario(t *testing.T, sc *testnet.Scenario, o testnet.ScenarioOptions, limit time.Duration) *testnet.ScenarioReport {
+func runScenario(t *testing.T, sc *scenario.Scenario, o scenario.Options, limit time.Duration) *scenario.Report {
 	t.Helper()
 	o.Exe, o.Parent, o.Examples = os.Args[0], t.TempDir(), "../../configs/examples"
 	var out strings.Builder
 	o.Out = &out
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	rep, err := testnet.RunScenario(ctx, sc, o)
+	rep, err := scenario.Run(ctx, sc, o)
 	if rep != nil {
 		rep.WriteText(&out)
 	}
@@ -142,11 +142,11 @@ func TestShippedScenarios(t *testing.T) {
 	}
 	for _, path := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(path), ".yaml"), func(t *testing.T) {
-			sc, err := testnet.LoadScenario(path)
+			sc, err := scenario.Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			runScenario(t, sc, testnet.ScenarioOptions{TimeScale: 3600, CheckTimeout: time.Minute}, 4*time.Minute)
+			runScenario(t, sc, scenario.Options{TimeScale: 3600, CheckTimeout: time.Minute}, 4*time.Minute)
 		})
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vigil-network/vigil/node/testnet"
+	"github.com/vigil-network/vigil/node/bench/federation"
 )
 
 // TestTestnetBenchGrouped runs 'vigil testnet bench' on a small testnet
@@ -22,7 +22,7 @@ func TestTestnetBenchGrouped(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench failed: %v\n%s", err, out)
 	}
-	var rep testnet.BenchReport
+	var rep federation.Report
 	if err := json.Unmarshal([]byte(out[strings.Index(out, "{"):]), &rep); err != nil {
 		t.Fatalf("report: %v\n%s", err, out)
 	}
@@ -42,7 +42,7 @@ func TestTestnetBenchGrouped(t *testing.T) {
 	if l := rep.Load; l.Submitted == 0 || l.Delivered != l.Submitted || l.Verified != l.Submitted || l.SubmitErrors != 0 {
 		t.Errorf("load: %d submitted, %d delivered, %d verified, %d errors", l.Submitted, l.Delivered, l.Verified, l.SubmitErrors)
 	}
-	if f := rep.Floor.Latency; f == nil || f.FsyncMs.N == 0 || f.RoundTripMs.N == 0 || f.RequestMs <= 0 {
+	if f := rep.Floor.Latency; f == nil || f.Fsync.N == 0 || f.RoundTrip.N == 0 || f.Latency <= 0 {
 		t.Errorf("latency floor not measured: %+v", f)
 	}
 	if rep.RSSMiB.N != 6 || rep.RSSMiB.P50 <= 0 {

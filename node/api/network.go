@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -134,7 +133,7 @@ func (s *Server) handlePostRoster(w http.ResponseWriter, r *http.Request) {
 		case errors.Is(err, ErrRosterDrops):
 			status = http.StatusConflict // retry with ?force=true if this is really meant
 		case errors.Is(err, ErrRosterUnrecorded):
-			status = http.StatusInternalServerError // in force, but its alert or audit is missing
+			status = http.StatusServiceUnavailable // not installed: its audit record could not be written; retry
 		case errors.Is(err, protocol.ErrRosterStale):
 			status = http.StatusConflict
 		case errors.Is(err, protocol.ErrRosterSignature), errors.Is(err, protocol.ErrRosterInvalid),
@@ -144,14 +143,9 @@ func (s *Server) handlePostRoster(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, status, "roster refused: "+err.Error(), nil)
 		return
 	}
+	// Its roster.applied record was written before it took effect
+	// (node/roster: an unrecorded roster is not installed).
 	cur, _ := s.d.Network.Roster()
-	if err := s.audit(r.Context(), store.AuditRecord{Actor: by.String(), Action: "roster.applied",
-		Detail: "serial " + strconv.FormatUint(cur.Serial, 10)}); err != nil {
-		// The roster is in force; say so, and that its audit record is missing.
-		WriteError(w, http.StatusInternalServerError, fmt.Sprintf("roster serial %d applied, but its audit record could not be written: %v",
-			cur.Serial, err), nil)
-		return
-	}
 	WriteJSON(w, http.StatusOK, types.RosterApplied{Serial: cur.Serial, Members: len(cur.Members)})
 }
 

@@ -107,7 +107,7 @@ type Faults interface {
 var (
 	ErrNoCase           = errors.New("no such case")
 	ErrRosterDrops      = errors.New("roster drops this node or too many members")
-	ErrRosterUnrecorded = errors.New("roster applied, but its alert or audit record could not be written")
+	ErrRosterUnrecorded = errors.New("roster not applied: its audit record could not be written")
 )
 
 // Deps is what a Server is built from.
@@ -123,6 +123,11 @@ type Deps struct {
 	Network  Network
 	Auditor  Auditor
 	Alerts   Alerts
+	Drills   Drills
+	Events   Events
+	// Context is the node's life: drills an operator starts and console
+	// streams end with it.
+	Context context.Context
 	// Faults enables the test-fault routes; nil answers them with 404.
 	Faults Faults
 	// Metrics serves GET /metrics; nil leaves the route out.
@@ -192,10 +197,14 @@ func New(d Deps) *Server {
 	s.Handle("POST /api/v1/cases/{id}/actions", accounts.PermAct, s.handleAct)
 	s.Handle("POST /api/v1/cases/{id}/assign", accounts.PermAssign, s.handleAssign)
 	s.Handle("GET /api/v1/alerts", accounts.PermReadAlerts, s.handleAlerts)
+	s.Handle("GET /api/v1/events", accounts.PermReadCases, s.handleEvents)
 
 	s.Handle("GET /api/v1/peers", accounts.PermReadPeers, s.handlePeers)
 	s.Handle("GET /api/v1/roster", accounts.PermReadPeers, s.handleGetRoster)
 	s.Handle("POST /api/v1/roster", accounts.PermManageRoster, s.handlePostRoster)
+	s.Handle("POST /api/v1/drills/reachability", accounts.PermManageRoster, s.handleDrillReachability)
+	s.Handle("POST /api/v1/drills/response", accounts.PermManageRoster, s.handleDrillResponse)
+	s.Handle("GET /api/v1/drills/report", accounts.PermReadPeers, s.handleDrillReport)
 	// Fault injection for test networks; 404 unless Deps.Faults is set.
 	s.Handle("POST /api/v1/testing/partition", accounts.PermManageRoster, s.handleTestPartition)
 	s.Handle("POST /api/v1/testing/heal", accounts.PermManageRoster, s.handleTestHeal)

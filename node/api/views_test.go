@@ -30,8 +30,7 @@ func init() {
 		types.Alert{}, types.AlertList{}, types.AuditRecord{}, types.AuditRecords{}, types.AuditReport{}, types.Checkpoint{},
 		types.Draft{}, types.DraftRow{}, types.DraftList{}, types.DraftSaved{}, types.Stats{}, types.Me{},
 		types.User{}, types.UserList{}, types.Token{}, types.TokenList{}, types.NewToken{}, types.TOTPEnrolment{}, types.TOTPEnabled{},
-		types.DrillRun{}, types.DrillResult{}, types.PartitionRequest{}, types.Partitioned{}, types.Healed{}, types.ClockRequest{}, types.ClockSet{},
-		types.ResponseDrillRequest{}, types.ResponseDrillStarted{}, types.DrillReport{}, types.DrillCountry{},
+		types.DrillRun{}, types.DrillResult{}, types.DrillCountry{}, types.DrillReport{}, types.ResponseDrillRequest{}, types.ResponseDrillStarted{}, types.PartitionRequest{}, types.Partitioned{}, types.Healed{}, types.ClockRequest{}, types.ClockSet{},
 	} {
 		t := reflect.TypeOf(v)
 		responseTypes[t.Name()] = t

@@ -16,6 +16,13 @@
 //
 // `vigil bench` runs it from the command line; the package's Go benchmarks
 // (go test -bench) measure the same things one operation at a time.
+//
+// It also holds what the other benchmarks share: the harness options of
+// in-process nodes (Harness), one summary type for samples (Stats), the
+// machine description and the floor (MeasureFloor). They sit beside it:
+// node/bench/flood (`vigil bench --flood`), node/bench/federation
+// (`vigil testnet bench`) and node/bench/hostile (the hostile-member
+// driver).
 package bench
 
 import (
@@ -30,6 +37,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vigil-network/vigil/node/testnet"
 	"go.uber.org/zap"
 )
 
@@ -43,17 +51,71 @@ const (
 	GoalThroughput = 1500.0
 )
 
-// Options configures Run. Zero values take the defaults in brackets.
-type Options struct {
-	// Dir is where the temporary testnet is created [os.TempDir()].
-	// The data directories, and so the fsync floor, live on its
-	// filesystem.
+// Harness says where a benchmark's in-process nodes live and how they
+// run: what `vigil bench` and `vigil bench --flood` share. Zero values
+// take the defaults in brackets.
+type Harness struct {
+	// Dir is the parent of the temporary testnet [os.TempDir()]. The data
+	// directories, and so the fsync floor, live on its filesystem.
 	Dir string
 	// Keep leaves the testnet directory in place afterwards.
 	Keep bool
+	// StoreProfile is the nodes' store profile ["default", as one national
+	// node runs].
+	StoreProfile string
+	// Logger receives the nodes' logs [none: logging is not measured].
+	Logger *zap.Logger
+	// Progress, if set, gets a line as each phase starts.
+	Progress io.Writer
+}
+
+// SetDefaults fills in the fields left zero.
+func (h *Harness) SetDefaults() {
+	if h.StoreProfile == "" {
+		h.StoreProfile = "default"
+	}
+	if h.Logger == nil {
+		h.Logger = zap.NewNop()
+	}
+}
+
+// Progressf writes a progress line, if anyone listens.
+func (h *Harness) Progressf(format string, a ...any) {
+	if h.Progress != nil {
+		fmt.Fprintf(h.Progress, format+"\n", a...)
+	}
+}
+
+// NewTestnet creates a testnet of n nodes in a new directory under h.Dir
+// (prefix names it), with load-test admission limits if loadLimits.
+// Unless h.Keep, the caller removes dir when done; a failed creation
+// leaves nothing behind.
+func (h *Harness) NewTestnet(prefix string, n int, loadLimits bool) (dir string, man *testnet.Manifest, err error) {
+	if h.Dir != "" {
+		if err := os.MkdirAll(h.Dir, 0o700); err != nil {
+			return "", nil, fmt.Errorf("bench dir: %w", err)
+		}
+	}
+	if dir, err = os.MkdirTemp(h.Dir, prefix); err != nil {
+		return "", nil, fmt.Errorf("bench dir: %w", err)
+	}
+	man, err = testnet.Init(testnet.InitOptions{Dir: dir, Nodes: n, StoreProfile: h.StoreProfile, LoadLimits: loadLimits})
+	if err != nil {
+		if !h.Keep {
+			os.RemoveAll(dir)
+		}
+		return "", nil, err
+	}
+	return dir, man, nil
+}
+
+// Options configures Run. Zero values take the defaults in brackets, the
+// values of DefaultOptions.
+type Options struct {
+	Harness
 	// Requests is the number of sequential requests timed for latency [500].
 	Requests int
-	// Warmup requests precede them, untimed [50].
+	// Warmup requests precede them, untimed [50; negative: none].
 	Warmup int
 	// ThroughputRequests is the total for the throughput phase [5000].
 	ThroughputRequests int
@@ -63,41 +125,36 @@ type Options struct {
 	// FloorSamples, if set, replaces the sample counts of the floor
 	// measurements [200 fsyncs, 200 pings, 500 crypto rounds].
 	FloorSamples int
-	// StoreProfile is the nodes' store profile ["default", as one national
-	// node runs].
-	StoreProfile string
 	// Timeout bounds the wait for any one receipt [30s].
 	Timeout time.Duration
-	// Logger receives the nodes' logs [none: logging is not measured].
-	Logger *zap.Logger
-	// Progress, if set, gets a line as each phase starts.
-	Progress io.Writer
+}
+
+// SetDefault sets an option left zero (or negative) to its default.
+func SetDefault[T int | float64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// DefaultOptions is what Run uses for options left zero; `vigil bench`'s
+// flags start from it.
+func DefaultOptions() Options {
+	return Options{Harness: Harness{StoreProfile: "default"}, Requests: 500, Warmup: 50, ThroughputRequests: 5000,
+		Concurrency: 64, Timeout: 30 * time.Second}
 }
 
 func (o *Options) defaults() {
-	if o.Requests <= 0 {
-		o.Requests = 500
-	}
+	d := DefaultOptions()
+	o.Harness.SetDefaults()
+	SetDefault(&o.Requests, d.Requests)
 	if o.Warmup < 0 {
 		o.Warmup = 0
 	} else if o.Warmup == 0 {
-		o.Warmup = 50
+		o.Warmup = d.Warmup
 	}
-	if o.ThroughputRequests <= 0 {
-		o.ThroughputRequests = 5000
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 64
-	}
-	if o.StoreProfile == "" {
-		o.StoreProfile = "default"
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 30 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
+	SetDefault(&o.ThroughputRequests, d.ThroughputRequests)
+	SetDefault(&o.Concurrency, d.Concurrency)
+	SetDefault(&o.Timeout, d.Timeout)
 }
 
 // Report is the outcome of one Run. Durations serialise as milliseconds.
@@ -142,16 +199,16 @@ type Setup struct {
 type Floor struct {
 	// Fsync is appending 4 KiB to a file in the sender's data dir and
 	// fsyncing it.
-	Fsync Stats `json:"fsync"`
+	Fsync Stats[Duration] `json:"fsync"`
 	// RoundTrip is one libp2p ping on a warm stream between the nodes.
-	RoundTrip Stats `json:"round_trip"`
+	RoundTrip Stats[Duration] `json:"round_trip"`
 	// Crypto is seal + open + sign receipt + verify receipt for the
 	// benchmark request; the parts follow.
-	Crypto Stats `json:"crypto"`
-	Seal   Stats `json:"seal"`
-	Open   Stats `json:"open"`
-	Sign   Stats `json:"sign_receipt"`
-	Verify Stats `json:"verify_receipt"`
+	Crypto Stats[Duration] `json:"crypto"`
+	Seal   Stats[Duration] `json:"seal"`
+	Open   Stats[Duration] `json:"open"`
+	Sign   Stats[Duration] `json:"sign_receipt"`
+	Verify Stats[Duration] `json:"verify_receipt"`
 	// Latency = 2×fsync + round trip + crypto (p50s): one durable write
 	// at each end, one exchange, the cryptography.
 	Latency Duration `json:"latency_ms"`
@@ -169,15 +226,15 @@ type Latency struct {
 	Requests  int `json:"requests"`
 	Delivered int `json:"delivered"`
 	// EndToEnd is submit → receipt durable at the sender.
-	EndToEnd Stats `json:"end_to_end"`
+	EndToEnd Stats[Duration] `json:"end_to_end"`
 	// Submit is the SubmitRequest call: validate, seal, durable outbox write.
-	Submit Stats `json:"submit"`
+	Submit Stats[Duration] `json:"submit"`
 	// ToReceiver is from SubmitRequest returning to the message being
 	// durable at the receiver.
-	ToReceiver Stats `json:"to_receiver"`
+	ToReceiver Stats[Duration] `json:"to_receiver"`
 	// ReceiptBack is from durable at the receiver to the receipt being
 	// verified and durable at the sender.
-	ReceiptBack Stats `json:"receipt_back"`
+	ReceiptBack Stats[Duration] `json:"receipt_back"`
 	// Ratios of end-to-end latency to Floor.Latency.
 	P50Ratio float64 `json:"p50_ratio"`
 	P99Ratio float64 `json:"p99_ratio"`
@@ -200,10 +257,10 @@ type Throughput struct {
 	CeilingRatio float64 `json:"ceiling_ratio"`
 	// EndToEnd is each request's latency under this load, and its parts
 	// as in Latency.
-	EndToEnd    Stats `json:"end_to_end"`
-	Submit      Stats `json:"submit"`
-	ToReceiver  Stats `json:"to_receiver"`
-	ReceiptBack Stats `json:"receipt_back"`
+	EndToEnd    Stats[Duration] `json:"end_to_end"`
+	Submit      Stats[Duration] `json:"submit"`
+	ToReceiver  Stats[Duration] `json:"to_receiver"`
+	ReceiptBack Stats[Duration] `json:"receipt_back"`
 	// CPU is the process's user+system CPU time over the phase (both
 	// nodes and the load generator); Utilisation is CPU / (wall × CPUs).
 	CPU           Duration `json:"cpu_ms"`
@@ -223,15 +280,10 @@ type Goals struct {
 // throughput, stops the nodes and returns the report.
 func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	o.defaults()
-	progress := func(format string, a ...any) {
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, format+"\n", a...)
-		}
-	}
-	rep = &Report{Started: time.Now().UTC(), Machine: machine()}
+	rep = &Report{Started: time.Now().UTC(), Machine: ThisMachine()}
 
-	progress("starting two nodes")
-	p, err := startPair(ctx, pairOptions{Dir: o.Dir, Keep: o.Keep, StoreProfile: o.StoreProfile, Logger: o.Logger})
+	o.Progressf("starting two nodes")
+	p, err := startPair(ctx, o.Harness)
 	if err != nil {
 		return nil, err
 	}
@@ -247,17 +299,14 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if o.FloorSamples > 0 {
 		nFsync, nPing, nCrypto = o.FloorSamples, o.FloorSamples, o.FloorSamples
 	}
-	progress("floor: %d pings, %d crypto rounds", nPing, nCrypto)
-	if err := measureNetCrypto(ctx, p, nPing, nCrypto, rep); err != nil {
-		return nil, err
-	}
-	probe, err := newFsyncProbe(p.senderCfg.Path(p.senderCfg.DataDir))
+	o.Progressf("floor: %d pings, %d crypto rounds", nPing, nCrypto)
+	probe, err := measureFloor(ctx, p, nPing, nCrypto, rep)
 	if err != nil {
 		return nil, err
 	}
 	defer probe.close()
 
-	progress("latency: %d warm-up and %d timed sequential requests, interleaved with %d fsyncs", o.Warmup, o.Requests, nFsync)
+	o.Progressf("latency: %d warm-up and %d timed sequential requests, interleaved with %d fsyncs", o.Warmup, o.Requests, nFsync)
 	for i := 0; i < o.Warmup; i++ {
 		if _, err := p.request(ctx, o.Timeout); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
@@ -269,7 +318,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	// drifts by several times within minutes.
 	stride := max(1, o.Requests/nFsync)
 	var fs, e2e, submit, toRecv, back []time.Duration
-	cpu0, cpuOK := processCPU()
+	cpu0, cpuOK := ProcessCPU()
 	for i := 0; i < o.Requests; i++ {
 		s, err := p.request(ctx, o.Timeout)
 		if err != nil {
@@ -287,21 +336,20 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 			fs = append(fs, d)
 		}
 	}
-	cpu1, _ := processCPU()
+	cpu1, _ := ProcessCPU()
 	if fs, err = probe.fill(fs, nFsync); err != nil {
 		return nil, err
 	}
-	rep.Floor.Fsync = summarize(fs)
-	rep.Floor.finish()
-	rep.Latency = Latency{Warmup: o.Warmup, Requests: o.Requests, Delivered: len(e2e), EndToEnd: summarize(e2e),
-		Submit: summarize(submit), ToReceiver: summarize(toRecv), ReceiptBack: summarize(back)}
+	rep.Floor.finish(fs)
+	rep.Latency = Latency{Warmup: o.Warmup, Requests: o.Requests, Delivered: len(e2e), EndToEnd: SummarizeDurations(e2e),
+		Submit: SummarizeDurations(submit), ToReceiver: SummarizeDurations(toRecv), ReceiptBack: SummarizeDurations(back)}
 	rep.Latency.P50Ratio = ratio(rep.Latency.EndToEnd.P50, rep.Floor.Latency)
 	rep.Latency.P99Ratio = ratio(rep.Latency.EndToEnd.P99, rep.Floor.Latency)
 	if cpuOK && o.Requests > 0 {
 		rep.Latency.CPUPerRequest = Duration((cpu1 - cpu0) / time.Duration(o.Requests))
 	}
 
-	progress("throughput: %d requests from %d concurrent submitters", o.ThroughputRequests, o.Concurrency)
+	o.Progressf("throughput: %d requests from %d concurrent submitters", o.ThroughputRequests, o.Concurrency)
 	if rep.Throughput, err = measureThroughput(ctx, p, o); err != nil {
 		return nil, err
 	}
@@ -311,24 +359,26 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	rep.Goals = Goals{LatencyRatio: GoalLatencyRatio, Throughput: GoalThroughput}
 	rep.Goals.LatencyMet = rep.Latency.P50Ratio > 0 && rep.Latency.P50Ratio <= GoalLatencyRatio
 	rep.Goals.ThroughputMet = rep.Throughput.PerSecond >= GoalThroughput
-	rep.Machine.LoadAvgEnd = loadAvg()
-	progress("stopping nodes")
+	rep.Machine.LoadAvgEnd = LoadAvg()
+	o.Progressf("stopping nodes")
 	return rep, nil
 }
 
-// measureNetCrypto measures the round-trip and crypto floors.
-func measureNetCrypto(ctx context.Context, p *pair, nPing, nCrypto int, rep *Report) error {
+// measureFloor measures the round-trip and crypto floors and opens the
+// fsync probe in the sender's data directory, which the caller samples
+// and closes.
+func measureFloor(ctx context.Context, p *pair, nPing, nCrypto int, rep *Report) (*fsyncProbe, error) {
 	rtt, err := pingLatencies(ctx, p.sender.Host(), p.receiver.PeerID(), nPing)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s, r, dir, err := p.nodeParties()
 	if err != nil {
-		return fmt.Errorf("crypto floor: %w", err)
+		return nil, fmt.Errorf("crypto floor: %w", err)
 	}
 	cs, err := cryptoLatencies(s, r, dir, p.doc, nCrypto)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var total, seal, open, sign, verify []time.Duration
 	for _, c := range cs {
@@ -339,13 +389,16 @@ func measureNetCrypto(ctx context.Context, p *pair, nPing, nCrypto int, rep *Rep
 		rep.Setup.EnvelopeBytes = cs[0].envBytes
 	}
 	f := &rep.Floor
-	f.RoundTrip, f.Crypto = summarize(rtt), summarize(total)
-	f.Seal, f.Open, f.Sign, f.Verify = summarize(seal), summarize(open), summarize(sign), summarize(verify)
-	return nil
+	f.RoundTrip, f.Crypto = SummarizeDurations(rtt), SummarizeDurations(total)
+	f.Seal, f.Open = SummarizeDurations(seal), SummarizeDurations(open)
+	f.Sign, f.Verify = SummarizeDurations(sign), SummarizeDurations(verify)
+	return newFsyncProbe(p.senderCfg.Path(p.senderCfg.DataDir))
 }
 
-// finish derives the floor latency and the naive ceiling from the parts.
-func (f *Floor) finish() {
+// finish summarises the fsync samples and derives the floor latency and
+// the naive ceiling from the parts.
+func (f *Floor) finish(fsyncs []time.Duration) {
+	f.Fsync = SummarizeDurations(fsyncs)
 	f.Latency = 2*f.Fsync.P50 + f.RoundTrip.P50 + f.Crypto.P50
 	f.LatencyThreeSyncs = f.Latency + f.Fsync.P50
 	if f.Fsync.P50 > 0 {
@@ -370,7 +423,7 @@ func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, err
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	cpu0, cpuOK := processCPU()
+	cpu0, cpuOK := ProcessCPU()
 	start := time.Now()
 	for i := 0; i < o.Concurrency; i++ {
 		wg.Add(1)
@@ -399,7 +452,7 @@ func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, err
 		}()
 	}
 	wg.Wait()
-	cpu1, _ := processCPU()
+	cpu1, _ := ProcessCPU()
 	if firstErr != nil {
 		return t, fmt.Errorf("throughput: %w", firstErr)
 	}
@@ -409,7 +462,8 @@ func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, err
 		t.PerSecond = float64(t.Delivered) / last.Sub(start).Seconds()
 	}
 	t.GoalRatio = t.PerSecond / GoalThroughput
-	t.EndToEnd, t.Submit, t.ToReceiver, t.ReceiptBack = summarize(lat), summarize(submit), summarize(toRecv), summarize(back)
+	t.EndToEnd, t.Submit = SummarizeDurations(lat), SummarizeDurations(submit)
+	t.ToReceiver, t.ReceiptBack = SummarizeDurations(toRecv), SummarizeDurations(back)
 	if cpuOK && t.Delivered > 0 && t.Wall > 0 {
 		t.CPU = Duration(cpu1 - cpu0)
 		t.CPUPerRequest = Duration((cpu1 - cpu0) / time.Duration(t.Delivered))
@@ -418,7 +472,9 @@ func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, err
 	return t, nil
 }
 
-func machine() Machine {
+// ThisMachine describes the machine the benchmark runs on, with its load
+// average now.
+func ThisMachine() Machine {
 	m := Machine{GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH,
 		CPUs: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
@@ -429,11 +485,13 @@ func machine() Machine {
 			}
 		}
 	}
-	m.LoadAvgStart = loadAvg()
+	m.LoadAvgStart = LoadAvg()
 	return m
 }
 
-func loadAvg() string {
+// LoadAvg is /proc/loadavg's 1, 5 and 15 minute averages ("" where there
+// is none).
+func LoadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return ""
@@ -468,7 +526,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		s.PayloadBytes, s.EnvelopeBytes, strings.Join(s.Connections, ", "))
 
 	fmt.Fprintln(tw, "FLOOR (this run)\tp50\tp99\tn\t")
-	row := func(name string, st Stats) {
+	row := func(name string, st Stats[Duration]) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t\n", name, st.P50, st.P99, st.N)
 	}
 	row("fsync: 4 KiB append + fsync, data dir*", f.Fsync)
@@ -485,7 +543,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintln(tw, "\t\t\t\t")
 
 	fmt.Fprintf(tw, "LATENCY (%d sequential, after %d warm-up)\tp50\tp99\tmean\t\n", l.Requests, l.Warmup)
-	lrow := func(name string, st Stats) {
+	lrow := func(name string, st Stats[Duration]) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", name, st.P50, st.P99, st.Mean)
 	}
 	lrow("end to end: submit → receipt durable at sender", l.EndToEnd)

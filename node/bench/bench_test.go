@@ -25,7 +25,7 @@ var shared struct {
 func sharedPair(b *testing.B) *pair {
 	b.Helper()
 	shared.once.Do(func() {
-		shared.p, shared.err = startPair(context.Background(), pairOptions{})
+		shared.p, shared.err = startPair(context.Background(), Harness{})
 		if shared.err == nil {
 			// Warm the delivery stream and the stores.
 			for i := 0; i < 20 && shared.err == nil; i++ {
@@ -123,7 +123,7 @@ func BenchmarkFloorRoundTrip(b *testing.B) {
 func BenchmarkFloorCrypto(b *testing.B) {
 	s, r := mustParty(b), mustParty(b)
 	dir := directoryOf("FR", s)
-	doc, err := requestDoc("DE")
+	doc, err := RequestDoc("DE")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -152,8 +152,8 @@ func TestRunSmall(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rep, err := Run(ctx, Options{Dir: t.TempDir(), Requests: 20, Warmup: 5, ThroughputRequests: 100,
-		Concurrency: 8, FloorSamples: 20, StoreProfile: "small"})
+	rep, err := Run(ctx, Options{Harness: Harness{Dir: t.TempDir(), StoreProfile: "small"}, Requests: 20, Warmup: 5,
+		ThroughputRequests: 100, Concurrency: 8, FloorSamples: 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestRunSmall(t *testing.T) {
 }
 
 func TestRequestDocValid(t *testing.T) {
-	doc, err := requestDoc("DE")
+	doc, err := RequestDoc("DE")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,11 +238,52 @@ func TestPercentile(t *testing.T) {
 	for i := 1; i <= 500; i++ {
 		s = append(s, time.Duration(i))
 	}
-	st := summarize(s)
+	st := SummarizeDurations(s)
 	if st.P50 != 250 || st.P99 != 495 || st.Min != 1 || st.Max != 500 || st.N != 500 {
 		t.Errorf("summarize(1..500) = %+v", st)
 	}
-	if one := summarize([]time.Duration{7}); one.P50 != 7 || one.P99 != 7 {
+	if one := SummarizeDurations([]time.Duration{7}); one.P50 != 7 || one.P99 != 7 {
 		t.Errorf("summarize([7]) = %+v", one)
+	}
+}
+
+// TestStatsJSON pins the two JSON forms of Stats: a summary of durations
+// holds milliseconds under *_ms names (vigil bench --json), a summary of
+// plain numbers holds them under bare names with their sum (vigil testnet
+// bench --json), and each reads back what it wrote.
+func TestStatsJSON(t *testing.T) {
+	d := SummarizeDurations([]time.Duration{time.Millisecond, 3 * time.Millisecond})
+	b, err := json.Marshal(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"n":2,"min_ms":1,"p50_ms":1,"p90_ms":3,"p99_ms":3,"max_ms":3,"mean_ms":2}`; string(b) != want {
+		t.Errorf("durations: %s, want %s", b, want)
+	}
+	var d2 Stats[Duration]
+	if err := json.Unmarshal(b, &d2); err != nil || d2.N != 2 || d2.Max != Duration(3*time.Millisecond) || d2.Mean != Duration(2*time.Millisecond) {
+		t.Errorf("durations read back as %+v (%v)", d2, err)
+	}
+
+	n := Summarize([]float64{16.5, 15.5, 17})
+	if b, err = json.Marshal(n); err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"n":3,"min":15.5,"p50":16.5,"p90":17,"p99":17,"max":17,"mean":16.333333333333332,"sum":49}`; string(b) != want {
+		t.Errorf("numbers: %s, want %s", b, want)
+	}
+	var n2 Stats[float64]
+	if err := json.Unmarshal(b, &n2); err != nil || n2 != n {
+		t.Errorf("numbers read back as %+v (%v), want %+v", n2, err, n)
+	}
+
+	// Inside a report the forms nest as they always have.
+	var rep Report
+	rep.Floor.Fsync = d
+	if b, err = json.Marshal(rep.Floor); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`"fsync":{"n":2,"min_ms":1,`)) {
+		t.Errorf("floor JSON: %s", b)
 	}
 }

@@ -4,5 +4,5 @@ package bench
 
 import "time"
 
-// processCPU is not implemented on this platform.
-func processCPU() (time.Duration, bool) { return 0, false }
+// ProcessCPU is not implemented on this platform.
+func ProcessCPU() (time.Duration, bool) { return 0, false }

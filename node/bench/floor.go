@@ -236,22 +236,19 @@ func (p *pair) nodeParties() (s, r *party, dir protocol.Directory, err error) {
 // MeasureFloor measures the floor on its own: two in-process nodes of a
 // fresh testnet under dir, samples warm libp2p pings, request crypto
 // rounds and 4 KiB fsyncs in the sender's data directory, then stops the
-// nodes and removes their directory. 'vigil testnet bench' puts it beside
-// its 193-node numbers.
+// nodes and removes their directory. The federation benchmark
+// (node/bench/federation) puts it beside its 193-node numbers.
 func MeasureFloor(ctx context.Context, dir string, samples int) (*Floor, error) {
 	if samples <= 0 {
 		samples = 200
 	}
-	p, err := startPair(ctx, pairOptions{Dir: dir})
+	p, err := startPair(ctx, Harness{Dir: dir})
 	if err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
 	defer p.close()
 	rep := &Report{}
-	if err := measureNetCrypto(ctx, p, samples, samples, rep); err != nil {
-		return nil, err
-	}
-	probe, err := newFsyncProbe(p.senderCfg.Path(p.senderCfg.DataDir))
+	probe, err := measureFloor(ctx, p, samples, samples, rep)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +257,6 @@ func MeasureFloor(ctx context.Context, dir string, samples int) (*Floor, error) 
 	if err != nil {
 		return nil, err
 	}
-	rep.Floor.Fsync = summarize(fs)
-	rep.Floor.finish()
+	rep.Floor.finish(fs)
 	return &rep.Floor, nil
 }

@@ -36,12 +36,12 @@ type cpuMeter struct {
 }
 
 func startCPU() cpuMeter {
-	d, ok := processCPU()
+	d, ok := ProcessCPU()
 	return cpuMeter{start: d, ok: ok}
 }
 
 func (m cpuMeter) report(b *testing.B) {
-	end, ok := processCPU()
+	end, ok := ProcessCPU()
 	if !m.ok || !ok || b.N == 0 {
 		return
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
-	"go.uber.org/zap"
 
 	"github.com/vigil-network/vigil/node"
 	"github.com/vigil-network/vigil/node/testnet"
@@ -29,47 +28,25 @@ type pair struct {
 	to                     string // receiver's country
 	doc                    []byte // the request every submission sends
 
-	tr     *tracker
+	tr     *Tracker
 	cancel context.CancelFunc
-}
-
-type pairOptions struct {
-	// Dir is where the testnet directory is created (os.TempDir if
-	// empty); Keep leaves it in place on close.
-	Dir          string
-	Keep         bool
-	StoreProfile string
-	Logger       *zap.Logger
 }
 
 // startPair creates a two-node testnet, starts both nodes in this process
 // and waits until they are connected.
-func startPair(ctx context.Context, o pairOptions) (p *pair, err error) {
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
-	if o.StoreProfile == "" {
-		o.StoreProfile = "default"
-	}
-	if o.Dir != "" {
-		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-			return nil, fmt.Errorf("bench dir: %w", err)
-		}
-	}
-	dir, err := os.MkdirTemp(o.Dir, "vigil-bench-")
+func startPair(ctx context.Context, o Harness) (p *pair, err error) {
+	o.SetDefaults()
+	dir, man, err := o.NewTestnet("vigil-bench-", 2, true)
 	if err != nil {
-		return nil, fmt.Errorf("bench dir: %w", err)
+		return nil, err
 	}
-	p = &pair{dir: dir, removeAt: !o.Keep, tr: newTracker()}
+	p = &pair{dir: dir, removeAt: !o.Keep, man: man, tr: NewTracker()}
 	defer func() {
 		if err != nil {
-			_ = p.close()
+			err = errors.Join(err, p.close())
 			p = nil
 		}
 	}()
-	if p.man, err = testnet.Init(testnet.InitOptions{Dir: dir, Nodes: 2, StoreProfile: o.StoreProfile, LoadLimits: true}); err != nil {
-		return p, err
-	}
 	if p.senderCfg, err = node.LoadConfig(p.man.Nodes[0].Config); err != nil {
 		return p, err
 	}
@@ -77,18 +54,18 @@ func startPair(ctx context.Context, o pairOptions) (p *pair, err error) {
 		return p, err
 	}
 	p.to = p.man.Nodes[1].Country
-	if p.doc, err = requestDoc(p.to); err != nil {
+	if p.doc, err = RequestDoc(p.to); err != nil {
 		return p, err
 	}
 
 	nctx, cancel := context.WithCancel(ctx)
 	p.cancel = cancel
 	if p.sender, err = node.New(p.senderCfg, node.Options{Logger: o.Logger.Named(p.man.Nodes[0].Country),
-		OnDelivered: p.tr.delivered}); err != nil {
+		OnDelivered: p.tr.Delivered}); err != nil {
 		return p, fmt.Errorf("sender: %w", err)
 	}
 	if p.receiver, err = node.New(p.receiverCfg, node.Options{Logger: o.Logger.Named(p.to),
-		OnReceived: p.tr.received}); err != nil {
+		OnReceived: p.tr.Received}); err != nil {
 		return p, fmt.Errorf("receiver: %w", err)
 	}
 	if err = p.receiver.Start(nctx); err != nil {
@@ -162,38 +139,39 @@ func (p *pair) request(ctx context.Context, timeout time.Duration) (sample, erro
 		return sample{}, fmt.Errorf("submit: %w", err)
 	}
 	t1 := time.Now()
-	at, err := p.tr.wait(ctx, sub.MessageID, timeout)
+	at, err := p.tr.Wait(ctx, sub.MessageID, timeout)
 	if err != nil {
 		return sample{}, err
 	}
 	s := sample{submitted: t1.Sub(t0), delivered: at.Sub(t0), at: at}
-	if rt, ok := p.tr.takeReceived(sub.MessageID); ok {
+	if rt, ok := p.tr.TakeReceived(sub.MessageID); ok {
 		s.received = rt.Sub(t0)
 	}
 	return s, nil
 }
 
-// tracker turns the nodes' OnReceived and OnDelivered hooks into per
+// Tracker turns the nodes' OnReceived and OnDelivered hooks into per
 // message timestamps. A delivery can be recorded before the submitter
 // learns the message ID (SubmitRequest wakes the delivery worker before it
 // returns), so unclaimed deliveries are buffered by ID.
-type tracker struct {
-	mu       sync.Mutex
-	waiting  map[string]chan time.Time
-	early    map[string]time.Time // delivered before anyone waited
-	recvd    map[string]time.Time
-	nDeliver int
+type Tracker struct {
+	mu      sync.Mutex
+	waiting map[string]chan time.Time
+	early   map[string]time.Time // delivered before anyone waited
+	recvd   map[string]time.Time
 }
 
-func newTracker() *tracker {
-	return &tracker{waiting: map[string]chan time.Time{}, early: map[string]time.Time{}, recvd: map[string]time.Time{}}
+// NewTracker returns an empty Tracker.
+func NewTracker() *Tracker {
+	return &Tracker{waiting: map[string]chan time.Time{}, early: map[string]time.Time{}, recvd: map[string]time.Time{}}
 }
 
-func (t *tracker) delivered(id string) {
+// Delivered records that message id's receipt is durable at the sender
+// (a node.Options.OnDelivered hook).
+func (t *Tracker) Delivered(id string) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.nDeliver++
 	if ch, ok := t.waiting[id]; ok {
 		delete(t.waiting, id)
 		ch <- now // buffered
@@ -202,14 +180,17 @@ func (t *tracker) delivered(id string) {
 	t.early[id] = now
 }
 
-func (t *tracker) received(id string) {
+// Received records that message id is durable at the receiver (a
+// node.Options.OnReceived hook).
+func (t *Tracker) Received(id string) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.recvd[id] = now
 }
 
-func (t *tracker) takeReceived(id string) (time.Time, bool) {
+// TakeReceived returns, and forgets, when message id was received.
+func (t *Tracker) TakeReceived(id string) (time.Time, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	at, ok := t.recvd[id]
@@ -217,14 +198,8 @@ func (t *tracker) takeReceived(id string) (time.Time, bool) {
 	return at, ok
 }
 
-func (t *tracker) deliveries() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.nDeliver
-}
-
-// wait returns when message id was delivered.
-func (t *tracker) wait(ctx context.Context, id string, timeout time.Duration) (time.Time, error) {
+// Wait returns when message id was delivered.
+func (t *Tracker) Wait(ctx context.Context, id string, timeout time.Duration) (time.Time, error) {
 	t.mu.Lock()
 	if at, ok := t.early[id]; ok {
 		delete(t.early, id)
@@ -249,17 +224,17 @@ func (t *tracker) wait(ctx context.Context, id string, timeout time.Duration) (t
 	}
 }
 
-func (t *tracker) forget(id string) {
+func (t *Tracker) forget(id string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.waiting, id)
 	delete(t.recvd, id)
 }
 
-// requestDoc builds a valid preservation request to country to, modelled
+// RequestDoc builds a valid preservation request to country to, modelled
 // on configs/examples/preservation.json (about 4.5 KiB of JSON), so the
 // benchmark does not depend on the working directory.
-func requestDoc(to string) ([]byte, error) {
+func RequestDoc(to string) ([]byte, error) {
 	yes := true
 	from1 := time.Date(2026, 11, 21, 23, 40, 0, 0, time.UTC)
 	to1 := time.Date(2026, 11, 22, 4, 15, 0, 0, time.UTC)

@@ -43,9 +43,59 @@ func (d Duration) String() string {
 	}
 }
 
+// Sample is what Stats summarises: durations, or plain numbers (MiB,
+// threads, milliseconds read from an API) whose unit the field holding
+// the summary names, as in rss_mib.
+type Sample interface{ Duration | float64 }
+
 // Stats summarises a set of samples. Percentiles use the nearest-rank
 // method, so P99 of 500 samples is the 495th smallest.
-type Stats struct {
+//
+// In JSON a summary of durations holds milliseconds under names that say
+// so (min_ms, p50_ms, ...); a summary of plain numbers holds them under
+// bare names (min, p50, ..., and their sum).
+type Stats[T Sample] struct {
+	N                                  int
+	Min, P50, P90, P99, Max, Mean, Sum T
+}
+
+// Summarize summarises samples.
+func Summarize[T Sample](samples []T) Stats[T] {
+	if len(samples) == 0 {
+		return Stats[T]{}
+	}
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	st := Stats[T]{N: len(s), Min: s[0], Max: s[len(s)-1], P50: percentile(s, 50), P90: percentile(s, 90),
+		P99: percentile(s, 99)}
+	for _, x := range s {
+		st.Sum += x
+	}
+	st.Mean = st.Sum / T(len(s))
+	return st
+}
+
+// SummarizeDurations summarises time.Durations, what the benchmarks time.
+func SummarizeDurations(samples []time.Duration) Stats[Duration] {
+	ds := make([]Duration, len(samples))
+	for i, d := range samples {
+		ds[i] = Duration(d)
+	}
+	return Summarize(ds)
+}
+
+// percentile returns the nearest-rank p-th percentile of sorted samples.
+func percentile[T Sample](sorted []T, p int) T {
+	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 × n)
+	if rank < 1 {
+		rank = 1
+	}
+	return sorted[rank-1]
+}
+
+// durationStatsJSON and numberStatsJSON are the JSON forms of Stats (see
+// there); Stats converts to them, field for field.
+type durationStatsJSON struct {
 	N    int      `json:"n"`
 	Min  Duration `json:"min_ms"`
 	P50  Duration `json:"p50_ms"`
@@ -53,29 +103,40 @@ type Stats struct {
 	P99  Duration `json:"p99_ms"`
 	Max  Duration `json:"max_ms"`
 	Mean Duration `json:"mean_ms"`
+	Sum  Duration `json:"-"`
 }
 
-func summarize(samples []time.Duration) Stats {
-	if len(samples) == 0 {
-		return Stats{}
-	}
-	s := slices.Clone(samples)
-	slices.Sort(s)
-	var sum time.Duration
-	for _, d := range s {
-		sum += d
-	}
-	return Stats{N: len(s), Min: Duration(s[0]), P50: Duration(percentile(s, 50)), P90: Duration(percentile(s, 90)),
-		P99: Duration(percentile(s, 99)), Max: Duration(s[len(s)-1]), Mean: Duration(sum / time.Duration(len(s)))}
+type numberStatsJSON struct {
+	N    int     `json:"n"`
+	Min  float64 `json:"min"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+	Sum  float64 `json:"sum"`
 }
 
-// percentile returns the nearest-rank p-th percentile of sorted samples.
-func percentile(sorted []time.Duration, p int) time.Duration {
-	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 × n)
-	if rank < 1 {
-		rank = 1
+// MarshalJSON writes the summary in the form its kind of sample takes.
+func (s Stats[T]) MarshalJSON() ([]byte, error) {
+	switch v := any(s).(type) {
+	case Stats[Duration]:
+		return json.Marshal(durationStatsJSON(v))
+	case Stats[float64]:
+		return json.Marshal(numberStatsJSON(v))
 	}
-	return sorted[rank-1]
+	return nil, fmt.Errorf("bench: no JSON form for %T", s)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Stats[T]) UnmarshalJSON(b []byte) error {
+	switch v := any(s).(type) {
+	case *Stats[Duration]:
+		return json.Unmarshal(b, (*durationStatsJSON)(v))
+	case *Stats[float64]:
+		return json.Unmarshal(b, (*numberStatsJSON)(v))
+	}
+	return fmt.Errorf("bench: no JSON form for %T", s)
 }
 
 func ratio(a, b Duration) float64 {

@@ -222,7 +222,7 @@ type TestingConfig struct {
 	FaultInjection bool `yaml:"fault_injection"`
 	// SharedMachine says the whole network runs on this one machine:
 	// keep-alives and pings then slow down with the roster size
-	// (node/mesh.go), so 193 nodes fit on two cores.
+	// (node/mesh), so 193 nodes fit on two cores.
 	SharedMachine bool `yaml:"shared_machine"`
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
@@ -627,24 +628,9 @@ func (d *Service) CheckDrills(ctx context.Context) error {
 	return nil
 }
 
-// Country is one member's line in the drill report.
-type Country struct {
-	Country string `json:"country"`
-	// Latest reachability drill; absent if the member was never pinged.
-	Reachable     *bool      `json:"reachable,omitempty"`
-	RTTMillis     *float64   `json:"rtt_ms,omitempty"`
-	LastPingAt    *time.Time `json:"last_ping_at,omitempty"`
-	LastPingError string     `json:"last_ping_error,omitempty"`
-	// PingFailures counts consecutive failed pings up to the latest.
-	PingFailures int `json:"ping_failures"`
-	// Response drills: latest and median time to human acknowledgement.
-	AckSeconds       *float64 `json:"ack_seconds,omitempty"`
-	AckMedianSeconds *float64 `json:"ack_median_seconds,omitempty"`
-	DrillsSent       int      `json:"drills_sent"`
-	Acknowledged     int      `json:"acknowledged"`
-	Pending          int      `json:"pending"`
-	Misses           int      `json:"misses"`
-}
+// Country is one member's line in the drill report (an API type: the
+// report is what GET /api/v1/drills/report answers).
+type Country = types.DrillCountry
 
 // Report sums up the stored drill runs per member.
 type Report struct {

@@ -21,8 +21,9 @@ import (
 )
 
 // Cluster runs a testnet's nodes as child processes and talks to them
-// through their APIs with the node tokens from the manifest. The bench
-// harness (measure.go) and the scenario runner (scenario.go) drive it.
+// through their APIs with the node tokens from the manifest. The
+// federation benchmark (node/bench/federation) and the scenario runner
+// (node/testnet/scenario) drive it.
 type Cluster struct {
 	Dir string
 	M   *Manifest
@@ -164,16 +165,15 @@ func (c *Cluster) StartAll(ctx context.Context, par int) (map[string]time.Durati
 	return took, errors.Join(errs...)
 }
 
-// processes lists the distinct running processes.
-func (c *Cluster) processes() []*Process {
+// Processes maps each running process to the number of nodes it runs
+// (more than one for a group, group.go).
+func (c *Cluster) Processes() map[*Process]int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	seen := map[*Process]bool{}
-	var out []*Process
+	out := map[*Process]int{}
 	for _, p := range c.procs {
-		if !seen[p] && !p.Exited() {
-			seen[p] = true
-			out = append(out, p)
+		if !p.Exited() {
+			out[p]++
 		}
 	}
 	return out
@@ -210,7 +210,7 @@ func (c *Cluster) StopAll(par int, timeout time.Duration) error {
 		errs []error
 		sem  = make(chan struct{}, par)
 	)
-	for _, p := range c.processes() {
+	for p := range c.Processes() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -229,7 +229,7 @@ func (c *Cluster) StopAll(par int, timeout time.Duration) error {
 
 // KillAll kills every running node (cleanup after a failure).
 func (c *Cluster) KillAll() {
-	for _, p := range c.processes() {
+	for p := range c.Processes() {
 		p.Kill()
 	}
 }

@@ -2,10 +2,8 @@ package testnet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,7 +43,7 @@ func NodesPerProcess(n int) int {
 // keep both cores busy at boot, and one P idles cheaper (no second thread
 // woken for every ready goroutine).
 func groupEnv(k int) []string {
-	env := childEnv()
+	env := Environ()
 	if k <= 1 {
 		return env
 	}
@@ -112,7 +110,7 @@ func StartGroup(ctx context.Context, exe string, entries []NodeEntry) (*Process,
 	go func() { p.done <- cmd.Wait(); lf.Close() }()
 	var took []time.Duration
 	for _, e := range entries {
-		if err := waitUp(ctx, p, e.API, 60*time.Second+time.Duration(len(entries))*time.Second); err != nil {
+		if err := waitUp(ctx, p, e.API, 60*time.Second+time.Duration(len(entries))*time.Second, 100*time.Millisecond); err != nil {
 			p.Kill()
 			return nil, nil, fmt.Errorf("node %s (group of %d) did not come up (see %s and %s): %w", e.Country, len(entries),
 				filepath.Join(e.Dir, "node.log"), logPath, err)
@@ -120,34 +118,6 @@ func StartGroup(ctx context.Context, exe string, entries []NodeEntry) (*Process,
 		took = append(took, time.Since(t0))
 	}
 	return p, took, nil
-}
-
-// waitUp polls a node's /healthz until it answers 200, the process
-// exits or d passes.
-func waitUp(ctx context.Context, p *Process, api string, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	client := &http.Client{Timeout: 5 * time.Second}
-	for {
-		if p.Exited() {
-			return errors.New("the process exited")
-		}
-		req, _ := http.NewRequestWithContext(ctx, "GET", api+"/healthz", nil)
-		if resp, err := client.Do(req); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no healthy answer within %s", d)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // RunNodes runs several nodes in this process until ctx ends (the group
@@ -204,19 +174,4 @@ func RunNodes(ctx context.Context, configs []string, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "%d nodes running\n", len(nodes))
 	<-ctx.Done()
 	return nil
-}
-
-// runGroups is RunAll for large testnets: the nodes run k to a process.
-func runGroups(ctx context.Context, exe string, m *Manifest, k int, ready func([]*Process)) error {
-	dir := filepath.Dir(m.Nodes[0].Dir)
-	c := &Cluster{Dir: dir, M: m, Exe: exe, PerProcess: k, procs: map[string]*Process{}}
-	if _, err := c.StartAll(ctx, 8); err != nil {
-		c.StopAll(32, 15*time.Second)
-		return err
-	}
-	if ready != nil {
-		ready(c.processes())
-	}
-	<-ctx.Done()
-	return c.StopAll(32, 15*time.Second)
 }

@@ -13,8 +13,9 @@ import (
 // per-P caches). BENCHMARKS.md ("193-node testnet") shows the effect.
 var ChildEnv = []string{"GOMEMLIMIT=24MiB", "GOGC=50", "GOMAXPROCS=1"}
 
-// childEnv is os.Environ plus the ChildEnv entries not already set.
-func childEnv() []string {
+// Environ is the environment of a node process: os.Environ plus the
+// ChildEnv entries the harness's own environment does not set.
+func Environ() []string {
 	env := os.Environ()
 	for _, kv := range ChildEnv {
 		k, _, _ := strings.Cut(kv, "=")
@@ -23,4 +24,18 @@ func childEnv() []string {
 		}
 	}
 	return env
+}
+
+// EffectiveChildEnv is the ChildEnv variables as node processes get them:
+// the harness's own value where it sets one (reports record it).
+func EffectiveChildEnv() []string {
+	out := make([]string, 0, len(ChildEnv))
+	for _, kv := range ChildEnv {
+		k, _, _ := strings.Cut(kv, "=")
+		if v, ok := os.LookupEnv(k); ok {
+			kv = k + "=" + v
+		}
+		out = append(out, kv)
+	}
+	return out
 }

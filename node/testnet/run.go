@@ -2,14 +2,15 @@ package testnet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,7 +32,7 @@ func Start(ctx context.Context, exe string, e NodeEntry) (*Process, error) {
 	}
 	cmd := exec.Command(exe, "run", "--config", e.Config)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.Env = childEnv() // GOMEMLIMIT, GOGC, GOMAXPROCS (procenv.go)
+	cmd.Env = Environ() // GOMEMLIMIT, GOGC, GOMAXPROCS (procenv.go)
 	// Own process group: a Ctrl-C on the terminal reaches the harness,
 	// which then stops each node in order. Pdeathsig stops them if the
 	// harness itself dies.
@@ -42,33 +43,42 @@ func Start(ctx context.Context, exe string, e NodeEntry) (*Process, error) {
 	}
 	p := &Process{Entry: e, cmd: cmd, log: lf, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); lf.Close() }()
-	if err := waitHealthy(ctx, e.API, p.done); err != nil {
+	if err := waitUp(ctx, p, e.API, 30*time.Second, 50*time.Millisecond); err != nil {
 		p.Kill()
 		return nil, fmt.Errorf("node %s did not come up (see %s): %w", e.Country, filepath.Join(e.Dir, "node.log"), err)
 	}
 	return p, nil
 }
 
-func waitHealthy(ctx context.Context, api string, exited <-chan error) error {
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-exited:
+// waitUp polls a node's /healthz every interval until it answers 200, the
+// process exits or d passes.
+func waitUp(ctx context.Context, p *Process, api string, d, every time.Duration) error {
+	deadline := time.Now().Add(d)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for {
+		if ended, err := p.exit(); ended {
 			return fmt.Errorf("exited: %v", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
 		}
-		resp, err := http.Get(api + "/healthz")
-		if err == nil {
+		req, err := http.NewRequestWithContext(ctx, "GET", api+"/healthz", nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
 		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no healthy answer within %s", d)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
 	}
-	return errors.New("no healthy answer within 30s")
 }
 
 // Stop sends SIGTERM and waits up to timeout before killing.
@@ -93,73 +103,36 @@ func (p *Process) Kill() {
 
 // Exited reports whether the process has ended.
 func (p *Process) Exited() bool {
+	ended, _ := p.exit()
+	return ended
+}
+
+// exit reports whether the process has ended, and how.
+func (p *Process) exit() (bool, error) {
 	select {
 	case err := <-p.done:
 		p.done <- err
-		return true
+		return true, err
 	default:
-		return false
+		return false, nil
 	}
 }
 
-// RunAll starts every node in the manifest, calls ready, and stops them all
-// when ctx ends.
+// RunAll starts every node in the manifest (NodesPerProcess to a
+// process), calls ready with the processes (by country of their first
+// node), and stops them all when ctx ends.
 func RunAll(ctx context.Context, exe string, m *Manifest, ready func([]*Process)) error {
-	if k := NodesPerProcess(len(m.Nodes)); k > 1 {
-		return runGroups(ctx, exe, m, k, ready) // group.go
-	}
-	procs := make([]*Process, len(m.Nodes))
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-	)
-	sem := make(chan struct{}, 8)
-	for i, e := range m.Nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			p, err := Start(ctx, exe, e)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			procs[i] = p
-		}()
-	}
-	wg.Wait()
-	stopAll := func() error {
-		var serrs []error
-		var swg sync.WaitGroup
-		var smu sync.Mutex
-		for _, p := range procs {
-			if p == nil {
-				continue
-			}
-			swg.Add(1)
-			go func() {
-				defer swg.Done()
-				if err := p.Stop(15 * time.Second); err != nil {
-					smu.Lock()
-					serrs = append(serrs, fmt.Errorf("%s: %w", p.Entry.Country, err))
-					smu.Unlock()
-				}
-			}()
-		}
-		swg.Wait()
-		return errors.Join(serrs...)
-	}
-	if len(errs) > 0 {
-		stopAll()
-		return errors.Join(errs...)
+	c := &Cluster{Dir: filepath.Dir(m.Nodes[0].Dir), M: m, Exe: exe, PerProcess: NodesPerProcess(len(m.Nodes)),
+		procs: map[string]*Process{}}
+	if _, err := c.StartAll(ctx, 8); err != nil {
+		c.StopAll(32, 15*time.Second)
+		return err
 	}
 	if ready != nil {
+		procs := slices.Collect(maps.Keys(c.Processes()))
+		slices.SortFunc(procs, func(a, b *Process) int { return strings.Compare(a.Entry.Country, b.Entry.Country) })
 		ready(procs)
 	}
 	<-ctx.Done()
-	return stopAll()
+	return c.StopAll(32, 15*time.Second)
 }

@@ -358,29 +358,26 @@ func EmergencyRequest(to, reference string, size int) ([]byte, error) {
 		Safeguards: protocol.Safeguards{LegalBasis: "Second Additional Protocol, Art. 9",
 			Proportionality: "One account, one day.", HandlingCode: "H2"},
 	}
-	doc, err := json.Marshal(&req)
-	if err != nil {
-		return nil, err
-	}
-	if pad := size - len(doc); pad > 0 {
-		req.EmergencyFacts += " " + strings.Repeat("x", pad-1)
-		if doc, err = json.Marshal(&req); err != nil {
-			return nil, err
-		}
-	}
-	return doc, nil
+	return marshalPadded(&req, &req.EmergencyFacts, "x", size)
 }
 
 // ActionDoc is an action document padded to about size bytes of text.
 func ActionDoc(a protocol.ActionName, seq uint64, size int) ([]byte, error) {
 	act := protocol.Action{Action: a, Seq: seq, Operator: "Hostile operator", Text: "Please clarify."}
-	doc, err := json.Marshal(&act)
+	return marshalPadded(&act, &act.Text, "y", size)
+}
+
+// marshalPadded marshals v; if that is under size bytes, it lengthens the
+// text field (a string in v) with fill by the difference and marshals
+// again.
+func marshalPadded(v any, field *string, fill string, size int) ([]byte, error) {
+	doc, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
 	if pad := size - len(doc); pad > 0 {
-		act.Text += " " + strings.Repeat("y", pad-1)
-		if doc, err = json.Marshal(&act); err != nil {
+		*field += " " + strings.Repeat(fill, pad-1)
+		if doc, err = json.Marshal(v); err != nil {
 			return nil, err
 		}
 	}

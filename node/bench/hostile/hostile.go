@@ -5,7 +5,7 @@
 // and sealed, plus raw TCP connections that hold no key at all.
 //
 // The node tests (node/hostile_test.go) use it to assert what the victim
-// does under each attack; `vigil bench --flood` (node/bench/flood.go) uses
+// does under each attack; `vigil bench --flood` (node/bench/flood) uses
 // it to measure an honest member's latency while the victim is flooded.
 //
 // Every operation is bounded in count and in time, and every goroutine a

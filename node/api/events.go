@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"encoding/json"
@@ -10,16 +10,21 @@ import (
 	"github.com/vigil-network/vigil/store"
 )
 
+// Events is the node's change-notice hub (*events.Hub): it carries IDs;
+// the console stream renders each one for its subscriber.
+type Events interface {
+	Subscribe() (<-chan events.Event, func())
+}
+
 // handleEvents streams change notices to a console until it disconnects or
-// the node stops. The hub carries IDs; each event is rendered here, for
-// the subscriber, from the store's current state.
-func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
+// the node stops.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
-		writeError(w, http.StatusInternalServerError, "streaming unsupported", nil)
+		WriteError(w, http.StatusInternalServerError, "streaming unsupported", nil)
 		return
 	}
-	ch, cancel := n.events.Subscribe()
+	ch, cancel := s.d.Events.Subscribe()
 	defer cancel()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -30,16 +35,20 @@ func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 	beat := time.NewTicker(15 * time.Second)
 	defer beat.Stop()
+	var stopping <-chan struct{}
+	if s.d.Context != nil {
+		stopping = s.d.Context.Done()
+	}
 	for {
 		select {
 		case <-r.Context().Done():
 			return
-		case <-n.ctx.Done():
+		case <-stopping:
 			return
 		case <-beat.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
 		case e := <-ch:
-			data, ok := n.renderEvent(e)
+			data, ok := s.renderEvent(e)
 			if !ok {
 				continue
 			}
@@ -51,22 +60,22 @@ func (n *Node) handleEvents(w http.ResponseWriter, r *http.Request) {
 
 // renderEvent reads what e names and encodes it for the console: a case's
 // summary or an alert. A case or alert gone by now is skipped.
-func (n *Node) renderEvent(e events.Event) ([]byte, bool) {
+func (s *Server) renderEvent(e events.Event) ([]byte, bool) {
 	var v any
-	err := n.store.View(func(tx *store.ReadTx) error {
+	err := s.d.Store.View(func(tx *store.ReadTx) error {
 		switch e.Kind {
 		case events.CaseChanged:
 			c, err := tx.Case(e.ID)
 			if err != nil {
 				return err
 			}
-			v = n.summarize(c)
+			v = s.summarize(c)
 		case events.AlertRaised:
 			a, err := tx.Alert(e.ID)
 			if err != nil {
 				return err
 			}
-			v = a
+			v = AlertOf(a)
 		}
 		return nil
 	})

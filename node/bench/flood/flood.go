@@ -1,10 +1,11 @@
-package bench
-
-// The flood benchmark of issue 9: one member floods a victim at 10× the
-// victim's delivery rate limit while an honest member sends a steady load.
-// Three parties run in this process: the victim and the honest member are
-// real nodes; the hostile member is a hostile.Driver holding the third
-// testnet member's keys (its node is not started).
+// Package flood is the flood benchmark of issue 9 (`vigil bench
+// --flood`): one member floods a victim at 10× the victim's delivery rate
+// limit while an honest member sends a steady load, and it reports the
+// honest member's latency with and without the flood and the victim's
+// footprint. Three parties run in this process: the victim and the honest
+// member are real nodes; the hostile member is a hostile.Driver holding
+// the third testnet member's keys (its node is not started).
+package flood
 
 import (
 	"context"
@@ -19,22 +20,19 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/bench"
 	"github.com/vigil-network/vigil/node/bench/hostile"
-	"github.com/vigil-network/vigil/node/testnet"
 )
 
-// GoalFloodP99Ratio is the issue's goal: the honest member's p99 under the
+// GoalP99Ratio is the issue's goal: the honest member's p99 under the
 // flood within this multiple of its unloaded p99.
-const GoalFloodP99Ratio = 2.0
+const GoalP99Ratio = 2.0
 
-// FloodOptions configures RunFlood. Zero values take the defaults in
-// brackets.
-type FloodOptions struct {
-	Dir  string // parent of the temporary testnet [os.TempDir()]
-	Keep bool
+// Options configures Run. Zero values take the defaults in
+// brackets, the values of DefaultFloodOptions.
+type Options struct {
+	bench.Harness
 	// Duration of each phase: unloaded, then flooded [60s].
 	Duration time.Duration
 	// HonestRate is the honest member's steady load in requests/s [5].
@@ -46,45 +44,38 @@ type FloodOptions struct {
 	// FloodStreams is the number of delivery streams the flood uses [8].
 	FloodStreams int
 	// FloodSize is each flooded request's JSON size in bytes [0: about 2 KiB].
-	FloodSize    int
-	StoreProfile string        // ["default"]
-	Timeout      time.Duration // bound on one honest receipt [60s]
-	Logger       *zap.Logger
-	Progress     io.Writer
+	FloodSize int
+	// Timeout bounds the wait for one honest receipt [60s].
+	Timeout time.Duration
 }
 
-func (o *FloodOptions) defaults() {
-	if o.Duration <= 0 {
-		o.Duration = 60 * time.Second
-	}
-	if o.HonestRate <= 0 {
-		o.HonestRate = 5
-	}
-	if o.FloodStreams <= 0 {
-		o.FloodStreams = 8
-	}
-	if o.StoreProfile == "" {
-		o.StoreProfile = "default"
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 60 * time.Second
-	}
-	if o.Logger == nil {
-		o.Logger = zap.NewNop()
-	}
+// DefaultOptions is what Run uses for options left zero; `vigil bench
+// --flood`'s flags start from it.
+func DefaultOptions() Options {
+	return Options{Harness: bench.Harness{StoreProfile: "default"}, Duration: 60 * time.Second, HonestRate: 5,
+		FloodStreams: 8, Timeout: 60 * time.Second}
 }
 
-// FloodReport is the outcome of RunFlood.
-type FloodReport struct {
-	Started time.Time `json:"started"`
-	Machine Machine   `json:"machine"`
-	Victim  string    `json:"victim"`
-	Honest  string    `json:"honest"`
-	Hostile string    `json:"hostile"`
+func (o *Options) defaults() {
+	d := DefaultOptions()
+	o.SetDefaults()
+	bench.SetDefault(&o.Duration, d.Duration)
+	bench.SetDefault(&o.HonestRate, d.HonestRate)
+	bench.SetDefault(&o.FloodStreams, d.FloodStreams)
+	bench.SetDefault(&o.Timeout, d.Timeout)
+}
+
+// Report is the outcome of Run.
+type Report struct {
+	Started time.Time     `json:"started"`
+	Machine bench.Machine `json:"machine"`
+	Victim  string        `json:"victim"`
+	Honest  string        `json:"honest"`
+	Hostile string        `json:"hostile"`
 	// StoreProfile of the nodes; Duration of each phase.
-	StoreProfile string   `json:"store_profile"`
-	Duration     Duration `json:"phase_ms"`
-	HonestRate   float64  `json:"honest_rate_per_s"`
+	StoreProfile string         `json:"store_profile"`
+	Duration     bench.Duration `json:"phase_ms"`
+	HonestRate   float64        `json:"honest_rate_per_s"`
 	// DeliverLimit is the victim's per-peer /vigil/deliver rate (0: none
 	// configured), FloodRate what the hostile member aimed at.
 	DeliverLimit float64 `json:"deliver_limit_per_s"`
@@ -96,16 +87,16 @@ type FloodReport struct {
 	P99Ratio float64 `json:"p99_ratio"`
 	P99Met   bool    `json:"p99_met"`
 
-	Flood FloodCounts `json:"flood"`
+	Flood Counts `json:"flood"`
 }
 
 // Phase is one measured phase.
 type Phase struct {
 	// Honest is the honest member's end-to-end latency (submit → receipt
 	// durable at the honest member); Sent and Delivered count its requests.
-	Honest    Stats `json:"honest"`
-	Sent      int   `json:"sent"`
-	Delivered int   `json:"delivered"`
+	Honest    bench.Stats[bench.Duration] `json:"honest"`
+	Sent      int                         `json:"sent"`
+	Delivered int                         `json:"delivered"`
 	// StoreGrowth is the victim's data dir disk usage (allocated blocks)
 	// at the end minus at the start; PerMinute scales it to a minute.
 	StoreGrowth          int64 `json:"store_growth_bytes"`
@@ -120,12 +111,12 @@ type Phase struct {
 	RSSEnd int64 `json:"rss_end_bytes,omitempty"`
 	// CPU is the process's CPU time over the phase, Utilisation it as a
 	// share of all CPUs (victim + honest member + attacker together).
-	CPU         Duration `json:"cpu_ms"`
-	Utilisation float64  `json:"cpu_utilisation"`
+	CPU         bench.Duration `json:"cpu_ms"`
+	Utilisation float64        `json:"cpu_utilisation"`
 }
 
-// FloodCounts is what the hostile member's flood got.
-type FloodCounts struct {
+// Counts is what the hostile member's flood got.
+type Counts struct {
 	Sent       int            `json:"sent"`
 	Receipted  int            `json:"receipted"`
 	Rejected   map[string]int `json:"rejected"`
@@ -135,34 +126,20 @@ type FloodCounts struct {
 	Accepted   int64          `json:"accepted_bytes"`
 }
 
-// RunFlood measures the honest member's latency unloaded, then under the
+// Run measures the honest member's latency unloaded, then under the
 // flood, and the victim's footprint in each phase.
-func RunFlood(ctx context.Context, o FloodOptions) (rep *FloodReport, err error) {
+func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	o.defaults()
-	progress := func(format string, a ...any) {
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, format+"\n", a...)
-		}
-	}
-	if o.Dir != "" {
-		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
-			return nil, fmt.Errorf("bench dir: %w", err)
-		}
-	}
-	dir, err := os.MkdirTemp(o.Dir, "vigil-flood-")
+	dir, man, err := o.NewTestnet("vigil-flood-", 3, false)
 	if err != nil {
-		return nil, fmt.Errorf("bench dir: %w", err)
+		return nil, err
 	}
 	if !o.Keep {
 		defer os.RemoveAll(dir)
 	}
-	man, err := testnet.Init(testnet.InitOptions{Dir: dir, Nodes: 3, StoreProfile: o.StoreProfile})
-	if err != nil {
-		return nil, err
-	}
 	ve, he, xe := man.Nodes[0], man.Nodes[1], man.Nodes[2]
-	rep = &FloodReport{Started: time.Now().UTC(), Machine: machine(), Victim: ve.Country, Honest: he.Country,
-		Hostile: xe.Country, StoreProfile: o.StoreProfile, Duration: Duration(o.Duration), HonestRate: o.HonestRate}
+	rep = &Report{Started: time.Now().UTC(), Machine: bench.ThisMachine(), Victim: ve.Country, Honest: he.Country,
+		Hostile: xe.Country, StoreProfile: o.StoreProfile, Duration: bench.Duration(o.Duration), HonestRate: o.HonestRate}
 
 	vcfg, err := node.LoadConfig(ve.Config)
 	if err != nil {
@@ -172,7 +149,7 @@ func RunFlood(ctx context.Context, o FloodOptions) (rep *FloodReport, err error)
 	if err != nil {
 		return nil, err
 	}
-	tr := newTracker()
+	tr := bench.NewTracker()
 	nctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	victim, err := node.New(vcfg, node.Options{Logger: o.Logger.Named(ve.Country)})
@@ -180,7 +157,7 @@ func RunFlood(ctx context.Context, o FloodOptions) (rep *FloodReport, err error)
 		return nil, fmt.Errorf("victim: %w", err)
 	}
 	defer victim.Close()
-	honest, err := node.New(hcfg, node.Options{Logger: o.Logger.Named(he.Country), OnDelivered: tr.delivered})
+	honest, err := node.New(hcfg, node.Options{Logger: o.Logger.Named(he.Country), OnDelivered: tr.Delivered})
 	if err != nil {
 		return nil, fmt.Errorf("honest member: %w", err)
 	}
@@ -214,7 +191,7 @@ func RunFlood(ctx context.Context, o FloodOptions) (rep *FloodReport, err error)
 	}
 	defer drv.Close()
 
-	doc, err := requestDoc(ve.Country)
+	doc, err := bench.RequestDoc(ve.Country)
 	if err != nil {
 		return nil, err
 	}
@@ -232,14 +209,14 @@ func RunFlood(ctx context.Context, o FloodOptions) (rep *FloodReport, err error)
 	}
 	dataDir := vcfg.Path(vcfg.DataDir)
 
-	progress("unloaded: %s of %.0f honest requests/s", o.Duration, o.HonestRate)
+	o.Progressf("unloaded: %s of %.0f honest requests/s", o.Duration, o.HonestRate)
 	if rep.Unloaded, err = runPhase(ctx, o, honest, tr, doc, dataDir, nil); err != nil {
 		return nil, err
 	}
 	if rep.FloodRate > 0 {
-		progress("flooded: the same, while %s floods %s at %.0f envelopes/s", xe.Country, ve.Country, rep.FloodRate)
+		o.Progressf("flooded: the same, while %s floods %s at %.0f envelopes/s", xe.Country, ve.Country, rep.FloodRate)
 	} else {
-		progress("flooded: the same, while %s floods %s as fast as it can (no rate limit configured)", xe.Country, ve.Country)
+		o.Progressf("flooded: the same, while %s floods %s as fast as it can (no rate limit configured)", xe.Country, ve.Country)
 	}
 	var fr *hostile.Result
 	var ferr error
@@ -258,21 +235,23 @@ func RunFlood(ctx context.Context, o FloodOptions) (rep *FloodReport, err error)
 	if ferr != nil {
 		return nil, ferr
 	}
-	rep.Flood = FloodCounts{Sent: fr.Sent, Receipted: fr.Receipted, Rejected: fr.Rejected, Retryable: fr.Retryable,
+	rep.Flood = Counts{Sent: fr.Sent, Receipted: fr.Receipted, Rejected: fr.Rejected, Retryable: fr.Retryable,
 		Unanswered: fr.Unanswered, Accepted: fr.AcceptedBytes}
 	if fr.Elapsed > 0 {
 		rep.Flood.PerSecond = float64(fr.Sent) / fr.Elapsed.Seconds()
 	}
-	rep.P99Ratio = ratio(rep.Flooded.Honest.P99, rep.Unloaded.Honest.P99)
-	rep.P99Met = rep.P99Ratio > 0 && rep.P99Ratio <= GoalFloodP99Ratio
-	rep.Machine.LoadAvgEnd = loadAvg()
-	progress("stopping nodes")
+	if u := rep.Unloaded.Honest.P99; u > 0 {
+		rep.P99Ratio = float64(rep.Flooded.Honest.P99) / float64(u)
+	}
+	rep.P99Met = rep.P99Ratio > 0 && rep.P99Ratio <= GoalP99Ratio
+	rep.Machine.LoadAvgEnd = bench.LoadAvg()
+	o.Progressf("stopping nodes")
 	return rep, nil
 }
 
 // runPhase sends the honest load for o.Duration (with load started
 // alongside, if given) and measures the victim.
-func runPhase(ctx context.Context, o FloodOptions, honest *node.Node, tr *tracker, doc []byte, dataDir string,
+func runPhase(ctx context.Context, o Options, honest *node.Node, tr *bench.Tracker, doc []byte, dataDir string,
 	load func(ctx context.Context) (wait func())) (Phase, error) {
 	var ph Phase
 	du0, err := hostile.DiskUsage(dataDir)
@@ -305,7 +284,7 @@ func runPhase(ctx context.Context, o FloodOptions, honest *node.Node, tr *tracke
 			}
 		}
 	}()
-	cpu0, cpuOK := processCPU()
+	cpu0, cpuOK := bench.ProcessCPU()
 	start := time.Now()
 	var (
 		mu   sync.Mutex
@@ -341,7 +320,7 @@ loop:
 	tick.Stop()
 	wg.Wait()
 	elapsed := time.Since(start)
-	cpu1, _ := processCPU()
+	cpu1, _ := bench.ProcessCPU()
 	if wait != nil {
 		wait()
 	}
@@ -350,7 +329,7 @@ loop:
 	if len(errs) > 0 && len(lat) == 0 {
 		return ph, fmt.Errorf("honest requests: %w", errors.Join(errs[:min(3, len(errs))]...))
 	}
-	ph.Honest, ph.Delivered = summarize(lat), len(lat)
+	ph.Honest, ph.Delivered = bench.SummarizeDurations(lat), len(lat)
 	du1, err := hostile.DiskUsage(dataDir)
 	if err != nil {
 		return ph, err
@@ -359,19 +338,19 @@ loop:
 	ph.StoreGrowthPerMinute = int64(float64(ph.StoreGrowth) / elapsed.Minutes())
 	ph.HeapEnd, ph.HeapPeak, ph.RSSEnd = liveHeap(), peak, rss()
 	if cpuOK && elapsed > 0 {
-		ph.CPU = Duration(cpu1 - cpu0)
+		ph.CPU = bench.Duration(cpu1 - cpu0)
 		ph.Utilisation = float64(cpu1-cpu0) / (float64(elapsed) * float64(runtime.NumCPU()))
 	}
 	return ph, nil
 }
 
-func honestRequest(ctx context.Context, n *node.Node, tr *tracker, doc []byte, timeout time.Duration) (time.Duration, error) {
+func honestRequest(ctx context.Context, n *node.Node, tr *bench.Tracker, doc []byte, timeout time.Duration) (time.Duration, error) {
 	t0 := time.Now()
 	sub, err := n.SubmitRequest(ctx, "bench", doc)
 	if err != nil {
 		return 0, fmt.Errorf("submit: %w", err)
 	}
-	at, err := tr.wait(ctx, sub.MessageID, timeout)
+	at, err := tr.Wait(ctx, sub.MessageID, timeout)
 	if err != nil {
 		return 0, err
 	}
@@ -403,7 +382,7 @@ func rss() int64 {
 }
 
 // WriteText writes the flood report for people.
-func (r *FloodReport) WriteText(w io.Writer) error {
+func (r *Report) WriteText(w io.Writer) error {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	m := r.Machine
@@ -455,7 +434,7 @@ func (r *FloodReport) WriteText(w io.Writer) error {
 	if r.P99Met {
 		verdict = "MET"
 	}
-	fmt.Fprintf(&b, "GOAL honest p99 under flood ≤ %.0f× unloaded: %.2f× — %s\n", GoalFloodP99Ratio, r.P99Ratio, verdict)
+	fmt.Fprintf(&b, "GOAL honest p99 under flood ≤ %.0f× unloaded: %.2f× — %s\n", GoalP99Ratio, r.P99Ratio, verdict)
 	fmt.Fprintf(&b, "note: the three parties share one process, so heap, RSS and CPU are the process's; the victim's own\n"+
 		"footprint is bounded by them, and its store growth is its data dir alone.\n")
 	lines := strings.Split(b.String(), "\n")

@@ -1,4 +1,4 @@
-package node
+package mesh
 
 import (
 	"context"
@@ -22,8 +22,8 @@ func TestMeshPeriodsScaleOnlyOnASharedMachine(t *testing.T) {
 		{3, true, 30 * time.Second, 30 * time.Second},
 		{193, true, 96500 * time.Millisecond, 386 * time.Second},
 	} {
-		if got := meshPeriod(tc.members, tc.shared); got != tc.mesh {
-			t.Errorf("meshPeriod(%d, %v) = %s, want %s", tc.members, tc.shared, got, tc.mesh)
+		if got := KeepAlivePeriod(tc.members, tc.shared); got != tc.mesh {
+			t.Errorf("KeepAlivePeriod(%d, %v) = %s, want %s", tc.members, tc.shared, got, tc.mesh)
 		}
 		if got := pingPeriod(tc.members, tc.shared); got != tc.ping {
 			t.Errorf("pingPeriod(%d, %v) = %s, want %s", tc.members, tc.shared, got, tc.ping)
@@ -51,40 +51,19 @@ func TestPingDueOncePerPeriod(t *testing.T) {
 	}
 }
 
-func TestClaimantSkipsTriedAndDisconnected(t *testing.T) {
-	var m meshState
-	m.noteSerial("old", 1)
-	m.noteSerial("tried", 5)
-	m.noteSerial("gone", 5)
-	m.noteSerial("good", 3)
-	conn := func(p peer.ID) network.Connectedness {
-		if p == "gone" {
-			return network.NotConnected
-		}
-		return network.Connected
-	}
-	if p := m.claimant(2, map[peer.ID]bool{"tried": true}, conn); p != "good" {
-		t.Errorf("claimant = %q, want good", p)
-	}
-	m.forget("good")
-	if p := m.claimant(2, map[peer.ID]bool{"tried": true}, conn); p != "" {
-		t.Errorf("claimant after forget = %q, want none", p)
-	}
-}
-
 // Two hosts that dialled each other hold two connections. Only the side
 // with the smaller peer ID prunes, only a connection that stayed idle over
 // two passes, and the peers stay connected.
 func TestPruneDuplicatesClosesOnlyIdleExtras(t *testing.T) {
 	defer func(d time.Duration) { dupMinAge = d }(dupMinAge)
 	dupMinAge = 0
-	newHost := func() *Node {
+	newHost := func() *Mesh {
 		h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { h.Close() })
-		return &Node{host: h, self: h.ID()}
+		return New(h, nil, Options{Self: h.ID()})
 	}
 	a, b := newHost(), newHost()
 	if a.self > b.self {
@@ -93,8 +72,8 @@ func TestPruneDuplicatesClosesOnlyIdleExtras(t *testing.T) {
 	ctx := context.Background()
 	a.host.Peerstore().AddAddrs(b.self, b.host.Addrs(), time.Hour)
 	b.host.Peerstore().AddAddrs(a.self, a.host.Addrs(), time.Hour)
-	count := func(n *Node, id peer.ID) int { return len(n.host.Network().ConnsToPeer(id)) }
-	waitConns := func(n *Node, id peer.ID, want int) bool {
+	count := func(n *Mesh, id peer.ID) int { return len(n.host.Network().ConnsToPeer(id)) }
+	waitConns := func(n *Mesh, id peer.ID, want int) bool {
 		for deadline := time.Now().Add(5 * time.Second); count(n, id) != want; time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(deadline) {
 				return false
@@ -115,7 +94,7 @@ func TestPruneDuplicatesClosesOnlyIdleExtras(t *testing.T) {
 		}
 		start := make(chan struct{})
 		var wg sync.WaitGroup
-		for _, d := range []struct{ from, to *Node }{{a, b}, {b, a}} {
+		for _, d := range []struct{ from, to *Mesh }{{a, b}, {b, a}} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

@@ -1,4 +1,4 @@
-package bench
+package flood
 
 import "github.com/vigil-network/vigil/node"
 
