@@ -405,219 +405,341 @@ type storedCheckpoint struct {
 // root recomputed from the records at its size. verify nil skips signature
 // checks. Problems in the log give OK=false and FirstProblem; the error is
 // only for failures to read the store.
+//
+// The checks run in log order, each stopping the walk at its first
+// problem: the checkpoints are read, the records walked (position, record,
+// leaf hash, chain, tree nodes, a checkpoint at that size), and then the
+// head, the checkpoints beyond the log and the tree state are compared
+// with what the walk found.
 func (r *ReadTx) VerifyAuditLog(verify func(msg, sig []byte) bool) (*AuditReport, error) {
-	rep := &AuditReport{}
-	fail := func(seq uint64, format string, args ...any) {
-		rep.FirstProblem = fmt.Sprintf(format, args...)
-		rep.ProblemSeq = seq
-	}
-
-	// Checkpoints (few) are loaded first and checked when the walk reaches
-	// their size.
-	cps := map[uint64]storedCheckpoint{}
-	var cpSizes []uint64
-	err := r.scan(auditCPPrefix, false, func(k string, v []byte) (bool, error) {
-		size, ok := seqFromKey(k, auditCPPrefix)
-		if !ok {
-			fail(0, "unexpected audit checkpoint key %q", k)
-			return false, nil
-		}
-		sc := storedCheckpoint{cp: new(Checkpoint)}
-		if err := json.Unmarshal(v, sc.cp); err != nil {
-			sc.bad = err.Error()
-		} else if sc.cp.Size != size {
-			sc.bad = fmt.Sprintf("stored at size %d but says size %d", size, sc.cp.Size)
-		}
-		cps[size] = sc
-		cpSizes = append(cpSizes, size)
-		rep.Checkpoints++
-		if sc.bad == "" {
-			rep.LatestCheckpoint = sc.cp
-		}
-		return true, nil
-	})
-	if err != nil || rep.FirstProblem != "" {
+	v := &auditVerifier{r: r, verify: verify, rep: &AuditReport{}, cps: map[uint64]storedCheckpoint{}}
+	rep := v.rep
+	if err := v.loadCheckpoints(); err != nil || v.failed() {
 		return rep, err
 	}
-	var goodCP uint64 // largest checkpoint that matched so far
-	checkCP := func(size uint64, root []byte) bool {
-		sc, ok := cps[size]
-		switch {
-		case !ok:
-			return true
-		case sc.bad != "":
-			fail(size, "checkpoint at size %d is corrupt: %s", size, sc.bad)
-		case verify != nil && !verify(sc.cp.Body(), sc.cp.Signature):
-			fail(size, "checkpoint at size %d: checkpoint signature invalid", size)
-		case !bytes.Equal(sc.cp.Root, root):
-			fail(size, "checkpoint at size %d does not match the log: a record from %d to %d was changed", size, goodCP+1, size)
-		default:
-			goodCP = size
-			return true
-		}
-		return false
-	}
-
-	var tree *auditTree
-	var tr auditTree
-	switch err := r.getJSON(auditTreeKey, &tr); {
-	case err == nil:
-		tree = &tr
-	case errors.Is(err, ErrNotFound):
-	default:
+	if err := v.loadTree(); err != nil {
 		return rep, err
 	}
-	leavesFrom := uint64(1<<64 - 1) // no tree: check no leaf hashes
-	if tree != nil {
-		leavesFrom = tree.LeavesFrom
-	}
-
-	if !checkCP(0, auditHasher.EmptyRoot()) {
+	if !v.checkCheckpoint(0, auditHasher.EmptyRoot()) {
 		return rep, nil
 	}
-	var (
-		n    uint64 // records verified
-		prev string // chain hash of record n
-		rng  = auditRanges.NewEmptyRange(0)
-	)
-	err = r.scan(auditPrefix, false, func(k string, v []byte) (bool, error) {
-		pos, ok := seqFromKey(k, auditPrefix)
-		want := n + 1
-		switch {
-		case !ok:
-			fail(want, "unexpected audit key %q after record %d", k, n)
-			return false, nil
-		case pos > want+1:
-			fail(want, "records %d to %d missing", want, pos-1)
-			return false, nil
-		case pos == want+1:
-			fail(want, "record %d missing", want)
-			return false, nil
-		case pos != want:
-			fail(pos, "unexpected audit record at position %d", pos)
-			return false, nil
-		}
-		var a AuditRecord
-		if err := json.Unmarshal(v, &a); err != nil {
-			fail(pos, "record %d was modified: it is not valid JSON", pos)
-			return false, nil
-		}
-		if a.Seq != pos {
-			fail(pos, "record %d is out of order: position %d holds record %d", pos, pos, a.Seq)
-			return false, nil
-		}
-		leaf := auditHasher.HashLeaf(v)
-		if pos >= leavesFrom {
-			stored, err := r.get(auditNodeKey(compact.NewNodeID(0, pos-1)))
-			switch {
-			case errors.Is(err, ErrNotFound):
-				fail(pos, "record %d has no stored leaf hash", pos)
-				return false, nil
-			case err != nil:
-				return false, err
-			case !bytes.Equal(stored, leaf):
-				fail(pos, "record %d was modified: it does not match its stored leaf hash", pos)
-				return false, nil
-			}
-		}
-		if a.PrevHash != prev {
-			if pos == 1 {
-				fail(pos, "record 1 was modified: its prev_hash is not empty")
-			} else {
-				fail(pos-1, "record %d was modified: its hash does not match the prev_hash of record %d", pos-1, pos)
-			}
-			return false, nil
-		}
-		// The stored tree nodes (which proofs are served from) must be the
-		// ones the records give.
-		var nodeErr error
-		err := rng.Append(leaf, func(id compact.NodeID, h []byte) {
-			if id.Level == 0 || pos < leavesFrom || nodeErr != nil || rep.FirstProblem != "" {
-				return
-			}
-			stored, err := r.get(auditNodeKey(id))
-			b, e := id.Coverage()
-			switch {
-			case errors.Is(err, ErrNotFound):
-				fail(pos, "the audit tree node over records %d to %d is missing", b+1, e)
-			case err != nil:
-				nodeErr = err
-			case !bytes.Equal(stored, h):
-				fail(pos, "the audit tree node over records %d to %d does not match them", b+1, e)
-			}
-		})
-		if err != nil || nodeErr != nil || rep.FirstProblem != "" {
-			return false, errors.Join(err, nodeErr)
-		}
-		if _, ok := cps[pos]; ok {
-			root, err := rangeRoot(rng)
-			if err != nil {
-				return false, err
-			}
-			if !checkCP(pos, root) {
-				return false, nil
-			}
-		}
-		n, prev = pos, auditHash(v)
-		return true, nil
-	})
-	rep.Records = n
-	if err != nil || rep.FirstProblem != "" {
+	err := r.scan(auditPrefix, false, v.checkRecord)
+	rep.Records = v.n
+	if err != nil || v.failed() {
 		return rep, err
 	}
-
-	var head auditHead
-	headErr := r.getJSON(auditHeadKey, &head)
-	if headErr != nil && !errors.Is(headErr, ErrNotFound) {
-		return rep, headErr
-	}
-	root, err := rangeRoot(rng)
+	head, err := v.readHead()
 	if err != nil {
 		return rep, err
 	}
-	switch {
-	case errors.Is(headErr, ErrNotFound) && n > 0:
-		fail(n, "the audit head is missing")
-	case head.Seq > n:
-		fail(n+1, "record %d missing: the log ends at record %d but its head is at record %d", n+1, n, head.Seq)
-	case head.Seq < n:
-		fail(head.Seq+1, "record %d was not appended through the audit log (the head is at record %d)", head.Seq+1, head.Seq)
-	case head.Hash != prev:
-		fail(n, "record %d was modified: it does not match the audit head", n)
+	root, err := rangeRoot(v.rng)
+	if err != nil {
+		return rep, err
 	}
-	if rep.FirstProblem != "" {
+	if !v.checkHead(head) {
 		return rep, nil
 	}
-	for _, size := range cpSizes {
-		if size > n {
-			fail(n+1, "record %d missing: the log ends at record %d but a checkpoint covers %d records", n+1, n, size)
-			return rep, nil
-		}
+	if !v.checkCheckpointsWithinLog() {
+		return rep, nil
 	}
-	if tree == nil {
-		// A log that predates the Merkle tree has no nodes; one that has
-		// nodes must have its tree state.
-		var nodes bool
-		if err := r.scan(auditNodePrefix, false, func(string, []byte) (bool, error) {
-			nodes = true
-			return false, nil
-		}); err != nil {
-			return rep, err
-		}
-		if nodes {
-			fail(n, "the audit tree state is missing")
-			return rep, nil
-		}
-	} else {
-		stored, err := tree.root()
-		if err != nil || tree.Begin != 0 || tree.End != n || !bytes.Equal(stored, root) {
-			fail(n, "the audit tree state (size %d) does not match the log (%d records)", tree.End, n)
-			return rep, nil
-		}
+	if ok, err := v.checkTreeState(root); err != nil || !ok {
+		return rep, err
 	}
 	rep.OK = true
 	rep.Root = hex.EncodeToString(root)
 	return rep, nil
+}
+
+// auditVerifier is one run of VerifyAuditLog: what the walk has seen so
+// far, and the report its checks write their first problem into.
+type auditVerifier struct {
+	r      *ReadTx
+	verify func(msg, sig []byte) bool // nil: no signature checks
+	rep    *AuditReport
+
+	cps     map[uint64]storedCheckpoint // by size
+	cpSizes []uint64                    // in key order
+	goodCP  uint64                      // largest checkpoint that matched so far
+
+	tree       *auditTree // nil for a log that predates the Merkle tree
+	leavesFrom uint64     // first record with stored tree nodes
+
+	n    uint64         // records verified
+	prev string         // chain hash of record n
+	rng  *compact.Range // Merkle range over records 1..n
+}
+
+// fail records the problem and its record (or checkpoint size).
+func (v *auditVerifier) fail(seq uint64, format string, args ...any) {
+	v.rep.FirstProblem = fmt.Sprintf(format, args...)
+	v.rep.ProblemSeq = seq
+}
+
+func (v *auditVerifier) failed() bool { return v.rep.FirstProblem != "" }
+
+// loadCheckpoints reads every stored checkpoint (there are few), to be
+// checked when the walk reaches its size. A checkpoint key that is no
+// size is a problem; a checkpoint that cannot be decoded is one only when
+// the walk reaches it.
+func (v *auditVerifier) loadCheckpoints() error {
+	return v.r.scan(auditCPPrefix, false, func(k string, b []byte) (bool, error) {
+		size, ok := seqFromKey(k, auditCPPrefix)
+		if !ok {
+			v.fail(0, "unexpected audit checkpoint key %q", k)
+			return false, nil
+		}
+		sc := storedCheckpoint{cp: new(Checkpoint)}
+		if err := json.Unmarshal(b, sc.cp); err != nil {
+			sc.bad = err.Error()
+		} else if sc.cp.Size != size {
+			sc.bad = fmt.Sprintf("stored at size %d but says size %d", size, sc.cp.Size)
+		}
+		v.cps[size] = sc
+		v.cpSizes = append(v.cpSizes, size)
+		v.rep.Checkpoints++
+		if sc.bad == "" {
+			v.rep.LatestCheckpoint = sc.cp
+		}
+		return true, nil
+	})
+}
+
+// loadTree reads the stored Merkle tree state, if any.
+func (v *auditVerifier) loadTree() error {
+	var tr auditTree
+	switch err := v.r.getJSON(auditTreeKey, &tr); {
+	case err == nil:
+		v.tree = &tr
+	case errors.Is(err, ErrNotFound):
+	default:
+		return err
+	}
+	v.leavesFrom = uint64(1<<64 - 1) // no tree: check no leaf hashes
+	if v.tree != nil {
+		v.leavesFrom = v.tree.LeavesFrom
+	}
+	v.rng = auditRanges.NewEmptyRange(0)
+	return nil
+}
+
+// checkCheckpoint checks the checkpoint at size, if there is one: it
+// decodes, its signature is valid, and its root is the root of the first
+// size records.
+func (v *auditVerifier) checkCheckpoint(size uint64, root []byte) bool {
+	sc, ok := v.cps[size]
+	switch {
+	case !ok:
+		return true
+	case sc.bad != "":
+		v.fail(size, "checkpoint at size %d is corrupt: %s", size, sc.bad)
+	case v.verify != nil && !v.verify(sc.cp.Body(), sc.cp.Signature):
+		v.fail(size, "checkpoint at size %d: checkpoint signature invalid", size)
+	case !bytes.Equal(sc.cp.Root, root):
+		v.fail(size, "checkpoint at size %d does not match the log: a record from %d to %d was changed", size, v.goodCP+1, size)
+	default:
+		v.goodCP = size
+		return true
+	}
+	return false
+}
+
+// checkRecord is one step of the walk over the records, in key order.
+func (v *auditVerifier) checkRecord(k string, b []byte) (bool, error) {
+	pos, ok := v.checkPosition(k)
+	if !ok {
+		return false, nil
+	}
+	a, ok := v.decodeRecord(pos, b)
+	if !ok {
+		return false, nil
+	}
+	leaf := auditHasher.HashLeaf(b)
+	if ok, err := v.checkLeafHash(pos, leaf); err != nil || !ok {
+		return false, err
+	}
+	if !v.checkChain(pos, a) {
+		return false, nil
+	}
+	if ok, err := v.checkTreeNodes(pos, leaf); err != nil || !ok {
+		return false, err
+	}
+	if _, ok := v.cps[pos]; ok {
+		root, err := rangeRoot(v.rng)
+		if err != nil {
+			return false, err
+		}
+		if !v.checkCheckpoint(pos, root) {
+			return false, nil
+		}
+	}
+	v.n, v.prev = pos, auditHash(b)
+	return true, nil
+}
+
+// checkPosition checks that key k holds the record after the last one
+// verified: no key that is no position, no record missing.
+func (v *auditVerifier) checkPosition(k string) (uint64, bool) {
+	pos, ok := seqFromKey(k, auditPrefix)
+	want := v.n + 1
+	switch {
+	case !ok:
+		v.fail(want, "unexpected audit key %q after record %d", k, v.n)
+	case pos > want+1:
+		v.fail(want, "records %d to %d missing", want, pos-1)
+	case pos == want+1:
+		v.fail(want, "record %d missing", want)
+	case pos != want:
+		v.fail(pos, "unexpected audit record at position %d", pos)
+	default:
+		return pos, true
+	}
+	return 0, false
+}
+
+// decodeRecord decodes the record at pos and checks it says it is there.
+func (v *auditVerifier) decodeRecord(pos uint64, b []byte) (AuditRecord, bool) {
+	var a AuditRecord
+	if err := json.Unmarshal(b, &a); err != nil {
+		v.fail(pos, "record %d was modified: it is not valid JSON", pos)
+		return a, false
+	}
+	if a.Seq != pos {
+		v.fail(pos, "record %d is out of order: position %d holds record %d", pos, pos, a.Seq)
+		return a, false
+	}
+	return a, true
+}
+
+// checkLeafHash compares the record's leaf hash with the stored one (for
+// records written since the log has a tree).
+func (v *auditVerifier) checkLeafHash(pos uint64, leaf []byte) (bool, error) {
+	if pos < v.leavesFrom {
+		return true, nil
+	}
+	stored, err := v.r.get(auditNodeKey(compact.NewNodeID(0, pos-1)))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		v.fail(pos, "record %d has no stored leaf hash", pos)
+	case err != nil:
+		return false, err
+	case !bytes.Equal(stored, leaf):
+		v.fail(pos, "record %d was modified: it does not match its stored leaf hash", pos)
+	default:
+		return true, nil
+	}
+	return false, nil
+}
+
+// checkChain checks that the record names the hash of the one before it.
+func (v *auditVerifier) checkChain(pos uint64, a AuditRecord) bool {
+	if a.PrevHash == v.prev {
+		return true
+	}
+	if pos == 1 {
+		v.fail(pos, "record 1 was modified: its prev_hash is not empty")
+	} else {
+		v.fail(pos-1, "record %d was modified: its hash does not match the prev_hash of record %d", pos-1, pos)
+	}
+	return false
+}
+
+// checkTreeNodes adds the record's leaf to the Merkle range and checks
+// that the stored tree nodes it completes (which proofs are served from)
+// are the ones the records give.
+func (v *auditVerifier) checkTreeNodes(pos uint64, leaf []byte) (bool, error) {
+	var nodeErr error
+	err := v.rng.Append(leaf, func(id compact.NodeID, h []byte) {
+		if id.Level == 0 || pos < v.leavesFrom || nodeErr != nil || v.failed() {
+			return
+		}
+		stored, err := v.r.get(auditNodeKey(id))
+		b, e := id.Coverage()
+		switch {
+		case errors.Is(err, ErrNotFound):
+			v.fail(pos, "the audit tree node over records %d to %d is missing", b+1, e)
+		case err != nil:
+			nodeErr = err
+		case !bytes.Equal(stored, h):
+			v.fail(pos, "the audit tree node over records %d to %d does not match them", b+1, e)
+		}
+	})
+	if err != nil || nodeErr != nil || v.failed() {
+		return false, errors.Join(err, nodeErr)
+	}
+	return true, nil
+}
+
+// readHead reads the audit head; nil if there is none.
+func (v *auditVerifier) readHead() (*auditHead, error) {
+	var head auditHead
+	switch err := v.r.getJSON(auditHeadKey, &head); {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	return &head, nil
+}
+
+// checkHead checks the audit head (nil: none) against the last record: a
+// record missing at the end, or one written around the log, shows here.
+func (v *auditVerifier) checkHead(stored *auditHead) bool {
+	var head auditHead // an empty log may have no head
+	if stored != nil {
+		head = *stored
+	}
+	n := v.n
+	switch {
+	case stored == nil && n > 0:
+		v.fail(n, "the audit head is missing")
+	case head.Seq > n:
+		v.fail(n+1, "record %d missing: the log ends at record %d but its head is at record %d", n+1, n, head.Seq)
+	case head.Seq < n:
+		v.fail(head.Seq+1, "record %d was not appended through the audit log (the head is at record %d)", head.Seq+1, head.Seq)
+	case head.Hash != v.prev:
+		v.fail(n, "record %d was modified: it does not match the audit head", n)
+	default:
+		return true
+	}
+	return false
+}
+
+// checkCheckpointsWithinLog checks that no checkpoint covers more records
+// than the log holds: records cut from its end show here.
+func (v *auditVerifier) checkCheckpointsWithinLog() bool {
+	for _, size := range v.cpSizes {
+		if size > v.n {
+			v.fail(v.n+1, "record %d missing: the log ends at record %d but a checkpoint covers %d records", v.n+1, v.n, size)
+			return false
+		}
+	}
+	return true
+}
+
+// checkTreeState checks the stored Merkle tree state against the root of
+// the records. A log that predates the tree has no nodes; one that has
+// nodes must have its tree state.
+func (v *auditVerifier) checkTreeState(root []byte) (bool, error) {
+	if v.tree == nil {
+		var nodes bool
+		if err := v.r.scan(auditNodePrefix, false, func(string, []byte) (bool, error) {
+			nodes = true
+			return false, nil
+		}); err != nil {
+			return false, err
+		}
+		if nodes {
+			v.fail(v.n, "the audit tree state is missing")
+			return false, nil
+		}
+		return true, nil
+	}
+	stored, err := v.tree.root()
+	if err != nil || v.tree.Begin != 0 || v.tree.End != v.n || !bytes.Equal(stored, root) {
+		v.fail(v.n, "the audit tree state (size %d) does not match the log (%d records)", v.tree.End, v.n)
+		return false, nil
+	}
+	return true, nil
 }
 
 // ---------------------------------------------------------------------------

@@ -551,3 +551,157 @@ func TestAuditLegacyLog(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditVerifyChecks tampers with the log once per check VerifyAuditLog
+// composes and pins the whole report each time: what it says, about which
+// record, and how far it got.
+func TestAuditVerifyChecks(t *testing.T) {
+	rewriteCheckpoint := func(f *auditFixture, size uint64, change func(*Checkpoint)) {
+		var cp Checkpoint
+		if err := json.Unmarshal(f.raw(auditCheckpointKey(size)), &cp); err != nil {
+			f.t.Fatal(err)
+		}
+		change(&cp)
+		b, err := json.Marshal(cp)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.put(auditCheckpointKey(size), b)
+	}
+	h := rfc6962.DefaultHasher
+	for _, tc := range []struct {
+		name   string
+		tamper func(f *auditFixture)
+		noSig  bool // verify without a signature check
+		want   AuditReport
+		// latest is the size of the report's latest checkpoint (0: none).
+		latest uint64
+	}{
+		{name: "intact", tamper: func(*auditFixture) {},
+			want:   AuditReport{Records: 50, Checkpoints: 2, OK: true},
+			latest: 50},
+		{name: "checkpoint key", tamper: func(f *auditFixture) { f.put(auditCPPrefix+"x", []byte(`{}`)) },
+			want:   AuditReport{Checkpoints: 2, FirstProblem: `unexpected audit checkpoint key "auditcp/x"`},
+			latest: 50},
+		{name: "checkpoint corrupt", tamper: func(f *auditFixture) { f.put(auditCheckpointKey(20), []byte("not json")) },
+			want: AuditReport{Records: 19, Checkpoints: 2, ProblemSeq: 20,
+				FirstProblem: "checkpoint at size 20 is corrupt: invalid character 'o' in literal null (expecting 'u')"},
+			latest: 50},
+		{name: "checkpoint size", tamper: func(f *auditFixture) { rewriteCheckpoint(f, 20, func(cp *Checkpoint) { cp.Size = 21 }) },
+			want: AuditReport{Records: 19, Checkpoints: 2, ProblemSeq: 20,
+				FirstProblem: "checkpoint at size 20 is corrupt: stored at size 20 but says size 21"},
+			latest: 50},
+		{name: "checkpoint signature", tamper: func(f *auditFixture) { rewriteCheckpoint(f, 50, func(cp *Checkpoint) { cp.Signature[3] ^= 1 }) },
+			want: AuditReport{Records: 49, Checkpoints: 2, ProblemSeq: 50,
+				FirstProblem: "checkpoint at size 50: checkpoint signature invalid"},
+			latest: 50},
+		{name: "checkpoint signature unchecked", noSig: true,
+			tamper: func(f *auditFixture) { rewriteCheckpoint(f, 50, func(cp *Checkpoint) { cp.Signature[3] ^= 1 }) },
+			want:   AuditReport{Records: 50, Checkpoints: 2, OK: true},
+			latest: 50},
+		{name: "checkpoint root", tamper: func(f *auditFixture) {
+			rewriteCheckpoint(f, 50, func(cp *Checkpoint) {
+				cp.Root = bytes.Repeat([]byte{9}, 32)
+				cp.Signature = ed25519.Sign(f.priv, cp.Body())
+			})
+		},
+			want: AuditReport{Records: 49, Checkpoints: 2, ProblemSeq: 50,
+				FirstProblem: "checkpoint at size 50 does not match the log: a record from 21 to 50 was changed"},
+			latest: 50},
+		{name: "checkpoint beyond the log", tamper: func(f *auditFixture) {
+			cp := Checkpoint{Size: 60, Root: bytes.Repeat([]byte{9}, 32), Time: auditT0, Signer: "EE-poc"}
+			cp.Signature = ed25519.Sign(f.priv, cp.Body())
+			b, _ := json.Marshal(cp)
+			f.put(auditCheckpointKey(60), b)
+		},
+			want: AuditReport{Records: 50, Checkpoints: 3, ProblemSeq: 51,
+				FirstProblem: "record 51 missing: the log ends at record 50 but a checkpoint covers 60 records"},
+			latest: 60},
+		{name: "record key", tamper: func(f *auditFixture) { f.put(auditPrefix+"zz", []byte(`{}`)) },
+			want: AuditReport{Records: 50, Checkpoints: 2, ProblemSeq: 51,
+				FirstProblem: `unexpected audit key "audit/zz" after record 50`},
+			latest: 50},
+		{name: "records missing", tamper: func(f *auditFixture) { f.put(auditKey(5), nil); f.put(auditKey(6), nil) },
+			want:   AuditReport{Records: 4, Checkpoints: 2, ProblemSeq: 5, FirstProblem: "records 5 to 6 missing"},
+			latest: 50},
+		{name: "record not JSON", tamper: func(f *auditFixture) { f.put(auditKey(8), []byte("garbage")) },
+			want: AuditReport{Records: 7, Checkpoints: 2, ProblemSeq: 8,
+				FirstProblem: "record 8 was modified: it is not valid JSON"},
+			latest: 50},
+		{name: "leaf hash missing", tamper: func(f *auditFixture) { f.put(auditNodeKey(compact.NewNodeID(0, 11)), nil) },
+			want: AuditReport{Records: 11, Checkpoints: 2, ProblemSeq: 12,
+				FirstProblem: "record 12 has no stored leaf hash"},
+			latest: 50},
+		{name: "first prev_hash", tamper: func(f *auditFixture) {
+			var a AuditRecord
+			if err := json.Unmarshal(f.raw(auditKey(1)), &a); err != nil {
+				f.t.Fatal(err)
+			}
+			a.PrevHash = "00"
+			b, _ := json.Marshal(a)
+			f.put(auditKey(1), b)
+			f.put(auditNodeKey(compact.NewNodeID(0, 0)), h.HashLeaf(b))
+		},
+			want: AuditReport{Checkpoints: 2, ProblemSeq: 1,
+				FirstProblem: "record 1 was modified: its prev_hash is not empty"},
+			latest: 50},
+		{name: "tree node missing", tamper: func(f *auditFixture) { f.put(auditNodeKey(compact.NewNodeID(1, 0)), nil) },
+			want: AuditReport{Records: 1, Checkpoints: 2, ProblemSeq: 2,
+				FirstProblem: "the audit tree node over records 1 to 2 is missing"},
+			latest: 50},
+		{name: "head missing", tamper: func(f *auditFixture) { f.put(auditHeadKey, nil) },
+			want:   AuditReport{Records: 50, Checkpoints: 2, ProblemSeq: 50, FirstProblem: "the audit head is missing"},
+			latest: 50},
+		{name: "head behind", tamper: func(f *auditFixture) {
+			f.put(auditHeadKey, fmt.Appendf(nil, `{"seq":49,"hash":%q}`, auditHash(f.raw(auditKey(49)))))
+		},
+			want: AuditReport{Records: 50, Checkpoints: 2, ProblemSeq: 50,
+				FirstProblem: "record 50 was not appended through the audit log (the head is at record 49)"},
+			latest: 50},
+		{name: "head ahead", tamper: func(f *auditFixture) {
+			f.put(auditHeadKey, fmt.Appendf(nil, `{"seq":51,"hash":%q}`, auditHash(f.raw(auditKey(50)))))
+		},
+			want: AuditReport{Records: 50, Checkpoints: 2, ProblemSeq: 51,
+				FirstProblem: "record 51 missing: the log ends at record 50 but its head is at record 51"},
+			latest: 50},
+		{name: "tree state size", tamper: func(f *auditFixture) {
+			var tr auditTree
+			if err := json.Unmarshal(f.raw(auditTreeKey), &tr); err != nil {
+				f.t.Fatal(err)
+			}
+			tr.Begin = 2
+			b, _ := json.Marshal(tr)
+			f.put(auditTreeKey, b)
+		},
+			want: AuditReport{Records: 50, Checkpoints: 2, ProblemSeq: 50,
+				FirstProblem: "the audit tree state (size 50) does not match the log (50 records)"},
+			latest: 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newAuditFixture(t)
+			tc.tamper(f)
+			verify := f.verify
+			if tc.noSig {
+				verify = nil
+			}
+			var rep *AuditReport
+			if err := f.s.View(func(r *ReadTx) (err error) { rep, err = r.VerifyAuditLog(verify); return err }); err != nil {
+				t.Fatalf("VerifyAuditLog: %v", err)
+			}
+			if tc.latest == 0 && rep.LatestCheckpoint != nil || tc.latest != 0 && (rep.LatestCheckpoint == nil || rep.LatestCheckpoint.Size != tc.latest) {
+				t.Errorf("latest checkpoint %+v, want size %d", rep.LatestCheckpoint, tc.latest)
+			}
+			got := *rep
+			got.LatestCheckpoint = nil
+			if tc.want.OK {
+				if len(got.Root) != 64 {
+					t.Errorf("root %q, want 32 bytes in hex", got.Root)
+				}
+				got.Root = ""
+			}
+			if got != tc.want {
+				t.Errorf("report\n got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}

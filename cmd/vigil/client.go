@@ -2,25 +2,26 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/api/client"
+	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/node/config"
 )
 
 // apiClient talks to a node's HTTP API with the operator token. The CLI is
-// a client like any other: everything it does, the API does.
+// a client like any other: everything it does, the API does, through the
+// one client the testnet harness and the tests use too.
 type apiClient struct {
-	base  string
-	token string
-	http  *http.Client
+	*client.Client
 }
 
 type clientFlags struct {
@@ -35,77 +36,69 @@ func (f *clientFlags) register(c *cobra.Command) {
 	c.PersistentFlags().BoolVar(&f.json, "json", false, "print JSON for scripts")
 }
 
-func (f *clientFlags) client() (*apiClient, error) {
-	c := &apiClient{base: strings.TrimRight(f.api, "/"), token: f.token, http: &http.Client{Timeout: 30 * time.Second}}
-	if c.base == "" || c.token == "" {
-		cfg, err := node.LoadConfig(f.config)
+// client builds the API client from --api and --token, taking what is
+// missing from the node config (--config).
+func (f *clientFlags) client(opts ...client.Option) (*apiClient, error) {
+	base, token := strings.TrimRight(f.api, "/"), f.token
+	if base == "" || token == "" {
+		cfg, err := config.LoadConfig(f.config)
 		if err != nil {
 			return nil, fmt.Errorf("no --api/--token given and %w", err)
 		}
-		if c.base == "" {
-			c.base = "http://" + cfg.API.Listen
+		if base == "" {
+			base = "http://" + cfg.API.Listen
 		}
-		if c.token == "" {
+		if token == "" {
 			b, err := os.ReadFile(cfg.Path(cfg.API.TokenFile))
 			if err != nil {
 				return nil, fmt.Errorf("read API token: %w", err)
 			}
-			c.token = strings.TrimSpace(string(b))
+			token = strings.TrimSpace(string(b))
 		}
 	}
-	return c, nil
+	return &apiClient{client.New(base, append([]client.Option{client.WithToken(token)}, opts...)...)}, nil
 }
 
-// apiError is the API's error body.
-type apiError struct {
-	Error  string `json:"error"`
-	Fields []struct {
-		Field   string `json:"field"`
-		Message string `json:"message"`
-	} `json:"fields"`
-}
-
-// do sends a request and decodes a 2xx answer into out; other answers
-// become errors that list the API's field errors.
-func (c *apiClient) do(method, path string, body []byte, out any) error {
-	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(body))
-	if err != nil {
+// do sends a request and decodes a 2xx answer into out (a
+// *json.RawMessage receives the bytes). An API error becomes an error
+// that is the API's message with one line per field at fault; an answer
+// without an error body is "METHOD PATH: STATUS".
+func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
+	_, err := c.Do(ctx, method, path, in, out)
+	var e *client.Error
+	if !errors.As(err, &e) {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	var body types.ErrorBody
+	if json.Unmarshal(e.Body, &body) != nil || body.Error == "" {
+		return fmt.Errorf("%s %s: %s", method, path, e.Message)
 	}
-	resp, err := c.http.Do(req)
+	return errors.New(e.Text())
+}
+
+// fetch sends one request for a command. With --json it prints the answer
+// as it came and reports printed; otherwise it decodes the answer into out
+// (an API type). refused, if not empty, prefixes an API error ("request
+// not sent: ...").
+func (f *clientFlags) fetch(cmd *cobra.Command, method, path string, in, out any, refused string) (printed bool, err error) {
+	cl, err := f.client()
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return false, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+	var raw json.RawMessage
+	if err := cl.do(cmd.Context(), method, path, in, &raw); err != nil {
+		if refused != "" {
+			return false, fmt.Errorf("%s: %w", refused, err)
+		}
+		return false, err
 	}
-	if resp.StatusCode/100 != 2 {
-		var e apiError
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-		}
-		msg := e.Error
-		for _, fe := range e.Fields {
-			msg += fmt.Sprintf("\n  %s: %s", fe.Field, fe.Message)
-		}
-		return fmt.Errorf("%s", msg)
+	if f.json {
+		return true, printJSON(cmd.OutOrStdout(), raw)
 	}
-	if out != nil {
-		if raw, ok := out.(*json.RawMessage); ok {
-			*raw = b
-			return nil
-		}
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("decode answer: %w", err)
-		}
+	if err := json.Unmarshal(raw, out); err != nil {
+		return false, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
-	return nil
+	return false, nil
 }
 
 func printJSON(w io.Writer, raw []byte) error {

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -11,17 +11,21 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigil-network/vigil/node"
-	"github.com/vigil-network/vigil/store"
+	"github.com/vigil-network/vigil/node/api/types"
 )
 
-func drillCmd() *cobra.Command {
+func newDrillCmd() *cobra.Command {
 	var f clientFlags
 	c := &cobra.Command{Use: "drill", Short: "Run network drills (reachability, human response) and show their results"}
+	c.AddCommand(newDrillRunCmd(&f), newDrillReportCmd(&f))
+	f.register(c)
+	return c
+}
 
+func newDrillRunCmd(f *clientFlags) *cobra.Command {
 	var kind, operator string
 	var countries []string
-	run := &cobra.Command{
+	c := &cobra.Command{
 		Use:   "run",
 		Short: "Run a drill now: signed pings to every member, or test requests a person must acknowledge",
 		Long: `run starts a drill on this node.
@@ -35,88 +39,70 @@ func drillCmd() *cobra.Command {
                        results with 'vigil drill report'.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := f.client()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
 			switch kind {
-			case store.DrillReachability:
+			case types.DrillReachability:
 				if len(countries) > 0 {
 					return fmt.Errorf("--country applies to response drills; a reachability drill pings every member")
 				}
-				if err := cl.do("POST", "/api/v1/drills/reachability", nil, &raw); err != nil {
-					return fmt.Errorf("drill not run: %w", err)
-				}
-				if f.json {
-					return printJSON(cmd.OutOrStdout(), raw)
-				}
-				var r store.DrillRun
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return fmt.Errorf("decode run: %w", err)
-				}
-				return printReachability(cmd.OutOrStdout(), &r)
-			case store.DrillResponse:
-				var cc []string
-				for _, c := range countries {
-					for _, p := range strings.Split(c, ",") {
-						if p = strings.TrimSpace(p); p != "" {
-							cc = append(cc, strings.ToUpper(p))
-						}
-					}
-				}
-				body, _ := json.Marshal(node.ResponseDrillRequest{Countries: cc, Operator: operator})
-				if err := cl.do("POST", "/api/v1/drills/response", body, &raw); err != nil {
-					return fmt.Errorf("drill not run: %w", err)
-				}
-				if f.json {
-					return printJSON(cmd.OutOrStdout(), raw)
-				}
-				var out struct {
-					Run store.DrillRun `json:"run"`
-				}
-				if err := json.Unmarshal(raw, &out); err != nil {
-					return fmt.Errorf("decode run: %w", err)
-				}
-				return printResponseRun(cmd.OutOrStdout(), &out.Run)
+				return runReachabilityDrill(cmd, f)
+			case types.DrillResponse:
+				return runResponseDrill(cmd, f, types.ResponseDrillRequest{Countries: countryList(countries), Operator: operator})
 			default:
 				return fmt.Errorf("--kind %q: want reachability or response", kind)
 			}
 		},
 	}
-	run.Flags().StringVar(&kind, "kind", store.DrillReachability, "reachability or response")
-	run.Flags().StringSliceVar(&countries, "country", nil, "response drill: country to drill (repeat or comma-separate; default every member)")
-	run.Flags().StringVar(&operator, "operator", os.Getenv("VIGIL_OPERATOR"), "response drill: your name, given as the requesting person (env VIGIL_OPERATOR)")
+	c.Flags().StringVar(&kind, "kind", types.DrillReachability, "reachability or response")
+	c.Flags().StringSliceVar(&countries, "country", nil, "response drill: country to drill (repeat or comma-separate; default every member)")
+	c.Flags().StringVar(&operator, "operator", os.Getenv("VIGIL_OPERATOR"), "response drill: your name, given as the requesting person (env VIGIL_OPERATOR)")
+	return c
+}
 
-	report := &cobra.Command{
+// countryList is the --country values, split at commas, upper-cased.
+func countryList(flags []string) []string {
+	var cc []string
+	for _, c := range flags {
+		for _, p := range strings.Split(c, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				cc = append(cc, strings.ToUpper(p))
+			}
+		}
+	}
+	return cc
+}
+
+func runReachabilityDrill(cmd *cobra.Command, f *clientFlags) error {
+	var run types.DrillRun
+	if printed, err := f.fetch(cmd, http.MethodPost, "/api/v1/drills/reachability", nil, &run, "drill not run"); printed || err != nil {
+		return err
+	}
+	return printReachability(cmd.OutOrStdout(), &run)
+}
+
+func runResponseDrill(cmd *cobra.Command, f *clientFlags, req types.ResponseDrillRequest) error {
+	var started types.ResponseDrillStarted
+	if printed, err := f.fetch(cmd, http.MethodPost, "/api/v1/drills/response", req, &started, "drill not run"); printed || err != nil {
+		return err
+	}
+	return printResponseRun(cmd.OutOrStdout(), &started.Run)
+}
+
+func newDrillReportCmd(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "report",
 		Short: "Per member: reachable, round trip, time to acknowledge drill requests, misses",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := f.client()
-			if err != nil {
+			var rep types.DrillReport
+			if printed, err := f.fetch(cmd, http.MethodGet, "/api/v1/drills/report", nil, &rep, ""); printed || err != nil {
 				return err
-			}
-			var raw json.RawMessage
-			if err := cl.do("GET", "/api/v1/drills/report", nil, &raw); err != nil {
-				return err
-			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), raw)
-			}
-			var rep node.DrillReport
-			if err := json.Unmarshal(raw, &rep); err != nil {
-				return fmt.Errorf("decode report: %w", err)
 			}
 			return printDrillReport(cmd.OutOrStdout(), &rep)
 		},
 	}
-	c.AddCommand(run, report)
-	f.register(c)
-	return c
 }
 
-func printReachability(w io.Writer, r *store.DrillRun) error {
+func printReachability(w io.Writer, r *types.DrillRun) error {
 	reached := 0
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COUNTRY\tREACHABLE\tRTT\tFAILURES\tERROR")
@@ -136,7 +122,7 @@ func printReachability(w io.Writer, r *store.DrillRun) error {
 	return err
 }
 
-func printResponseRun(w io.Writer, r *store.DrillRun) error {
+func printResponseRun(w io.Writer, r *types.DrillRun) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COUNTRY\tCASE\tERROR")
 	sent := 0
@@ -154,7 +140,7 @@ func printResponseRun(w io.Writer, r *store.DrillRun) error {
 	return err
 }
 
-func printDrillReport(w io.Writer, rep *node.DrillReport) error {
+func printDrillReport(w io.Writer, rep *types.DrillReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COUNTRY\tREACHABLE\tRTT\tPING FAILURES\tLAST PING (UTC)\tTIME TO ACK\tMEDIAN ACK\tDRILLS\tPENDING\tMISSES")
 	for _, c := range rep.Countries {

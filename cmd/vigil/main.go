@@ -28,9 +28,9 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(initCmd(), runCmd(), rosterCmd(), testnetCmd(), benchCmd())
+	root.AddCommand(newInitCmd(), newRunCmd(), newRosterCmd(), testnetCmd(), benchCmd())
 	root.AddCommand(operatorCmds()...)
-	root.AddCommand(auditCmd(), userCmd())
-	root.AddCommand(drillCmd(), peerCmd())
+	root.AddCommand(newAuditCmd(), newUserCmd())
+	root.AddCommand(newDrillCmd(), newPeerCmd())
 	return root
 }

@@ -8,10 +8,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/config"
 )
 
-func initCmd() *cobra.Command {
-	var o node.InitOptions
+func newInitCmd() *cobra.Command {
+	var o config.InitOptions
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create a node: identity and encryption keys, API token and a commented config",
@@ -19,13 +20,13 @@ func initCmd() *cobra.Command {
 DIR/member.json, the roster entry to send to the network authority.
 Existing keys and config are never overwritten, so running it again is safe.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			res, err := node.Init(o)
+			res, err := config.Init(o)
 			if err != nil {
 				return err
 			}
 			memberPath := filepath.Join(o.Dir, "member.json")
 			b, _ := json.MarshalIndent(res.Member, "", "  ")
-			if err := node.WriteFileAtomic(memberPath, append(b, '\n'), 0o644); err != nil {
+			if err := config.WriteFileAtomic(memberPath, append(b, '\n'), 0o644); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -53,7 +54,7 @@ Existing keys and config are never overwritten, so running it again is safe.`,
 	return c
 }
 
-func runCmd() *cobra.Command {
+func newRunCmd() *cobra.Command {
 	var (
 		cfgPath, apiListen, logFormat, logLevel string
 	)
@@ -61,7 +62,7 @@ func runCmd() *cobra.Command {
 		Use:   "run",
 		Short: "Run the node daemon until SIGTERM or Ctrl-C",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := node.LoadConfig(cfgPath)
+			cfg, err := config.LoadConfig(cfgPath)
 			if err != nil {
 				return err
 			}

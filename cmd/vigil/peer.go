@@ -1,22 +1,28 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vigil-network/vigil/node/api/types"
 )
 
-// peerCmd manages how this node treats one roster member: quarantine and
-// release (issue 9, admission control). Both are API calls, admin only.
-func peerCmd() *cobra.Command {
-	var f clientFlags
+// newPeerCmd manages how this node treats one roster member: quarantine
+// and release (issue 9, admission control). Both are API calls, admin only.
+func newPeerCmd() *cobra.Command {
 	c := &cobra.Command{Use: "peer", Short: "Quarantine or release a roster member (admin)"}
+	c.AddCommand(newPeerQuarantineCmd(), newPeerReleaseCmd())
+	return c
+}
 
+func newPeerQuarantineCmd() *cobra.Command {
+	var f clientFlags
 	var reason string
-	quarantine := &cobra.Command{
+	c := &cobra.Command{
 		Use:   "quarantine CC --reason TEXT",
 		Short: "Stop accepting from a member: its envelopes, pings and roster exchanges are refused (retryable)",
 		Long: `quarantine stops this node accepting from the member of country CC.
@@ -28,49 +34,41 @@ Undo it with 'vigil peer release CC'.`,
 			if strings.TrimSpace(reason) == "" {
 				return fmt.Errorf("--reason is required (it goes into the audit log)")
 			}
-			cl, err := f.client()
-			if err != nil {
-				return err
-			}
-			body, _ := json.Marshal(map[string]string{"reason": reason})
-			var raw json.RawMessage
 			cc := strings.ToUpper(args[0])
-			if err := cl.do("POST", "/api/v1/peers/"+url.PathEscape(cc)+"/quarantine", body, &raw); err != nil {
-				return fmt.Errorf("%s NOT quarantined: %w", cc, err)
-			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), raw)
+			var res types.QuarantineResult
+			in := map[string]string{"reason": reason}
+			if printed, err := f.fetch(cmd, http.MethodPost, quarantinePath(cc), in, &res, cc+" NOT quarantined"); printed || err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s quarantined: its envelopes are refused (it retries) until 'vigil peer release %s'\n", cc, cc)
 			return nil
 		},
 	}
-	quarantine.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+	c.Flags().StringVar(&reason, "reason", "", "why (recorded in the audit log)")
+	f.register(c)
+	return c
+}
 
-	release := &cobra.Command{
+func newPeerReleaseCmd() *cobra.Command {
+	var f clientFlags
+	c := &cobra.Command{
 		Use:   "release CC",
 		Short: "Accept from a quarantined member again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := f.client()
-			if err != nil {
-				return err
-			}
-			var raw json.RawMessage
 			cc := strings.ToUpper(args[0])
-			if err := cl.do("DELETE", "/api/v1/peers/"+url.PathEscape(cc)+"/quarantine", nil, &raw); err != nil {
-				return fmt.Errorf("%s NOT released: %w", cc, err)
-			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), raw)
+			var res types.QuarantineResult
+			if printed, err := f.fetch(cmd, http.MethodDelete, quarantinePath(cc), nil, &res, cc+" NOT released"); printed || err != nil {
+				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s released: its queued envelopes arrive with its next retry\n", cc)
 			return nil
 		},
 	}
-	for _, s := range []*cobra.Command{quarantine, release} {
-		f.register(s)
-		c.AddCommand(s)
-	}
+	f.register(c)
 	return c
+}
+
+func quarantinePath(cc string) string {
+	return "/api/v1/peers/" + url.PathEscape(cc) + "/quarantine"
 }

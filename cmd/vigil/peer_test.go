@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/testnet"
 )
 
@@ -20,7 +22,7 @@ func TestPeerQuarantineCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := m.Nodes[1] // DE
-	cfg, err := node.LoadConfig(e.Config)
+	cfg, err := config.LoadConfig(e.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,9 +67,7 @@ func TestPeerQuarantineCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pl struct {
-		Peers []node.PeerView `json:"peers"`
-	}
+	var pl types.PeerList
 	if err := json.Unmarshal([]byte(out), &pl); err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-network/vigil/node/api/client"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/node/testnet"
 )
 
@@ -34,32 +34,17 @@ func vigil(t *testing.T, args ...string) (string, error) {
 	return string(out), err
 }
 
+// apiCall calls a node's API with its token through the shared client and
+// returns the HTTP status (0 if the node did not answer); a 2xx answer is
+// decoded into out.
 func apiCall(t *testing.T, e testnet.NodeEntry, method, path string, body []byte, out any) int {
 	t.Helper()
-	req, _ := http.NewRequest(method, e.API+path, bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+e.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		json.Unmarshal(b, out)
-	}
-	return resp.StatusCode
+	code, _ := client.New(e.API, client.WithToken(e.Token)).Do(context.Background(), method, path, body, out)
+	return code
 }
 
-type caseRow struct {
-	ID        string `json:"id"`
-	Direction string `json:"direction"`
-	Delivery  string `json:"delivery"`
-}
-
-func listCases(t *testing.T, e testnet.NodeEntry) []caseRow {
-	var out struct {
-		Cases []caseRow `json:"cases"`
-	}
+func listCases(t *testing.T, e testnet.NodeEntry) []types.CaseSummary {
+	var out types.CaseList
 	apiCall(t, e, "GET", "/api/v1/cases", nil, &out)
 	return out.Cases
 }
@@ -103,9 +88,7 @@ func TestProcessesSurviveKill9(t *testing.T) {
 	accepted := map[string]bool{}
 	submit := func(n int) {
 		for i := 0; i < n; i++ {
-			var sub struct {
-				CaseID string `json:"case_id"`
-			}
+			var sub types.Submission
 			if code := apiCall(t, fr, "POST", "/api/v1/requests", req, &sub); code != http.StatusCreated {
 				t.Fatalf("submit: HTTP %d", code)
 			}

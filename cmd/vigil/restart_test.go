@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -14,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-network/vigil/node/api/client"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/node/testnet"
 )
 
@@ -68,7 +67,7 @@ func TestKill9LoopUnderTraffic(t *testing.T) {
 	// The sender: submits without pause; a 201 means the request is
 	// durable at FR and must reach DE. Failures while FR is down are
 	// expected and not counted.
-	client := &http.Client{Timeout: 10 * time.Second}
+	frAPI := client.New(fr.API, client.WithToken(fr.Token), client.WithTimeout(10*time.Second))
 	var (
 		amu       sync.Mutex
 		accepted  = map[string]int{}
@@ -85,7 +84,7 @@ func TestKill9LoopUnderTraffic(t *testing.T) {
 				return
 			case <-time.After(150 * time.Millisecond): // ~5/s: traffic in every short life, within any sane per-peer limit
 			}
-			id, code := submitOnce(client, fr, req)
+			id, code := submitOnce(frAPI, req)
 			amu.Lock()
 			switch code {
 			case http.StatusCreated:
@@ -142,7 +141,7 @@ func TestKill9LoopUnderTraffic(t *testing.T) {
 
 	// Everything FR holds (accepted, and any request committed just before
 	// a kill cut its 201 off) must reach DE.
-	var frCases []caseRow
+	var frCases []types.CaseSummary
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		frCases = listCases(t, fr)
@@ -189,11 +188,7 @@ func TestKill9LoopUnderTraffic(t *testing.T) {
 	// No envelope was stored twice inside a case either: each case at DE
 	// holds its one request.
 	for id := range atDE {
-		var view struct {
-			Messages []struct {
-				Type string `json:"type"`
-			} `json:"messages"`
-		}
+		var view types.CaseView
 		if code := apiCall(t, de, "GET", "/api/v1/cases/"+id, nil, &view); code != http.StatusOK {
 			t.Fatalf("GET case %s at DE: HTTP %d", id, code)
 		}
@@ -212,25 +207,13 @@ func TestKill9LoopUnderTraffic(t *testing.T) {
 
 // submitOnce posts one request; it returns the case ID and the HTTP status
 // (0 when the node did not answer, -1 for a 201 without a case ID).
-func submitOnce(c *http.Client, e testnet.NodeEntry, body []byte) (string, int) {
-	r, _ := http.NewRequest("POST", e.API+"/api/v1/requests", bytes.NewReader(body))
-	r.Header.Set("Authorization", "Bearer "+e.Token)
-	r.Header.Set("Content-Type", "application/json")
-	resp, err := c.Do(r)
-	if err != nil {
-		return "", 0
+func submitOnce(c *client.Client, body []byte) (string, int) {
+	var sub types.Submission
+	code, err := c.Do(context.Background(), http.MethodPost, "/api/v1/requests", body, &sub)
+	if code == http.StatusCreated && (err != nil || sub.CaseID == "") {
+		return "", -1
 	}
-	defer resp.Body.Close()
-	var sub struct {
-		CaseID string `json:"case_id"`
-	}
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode == http.StatusCreated {
-		if err := json.Unmarshal(b, &sub); err != nil || sub.CaseID == "" {
-			return "", -1
-		}
-	}
-	return sub.CaseID, resp.StatusCode
+	return sub.CaseID, code
 }
 
 // logTail returns the end of a node's log, for failure messages.

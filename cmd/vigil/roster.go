@@ -1,11 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,17 +14,20 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/api/client"
+	"github.com/vigil-network/vigil/node/authority"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 )
 
-func rosterCmd() *cobra.Command {
+func newRosterCmd() *cobra.Command {
 	c := &cobra.Command{Use: "roster", Short: "Create, sign, verify and distribute the network roster"}
-	c.AddCommand(rosterAuthorityInit(), rosterAdd(), rosterSign(), rosterVerify(), rosterShow(), rosterPush())
+	c.AddCommand(newRosterAuthorityInitCmd(), newRosterAddCmd(), newRosterSignCmd(), newRosterVerifyCmd(),
+		newRosterShowCmd(), newRosterPushCmd())
 	return c
 }
 
-func rosterAuthorityInit() *cobra.Command {
+func newRosterAuthorityInitCmd() *cobra.Command {
 	var dir string
 	c := &cobra.Command{
 		Use:   "authority-init",
@@ -34,13 +36,13 @@ func rosterAuthorityInit() *cobra.Command {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return err
 			}
-			pub, created, err := node.InitAuthority(dir)
+			pub, created, err := authority.Init(dir)
 			if err != nil {
 				return err
 			}
 			if created {
 				fmt.Fprintf(cmd.OutOrStdout(), "created %s (mode 0600) and %s\n",
-					filepath.Join(dir, node.AuthorityKeyFile), filepath.Join(dir, node.AuthorityPubFile))
+					filepath.Join(dir, authority.KeyFile), filepath.Join(dir, authority.PubFile))
 			} else {
 				fmt.Fprintf(cmd.OutOrStdout(), "authority key already exists in %s; unchanged\n", dir)
 			}
@@ -52,7 +54,7 @@ func rosterAuthorityInit() *cobra.Command {
 	return c
 }
 
-func rosterAdd() *cobra.Command {
+func newRosterAddCmd() *cobra.Command {
 	var (
 		draft, memberFile string
 		m                 protocol.Member
@@ -64,51 +66,7 @@ func rosterAdd() *cobra.Command {
 Give the member as the member.json that 'vigil init' wrote (--member), and/or
 with flags; flags override the file.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var base protocol.Member
-			if memberFile != "" {
-				b, err := os.ReadFile(memberFile)
-				if err != nil {
-					return fmt.Errorf("read member %s: %w", memberFile, err)
-				}
-				if err := json.Unmarshal(b, &base); err != nil {
-					return fmt.Errorf("parse member %s: %w", memberFile, err)
-				}
-			}
-			f := cmd.Flags()
-			set := func(name string, dst *string, v string) {
-				if f.Changed(name) {
-					*dst = v
-				}
-			}
-			set("country", &base.Country, strings.ToUpper(m.Country))
-			set("organisation", &base.Organisation, m.Organisation)
-			set("peer-id", &base.PeerID, m.PeerID)
-			set("encryption-key", &base.EncryptionKey, m.EncryptionKey)
-			set("time-zone", &base.TimeZone, m.TimeZone)
-			set("office-hours", &base.OfficeHours, m.OfficeHours)
-			set("phone", &base.FallbackPhone, m.FallbackPhone)
-			set("email", &base.FallbackEmail, m.FallbackEmail)
-			if f.Changed("addr") {
-				base.Addrs = m.Addrs
-			}
-			if f.Changed("language") {
-				base.Languages = m.Languages
-			}
-			r, err := node.LoadDraftRoster(draft)
-			if err != nil {
-				return err
-			}
-			node.AddMember(r, base)
-			// Check the member now rather than at signing time.
-			probe := protocol.Roster{Serial: 1, ValidUntil: time.Now().Add(time.Hour), Members: []protocol.Member{base}}
-			if err := probe.Validate(); err != nil {
-				return fmt.Errorf("member %s: %w", base.Country, err)
-			}
-			if err := node.SaveDraftRoster(draft, r); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d members; run 'vigil roster sign' to publish\n", draft, len(r.Members))
-			return nil
+			return addMember(cmd, draft, memberFile, m)
 		},
 	}
 	c.Flags().StringVar(&draft, "draft", "roster.draft.json", "unsigned roster draft to edit")
@@ -126,7 +84,66 @@ with flags; flags override the file.`,
 	return c
 }
 
-func rosterSign() *cobra.Command {
+// addMember puts the member of memberFile, with the flags given on top, into
+// the draft, checking it now rather than at signing time.
+func addMember(cmd *cobra.Command, draft, memberFile string, m protocol.Member) error {
+	base, err := memberFrom(cmd, memberFile, m)
+	if err != nil {
+		return err
+	}
+	r, err := authority.LoadDraft(draft)
+	if err != nil {
+		return err
+	}
+	authority.AddMember(r, base)
+	probe := protocol.Roster{Serial: 1, ValidUntil: time.Now().Add(time.Hour), Members: []protocol.Member{base}}
+	if err := probe.Validate(); err != nil {
+		return fmt.Errorf("member %s: %w", base.Country, err)
+	}
+	if err := authority.SaveDraft(draft, r); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s: %d members; run 'vigil roster sign' to publish\n", draft, len(r.Members))
+	return nil
+}
+
+// memberFrom is the member of memberFile (if given) with every flag the
+// command line set in m laid over it.
+func memberFrom(cmd *cobra.Command, memberFile string, m protocol.Member) (protocol.Member, error) {
+	var base protocol.Member
+	if memberFile != "" {
+		b, err := os.ReadFile(memberFile)
+		if err != nil {
+			return base, fmt.Errorf("read member %s: %w", memberFile, err)
+		}
+		if err := json.Unmarshal(b, &base); err != nil {
+			return base, fmt.Errorf("parse member %s: %w", memberFile, err)
+		}
+	}
+	f := cmd.Flags()
+	set := func(name string, dst *string, v string) {
+		if f.Changed(name) {
+			*dst = v
+		}
+	}
+	set("country", &base.Country, strings.ToUpper(m.Country))
+	set("organisation", &base.Organisation, m.Organisation)
+	set("peer-id", &base.PeerID, m.PeerID)
+	set("encryption-key", &base.EncryptionKey, m.EncryptionKey)
+	set("time-zone", &base.TimeZone, m.TimeZone)
+	set("office-hours", &base.OfficeHours, m.OfficeHours)
+	set("phone", &base.FallbackPhone, m.FallbackPhone)
+	set("email", &base.FallbackEmail, m.FallbackEmail)
+	if f.Changed("addr") {
+		base.Addrs = m.Addrs
+	}
+	if f.Changed("language") {
+		base.Languages = m.Languages
+	}
+	return base, nil
+}
+
+func newRosterSignCmd() *cobra.Command {
 	var (
 		draft, keyPath, out, current string
 		validFor                     time.Duration
@@ -138,47 +155,53 @@ func rosterSign() *cobra.Command {
 missing or empty draft (it never creates one), and a member with a
 previous_encryption_key but no previous_key_until.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r, err := node.ReadDraftForSigning(draft)
-			if err != nil {
-				return err
-			}
-			key, err := node.LoadAuthorityKey(keyPath)
-			if err != nil {
-				return err
-			}
-			var minSerial uint64
-			if current != "" {
-				doc, err := os.ReadFile(current)
-				if err != nil {
-					return fmt.Errorf("read current roster: %w", err)
-				}
-				cur, err := protocol.VerifyRoster(doc, key.Public().(ed25519.PublicKey))
-				if err != nil {
-					return fmt.Errorf("current roster %s: %w", current, err)
-				}
-				minSerial = cur.Serial
-			}
-			doc, err := node.SignDraft(r, key, minSerial, validFor, time.Now())
-			if err != nil {
-				return fmt.Errorf("draft %s: %w", draft, err)
-			}
-			if err := node.WriteFileAtomic(out, doc, 0o644); err != nil {
-				return err
-			}
-			if err := node.SaveDraftRoster(draft, r); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "signed %s: serial %d, %d members, valid until %s\n",
-				out, r.Serial, len(r.Members), r.ValidUntil.Format(time.RFC3339))
-			return nil
+			return signRoster(cmd, draft, keyPath, out, current, validFor)
 		},
 	}
 	c.Flags().StringVar(&draft, "draft", "roster.draft.json", "roster draft")
-	c.Flags().StringVar(&keyPath, "key", "authority/"+node.AuthorityKeyFile, "authority private key")
+	c.Flags().StringVar(&keyPath, "key", "authority/"+authority.KeyFile, "authority private key")
 	c.Flags().StringVar(&out, "out", "roster.json", "signed roster to write")
 	c.Flags().StringVar(&current, "current", "", "roster in force, so the new serial is higher")
 	c.Flags().DurationVar(&validFor, "valid-for", 365*24*time.Hour, "validity period")
 	return c
+}
+
+// signRoster signs the draft with the next serial (above the current
+// roster's, if given), writes it to out and keeps the stamped draft.
+func signRoster(cmd *cobra.Command, draft, keyPath, out, current string, validFor time.Duration) error {
+	r, err := authority.ReadDraftForSigning(draft)
+	if err != nil {
+		return err
+	}
+	key, err := authority.LoadKey(keyPath)
+	if err != nil {
+		return err
+	}
+	var minSerial uint64
+	if current != "" {
+		doc, err := os.ReadFile(current)
+		if err != nil {
+			return fmt.Errorf("read current roster: %w", err)
+		}
+		cur, err := protocol.VerifyRoster(doc, key.Public().(ed25519.PublicKey))
+		if err != nil {
+			return fmt.Errorf("current roster %s: %w", current, err)
+		}
+		minSerial = cur.Serial
+	}
+	doc, err := authority.SignDraft(r, key, minSerial, validFor, time.Now())
+	if err != nil {
+		return fmt.Errorf("draft %s: %w", draft, err)
+	}
+	if err := config.WriteFileAtomic(out, doc, 0o644); err != nil {
+		return err
+	}
+	if err := authority.SaveDraft(draft, r); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "signed %s: serial %d, %d members, valid until %s\n",
+		out, r.Serial, len(r.Members), r.ValidUntil.Format(time.RFC3339))
+	return nil
 }
 
 func authorityFrom(cmd *cobra.Command, key, cfgPath string) (string, error) {
@@ -186,7 +209,7 @@ func authorityFrom(cmd *cobra.Command, key, cfgPath string) (string, error) {
 		return key, nil
 	}
 	if cfgPath != "" {
-		cfg, err := node.LoadConfig(cfgPath)
+		cfg, err := config.LoadConfig(cfgPath)
 		if err != nil {
 			return "", err
 		}
@@ -195,7 +218,7 @@ func authorityFrom(cmd *cobra.Command, key, cfgPath string) (string, error) {
 	return "", fmt.Errorf("give --authority-key or --config")
 }
 
-func rosterVerify() *cobra.Command {
+func newRosterVerifyCmd() *cobra.Command {
 	var path, key, cfgPath string
 	c := &cobra.Command{
 		Use:   "verify",
@@ -235,7 +258,7 @@ func rosterVerify() *cobra.Command {
 	return c
 }
 
-func rosterShow() *cobra.Command {
+func newRosterShowCmd() *cobra.Command {
 	var path string
 	var asJSON bool
 	c := &cobra.Command{
@@ -277,7 +300,7 @@ func rosterShow() *cobra.Command {
 	return c
 }
 
-func rosterPush() *cobra.Command {
+func newRosterPushCmd() *cobra.Command {
 	var (
 		path, cfgPath string
 		force         bool
@@ -292,42 +315,43 @@ of the current members, and raises a critical alert. If that is really meant
 the node installs it and raises a critical alert that it was forced. Other
 nodes judge it for themselves when it reaches them.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := node.LoadConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			doc, err := os.ReadFile(path)
-			if err != nil {
-				return fmt.Errorf("read roster: %w", err)
-			}
-			tok, err := os.ReadFile(cfg.Path(cfg.API.TokenFile))
-			if err != nil {
-				return fmt.Errorf("read api token: %w", err)
-			}
-			url := "http://" + cfg.API.Listen + "/api/v1/roster"
-			if force {
-				url += "?force=true"
-			}
-			req, err := http.NewRequestWithContext(cmd.Context(), http.MethodPost, url, bytes.NewReader(doc))
-			if err != nil {
-				return err
-			}
-			req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return fmt.Errorf("push roster to %s: %w", cfg.API.Listen, err)
-			}
-			defer resp.Body.Close()
-			body, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("node refused roster (%s): %s", resp.Status, strings.TrimSpace(string(body)))
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "applied: %s\n", strings.TrimSpace(string(body)))
-			return nil
+			return pushRoster(cmd, path, cfgPath, force)
 		},
 	}
 	c.Flags().StringVar(&path, "roster", "roster.json", "signed roster")
 	c.Flags().StringVar(&cfgPath, "config", "vigil.yaml", "config of the node to push to")
 	c.Flags().BoolVar(&force, "force", false, "install even if the roster drops this node or more than roster.max_drop_share of the members (admin)")
 	return c
+}
+
+// pushRoster posts the signed roster at path to the node of cfgPath's API
+// with its bootstrap token, and prints the node's answer.
+func pushRoster(cmd *cobra.Command, path, cfgPath string, force bool) error {
+	cfg, err := config.LoadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read roster: %w", err)
+	}
+	tok, err := os.ReadFile(cfg.Path(cfg.API.TokenFile))
+	if err != nil {
+		return fmt.Errorf("read api token: %w", err)
+	}
+	api := "/api/v1/roster"
+	if force {
+		api += "?force=true"
+	}
+	cl := client.New("http://"+cfg.API.Listen, client.WithToken(string(tok)))
+	var applied json.RawMessage // types.RosterApplied, printed as it came
+	if _, err := cl.Do(cmd.Context(), http.MethodPost, api, doc, &applied); err != nil {
+		var e *client.Error
+		if errors.As(err, &e) {
+			return fmt.Errorf("node refused roster (%d %s): %s", e.Status, http.StatusText(e.Status), strings.TrimSpace(string(e.Body)))
+		}
+		return fmt.Errorf("push roster to %s: %w", cfg.API.Listen, err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "applied: %s\n", strings.TrimSpace(string(applied)))
+	return nil
 }

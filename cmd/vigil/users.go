@@ -2,15 +2,18 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/vigil-network/vigil/node/api/types"
 )
 
 // readPassword asks twice on a terminal, or reads one line from stdin.
@@ -40,12 +43,34 @@ func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
 	return string(a), nil
 }
 
-func userCmd() *cobra.Command {
+func newUserCmd() *cobra.Command {
 	var f clientFlags
 	c := &cobra.Command{Use: "user", Short: "Manage console users and their API tokens (needs an admin token)"}
+	c.AddCommand(newUserAddCmd(&f), newUserListCmd(&f), newUserPasswdCmd(&f),
+		newUserPatchCmd(&f, "disable NAME", "Disable a user (ends their sessions and tokens)", func([]string) (map[string]any, error) {
+			return map[string]any{"disabled": true}, nil
+		}),
+		newUserPatchCmd(&f, "enable NAME", "Enable a user", func([]string) (map[string]any, error) {
+			return map[string]any{"disabled": false}, nil
+		}),
+		newUserPatchCmd(&f, "unlock NAME", "Lift a login lockout", func([]string) (map[string]any, error) {
+			return map[string]any{"unlock": true}, nil
+		}),
+		newUserPatchCmd(&f, "role NAME ROLE", "Change a user's role", func(args []string) (map[string]any, error) {
+			if len(args) != 2 {
+				return nil, fmt.Errorf("usage: vigil user role NAME ROLE")
+			}
+			return map[string]any{"role": args[1]}, nil
+		}),
+		newUserRemoveCmd(&f), newUserTokenCmd(&f))
+	f.register(c)
+	return c
+}
+
+func newUserAddCmd(f *clientFlags) *cobra.Command {
 	var role string
 	var stdin, content bool
-	add := &cobra.Command{
+	c := &cobra.Command{
 		Use:   "add --role ROLE NAME",
 		Short: "Add a user (operator, supervisor, auditor or admin) and set their password",
 		Args:  cobra.ExactArgs(1),
@@ -58,143 +83,129 @@ func userCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body, _ := json.Marshal(map[string]any{"name": args[0], "role": role, "password": pw, "content_access": content})
-			if err := cl.do("POST", "/api/v1/users", body, nil); err != nil {
+			in := map[string]any{"name": args[0], "role": role, "password": pw, "content_access": content}
+			if err := cl.do(cmd.Context(), http.MethodPost, "/api/v1/users", in, nil); err != nil {
 				return fmt.Errorf("user not added: %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "added %s (%s)\n", args[0], role)
 			return nil
 		},
 	}
-	add.Flags().StringVar(&role, "role", "", "operator, supervisor, auditor or admin (required)")
-	add.Flags().BoolVar(&stdin, "password-stdin", false, "read the password from standard input")
-	add.Flags().BoolVar(&content, "content-access", false, "let an auditor read request contents")
-	_ = add.MarkFlagRequired("role")
+	c.Flags().StringVar(&role, "role", "", "operator, supervisor, auditor or admin (required)")
+	c.Flags().BoolVar(&stdin, "password-stdin", false, "read the password from standard input")
+	c.Flags().BoolVar(&content, "content-access", false, "let an auditor read request contents")
+	_ = c.MarkFlagRequired("role")
+	return c
+}
 
-	list := &cobra.Command{
+func newUserListCmd(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
 		Use:   "list",
 		Short: "List users",
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out types.UserList
+			if printed, err := f.fetch(cmd, http.MethodGet, "/api/v1/users", nil, &out, ""); printed || err != nil {
+				return err
+			}
+			return printUsers(cmd.OutOrStdout(), out.Users)
+		},
+	}
+}
+
+func printUsers(w io.Writer, users []types.User) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tDISABLED\tCONTENTS\t2FA\tLOCKED UNTIL")
+	for _, u := range users {
+		locked := "" // as the API sends it
+		if !u.LockedUntil.IsZero() {
+			locked = u.LockedUntil.Format(time.RFC3339Nano)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%v\t%s\n", u.Name, u.Role, u.Disabled, u.ContentAccess || u.Role != "auditor", u.TOTPEnabled, locked)
+	}
+	return tw.Flush()
+}
+
+// newUserPatchCmd changes one thing about user args[0]: body says what.
+func newUserPatchCmd(f *clientFlags, use, short string, body func(args []string) (map[string]any, error)) *cobra.Command {
+	return &cobra.Command{
+		Use: use, Short: short, Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := f.client()
 			if err != nil {
 				return err
 			}
-			var raw json.RawMessage
-			if err := cl.do("GET", "/api/v1/users", nil, &raw); err != nil {
+			m, err := body(args)
+			if err != nil {
 				return err
 			}
-			if f.json {
-				return printJSON(cmd.OutOrStdout(), raw)
+			if err := cl.do(cmd.Context(), http.MethodPatch, "/api/v1/users/"+args[0], m, nil); err != nil {
+				return err
 			}
-			var out struct {
-				Users []struct {
-					Name, Role    string
-					Disabled      bool
-					ContentAccess bool   `json:"content_access"`
-					TOTP          bool   `json:"totp_enabled"`
-					LockedUntil   string `json:"locked_until"`
-				}
-			}
-			json.Unmarshal(raw, &out)
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tROLE\tDISABLED\tCONTENTS\t2FA\tLOCKED UNTIL")
-			for _, u := range out.Users {
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%v\t%s\n", u.Name, u.Role, u.Disabled, u.ContentAccess || u.Role != "auditor", u.TOTP, u.LockedUntil)
-			}
-			return tw.Flush()
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: done\n", args[0])
+			return nil
 		},
 	}
+}
 
-	patch := func(use, short string, body func(args []string) (map[string]any, error)) *cobra.Command {
-		return &cobra.Command{
-			Use: use, Short: short, Args: cobra.MinimumNArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				cl, err := f.client()
-				if err != nil {
-					return err
-				}
-				m, err := body(args)
-				if err != nil {
-					return err
-				}
-				b, _ := json.Marshal(m)
-				if err := cl.do("PATCH", "/api/v1/users/"+args[0], b, nil); err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: done\n", args[0])
-				return nil
-			},
-		}
-	}
-	var pwStdin bool
-	passwd := &cobra.Command{
+func newUserPasswdCmd(f *clientFlags) *cobra.Command {
+	var stdin bool
+	c := &cobra.Command{
 		Use: "passwd NAME", Short: "Set a user's password (ends their sessions)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := f.client()
 			if err != nil {
 				return err
 			}
-			pw, err := readPassword(cmd, pwStdin)
+			pw, err := readPassword(cmd, stdin)
 			if err != nil {
 				return err
 			}
-			b, _ := json.Marshal(map[string]any{"password": pw})
-			if err := cl.do("PATCH", "/api/v1/users/"+args[0], b, nil); err != nil {
+			in := map[string]any{"password": pw}
+			if err := cl.do(cmd.Context(), http.MethodPatch, "/api/v1/users/"+args[0], in, nil); err != nil {
 				return fmt.Errorf("password not changed: %w", err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: password changed\n", args[0])
 			return nil
 		},
 	}
-	passwd.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from standard input")
-	disable := patch("disable NAME", "Disable a user (ends their sessions and tokens)", func([]string) (map[string]any, error) {
-		return map[string]any{"disabled": true}, nil
-	})
-	enable := patch("enable NAME", "Enable a user", func([]string) (map[string]any, error) {
-		return map[string]any{"disabled": false}, nil
-	})
-	unlock := patch("unlock NAME", "Lift a login lockout", func([]string) (map[string]any, error) {
-		return map[string]any{"unlock": true}, nil
-	})
-	setRole := patch("role NAME ROLE", "Change a user's role", func(args []string) (map[string]any, error) {
-		if len(args) != 2 {
-			return nil, fmt.Errorf("usage: vigil user role NAME ROLE")
-		}
-		return map[string]any{"role": args[1]}, nil
-	})
-	remove := &cobra.Command{
+	c.Flags().BoolVar(&stdin, "password-stdin", false, "read the password from standard input")
+	return c
+}
+
+func newUserRemoveCmd(f *clientFlags) *cobra.Command {
+	return &cobra.Command{
 		Use: "remove NAME", Short: "Delete a user with their tokens and sessions", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := f.client()
 			if err != nil {
 				return err
 			}
-			if err := cl.do("DELETE", "/api/v1/users/"+args[0], nil, nil); err != nil {
+			if err := cl.do(cmd.Context(), http.MethodDelete, "/api/v1/users/"+args[0], nil, nil); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s removed\n", args[0])
 			return nil
 		},
 	}
+}
+
+func newUserTokenCmd(f *clientFlags) *cobra.Command {
 	var label string
-	token := &cobra.Command{
+	c := &cobra.Command{
 		Use: "token NAME", Short: "Create an API token for a user; it is shown once", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := f.client()
 			if err != nil {
 				return err
 			}
-			b, _ := json.Marshal(map[string]string{"name": label})
-			var out struct{ ID, Token string }
-			if err := cl.do("POST", "/api/v1/users/"+args[0]+"/tokens", b, &out); err != nil {
+			var tok types.NewToken
+			if err := cl.do(cmd.Context(), http.MethodPost, "/api/v1/users/"+args[0]+"/tokens", map[string]string{"name": label}, &tok); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "token %s for %s (shown once, store it now):\n%s\n", out.ID, args[0], out.Token)
+			fmt.Fprintf(cmd.OutOrStdout(), "token %s for %s (shown once, store it now):\n%s\n", tok.ID, args[0], tok.Token)
 			return nil
 		},
 	}
-	token.Flags().StringVar(&label, "label", "cli", "what the token is for")
-	c.AddCommand(add, list, passwd, disable, enable, unlock, setRole, remove, token)
-	f.register(c)
+	c.Flags().StringVar(&label, "label", "cli", "what the token is for")
 	return c
 }
