@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/libp2p/go-libp2p/gologshim"
+	"github.com/vigil-network/vigil/node/config"
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 	"go.uber.org/zap/zapcore"
@@ -13,11 +14,11 @@ import (
 
 // NewLogger builds the node's root logger: JSON for production, console for
 // development. Subsystems take named children (node.Named("delivery")).
-func NewLogger(cfg LogConfig) (*zap.Logger, error) { return NewLoggerTo(cfg, nil) }
+func NewLogger(cfg config.LogConfig) (*zap.Logger, error) { return NewLoggerTo(cfg, nil) }
 
 // NewLoggerTo is NewLogger writing to w instead of standard error (nodes
 // that share a process each log to their own file); nil means stderr.
-func NewLoggerTo(cfg LogConfig, w io.Writer) (*zap.Logger, error) {
+func NewLoggerTo(cfg config.LogConfig, w io.Writer) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(cfg.Level)
 	if err != nil {
 		return nil, fmt.Errorf("log level %q: %w", cfg.Level, err)

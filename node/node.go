@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-network/vigil/node/admission"
 	"github.com/vigil-network/vigil/node/alerts"
 	"github.com/vigil-network/vigil/node/cases"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/deliver"
 	"github.com/vigil-network/vigil/node/drills"
 	"github.com/vigil-network/vigil/node/events"
@@ -47,7 +48,7 @@ type Options struct {
 
 // Node is one running point of contact.
 type Node struct {
-	cfg    *Config
+	cfg    *config.Config
 	opts   Options
 	log    *zap.Logger
 	now    func() time.Time
@@ -90,7 +91,7 @@ type Node struct {
 
 // New loads keys, roster and store and builds the libp2p host. Nothing runs
 // until Start.
-func New(cfg *Config, opts Options) (n *Node, err error) {
+func New(cfg *config.Config, opts Options) (n *Node, err error) {
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -100,19 +101,19 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	n = &Node{cfg: cfg, opts: opts, log: opts.Logger, now: opts.Now,
 		clock: protocol.ClockPolicy{MaxFutureSkew: cfg.Clock.MaxFutureSkew, MaxAge: cfg.Clock.MaxAge}}
 	n.now = n.faults.skewed(opts.Now) // a fault-injected clock skew shifts everything the node dates
-	if n.key, err = LoadIdentityKey(cfg.Path(cfg.IdentityKey)); err != nil {
+	if n.key, err = config.LoadIdentityKey(cfg.Path(cfg.IdentityKey)); err != nil {
 		return nil, err
 	}
 	if n.self, err = peer.IDFromPrivateKey(n.key); err != nil {
 		return nil, fmt.Errorf("peer id: %w", err)
 	}
-	enc, err := LoadEncryptionKey(cfg.Path(cfg.EncryptionKey))
+	enc, err := config.LoadEncryptionKey(cfg.Path(cfg.EncryptionKey))
 	if err != nil {
 		return nil, err
 	}
 	keys := []protocol.EncryptionKey{enc}
 	for _, p := range cfg.PreviousEncryptionKeys {
-		old, err := LoadEncryptionKey(cfg.Path(p))
+		old, err := config.LoadEncryptionKey(cfg.Path(p))
 		if err != nil {
 			return nil, fmt.Errorf("previous encryption key: %w", err)
 		}
@@ -121,7 +122,7 @@ func New(cfg *Config, opts Options) (n *Node, err error) {
 	if n.sealer, err = protocol.NewSealer(n.key, keys...); err != nil {
 		return nil, err
 	}
-	tok, err := readSecret(cfg.Path(cfg.API.TokenFile))
+	tok, err := config.ReadSecret(cfg.Path(cfg.API.TokenFile))
 	if err != nil {
 		return nil, fmt.Errorf("api token: %w", err)
 	}

@@ -20,6 +20,8 @@ import (
 
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/api"
+	"github.com/vigil-network/vigil/node/authority"
+	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -326,31 +328,31 @@ func newAPITestNode(t *testing.T) *Node {
 	if err := os.MkdirAll(authDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	pub, _, err := InitAuthority(authDir)
+	pub, _, err := authority.Init(authDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Init(InitOptions{Dir: filepath.Join(dir, "FR"), Country: "FR", AuthorityKey: pub,
+	res, err := config.Init(config.InitOptions{Dir: filepath.Join(dir, "FR"), Country: "FR", AuthorityKey: pub,
 		Listen: []string{"/ip4/127.0.0.1/tcp/0"}, APIListen: "127.0.0.1:0", StoreProfile: "small", LogFormat: "console"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := LoadAuthorityKey(filepath.Join(authDir, AuthorityKeyFile))
+	key, err := authority.LoadKey(filepath.Join(authDir, authority.KeyFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := res.Member
 	m.Organisation, m.TimeZone = "FR test point of contact", "Europe/Paris"
 	draft := &protocol.Roster{Network: "vigil-test"}
-	AddMember(draft, m)
-	doc, err := SignDraft(draft, key, 0, time.Hour, time.Now())
+	authority.AddMember(draft, m)
+	doc, err := authority.SignDraft(draft, key, 0, time.Hour, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, "FR", "roster.json"), doc, 0o644); err != nil {
+	if err := config.WriteFileAtomic(filepath.Join(dir, "FR", "roster.json"), doc, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := LoadConfig(res.ConfigPath)
+	cfg, err := config.LoadConfig(res.ConfigPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-network/vigil/node"
 	"github.com/vigil-network/vigil/node/bench"
 	"github.com/vigil-network/vigil/node/bench/flood"
+	"github.com/vigil-network/vigil/node/config"
 )
 
 func benchCmd() *cobra.Command {
@@ -48,7 +49,7 @@ process's heap, RSS and CPU, and the victim's refusals by code.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if logLevel != "" {
-				log, err := node.NewLogger(node.LogConfig{Format: "json", Level: logLevel})
+				log, err := node.NewLogger(config.LogConfig{Format: "json", Level: logLevel})
 				if err != nil {
 					return err
 				}
