@@ -129,7 +129,7 @@ func (ar admissionReporter) OverLimit(ctx context.Context, a admission.Alarm) er
 	if err != nil {
 		return fmt.Errorf("store over-limit alert for %s: %w", a.Country, err)
 	}
-	n.publishAlert(al)
+	n.events.Alert(al.ID)
 	if fresh {
 		n.metrics.escalations.WithLabelValues(string(al.Kind)).Inc()
 		n.dispatchAlert(al)

@@ -448,7 +448,7 @@ func TestAdmissionQuarantine(t *testing.T) {
 		wantReject(t, h.send(h.request()), "quarantined", "", false)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		if _, err := f.nodes["FR"].Ping(ctx, "DE"); err == nil {
+		if _, err := f.nodes["FR"].Drills().Ping(ctx, "DE"); err == nil {
 			t.Fatal("a quarantined member's ping was answered")
 		}
 		var peers struct {
@@ -507,7 +507,7 @@ func TestAdmissionDrillFlood(t *testing.T) {
 	pongs := 0
 	for range 12 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if _, err := f.nodes["FR"].Ping(ctx, "DE"); err == nil {
+		if _, err := f.nodes["FR"].Drills().Ping(ctx, "DE"); err == nil {
 			pongs++
 		}
 		cancel()
@@ -521,7 +521,7 @@ func TestAdmissionDrillFlood(t *testing.T) {
 	// DE's own pings to FR are not limited by FR's budget at DE.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := f.nodes["DE"].Ping(ctx, "FR"); err != nil {
+	if _, err := f.nodes["DE"].Drills().Ping(ctx, "FR"); err != nil {
 		t.Fatalf("DE's ping to FR: %v", err)
 	}
 }

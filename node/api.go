@@ -11,15 +11,6 @@ import (
 // apiHandler builds the HTTP API (node/api) over this node.
 func (n *Node) apiHandler() *api.Server { return api.New(n.apiDeps()) }
 
-// OpenAPIDocument returns the API's OpenAPI 3 description.
-func OpenAPIDocument() []byte { return api.OpenAPIDocument() }
-
-// ValidateRequest checks a request document the way SubmitRequest would,
-// without storing or sending anything.
-func (n *Node) ValidateRequest(doc []byte) error {
-	return n.cases.Validate(doc)
-}
-
 // SignAuditCheckpoint signs a checkpoint (tree head) of the audit log with
 // the node's identity key if the log grew since the last one.
 func (n *Node) SignAuditCheckpoint(ctx context.Context) (*store.Checkpoint, error) {

@@ -248,7 +248,7 @@ func TestActionCostConstant(t *testing.T) {
 	actDE := func(a protocol.Action) {
 		t.Helper()
 		b, _ := json.Marshal(a)
-		if _, err := de.Act(ctx, "test", sub.CaseID, b); err != nil {
+		if _, err := de.Cases().Act(ctx, "test", sub.CaseID, b); err != nil {
 			t.Fatalf("DE %s: %v", a.Action, err)
 		}
 	}

@@ -214,7 +214,7 @@ func TestDrills(t *testing.T) {
 			t.Fatalf("report for NL before deadline: %+v", nl)
 		}
 		fr := f.nodes["FR"]
-		if err := fr.CheckDrills(f.ctx); err != nil {
+		if err := fr.Drills().CheckDrills(f.ctx); err != nil {
 			t.Fatal(err)
 		}
 		if m := f.metricsText("FR"); !strings.Contains(m, `vigil_drill_ack_seconds{country="DE"}`) || strings.Contains(m, `vigil_drill_misses_total{country="NL"}`) {
@@ -223,7 +223,7 @@ func TestDrills(t *testing.T) {
 
 		f.clock.Advance(31 * time.Minute)
 		for i := 0; i < 2; i++ { // a second check counts nothing twice
-			if err := fr.CheckDrills(f.ctx); err != nil {
+			if err := fr.Drills().CheckDrills(f.ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -240,7 +240,7 @@ func TestDrills(t *testing.T) {
 		// A late acknowledgement does not undo the miss.
 		f.mustAct("NL", drillCases["NL"], op("acknowledge"))
 		f.waitState(drillCases["NL"], "acknowledged", "FR")
-		if err := fr.CheckDrills(f.ctx); err != nil {
+		if err := fr.Drills().CheckDrills(f.ctx); err != nil {
 			t.Fatal(err)
 		}
 		if _, rows = f.drillReport("FR"); rows["NL"].Misses != 1 {

@@ -396,7 +396,7 @@ func TestHostileMember(t *testing.T) {
 		h.checkServing(t)
 		h.checkAlert(t)
 		// The victim's own drill still reaches the honest member.
-		if _, err := h.victim.Ping(ctx, "DE"); err != nil {
+		if _, err := h.victim.Drills().Ping(ctx, "DE"); err != nil {
 			t.Errorf("victim's drill ping to DE: %v", err)
 		}
 	})

@@ -246,7 +246,7 @@ func TestCaseLifecycle(t *testing.T) {
 		f.waitState(urgent.CaseID, "open", "DE")
 		f.waitState(emergency.CaseID, "open", "DE")
 		alertsFor := func(cc, caseID string) map[string]bool {
-			if err := f.nodes[cc].CheckDeadlines(f.ctx); err != nil {
+			if err := f.nodes[cc].Scheduler().Pass(f.ctx); err != nil {
 				t.Fatal(err)
 			}
 			var out struct {
@@ -302,7 +302,7 @@ func TestCaseLifecycle(t *testing.T) {
 			"period_days", 60, "start_date", today()))
 		f.waitState(sub.CaseID, "preserved", "FR")
 		check := func(cc string) map[string]bool {
-			if err := f.nodes[cc].CheckDeadlines(f.ctx); err != nil {
+			if err := f.nodes[cc].Scheduler().Pass(f.ctx); err != nil {
 				t.Fatal(err)
 			}
 			var out struct {
@@ -363,7 +363,7 @@ func TestCaseLifecycle(t *testing.T) {
 		f.waitState(sub.CaseID, "closed", "FR", "DE")
 		f.clock.Advance(91 * 24 * time.Hour)
 		for _, cc := range []string{"FR", "DE"} {
-			if err := f.nodes[cc].CheckDeadlines(f.ctx); err != nil {
+			if err := f.nodes[cc].Scheduler().Pass(f.ctx); err != nil {
 				t.Fatal(err)
 			}
 			v, code := f.caseView(cc, sub.CaseID)

@@ -84,7 +84,7 @@ func newMetrics(n *Node) *metrics {
 		}, func() float64 {
 			c := 0
 			for _, p := range n.host.Network().Peers() {
-				if n.roster.isMember(p) {
+				if n.roster.IsMember(p) {
 					c++
 				}
 			}
@@ -114,7 +114,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		if err != nil {
 			return err
 		}
-		r, _ := n.roster.current()
+		r, _ := n.roster.Current()
 		for _, m := range r.Members {
 			if m.PeerID == n.self.String() {
 				continue

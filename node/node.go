@@ -55,7 +55,7 @@ type Node struct {
 	key    crypto.PrivKey
 	self   peer.ID
 	sealer *protocol.Sealer
-	roster *rosterState   // the roster in force (node/roster)
+	roster *roster.State  // the roster in force
 	gossip *roster.Gossip // installs and spreads rosters (node/roster)
 	store  *store.Store
 	host   host.Host
@@ -64,9 +64,9 @@ type Node struct {
 	token  [32]byte // SHA-256 of the API token
 	clock  protocol.ClockPolicy
 
-	cases    *cases.Service  // submit, act, accept (wire_cases.go)
-	engine   *deliver.Outbox // delivery workers, built by Start (wire_deliver.go)
-	peers    *peerTracker
+	cases    *cases.Service     // submit, act, accept (wire_cases.go)
+	engine   *deliver.Outbox    // delivery workers, built by Start (wire_deliver.go)
+	peers    *mesh.Peers        // last seen, RTT and dial backoff per member
 	handlers transport.Handlers // goroutines started by libp2p stream handlers
 	events   events.Hub
 	metrics  *metrics
@@ -131,11 +131,11 @@ func New(cfg *config.Config, opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.roster = newRosterState(cfg.Path(cfg.Roster.Path), authority)
+	n.roster = roster.NewState(cfg.Path(cfg.Roster.Path), authority)
 	if err := n.roster.Load(); err != nil {
 		return nil, err
 	}
-	r, _ := n.roster.current()
+	r, _ := n.roster.Current()
 	if m, ok := n.roster.MemberByPeer(n.self); !ok {
 		n.log.Warn("this node is not in the roster; peers will refuse it until the authority adds it",
 			zap.Stringer("peer", n.self), zap.Uint64("roster_serial", r.Serial))
@@ -171,7 +171,7 @@ func New(cfg *config.Config, opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.mesh = n.newMesh() // wire_mesh.go
-	n.peers = &peerTracker{n.mesh.Peers()}
+	n.peers = n.mesh.Peers()
 	n.gossip = n.newGossip() // wire_roster.go
 	n.metrics = newMetrics(n)
 	n.hooks = alerts.NewHooks(alerts.HookOptions{Webhook: cfg.Alerts.Webhook, Command: cfg.Alerts.Command, Queue: cfg.Alerts.HookQueue},
@@ -241,7 +241,7 @@ func (n *Node) Start(ctx context.Context) error {
 	})
 	n.log.Info("node started", zap.String("country", n.cfg.Country), zap.Stringer("peer", n.self),
 		zap.Any("listen", n.host.Addrs()), zap.String("api", "http://"+ln.Addr().String()),
-		zap.Uint64("roster_serial", n.roster.serial()))
+		zap.Uint64("roster_serial", n.roster.Serial()))
 	return nil
 }
 

@@ -240,7 +240,7 @@ func loadOpenAPIDoc(t *testing.T) ([]byte, *apiSpec) {
 
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	raw, doc := loadOpenAPIDoc(t)
-	if !bytes.Equal(raw, OpenAPIDocument()) {
+	if !bytes.Equal(raw, api.OpenAPIDocument()) {
 		t.Error("embedded OpenAPI document differs from api/openapi.json; rebuild")
 	}
 	routes := apiRoutes(newAPITestNode(t).apiHandler().Routes())
@@ -381,7 +381,7 @@ func TestOpenAPIServedAndProtected(t *testing.T) {
 	var served bytes.Buffer
 	served.ReadFrom(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(served.Bytes(), OpenAPIDocument()) {
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(served.Bytes(), api.OpenAPIDocument()) {
 		t.Errorf("GET /api/v1/openapi.json: status %d, %d bytes; want 200 and the document", resp.StatusCode, served.Len())
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {

@@ -30,7 +30,7 @@ func TestExpiredRosterAlertsAndKeepsWorking(t *testing.T) {
 	}
 	rosterAlerts := func(cc string) []store.Alert {
 		t.Helper()
-		if err := f.nodes[cc].CheckDeadlines(f.ctx); err != nil {
+		if err := f.nodes[cc].Scheduler().Pass(f.ctx); err != nil {
 			t.Fatal(err)
 		}
 		var out struct {

@@ -159,7 +159,7 @@ func TestSchedulerThousandsOverdue(t *testing.T) {
 			cases = append(cases, lone)
 			seedCases(t, fr, cases)
 
-			if err := fr.CheckDeadlines(context.Background()); err != nil {
+			if err := fr.Scheduler().Pass(context.Background()); err != nil {
 				t.Fatalf("scheduler pass: %v", err)
 			}
 			check := func(when string) {
@@ -204,7 +204,7 @@ func TestSchedulerThousandsOverdue(t *testing.T) {
 
 			f.stop("FR")
 			fr = f.start("FR")
-			if err := fr.CheckDeadlines(context.Background()); err != nil {
+			if err := fr.Scheduler().Pass(context.Background()); err != nil {
 				t.Fatalf("scheduler pass after restart: %v", err)
 			}
 			check("after restart")
@@ -237,7 +237,7 @@ func TestSchedulerStepFailureDoesNotStopOthers(t *testing.T) {
 	late.AckDueAt = now.Add(-time.Minute)
 	seedCases(t, fr, []*store.Case{broken, fine, late})
 
-	err := fr.CheckDeadlines(context.Background())
+	err := fr.Scheduler().Pass(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "purge") || !strings.Contains(err.Error(), broken.ID) {
 		t.Fatalf("pass error %v, want the failed purge of %s", err, broken.ID)
 	}

@@ -255,7 +255,7 @@ func TestRevokedPeerWorkerQuiet(t *testing.T) {
 
 	rv := f.nodes[revoked]
 	sub := f.submit(revoked, victim)
-	before := rv.DeliveryAttempts(f.nodes[victim].PeerID())
+	before := rv.Outbox().Attempts(f.nodes[victim].PeerID())
 	refusedBefore := f.metricValue(victim, "vigil_p2p_connections_refused_total", `direction="inbound",reason="peer"`)
 
 	// Backoff from 250 ms doubling, each wait at least half its step:
@@ -263,7 +263,7 @@ func TestRevokedPeerWorkerQuiet(t *testing.T) {
 	// may start at most 5 sessions after its first, plus one cut short
 	// by a reconnect. The bug retried ~300 times in that window.
 	time.Sleep(3 * time.Second) // the observation window, not synchronisation
-	attempts := rv.DeliveryAttempts(f.nodes[victim].PeerID()) - before
+	attempts := rv.Outbox().Attempts(f.nodes[victim].PeerID()) - before
 	peerRefusals := f.metricValue(victim, "vigil_p2p_connections_refused_total", `direction="inbound",reason="peer"`) - refusedBefore
 	t.Logf("window: %d worker sessions, %v refusals at the victim", attempts, peerRefusals)
 	if attempts > 8 {

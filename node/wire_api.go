@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -12,14 +11,15 @@ import (
 	"github.com/vigil-network/vigil/node/actor"
 	"github.com/vigil-network/vigil/node/api"
 	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/node/cases"
+	"github.com/vigil-network/vigil/node/roster"
 	"github.com/vigil-network/vigil/node/transport"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
 
-// The node's side of node/api: the adapters that make *Node its Cases,
-// Network, Auditor, Alerts and Faults, and forwarders for code in package
-// node that still calls what moved there.
+// The node's side of node/api: the adapters that make the node's parts its
+// Cases, Network, Auditor, Alerts and Faults.
 
 // apiDeps is what the API is built from.
 func (n *Node) apiDeps() api.Deps {
@@ -52,19 +52,19 @@ func (e classified) Unwrap() []error { return []error{e.err, e.kind} }
 type apiCases struct{ n *Node }
 
 func (c apiCases) Submit(ctx context.Context, by actor.Actor, doc []byte) (types.Submission, error) {
-	sub, err := c.n.SubmitRequest(ctx, by.String(), doc)
+	sub, err := c.n.cases.Submit(ctx, by.String(), doc)
 	if err != nil {
 		return types.Submission{}, err
 	}
 	return types.Submission{CaseID: sub.CaseID, MessageID: sub.MessageID}, nil
 }
 
-func (c apiCases) Validate(doc []byte) error { return c.n.ValidateRequest(doc) }
+func (c apiCases) Validate(doc []byte) error { return c.n.cases.Validate(doc) }
 
 func (c apiCases) Act(ctx context.Context, by actor.Actor, caseID string, doc []byte) (types.ActResult, error) {
-	res, err := c.n.Act(ctx, by.String(), caseID, doc)
+	res, err := c.n.cases.Act(ctx, by.String(), caseID, doc)
 	switch {
-	case errors.Is(err, ErrNoCase):
+	case errors.Is(err, cases.ErrNoCase):
 		return types.ActResult{}, classified{err, api.ErrNoCase}
 	case err != nil:
 		return types.ActResult{}, err
@@ -79,20 +79,20 @@ func (c apiCases) InFlight(messageID string) bool {
 func (c apiCases) Open(env *protocol.Envelope) ([]byte, error) { return c.n.sealer.Decrypt(env) }
 
 func (c apiCases) Events(cs *store.Case, msgs []*store.Message) []protocol.Event {
-	return c.n.caseEvents(cs, msgs)
+	return c.n.cases.Events(cs, msgs)
 }
 
-func (c apiCases) Changed(caseID string) { c.n.publishCase(caseID) }
+func (c apiCases) Changed(caseID string) { c.n.events.Case(caseID) }
 
 type apiNetwork struct{ n *Node }
 
 func (a apiNetwork) Self() peer.ID                      { return a.n.self }
-func (a apiNetwork) Roster() (*protocol.Roster, []byte) { return a.n.roster.current() }
-func (a apiNetwork) IsMember(id peer.ID) bool           { return a.n.roster.isMember(id) }
+func (a apiNetwork) Roster() (*protocol.Roster, []byte) { return a.n.roster.Current() }
+func (a apiNetwork) IsMember(id peer.ID) bool           { return a.n.roster.IsMember(id) }
 func (a apiNetwork) ConnectedPeers() []peer.ID          { return a.n.host.Network().Peers() }
 
 func (a apiNetwork) MemberByCountry(cc string) (peer.ID, bool) {
-	id, _, ok := a.n.roster.byCountryCode(cc)
+	id, _, ok := a.n.roster.ByCountry(cc)
 	return id, ok
 }
 
@@ -101,19 +101,17 @@ func (a apiNetwork) Connected(id peer.ID) bool {
 }
 
 func (a apiNetwork) LastSeen(id peer.ID) (seen time.Time, rtt time.Duration) {
-	return a.n.peers.get(id)
+	return a.n.peers.Get(id)
 }
 
 func (a apiNetwork) ApplyRoster(doc []byte, source string, force bool) error {
-	apply := a.n.applyRoster
-	if force {
-		apply = a.n.ApplyRosterForced
-	}
-	err := apply(doc, source)
+	// Only the API may force a roster, for an admin (api checks the role);
+	// a roster from a peer never is.
+	err := a.n.gossip.Apply(context.Background(), doc, roster.Source(source), force)
 	switch {
-	case errors.Is(err, ErrRosterDrops):
+	case errors.Is(err, roster.ErrDrops):
 		return classified{err, api.ErrRosterDrops}
-	case errors.Is(err, errRosterUnrecorded):
+	case errors.Is(err, roster.ErrUnrecorded):
 		return classified{err, api.ErrRosterUnrecorded}
 	}
 	return err
@@ -134,7 +132,7 @@ type apiAlerts struct{ n *Node }
 
 func (a apiAlerts) Announce(al *store.Alert) {
 	a.n.metrics.escalations.WithLabelValues(string(al.Kind)).Inc()
-	a.n.publishAlert(al)
+	a.n.events.Alert(al.ID)
 	a.n.dispatchAlert(al)
 }
 
@@ -160,7 +158,7 @@ func (f apiFaults) Heal() int {
 	// grew while the partition refused every dial.
 	for _, p := range healed {
 		n.peers.ResetBackoff(p)
-		if n.roster.isMember(p) {
+		if n.roster.IsMember(p) {
 			n.goRun("heal-dial", func(ctx context.Context) {
 				cctx, cancel := context.WithTimeout(ctx, transport.IOTimeout)
 				defer cancel()
@@ -171,35 +169,3 @@ func (f apiFaults) Heal() int {
 	}
 	return len(healed)
 }
-
-// Forwarders and aliases for code in package node (and its users) that
-// still calls what moved to node/api; the coordinator removes them.
-
-// SessionCookie is the console's session cookie name.
-const SessionCookie = api.SessionCookie
-
-// Response types, now node/api/types'.
-type (
-	CaseSummary      = types.CaseSummary
-	CaseView         = types.CaseView
-	MessageView      = types.MessageView
-	ReceiptView      = types.ReceiptView
-	HistoryEntry     = types.HistoryEntry
-	PeerView         = types.PeerView
-	QuarantineView   = types.QuarantineView
-	Stats            = types.Stats
-	PartitionRequest = types.PartitionRequest
-	ClockRequest     = types.ClockRequest
-)
-
-func writeJSON(w http.ResponseWriter, status int, v any) { api.WriteJSON(w, status, v) }
-
-func writeError(w http.ResponseWriter, status int, msg string, fields []protocol.FieldError) {
-	api.WriteError(w, status, msg, fields)
-}
-
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) { return api.ReadBody(w, r) }
-
-func actorOf(r *http.Request) string { return api.ActorOf(r).String() }
-
-func (n *Node) summarize(c *store.Case) CaseSummary { return api.Summarize(c, n.now()) }

@@ -3,23 +3,16 @@ package node
 import (
 	"context"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/vigil-network/vigil/node/deliver"
 )
 
-// ProtoDeliver is the delivery stream protocol (deliver.ID), kept for tests
-// and the hostile-member bench.
-const ProtoDeliver = deliver.ID
-
-// DeliveryAttempts is the number of delivery sessions this node's worker for p has
-// started (0 without a worker): tests assert that a worker backs off.
-func (n *Node) DeliveryAttempts(p peer.ID) int64 { return n.engine.Attempts(p) }
+// Outbox is the node's delivery workers (node/deliver); nil before Start.
+func (n *Node) Outbox() *deliver.Outbox { return n.engine }
 
 // newOutbox builds the delivery workers; they live as long as ctx.
 func (n *Node) newOutbox(ctx context.Context) *deliver.Outbox {
 	return deliver.NewOutbox(ctx, deliver.OutboxOptions{Store: n.store, Dialer: n.mesh.Dialer(deliver.ID, deliver.ServiceName),
-		Members: rosterMembers{n.roster}, Self: n.self, Gate: n.gater, Publisher: casePublisher{n},
+		Members: n.roster, Self: n.self, Gate: n.gater, Publisher: casePublisher{n},
 		Delivery: n.cfg.Delivery, Now: n.now, Logger: n.log.Named("delivery"), OnDelivered: n.opts.OnDelivered,
 		ObserveLatency: n.metrics.deliveryLatency.Observe})
 }

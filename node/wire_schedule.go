@@ -17,7 +17,7 @@ func (n *Node) newScheduler() *schedule.Scheduler {
 		Store: n.store, Now: n.now, Interval: n.cfg.Deadlines.CheckInterval,
 		ExpiryWarnings: n.cfg.Deadlines.ExpiryWarnings, PurgeClosedAfter: n.cfg.Retention.PurgeClosedAfter,
 		Roster: func() *protocol.Roster {
-			r, _ := n.roster.current()
+			r, _ := n.roster.Current()
 			return r
 		},
 		Announce:   n.notifyAlert,
@@ -39,13 +39,14 @@ func (n *Node) newScheduler() *schedule.Scheduler {
 	})
 }
 
-// CheckDeadlines runs one pass of the scheduler at the node clock's now.
-func (n *Node) CheckDeadlines(ctx context.Context) error { return n.sched.Pass(ctx) }
+// Scheduler runs the node's periodic work (node/schedule); tests drive a
+// pass with Scheduler().Pass on the node's clock.
+func (n *Node) Scheduler() *schedule.Scheduler { return n.sched }
 
 // notifyAlert announces a stored alert: console event and hooks (callers
 // count it).
 func (n *Node) notifyAlert(a *store.Alert) {
-	n.publishAlert(a)
+	n.events.Alert(a.ID)
 	n.dispatchAlert(a)
 }
 

@@ -4,14 +4,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/vigil-network/vigil/node/config"
+	"github.com/vigil-network/vigil/node/mesh"
 	"github.com/vigil-network/vigil/node/transport"
 )
-
-// rosterMembers lets the gater ask the roster in force who is a member
-// (transport.Members).
-type rosterMembers struct{ rs *rosterState }
-
-func (m rosterMembers) IsMember(p peer.ID) bool { return m.rs.isMember(p) }
 
 // newGater builds the connection gater from the config and gives it the
 // member addresses of the roster in force.
@@ -20,12 +15,12 @@ func (n *Node) newGater() (*transport.Gater, error) {
 	if timeout <= 0 { // a config built in code rather than loaded
 		timeout = config.DefaultConfig().Network.HandshakeTimeout
 	}
-	g, err := transport.NewGater(rosterMembers{n.roster}, transport.GaterOptions{Self: n.self,
+	g, err := transport.NewGater(n.roster, transport.GaterOptions{Self: n.self,
 		BehindNAT: n.cfg.Network.BehindNAT, HandshakeTimeout: timeout, Logger: n.log.Named("gater")})
 	if err != nil {
 		return nil, err
 	}
-	if r, _ := n.roster.current(); r != nil {
+	if r, _ := n.roster.Current(); r != nil {
 		g.SetMembers(r)
 	}
 	return g, nil
@@ -37,7 +32,7 @@ func (n *Node) newHost(members int) error {
 	transport.CheckFDLimit(n.log, members, tcp)
 	var err error
 	n.host, n.cm, err = transport.NewHost(transport.HostOptions{Key: n.key, Listen: n.cfg.Listen, Announce: n.cfg.Announce,
-		TCP: tcp, QUIC: quic, Members: members, KeepAlive: meshPeriod(members, n.cfg.Testing.SharedMachine)}, n.gater)
+		TCP: tcp, QUIC: quic, Members: members, KeepAlive: mesh.KeepAlivePeriod(members, n.cfg.Testing.SharedMachine)}, n.gater)
 	return err
 }
 

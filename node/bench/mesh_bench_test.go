@@ -59,14 +59,14 @@ func BenchmarkDrillPing(b *testing.B) {
 	p := sharedPair(b)
 	ctx := context.Background()
 	for range 10 { // warm up
-		if _, err := p.sender.Ping(ctx, p.to); err != nil {
+		if _, err := p.sender.Drills().Ping(ctx, p.to); err != nil {
 			b.Fatal(err)
 		}
 	}
 	var sum time.Duration
 	cpu := startCPU()
 	for b.Loop() {
-		rtt, err := p.sender.Ping(ctx, p.to)
+		rtt, err := p.sender.Drills().Ping(ctx, p.to)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func BenchmarkReachabilityDrill1Member(b *testing.B) {
 	p := sharedPair(b)
 	ctx := context.Background()
 	check := func() error {
-		run, err := p.sender.RunReachabilityDrill(ctx, "bench")
+		run, err := p.sender.Drills().RunReachabilityDrill(ctx, "bench")
 		if err != nil {
 			return err
 		}

@@ -135,7 +135,7 @@ type sample struct {
 // the sender.
 func (p *pair) request(ctx context.Context, timeout time.Duration) (sample, error) {
 	t0 := time.Now()
-	sub, err := p.sender.SubmitRequest(ctx, "bench", p.doc)
+	sub, err := p.sender.Cases().Submit(ctx, "bench", p.doc)
 	if err != nil {
 		return sample{}, fmt.Errorf("submit: %w", err)
 	}

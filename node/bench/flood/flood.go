@@ -347,7 +347,7 @@ loop:
 
 func honestRequest(ctx context.Context, n *node.Node, tr *bench.Tracker, doc []byte, timeout time.Duration) (time.Duration, error) {
 	t0 := time.Now()
-	sub, err := n.SubmitRequest(ctx, "bench", doc)
+	sub, err := n.Cases().Submit(ctx, "bench", doc)
 	if err != nil {
 		return 0, fmt.Errorf("submit: %w", err)
 	}
