@@ -260,3 +260,50 @@ func TestSchedulerStepFailureDoesNotStopOthers(t *testing.T) {
 		t.Fatalf("failed purge steps counted %v, want 1", v)
 	}
 }
+
+// TestOpenCasesMetricExcludesTerminal: vigil_open_cases counts only cases
+// that are open; refused, withdrawn, released, answered and decided
+// emergency cases are settled and no longer count (they once counted as
+// open for ever). The terminal set is protocol's, the one the scheduler
+// uses.
+func TestOpenCasesMetricExcludesTerminal(t *testing.T) {
+	f := newFederationWith(t, 2, func(_ string, cfg *config.Config) { cfg.Deadlines.CheckInterval = time.Hour })
+	fr := f.nodes["FR"]
+	de := f.nodes["DE"].PeerID().String()
+	now := f.clock.Now().UTC()
+	open := map[protocol.State]int{protocol.StateOpen: 2, protocol.StateAcknowledged: 1, protocol.StatePreserved: 1, protocol.StateMLAPending: 1}
+	settled := []protocol.State{protocol.StateRefused, protocol.StateWithdrawn, protocol.StateReleased, protocol.StateAnswered,
+		protocol.StateConditionsAccepted, protocol.StateConditionsRejected, protocol.StateClosed}
+	var cases []*store.Case
+	i := 0
+	add := func(s protocol.State) {
+		c := seedCase(fmt.Sprintf("m%031d", i), store.Incoming, "DE", de, now)
+		c.State = string(s)
+		cases = append(cases, c)
+		i++
+	}
+	for s, n := range open {
+		for range n {
+			add(s)
+		}
+	}
+	for _, s := range settled {
+		if !protocol.Terminal(s) {
+			t.Fatalf("%s is not terminal in protocol", s)
+		}
+		add(s)
+	}
+	seedCases(t, fr, cases)
+
+	for s, n := range open {
+		if v := f.metricValue("FR", "vigil_open_cases", fmt.Sprintf("state=%q", s)); v != float64(n) {
+			t.Errorf("vigil_open_cases{state=%q} = %v, want %d", s, v, n)
+		}
+	}
+	text := f.metricsText("FR")
+	for _, s := range settled {
+		if strings.Contains(text, fmt.Sprintf("vigil_open_cases{state=%q}", s)) {
+			t.Errorf("a %s case counts as open", s)
+		}
+	}
+}
