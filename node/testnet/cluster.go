@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-network/vigil/configs"
 	"github.com/vigil-network/vigil/node/authority"
 	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
@@ -359,17 +361,22 @@ func (c *Cluster) Peers(ctx context.Context, cc string) (*PeerState, error) {
 	return &p, err
 }
 
-// Examples are the request documents in configs/examples by kind.
+// Examples are the request documents of configs/examples by kind.
 type Examples map[string][]byte
 
-// LoadExamples reads configs/examples/{preservation,emergency,assistance}.json
-// from dir.
+// LoadExamples reads {preservation,emergency,assistance}.json from dir,
+// or, if dir is "", the copies of configs/examples built into the binary
+// (package configs).
 func LoadExamples(dir string) (Examples, error) {
+	fsys, from := configs.Examples, "built in"
+	if dir != "" {
+		fsys, from = os.DirFS(dir), dir
+	}
 	ex := Examples{}
 	for _, k := range []string{"preservation", "emergency", "assistance"} {
-		b, err := os.ReadFile(filepath.Join(dir, k+".json"))
+		b, err := fs.ReadFile(fsys, k+".json")
 		if err != nil {
-			return nil, fmt.Errorf("example requests: %w", err)
+			return nil, fmt.Errorf("example requests (%s): %w", from, err)
 		}
 		ex[k] = b
 	}

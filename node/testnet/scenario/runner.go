@@ -26,7 +26,8 @@ type Options struct {
 	Exe    string
 	// TimeScale overrides the scenario's time_scale if positive.
 	TimeScale float64
-	// Examples is the directory of the example requests.
+	// Examples is the directory of the example requests; "" uses the
+	// copies of configs/examples built into the binary.
 	Examples string
 	// CheckTimeout bounds the final check's wait for deliveries (default 2m).
 	CheckTimeout time.Duration
