@@ -11,6 +11,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"github.com/vigil-network/vigil/configs"
 	"github.com/vigil-network/vigil/node"
 	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/testnet"
@@ -232,75 +233,21 @@ func (t *Tracker) forget(id string) {
 	delete(t.recvd, id)
 }
 
-// RequestDoc builds a valid preservation request to country to, modelled
-// on configs/examples/preservation.json (about 4.5 KiB of JSON), so the
-// benchmark does not depend on the working directory.
+// RequestDoc is configs/examples/preservation.json addressed to country
+// to (about 4.5 KiB of JSON), decoded and re-encoded so that the bytes do
+// not depend on the file's layout: the same request the README sends, built
+// into the binary so the benchmark does not depend on the working
+// directory.
 func RequestDoc(to string) ([]byte, error) {
-	yes := true
-	from1 := time.Date(2026, 11, 21, 23, 40, 0, 0, time.UTC)
-	to1 := time.Date(2026, 11, 22, 4, 15, 0, 0, time.UTC)
-	from2 := time.Date(2026, 11, 22, 5, 2, 0, 0, time.UTC)
-	req := protocol.PreservationRequest{
-		Kind:               protocol.KindPreservation,
-		To:                 to,
-		Date:               "2026-11-27",
-		Reference:          "OFAC-2026-PC-00417",
-		RequestType:        "new",
-		RequestedAuthority: "Bundeskriminalamt (BKA), SO 41 - 24/7 Kontaktstelle Cybercrime, Wiesbaden",
-		RequestingAuthority: protocol.Contact{
-			Organisation:     "Office anti-cybercriminalité (OFAC), Direction nationale de la police judiciaire",
-			Person:           "Capitaine Claire Martin, 24/7 point of contact",
-			Address:          "Nanterre, France",
-			Phone:            "+33 1 99 00 12 47",
-			Mobile:           "+33 6 39 98 12 47",
-			Email:            "pc247@ofac.example.fr",
-			OfficeHours:      "Mon-Fri 08:30-18:30; on-call duty officer 24/7",
-			TimeZone:         "Europe/Paris",
-			PreferredChannel: "vigil",
-		},
-		ConfirmationContact: protocol.Contact{
-			Organisation: "Office anti-cybercriminalité (OFAC)",
-			Person:       "Lieutenant Julien Moreau",
-			Phone:        "+33 1 99 00 12 23",
-			Email:        "julien.moreau@ofac.example.fr",
-			OfficeHours:  "Mon-Fri 09:00-18:00",
-			TimeZone:     "Europe/Paris",
-		},
-		InvestigatingAuthority: "Office anti-cybercriminalité (OFAC), Section opérationnelle rançongiciels, Nanterre",
-		ProsecutorOrCourt: &protocol.Authority{
-			Name:       "Parquet de Paris, section J3 (lutte contre la cybercriminalité)",
-			CaseNumber: "PQ 26 318 000451",
-		},
-		RelatedReferences: []string{"EUROPOL SIENA 2026-1189-04 (fictional)"},
-		Offence: protocol.Offence{
-			Description:     "Ransomware attack on a regional hospital group: intrusion into an automated data processing system, encryption and exfiltration of patient data, followed by extortion in an organised gang.",
-			LegalProvisions: "Code pénal, articles 323-1, 323-3, 323-4-1 and 312-1; article 312-6 (extortion in an organised gang)",
-			MaximumPenalty:  "20 years' imprisonment and a fine of EUR 150,000",
-		},
-		FactsSummary:     "On 22 November 2026 the servers of Groupe Hospitalier Exemple (fictional), Lyon, were encrypted by a ransomware variant and about 400 GB of patient records were exfiltrated. Logs of the victim's VPN gateway show the initial access and the staging of the exfiltration from IP address 203.0.113.47 during the window given below. The ransom note directs the victim to negotiate via the mail account below, which is hosted by the custodian in Germany. The data is needed to identify the operator of the infrastructure and the persons controlling the account.",
-		DataToPreserve:   "For the IP address: subscriber data of the customer to whom 203.0.113.47 was assigned during the window, connection and session logs, and logs of the associated virtual server. For the mail account: subscriber and registration data (including registration IP and time), login and access logs with IP addresses and ports, and stored content of the mailbox (messages, drafts, contacts) as held at the date of preservation.",
-		DataRelationship: "203.0.113.47 is the source of the intrusion and exfiltration recorded in the victim's VPN logs; the mail account is named in the ransom note as the only negotiation channel.",
-		DataCategories:   []string{"subscriber", "traffic", "content"},
-		Identifiers: []protocol.Identifier{
-			{Type: "ip", Value: "203.0.113.47", From: from1, To: to1, TimeZoneGiven: "Europe/Paris"},
-			{Type: "account", Value: "restore-support@mail.example.org", From: from2},
-		},
-		Custodian: protocol.Custodian{
-			Name:           "Example Hosting GmbH (fictional)",
-			Address:        "Beispielstraße 1, 10115 Berlin, Germany",
-			SystemLocation: "Data centre in Frankfurt am Main, Germany",
-		},
-		Necessity:    "The custodian's default retention for connection logs is 7 days and inactive mailboxes may be deleted by the account holder at any time; without expedited preservation the data identifying the offenders will be lost before a mutual legal assistance request can be executed.",
-		MLAToFollow:  &yes,
-		Confidential: &yes,
-		NoUserNotice: &yes,
-		PeriodDays:   90,
-		Safeguards: protocol.Safeguards{
-			LegalBasis:      "Budapest Convention on Cybercrime, Art. 29 and 35; Code de procédure pénale, articles 60-1 and 77-1-1",
-			Proportionality: "Preservation only, limited to one IP address for a window of under five hours and one account used exclusively for the extortion; no disclosure is requested before the MLA request.",
-			HandlingCode:    "H2",
-		},
+	ex, err := configs.Example(string(protocol.KindPreservation))
+	if err != nil {
+		return nil, err
 	}
+	var req protocol.PreservationRequest
+	if err := json.Unmarshal(ex, &req); err != nil {
+		return nil, fmt.Errorf("bench request: %w", err)
+	}
+	req.To = to
 	doc, err := json.MarshalIndent(&req, "", "  ")
 	if err != nil {
 		return nil, err

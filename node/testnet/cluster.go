@@ -1,14 +1,14 @@
 package testnet
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,6 +16,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vigil-network/vigil/configs"
+	"github.com/vigil-network/vigil/node/api/client"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/node/authority"
 	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
@@ -260,85 +263,43 @@ func (c *Cluster) Orphans() []int {
 	return out
 }
 
-// APIError is a non-2xx answer from a node's API.
-type APIError struct {
-	Country, Method, Path string
-	Status                int
-	Body                  string
-}
-
-func (e *APIError) Error() string {
-	return fmt.Sprintf("%s %s on %s: HTTP %d: %s", e.Method, e.Path, e.Country, e.Status, strings.TrimSpace(e.Body))
-}
-
-// Call sends an API request to a country's node with its token and
-// decodes a 2xx JSON answer into out (if not nil).
-func (c *Cluster) Call(ctx context.Context, cc, method, path string, body []byte, out any) error {
+// Client returns a client for a country's node API, authenticated with
+// the node's token from the manifest and sharing the cluster's connections.
+func (c *Cluster) Client(cc string) (*client.Client, error) {
 	e, err := c.Entry(cc)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, e.API+path, rd)
+	return client.New(e.API, client.WithToken(e.Token), client.WithHTTPClient(c.http)), nil
+}
+
+// Call sends an API request to a country's node with its token (in as
+// client.Client.Do takes it: nil, raw JSON bytes or a value to encode) and
+// decodes a 2xx JSON answer into out (if not nil). Any other answer is a
+// *client.Error (status, method, path and the API's message), wrapped with
+// the country.
+func (c *Cluster) Call(ctx context.Context, cc, method, path string, in, out any) error {
+	cl, err := c.Client(cc)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+e.Token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s on %s: %w", method, path, cc, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s on %s: %w", method, path, cc, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		return &APIError{Country: cc, Method: method, Path: path, Status: resp.StatusCode, Body: string(b)}
-	}
-	if out != nil {
-		if raw, ok := out.(*json.RawMessage); ok {
-			*raw = b
-			return nil
-		}
-		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s on %s: decode: %w", method, path, cc, err)
-		}
+	if _, err := cl.Do(ctx, method, path, in, out); err != nil {
+		return fmt.Errorf("node %s: %w", cc, err)
 	}
 	return nil
 }
 
-// Health is a node's /healthz answer.
-type Health struct {
-	Country      string `json:"country"`
-	PeerID       string `json:"peer_id"`
-	RosterSerial uint64 `json:"roster_serial"`
-}
-
 // Health asks a node's /healthz.
-func (c *Cluster) Health(ctx context.Context, cc string) (Health, error) {
-	var h Health
-	err := c.Call(ctx, cc, "GET", "/healthz", nil, &h)
+func (c *Cluster) Health(ctx context.Context, cc string) (types.Health, error) {
+	var h types.Health
+	err := c.Call(ctx, cc, http.MethodGet, "/healthz", nil, &h)
 	return h, err
 }
 
-// PeerState is the part of GET /api/v1/peers the harness reads.
+// PeerState is a node's GET /api/v1/peers, with the count the harness
+// waits on.
 type PeerState struct {
-	RosterSerial uint64 `json:"roster_serial"`
-	Peers        []struct {
-		Country   string  `json:"country"`
-		PeerID    string  `json:"peer_id"`
-		Self      bool    `json:"self"`
-		Connected bool    `json:"connected"`
-		RTTMillis float64 `json:"rtt_ms"`
-		Outbox    int     `json:"outbox"`
-	} `json:"peers"`
+	types.PeerList
 }
 
 // Connected counts the members a node shows as connected.
@@ -355,21 +316,26 @@ func (p *PeerState) Connected() int {
 // Peers asks a node for its view of the network.
 func (c *Cluster) Peers(ctx context.Context, cc string) (*PeerState, error) {
 	var p PeerState
-	err := c.Call(ctx, cc, "GET", "/api/v1/peers", nil, &p)
+	err := c.Call(ctx, cc, http.MethodGet, "/api/v1/peers", nil, &p.PeerList)
 	return &p, err
 }
 
-// Examples are the request documents in configs/examples by kind.
+// Examples are the request documents of configs/examples by kind.
 type Examples map[string][]byte
 
-// LoadExamples reads configs/examples/{preservation,emergency,assistance}.json
-// from dir.
+// LoadExamples reads {preservation,emergency,assistance}.json from dir,
+// or, if dir is "", the copies of configs/examples built into the binary
+// (package configs).
 func LoadExamples(dir string) (Examples, error) {
+	fsys, from := configs.Examples, "built in"
+	if dir != "" {
+		fsys, from = os.DirFS(dir), dir
+	}
 	ex := Examples{}
 	for _, k := range []string{"preservation", "emergency", "assistance"} {
-		b, err := os.ReadFile(filepath.Join(dir, k+".json"))
+		b, err := fs.ReadFile(fsys, k+".json")
 		if err != nil {
-			return nil, fmt.Errorf("example requests: %w", err)
+			return nil, fmt.Errorf("example requests (%s): %w", from, err)
 		}
 		ex[k] = b
 	}
@@ -402,66 +368,29 @@ func (ex Examples) Request(kind, to string) ([]byte, error) {
 
 // Submit sends a request from one node and returns the case ID.
 func (c *Cluster) Submit(ctx context.Context, from string, doc []byte) (string, error) {
-	var sub struct {
-		CaseID string `json:"case_id"`
-	}
-	if err := c.Call(ctx, from, "POST", "/api/v1/requests", doc, &sub); err != nil {
+	var sub types.Submission
+	if err := c.Call(ctx, from, http.MethodPost, "/api/v1/requests", doc, &sub); err != nil {
 		return "", err
 	}
 	return sub.CaseID, nil
 }
 
-// CaseRow is one row of GET /api/v1/cases.
-type CaseRow struct {
-	ID        string    `json:"id"`
-	Direction string    `json:"direction"`
-	Country   string    `json:"country"`
-	Kind      string    `json:"kind"`
-	State     string    `json:"state"`
-	Delivery  string    `json:"delivery"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
 // Cases lists a node's cases (direction "", "incoming" or "outgoing").
-func (c *Cluster) Cases(ctx context.Context, cc, direction string) ([]CaseRow, error) {
-	var out struct {
-		Cases []CaseRow `json:"cases"`
-	}
+func (c *Cluster) Cases(ctx context.Context, cc, direction string) ([]types.CaseSummary, error) {
+	var out types.CaseList
 	path := "/api/v1/cases"
 	if direction != "" {
-		path += "?direction=" + direction
+		path += "?direction=" + url.QueryEscape(direction)
 	}
-	err := c.Call(ctx, cc, "GET", path, nil, &out)
+	err := c.Call(ctx, cc, http.MethodGet, path, nil, &out)
 	return out.Cases, err
 }
 
-// CaseDetail is the part of GET /api/v1/cases/{id} the checks read.
-type CaseDetail struct {
-	ID        string          `json:"id"`
-	Direction string          `json:"direction"`
-	State     string          `json:"state"`
-	Flags     []string        `json:"flags"`
-	CreatedAt time.Time       `json:"created_at"`
-	Request   json.RawMessage `json:"request"`
-	Messages  []struct {
-		ID        string `json:"id"`
-		Type      string `json:"type"`
-		Direction string `json:"direction"`
-		State     string `json:"state"`
-		Attempts  int    `json:"attempts"`
-		LastError string `json:"last_error"`
-		Receipt   *struct {
-			ReceivedAt time.Time `json:"received_at"`
-			Verified   bool      `json:"verified"`
-		} `json:"receipt"`
-	} `json:"messages"`
-}
-
 // Case reads one case from a node.
-func (c *Cluster) Case(ctx context.Context, cc, id string) (*CaseDetail, error) {
-	var d CaseDetail
-	err := c.Call(ctx, cc, "GET", "/api/v1/cases/"+id, nil, &d)
-	return &d, err
+func (c *Cluster) Case(ctx context.Context, cc, id string) (*types.CaseView, error) {
+	var v types.CaseView
+	err := c.Call(ctx, cc, http.MethodGet, "/api/v1/cases/"+url.PathEscape(id), nil, &v)
+	return &v, err
 }
 
 // PushRoster signs the authority's draft with the next serial and installs
@@ -497,7 +426,7 @@ func (c *Cluster) PushRoster(ctx context.Context, via string, edit func(*protoco
 	if err := config.WriteFileAtomic(c.M.Roster, doc, 0o644); err != nil {
 		return 0, err
 	}
-	if err := c.Call(ctx, via, "POST", "/api/v1/roster", doc, nil); err != nil {
+	if err := c.Call(ctx, via, http.MethodPost, "/api/v1/roster", doc, nil); err != nil {
 		return 0, err
 	}
 	return draft.Serial, nil

@@ -3,9 +3,7 @@ package testnet
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-network/vigil/node/api/client"
 )
 
 // Process is one node running as a child process.
@@ -54,21 +54,13 @@ func Start(ctx context.Context, exe string, e NodeEntry) (*Process, error) {
 // process exits or d passes.
 func waitUp(ctx context.Context, p *Process, api string, d, every time.Duration) error {
 	deadline := time.Now().Add(d)
-	client := &http.Client{Timeout: 5 * time.Second}
+	cl := client.New(api, client.WithTimeout(5*time.Second))
 	for {
 		if ended, err := p.exit(); ended {
 			return fmt.Errorf("exited: %v", err)
 		}
-		req, err := http.NewRequestWithContext(ctx, "GET", api+"/healthz", nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if cl.Get(ctx, "/healthz", nil) == nil {
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no healthy answer within %s", d)

@@ -202,30 +202,9 @@ func (c *Client) Delete(ctx context.Context, path string) error {
 // nil; a *json.RawMessage receives the bytes. Any other answer is an
 // *Error.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) (int, error) {
-	body, err := encode(in)
+	resp, err := c.send(ctx, method, path, in)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s: encode body: %w", method, path, err)
-	}
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	if csrf := c.CSRF(); csrf != "" && stateChanging(method) {
-		req.Header.Set("X-CSRF-Token", csrf)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", method, path, err)
+		return 0, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -246,6 +225,58 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (int,
 		return resp.StatusCode, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
 	return resp.StatusCode, nil
+}
+
+// Stream calls GET path and returns the 2xx answer's body unread, for an
+// answer that does not end, such as the event stream GET /api/v1/events;
+// the caller closes it. The client's timeout bounds the whole stream, so
+// a client for streams is made WithTimeout(0). Any other answer is an
+// *Error.
+func (c *Client) Stream(ctx context.Context, path string) (io.ReadCloser, error) {
+	resp, err := c.send(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp.Body, nil
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: read answer: %w", path, err)
+	}
+	return nil, newError(http.MethodGet, path, resp, b)
+}
+
+// send sends one request with the client's credentials and returns the
+// answer, whatever its status.
+func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+	body, err := encode(in)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: encode body: %w", method, path, err)
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if csrf := c.CSRF(); csrf != "" && stateChanging(method) {
+		req.Header.Set("X-CSRF-Token", csrf)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return resp, nil
 }
 
 func encode(in any) ([]byte, error) {

@@ -175,3 +175,23 @@ func TestSession(t *testing.T) {
 		t.Errorf("cookie kept without WithSession: %v %+v", err, last)
 	}
 }
+
+func TestStream(t *testing.T) {
+	var last seen
+	srv := newServer(t, &last)
+	c := client.New(srv.URL, client.WithToken("tok-2"), client.WithTimeout(0))
+	ctx := context.Background()
+
+	body, err := c.Stream(ctx, "/echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(body)
+	body.Close()
+	if err != nil || string(b) != `{"method": "GET"}` || last.Auth != "Bearer tok-2" {
+		t.Errorf("stream = %q, %v; request %+v", b, err, last)
+	}
+	if _, err := c.Stream(ctx, "/plain"); client.StatusOf(err) != http.StatusBadGateway {
+		t.Errorf("stream of a 502 = %v, want a *client.Error with its status", err)
+	}
+}

@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/vigil-network/vigil/node/api/client"
 	"github.com/vigil-network/vigil/node/bench"
 	"github.com/vigil-network/vigil/node/testnet"
 )
@@ -56,19 +56,14 @@ func followEvents(ctx context.Context, c *testnet.Cluster, cc string, log *event
 		close(ready)
 		return
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", e.API+"/api/v1/events", nil)
-	if err != nil {
-		close(ready)
-		return
-	}
-	req.Header.Set("Authorization", "Bearer "+e.Token)
-	resp, err := http.DefaultClient.Do(req)
+	// A stream lasts as long as ctx: no timeout, its own connection.
+	stream, err := client.New(e.API, client.WithToken(e.Token), client.WithTimeout(0)).Stream(ctx, "/api/v1/events")
 	close(ready)
 	if err != nil {
 		return
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
+	defer stream.Close()
+	sc := bufio.NewScanner(stream)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	event := ""
 	for sc.Scan() {

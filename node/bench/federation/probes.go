@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,6 +19,8 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/vigil-network/vigil/node/api/client"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/node/bench"
 	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/testnet"
@@ -165,19 +166,11 @@ func idleHostMem(ctx context.Context, exe, transports string) (ProcMem, error) {
 // runDrill runs POST /api/v1/drills/reachability on one node.
 func runDrill(ctx context.Context, c *testnet.Cluster, from string) DrillSample {
 	s := DrillSample{From: from}
-	var run struct {
-		Results []struct {
-			Country   string  `json:"country"`
-			Reachable bool    `json:"reachable"`
-			RTTMillis float64 `json:"rtt_ms"`
-			Error     string  `json:"error"`
-		} `json:"results"`
-	}
+	var run types.DrillRun
 	t0 := time.Now()
-	err := c.Call(ctx, from, "POST", "/api/v1/drills/reachability", []byte("{}"), &run)
+	err := c.Call(ctx, from, http.MethodPost, "/api/v1/drills/reachability", []byte("{}"), &run)
 	s.WallMs = bench.Duration(time.Since(t0)).Ms()
-	var ae *testnet.APIError
-	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+	if client.StatusOf(err) == http.StatusNotFound {
 		s.Error = "this build has no drill API (POST /api/v1/drills/reachability)"
 		return s
 	}

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/node/testnet"
 )
 
@@ -26,7 +28,8 @@ type Options struct {
 	Exe    string
 	// TimeScale overrides the scenario's time_scale if positive.
 	TimeScale float64
-	// Examples is the directory of the example requests.
+	// Examples is the directory of the example requests; "" uses the
+	// copies of configs/examples built into the binary.
 	Examples string
 	// CheckTimeout bounds the final check's wait for deliveries (default 2m).
 	CheckTimeout time.Duration
@@ -262,13 +265,13 @@ func (r *runner) startNode(ctx context.Context, cc string) (time.Duration, error
 // cutOff has a node's gater refuse the given countries
 // (POST /api/v1/testing/partition).
 func (r *runner) cutOff(ctx context.Context, cc string, from map[string]bool) error {
-	body := fmt.Sprintf(`{"countries":["%s"]}`, strings.Join(slices.Sorted(maps.Keys(from)), `","`))
-	return r.c.Call(ctx, cc, "POST", "/api/v1/testing/partition", []byte(body), nil)
+	in := types.PartitionRequest{Countries: slices.Sorted(maps.Keys(from))}
+	return r.c.Call(ctx, cc, http.MethodPost, "/api/v1/testing/partition", in, nil)
 }
 
 // setClock skews a node's clock (POST /api/v1/testing/clock).
 func (r *runner) setClock(ctx context.Context, cc, skew string) error {
-	return r.c.Call(ctx, cc, "POST", "/api/v1/testing/clock", []byte(fmt.Sprintf(`{"skew":%q}`, skew)), nil)
+	return r.c.Call(ctx, cc, http.MethodPost, "/api/v1/testing/clock", types.ClockRequest{Skew: skew}, nil)
 }
 
 // errTimedOut is until's error when the condition did not come true in

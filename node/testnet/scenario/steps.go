@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -279,7 +280,7 @@ func (h *Heal) run(ctx context.Context, r *runner) error {
 		if !touched || r.c.Proc(cc) == nil {
 			continue
 		}
-		if err := r.c.Call(ctx, cc, "POST", "/api/v1/testing/heal", []byte("{}"), nil); err != nil {
+		if err := r.c.Call(ctx, cc, http.MethodPost, "/api/v1/testing/heal", []byte("{}"), nil); err != nil {
 			return err
 		}
 		if len(cut) > 0 {
@@ -424,8 +425,8 @@ func (a *Acknowledge) run(ctx context.Context, r *runner) error {
 	label := string(*a)
 	n := 0
 	for _, q := range r.requests(label) {
-		body := []byte(`{"action":"acknowledge","operator":"Duty officer (scenario ` + r.sc.Name + `)"}`)
-		if err := r.c.Call(ctx, q.To, "POST", "/api/v1/cases/"+q.CaseID+"/actions", body, nil); err != nil {
+		in := map[string]string{"action": "acknowledge", "operator": "Duty officer (scenario " + r.sc.Name + ")"}
+		if err := r.c.Call(ctx, q.To, http.MethodPost, "/api/v1/cases/"+q.CaseID+"/actions", in, nil); err != nil {
 			return err
 		}
 		n++
