@@ -111,7 +111,7 @@ func StartGroup(ctx context.Context, exe string, entries []NodeEntry) (*Process,
 	go func() { p.done <- cmd.Wait(); lf.Close() }()
 	var took []time.Duration
 	for _, e := range entries {
-		if err := waitUp(ctx, p, e.API, 60*time.Second+time.Duration(len(entries))*time.Second, 100*time.Millisecond); err != nil {
+		if err := waitUp(ctx, p, e.API, e.PeerID, 60*time.Second+time.Duration(len(entries))*time.Second, 100*time.Millisecond); err != nil {
 			p.Kill()
 			return nil, nil, fmt.Errorf("node %s (group of %d) did not come up (see %s and %s): %w", e.Country, len(entries),
 				filepath.Join(e.Dir, "node.log"), logPath, err)

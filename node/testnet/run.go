@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vigil-network/vigil/node/api/client"
+	"github.com/vigil-network/vigil/node/api/types"
 )
 
 // Process is one node running as a child process.
@@ -43,23 +44,29 @@ func Start(ctx context.Context, exe string, e NodeEntry) (*Process, error) {
 	}
 	p := &Process{Entry: e, cmd: cmd, log: lf, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); lf.Close() }()
-	if err := waitUp(ctx, p, e.API, 30*time.Second, 50*time.Millisecond); err != nil {
+	if err := waitUp(ctx, p, e.API, e.PeerID, 30*time.Second, 50*time.Millisecond); err != nil {
 		p.Kill()
 		return nil, fmt.Errorf("node %s did not come up (see %s): %w", e.Country, filepath.Join(e.Dir, "node.log"), err)
 	}
 	return p, nil
 }
 
-// waitUp polls a node's /healthz every interval until it answers 200, the
-// process exits or d passes.
-func waitUp(ctx context.Context, p *Process, api string, d, every time.Duration) error {
+// waitUp polls a node's /healthz every interval until the node with
+// peerID answers, the process exits or d passes. The peer ID matters: on a
+// busy machine another process can hold the port this node was given, and
+// its answer must not count as this node being up.
+func waitUp(ctx context.Context, p *Process, api, peerID string, d, every time.Duration) error {
 	deadline := time.Now().Add(d)
 	cl := client.New(api, client.WithTimeout(5*time.Second))
 	for {
 		if ended, err := p.exit(); ended {
 			return fmt.Errorf("exited: %v", err)
 		}
-		if cl.Get(ctx, "/healthz", nil) == nil {
+		var h types.Health
+		if cl.Get(ctx, "/healthz", &h) == nil {
+			if h.PeerID != peerID {
+				return fmt.Errorf("%s answers as peer %s, not this node (%s): is another process on its port?", api, h.PeerID, peerID)
+			}
 			return nil
 		}
 		if time.Now().After(deadline) {
