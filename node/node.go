@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -246,12 +247,14 @@ func (n *Node) Start(ctx context.Context) error {
 }
 
 // goRun runs fn on a goroutine owned by the node: it stops when the node's
-// context ends and Close waits for it.
+// context ends and Close waits for it. The goroutine carries the pprof
+// label part=name, so a CPU or goroutine profile of a busy node says which
+// part the time or the goroutines belong to.
 func (n *Node) goRun(name string, fn func(ctx context.Context)) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		fn(n.ctx)
+		pprof.Do(n.ctx, pprof.Labels("part", name), fn)
 	}()
 }
 
