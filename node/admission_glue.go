@@ -95,15 +95,15 @@ func (n *Node) admitStream(remote peer.ID, drill bool) bool {
 	}
 	var r *admission.Refusal
 	if drill {
-		r = n.admission.AdmitDrill(m.Country)
+		r = n.admission.AdmitDrill(string(m.Country))
 	} else {
-		r = n.admission.AdmitRoster(m.Country)
+		r = n.admission.AdmitRoster(string(m.Country))
 	}
 	if r == nil {
 		return true
 	}
-	n.logRefusal(n.log.Named("admission"), m.Country+"/"+r.Limit, "refused stream over an admission limit",
-		zap.String("country", m.Country), zap.String("code", r.Code), zap.String("limit", r.Limit))
+	n.logRefusal(n.log.Named("admission"), string(m.Country)+"/"+r.Limit, "refused stream over an admission limit",
+		zap.Stringer("country", m.Country), zap.String("code", r.Code), zap.String("limit", r.Limit))
 	return false
 }
 

@@ -531,7 +531,7 @@ func memberOf(t *testing.T, f *federation, cc string) protocol.Member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, ok := r.Member(cc)
+	m, ok := r.Member(protocol.CountryCode(cc))
 	if !ok {
 		t.Fatalf("%s not in roster", cc)
 	}

@@ -45,7 +45,7 @@ func (n *Node) applyMembership(old *protocol.Roster) {
 			n.cm.Unprotect(id, "roster")
 			n.engine.Stop(id)
 			if err := n.host.Network().ClosePeer(id); err == nil {
-				n.log.Warn("member left the roster; connections closed", zap.String("country", m.Country), zap.Stringer("peer", id))
+				n.log.Warn("member left the roster; connections closed", zap.Stringer("country", m.Country), zap.Stringer("peer", id))
 			}
 		}
 	}

@@ -119,7 +119,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			if m.PeerID == n.self.String() {
 				continue
 			}
-			ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(depths[m.PeerID]), m.Country)
+			ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(depths[m.PeerID]), string(m.Country))
 		}
 		cases, err := tx.Cases(0)
 		if err != nil {

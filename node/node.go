@@ -240,7 +240,7 @@ func (n *Node) Start(ctx context.Context) error {
 			n.log.Error("api server stopped", zap.Error(err))
 		}
 	})
-	n.log.Info("node started", zap.String("country", n.cfg.Country), zap.Stringer("peer", n.self),
+	n.log.Info("node started", zap.Stringer("country", n.cfg.Country), zap.Stringer("peer", n.self),
 		zap.Any("listen", n.host.Addrs()), zap.String("api", "http://"+ln.Addr().String()),
 		zap.Uint64("roster_serial", n.roster.Serial()))
 	return nil

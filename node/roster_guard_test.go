@@ -34,7 +34,7 @@ func (f *federation) signWithout(drop ...string) ([]byte, uint64) {
 	}
 	kept := draft.Members[:0]
 	for _, m := range draft.Members {
-		if !contains(drop, m.Country) {
+		if !contains(drop, string(m.Country)) {
 			kept = append(kept, m)
 		}
 	}

@@ -59,7 +59,7 @@ func (f *federation) pushRoster(via string, mutate func(r *protocol.Roster), ski
 
 func member(r *protocol.Roster, cc string) *protocol.Member {
 	for i := range r.Members {
-		if r.Members[i].Country == cc {
+		if r.Members[i].Country == protocol.CountryCode(cc) {
 			return &r.Members[i]
 		}
 	}

@@ -243,7 +243,7 @@ func TestRevokedPeerWorkerQuiet(t *testing.T) {
 		saved = *member(r, revoked)
 		kept := r.Members[:0]
 		for _, m := range r.Members {
-			if m.Country != revoked {
+			if m.Country != protocol.CountryCode(revoked) {
 				kept = append(kept, m)
 			}
 		}

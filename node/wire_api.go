@@ -23,7 +23,7 @@ import (
 
 // apiDeps is what the API is built from.
 func (n *Node) apiDeps() api.Deps {
-	d := api.Deps{Country: n.cfg.Country, TokenHash: n.token, Now: n.now, Log: n.log,
+	d := api.Deps{Country: string(n.cfg.Country), TokenHash: n.token, Now: n.now, Log: n.log,
 		Store: n.store, Accounts: n.accounts,
 		Cases: apiCases{n}, Network: apiNetwork{n}, Auditor: apiAuditor{n}, Alerts: apiAlerts{n},
 		Drills: n.drills, Events: &n.events, Context: n.ctx, Quarantines: n.admission,
@@ -91,7 +91,7 @@ func (a apiNetwork) Roster() (*protocol.Roster, []byte) { return a.n.roster.Curr
 func (a apiNetwork) IsMember(id peer.ID) bool           { return a.n.roster.IsMember(id) }
 func (a apiNetwork) ConnectedPeers() []peer.ID          { return a.n.host.Network().Peers() }
 
-func (a apiNetwork) MemberByCountry(cc string) (peer.ID, bool) {
+func (a apiNetwork) MemberByCountry(cc protocol.CountryCode) (peer.ID, bool) {
 	id, _, ok := a.n.roster.ByCountry(cc)
 	return id, ok
 }

@@ -16,7 +16,7 @@ func (n *Node) Cases() *cases.Service { return n.cases }
 func (n *Node) newCases() *cases.Service {
 	return cases.New(cases.Options{Store: n.store, Sealer: n.sealer, Directory: n.roster,
 		Outbox: caseOutbox{n}, Publisher: casePublisher{n}, Alerts: caseAlerts{n}, Quota: n.admission,
-		Now: n.now, Country: n.cfg.Country, Deadlines: n.cfg.Deadlines, MaxPayload: n.cfg.Admission.MaxPayload,
+		Now: n.now, Country: string(n.cfg.Country), Deadlines: n.cfg.Deadlines, MaxPayload: n.cfg.Admission.MaxPayload,
 		Logger: n.log.Named("cases")})
 }
 

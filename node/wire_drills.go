@@ -16,7 +16,7 @@ func (n *Node) Drills() *drills.Service { return n.drills }
 
 // newDrills builds the drill service over the node's parts.
 func (n *Node) newDrills() *drills.Service {
-	return drills.New(drills.Options{Host: n.host, Key: n.key, Country: n.cfg.Country, Drills: n.cfg.Drills,
+	return drills.New(drills.Options{Host: n.host, Key: n.key, Country: protocol.CountryCode(protocol.CountryCode(protocol.CountryCode(string(n.cfg.Country)))), Drills: n.cfg.Drills,
 		CheckInterval: n.cfg.Deadlines.CheckInterval, Now: n.now, Store: n.store,
 		Roster: drillRoster{n}, Admission: drillAdmission{n}, Peers: drillPeers{n}, Submit: drillSubmitter{n},
 		Gauges: drills.Gauges{Reachable: n.metrics.drillReachable, RTT: n.metrics.drillRTT,
@@ -31,7 +31,7 @@ func (r drillRoster) Current() *protocol.Roster {
 	return cur
 }
 func (r drillRoster) IsMember(id peer.ID) bool { return r.n.roster.IsMember(id) }
-func (r drillRoster) ByCountry(cc string) (peer.ID, protocol.Member, bool) {
+func (r drillRoster) ByCountry(cc protocol.CountryCode) (peer.ID, protocol.Member, bool) {
 	return r.n.roster.ByCountry(cc)
 }
 

@@ -123,7 +123,7 @@ func (a *AssistanceQuery) Validate() error {
 }
 
 func validateTo(f *fieldErrors, to string) {
-	if !countryRE.MatchString(to) {
+	if !CountryCode(to).Valid() {
 		f.add("to", "must be an ISO 3166-1 alpha-2 country code of a roster member")
 	}
 }

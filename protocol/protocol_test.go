@@ -58,7 +58,7 @@ func newNodeWith(tb testing.TB, country string, key crypto.PrivKey, enc protocol
 		tb.Fatal(err)
 	}
 	return &node{key: key, id: id, enc: enc, sealer: s, member: protocol.Member{
-		Country:       country,
+		Country:       protocol.CountryCode(country),
 		Organisation:  "24/7 point of contact " + country,
 		PeerID:        id.String(),
 		Addrs:         []string{"/ip4/198.51.100.7/tcp/4001", "/dns4/vigil." + strings.ToLower(country) + ".example.org/udp/4001/quic-v1"},

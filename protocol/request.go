@@ -161,7 +161,7 @@ func (p *PreservationRequest) Validate() error {
 	if p.Kind != KindPreservation {
 		f.add("kind", "must be %q", KindPreservation)
 	}
-	if !countryRE.MatchString(p.To) {
+	if !CountryCode(p.To).Valid() {
 		f.add("to", "must be an ISO 3166-1 alpha-2 country code of a roster member")
 	}
 	if _, err := time.Parse(time.DateOnly, p.Date); err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -29,11 +28,11 @@ type Roster struct {
 
 // Member is one state's 24/7 point of contact.
 type Member struct {
-	Country       string   `json:"country"` // ISO 3166-1 alpha-2
-	Organisation  string   `json:"organisation"`
-	PeerID        string   `json:"peer_id"`
-	Addrs         []string `json:"addrs"`
-	EncryptionKey string   `json:"encryption_key"` // base64 X25519 public key
+	Country       CountryCode `json:"country"` // ISO 3166-1 alpha-2
+	Organisation  string      `json:"organisation"`
+	PeerID        string      `json:"peer_id"`
+	Addrs         []string    `json:"addrs"`
+	EncryptionKey string      `json:"encryption_key"` // base64 X25519 public key
 	// PreviousEncryptionKey stays accepted for envelopes until
 	// PreviousKeyUntil, so messages sealed just before a rotation still open.
 	// PreviousKeyUntil is mandatory with it (issue 9 item 11): an old key
@@ -102,8 +101,6 @@ func decodeKey32(s string) ([32]byte, error) {
 // EncodeKey encodes a 32-byte public key as roster and config files write it.
 func EncodeKey(k [32]byte) string { return base64.StdEncoding.EncodeToString(k[:]) }
 
-var countryRE = regexp.MustCompile(`^[A-Z]{2}$`)
-
 // Validate checks the roster's own consistency: at least one member,
 // unique countries and peers, parseable keys and addresses, an end date for
 // every previous encryption key.
@@ -119,10 +116,10 @@ func (r *Roster) Validate() error {
 		// A roster of nobody cuts every node off (issue 9 item 8).
 		errs = append(errs, "members: a roster needs at least one member")
 	}
-	countries, peers := map[string]bool{}, map[string]bool{}
+	countries, peers := map[CountryCode]bool{}, map[string]bool{}
 	for i, m := range r.Members {
 		where := fmt.Sprintf("members[%d]", i)
-		if !countryRE.MatchString(m.Country) {
+		if !m.Country.Valid() {
 			errs = append(errs, fmt.Sprintf("%s.country %q is not an ISO 3166-1 alpha-2 code", where, m.Country))
 		}
 		if countries[m.Country] {
@@ -163,7 +160,7 @@ func (r *Roster) Validate() error {
 }
 
 // Member finds a member by country code.
-func (r *Roster) Member(country string) (Member, bool) {
+func (r *Roster) Member(country CountryCode) (Member, bool) {
 	for _, m := range r.Members {
 		if m.Country == country {
 			return m, true

@@ -40,7 +40,7 @@ func testnetRoster(tb testing.TB, n int) *protocol.Roster {
 			tb.Fatal(err)
 		}
 		r.Members = append(r.Members, protocol.Member{
-			Country:       cc,
+			Country:       protocol.CountryCode(cc),
 			Organisation:  fmt.Sprintf("%s national 24/7 point of contact (test)", cc),
 			PeerID:        id.String(),
 			Addrs:         []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", 40000+2*i)},

@@ -71,7 +71,7 @@ with flags; flags override the file.`,
 	}
 	c.Flags().StringVar(&draft, "draft", "roster.draft.json", "unsigned roster draft to edit")
 	c.Flags().StringVar(&memberFile, "member", "", "member.json written by 'vigil init'")
-	c.Flags().StringVar(&m.Country, "country", "", "ISO 3166-1 alpha-2 code")
+	c.Flags().StringVar((*string)(&m.Country), "country", "", "ISO 3166-1 alpha-2 code")
 	c.Flags().StringVar(&m.Organisation, "organisation", "", "organisation running the point of contact")
 	c.Flags().StringVar(&m.PeerID, "peer-id", "", "node peer ID")
 	c.Flags().StringSliceVar(&m.Addrs, "addr", nil, "node multiaddr (repeatable)")
@@ -126,7 +126,7 @@ func memberFrom(cmd *cobra.Command, memberFile string, m protocol.Member) (proto
 			*dst = v
 		}
 	}
-	set("country", &base.Country, strings.ToUpper(m.Country))
+	set("country", (*string)(&base.Country), strings.ToUpper(string(m.Country)))
 	set("organisation", &base.Organisation, m.Organisation)
 	set("peer-id", &base.PeerID, m.PeerID)
 	set("encryption-key", &base.EncryptionKey, m.EncryptionKey)

@@ -87,10 +87,10 @@ func (s *Server) handlePeers(w http.ResponseWriter, _ *http.Request) {
 		if err != nil {
 			continue
 		}
-		pv := types.PeerView{Country: m.Country, Organisation: m.Organisation, PeerID: m.PeerID, Self: id == self,
+		pv := types.PeerView{Country: string(m.Country), Organisation: m.Organisation, PeerID: m.PeerID, Self: id == self,
 			Outbox: depths[m.PeerID], TimeZone: m.TimeZone, OfficeHours: m.OfficeHours, Languages: m.Languages,
 			Phone: m.FallbackPhone, Email: m.FallbackEmail}
-		if q := quar[m.Country]; q != nil {
+		if q := quar[string(m.Country)]; q != nil {
 			pv.Quarantine = QuarantineViewOf(q)
 		}
 		if !pv.Self {
@@ -186,7 +186,7 @@ func (s *Server) handleTestPartition(w http.ResponseWriter, r *http.Request) {
 		ids = append(ids, id)
 	}
 	for _, cc := range req.Countries {
-		id, ok := s.d.Network.MemberByCountry(strings.ToUpper(cc))
+		id, ok := s.d.Network.MemberByCountry(protocol.CountryCode(strings.ToUpper(cc)))
 		if !ok {
 			WriteError(w, http.StatusBadRequest, fmt.Sprintf("country %q is not in the roster", cc), nil)
 			return

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
 
@@ -25,7 +26,7 @@ type Quarantines interface {
 // audited, persisted.
 func (s *Server) handleQuarantine(w http.ResponseWriter, r *http.Request) {
 	cc := strings.ToUpper(r.PathValue("country"))
-	if _, ok := s.d.Network.MemberByCountry(cc); !ok {
+	if _, ok := s.d.Network.MemberByCountry(protocol.CountryCode(cc)); !ok {
 		WriteError(w, http.StatusNotFound, cc+" is not a roster member", nil)
 		return
 	}

@@ -63,7 +63,7 @@ type Network interface {
 	// Roster is the roster in force and its signed document.
 	Roster() (*protocol.Roster, []byte)
 	IsMember(id peer.ID) bool
-	MemberByCountry(cc string) (peer.ID, bool)
+	MemberByCountry(cc protocol.CountryCode) (peer.ID, bool)
 	// ConnectedPeers are the peers with an open connection.
 	ConnectedPeers() []peer.ID
 	Connected(id peer.ID) bool

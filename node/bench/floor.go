@@ -140,7 +140,7 @@ func (d memDirectory) MemberByPeer(id peer.ID) (protocol.Member, bool) {
 }
 
 func directoryOf(country string, p *party) memDirectory {
-	return memDirectory{p.id: {Country: country, PeerID: p.id.String(), EncryptionKey: protocol.EncodeKey(p.enc.Public)}}
+	return memDirectory{p.id: {Country: protocol.CountryCode(country), PeerID: p.id.String(), EncryptionKey: protocol.EncodeKey(p.enc.Public)}}
 }
 
 // cryptoSample is one message's cryptographic work on both sides.

@@ -59,7 +59,7 @@ func (s *Service) Accept(ctx context.Context, o *protocol.Opened, r *protocol.Re
 // chargeIncoming checks an opened envelope against its sender's quotas and
 // counts it, inside the transaction that stores it.
 func (s *Service) chargeIncoming(tx *store.Tx, o *protocol.Opened, now time.Time) error {
-	return s.o.Quota.ChargeStore(tx, admission.Incoming{Country: o.Member.Country, CaseID: o.Envelope.CaseID,
+	return s.o.Quota.ChargeStore(tx, admission.Incoming{Country: string(o.Member.Country), CaseID: o.Envelope.CaseID,
 		Type: string(o.Envelope.Type), Payload: len(o.Payload), EnvelopeLen: len(o.Envelope.Raw), Now: now})
 }
 
@@ -80,7 +80,7 @@ func (s *Service) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadIn
 		return err
 	}
 	m := &store.Message{ID: env.MessageID, CaseID: env.CaseID, Direction: store.Incoming, Type: string(env.Type),
-		Peer: env.Sender.String(), Country: o.Member.Country, Envelope: env.Raw, State: store.StateReceived,
+		Peer: env.Sender.String(), Country: string(o.Member.Country), Envelope: env.Raw, State: store.StateReceived,
 		Flags: append([]string(nil), info.flags...), CreatedAt: env.CreatedAt, UpdatedAt: now, DeliveredAt: now, Receipt: r.Raw, Attempts: 1}
 	if env.Type == protocol.TypeAction {
 		m.Meta = storeMeta(info.meta)
@@ -89,7 +89,7 @@ func (s *Service) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadIn
 	c, err := tx.Case(env.CaseID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		c = &store.Case{ID: env.CaseID, Direction: store.Incoming, Country: o.Member.Country,
+		c = &store.Case{ID: env.CaseID, Direction: store.Incoming, Country: string(o.Member.Country),
 			Peer: env.Sender.String(), State: string(protocol.StateOpen), CreatedAt: now, ActionsIndexed: true}
 		if env.Type != protocol.TypeRequest {
 			// Kind stays empty until the request arrives and fills it in.
@@ -104,7 +104,7 @@ func (s *Service) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadIn
 		if err := tx.PutMessage(m); err != nil {
 			return err
 		}
-		return tx.Audit(store.AuditRecord{At: now, Actor: "peer:" + o.Member.Country, Action: "message.refused-foreign-case",
+		return tx.Audit(store.AuditRecord{At: now, Actor: string("peer:" + o.Member.Country), Action: "message.refused-foreign-case",
 			CaseID: env.CaseID, MessageID: env.MessageID, MessageHash: hash})
 	case env.Type == protocol.TypeRequest && hasRequest(c):
 		return storeDuplicateRequest(tx, c, m, o, hash, now)
@@ -154,7 +154,7 @@ func (s *Service) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadIn
 	if len(m.Flags) > 0 {
 		detail += fmt.Sprintf(" flags=%v", m.Flags)
 	}
-	return tx.Audit(store.AuditRecord{At: now, Actor: "peer:" + o.Member.Country, Action: "message.received",
+	return tx.Audit(store.AuditRecord{At: now, Actor: string("peer:" + o.Member.Country), Action: "message.received",
 		CaseID: env.CaseID, MessageID: env.MessageID, MessageHash: hash, Detail: detail})
 }
 
@@ -182,7 +182,7 @@ func storeDuplicateRequest(tx *store.Tx, c *store.Case, m *store.Message, o *pro
 			return err
 		}
 	}
-	return tx.Audit(store.AuditRecord{At: now, Actor: "peer:" + o.Member.Country, Action: "message.refused-duplicate-case-id",
+	return tx.Audit(store.AuditRecord{At: now, Actor: string("peer:" + o.Member.Country), Action: "message.refused-duplicate-case-id",
 		CaseID: c.ID, MessageID: m.ID, MessageHash: hash,
 		Detail: fmt.Sprintf("request reuses the id of an existing %s %s case; stored apart, not applied", c.Direction, c.Kind)})
 }

@@ -25,7 +25,7 @@ type oneMember struct {
 }
 
 func (d oneMember) MemberByPeer(p peer.ID) (protocol.Member, bool) { return d.m, p == d.id }
-func (d oneMember) ByCountry(cc string) (peer.ID, protocol.Member, bool) {
+func (d oneMember) ByCountry(cc protocol.CountryCode) (peer.ID, protocol.Member, bool) {
 	return d.id, d.m, cc == d.m.Country
 }
 

@@ -21,7 +21,7 @@ import (
 // Directory answers who a member is: the roster in force.
 type Directory interface {
 	MemberByPeer(id peer.ID) (protocol.Member, bool)
-	ByCountry(cc string) (peer.ID, protocol.Member, bool)
+	ByCountry(cc protocol.CountryCode) (peer.ID, protocol.Member, bool)
 }
 
 // Outbox is told of a message made durable in the outbox, so the peer's

@@ -92,7 +92,7 @@ func (s *Service) check(doc []byte) (protocol.Request, peer.ID, protocol.Member,
 		return nil, "", protocol.Member{}, err
 	}
 	to := req.Recipient()
-	pid, member, ok := s.o.Directory.ByCountry(to)
+	pid, member, ok := s.o.Directory.ByCountry(protocol.CountryCode(to))
 	switch {
 	case to == s.o.Country:
 		fields = append(fields, protocol.FieldError{Field: "to", Message: "is this node's own country"})

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/vigil-network/vigil/protocol"
 	"gopkg.in/yaml.v3"
 )
 
@@ -22,7 +23,7 @@ import (
 type Config struct {
 	// Country is this node's ISO 3166-1 alpha-2 code; it must match the
 	// node's roster entry.
-	Country string `yaml:"country"`
+	Country protocol.CountryCode `yaml:"country"`
 	// DataDir holds the Badger store.
 	DataDir string `yaml:"data_dir"`
 	// IdentityKey is the Ed25519 libp2p key file (the peer ID), mode 0600.

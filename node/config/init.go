@@ -126,16 +126,18 @@ func yamlIntMap(m map[string]int) string {
 // Init creates a node directory: keys (never overwritten), API token and a
 // commented config (kept if present). Running it twice changes nothing.
 func Init(o InitOptions) (*InitResult, error) {
-	if o.Country = strings.ToUpper(o.Country); !countryCode.MatchString(o.Country) {
-		return nil, fmt.Errorf("init: country %q must be an ISO 3166-1 alpha-2 code", o.Country)
+	country, err := protocol.ParseCountryCode(o.Country)
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
 	}
+	o.Country = string(country)
 	if o.AuthorityKey != "" {
 		if _, err := protocol.ParseAuthorityKey(o.AuthorityKey); err != nil {
 			return nil, fmt.Errorf("init: %w", err)
 		}
 	}
 	cfg := DefaultConfig()
-	cfg.Country, cfg.Roster.AuthorityKey = o.Country, o.AuthorityKey
+	cfg.Country, cfg.Roster.AuthorityKey = country, o.AuthorityKey
 	if len(o.Listen) > 0 {
 		cfg.Listen = o.Listen
 	}
@@ -198,7 +200,7 @@ func Init(o InitOptions) (*InitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Member = protocol.Member{Country: o.Country, PeerID: res.PeerID.String(),
+	res.Member = protocol.Member{Country: country, PeerID: res.PeerID.String(),
 		Addrs: dialable(cfg.Listen), EncryptionKey: protocol.EncodeKey(enc.Public)}
 	return res, nil
 }

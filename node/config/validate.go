@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"regexp"
 	"strings"
 	"time"
 
@@ -13,12 +12,10 @@ import (
 	"github.com/vigil-network/vigil/protocol"
 )
 
-var countryCode = regexp.MustCompile(`^[A-Z]{2}$`)
-
 // Validate reports every invalid setting at once.
 func (c *Config) Validate() error {
 	var errs []string
-	if !countryCode.MatchString(c.Country) {
+	if !c.Country.Valid() {
 		errs = append(errs, fmt.Sprintf("country %q must be an ISO 3166-1 alpha-2 code like FR", c.Country))
 	}
 	for _, a := range c.Listen {

@@ -67,7 +67,7 @@ func newParty(t *testing.T, country string) *party {
 	}
 	t.Cleanup(func() { st.Close() })
 	p := &party{country: country, key: key, id: id, enc: enc, sealer: sealer, host: h, store: st, pub: newPublished()}
-	p.member = protocol.Member{Country: country, PeerID: id.String(),
+	p.member = protocol.Member{Country: protocol.CountryCode(country), PeerID: id.String(),
 		EncryptionKey: base64.StdEncoding.EncodeToString(enc.Public[:])}
 	for _, a := range h.Addrs() {
 		p.member.Addrs = append(p.member.Addrs, a.String())
@@ -89,7 +89,7 @@ func rosterOf(ps ...*party) roster {
 
 func (r roster) MemberByPeer(p peer.ID) (protocol.Member, bool) { m, ok := r[p]; return m, ok }
 func (r roster) IsMember(p peer.ID) bool                        { _, ok := r[p]; return ok }
-func (r roster) ByCountry(cc string) (peer.ID, protocol.Member, bool) {
+func (r roster) ByCountry(cc protocol.CountryCode) (peer.ID, protocol.Member, bool) {
 	for id, m := range r {
 		if m.Country == cc {
 			return id, m, true

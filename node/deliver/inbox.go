@@ -187,7 +187,7 @@ func (in *Inbox) receive(ctx context.Context, remote peer.ID, raw []byte, log *z
 		return reject(env.MessageID, CodeInternal, false, "cannot sign receipt")
 	}
 	existing, err := in.o.Acceptor.Accept(ctx, opened, receipt, now)
-	if ft, body, refused := in.admissionReply(err, opened.Member.Country, env.MessageID, log); refused {
+	if ft, body, refused := in.admissionReply(err, string(opened.Member.Country), env.MessageID, log); refused {
 		return ft, body
 	}
 	switch {
@@ -208,7 +208,7 @@ func (in *Inbox) receive(ctx context.Context, remote peer.ID, raw []byte, log *z
 		in.o.CountReceived()
 	}
 	log.Info("envelope received", zap.String("message_id", env.MessageID), zap.String("case_id", env.CaseID),
-		zap.String("type", string(env.Type)), zap.String("from", opened.Member.Country))
+		zap.String("type", string(env.Type)), zap.String("from", string(opened.Member.Country)))
 	return protocol.FrameReceipt, receipt.Raw
 }
 
@@ -249,8 +249,8 @@ func (in *Inbox) admitEnvelope(remote peer.ID, raw []byte, log *zap.Logger) (pro
 	if err != nil {
 		return 0, nil, false
 	}
-	if r := in.o.Admission.AdmitEnvelope(m.Country, string(env.Type), len(raw)); r != nil {
-		ft, body := in.refusalFrame(m.Country, env.MessageID, r, log)
+	if r := in.o.Admission.AdmitEnvelope(string(m.Country), string(env.Type), len(raw)); r != nil {
+		ft, body := in.refusalFrame(string(m.Country), env.MessageID, r, log)
 		return ft, body, true
 	}
 	return 0, nil, false

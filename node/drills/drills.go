@@ -42,7 +42,7 @@ import (
 type Roster interface {
 	Current() *protocol.Roster
 	IsMember(peer.ID) bool
-	ByCountry(cc string) (peer.ID, protocol.Member, bool)
+	ByCountry(cc protocol.CountryCode) (peer.ID, protocol.Member, bool)
 }
 
 // Admission decides whether a member may make this node answer a ping now,
@@ -75,7 +75,7 @@ type Gauges struct {
 type Options struct {
 	Host    host.Host
 	Key     crypto.PrivKey
-	Country string // this node's
+	Country protocol.CountryCode // this node's
 	Drills  config.DrillConfig
 	// CheckInterval is how often response drills are resolved.
 	CheckInterval time.Duration
@@ -94,7 +94,7 @@ type Service struct {
 	host          host.Host
 	key           crypto.PrivKey
 	self          peer.ID
-	country       string
+	country       protocol.CountryCode
 	cfg           config.DrillConfig
 	checkInterval time.Duration
 	now           func() time.Time
@@ -226,7 +226,7 @@ func (d *Service) handle(s network.Stream) {
 // the round trip from sending it to holding its verified pong (the figure
 // a drill run stores). It is the drill's own path; benchmarks time it.
 func (d *Service) Ping(ctx context.Context, country string) (time.Duration, error) {
-	id, m, ok := d.roster.ByCountry(country)
+	id, m, ok := d.roster.ByCountry(protocol.CountryCode(country))
 	if !ok {
 		return 0, fmt.Errorf("ping %s: not a roster member", country)
 	}
@@ -321,7 +321,7 @@ func (d *Service) RunReachabilityDrill(ctx context.Context, actor string) (*stor
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res := store.DrillResult{Country: tg.m.Country, PeerID: tg.m.PeerID}
+			res := store.DrillResult{Country: string(tg.m.Country), PeerID: tg.m.PeerID}
 			if rtt, err := d.pingMember(ctx, tg.m, tg.id); err != nil {
 				res.Error = err.Error()
 			} else {
@@ -438,9 +438,9 @@ func (d *Service) RunResponseDrill(ctx context.Context, actor, operator string, 
 	var targets []string
 	for i, cc := range countries {
 		cc = strings.ToUpper(strings.TrimSpace(cc))
-		_, _, ok := d.roster.ByCountry(cc)
+		_, _, ok := d.roster.ByCountry(protocol.CountryCode(cc))
 		switch {
-		case cc == d.country:
+		case protocol.CountryCode(cc) == d.country:
 			fields = append(fields, protocol.FieldError{Field: fmt.Sprintf("countries[%d]", i), Message: "is this node's own country"})
 		case !ok:
 			fields = append(fields, protocol.FieldError{Field: fmt.Sprintf("countries[%d]", i), Message: fmt.Sprintf("%q is not a member of the network roster", cc)})
@@ -455,7 +455,7 @@ func (d *Service) RunResponseDrill(ctx context.Context, actor, operator string, 
 	if len(countries) == 0 {
 		for _, m := range r.Members {
 			if m.Country != d.country {
-				targets = append(targets, m.Country)
+				targets = append(targets, string(m.Country))
 			}
 		}
 	}
@@ -493,7 +493,7 @@ func (d *Service) RunResponseDrill(ctx context.Context, actor, operator string, 
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			res := store.DrillResult{Country: cc}
-			if pid, _, ok := d.roster.ByCountry(cc); ok {
+			if pid, _, ok := d.roster.ByCountry(protocol.CountryCode(cc)); ok {
 				res.PeerID = pid.String()
 			}
 			doc, err := d.drillRequest(cc, ref, operator, now)
@@ -648,7 +648,7 @@ func (d *Service) Report() (*Report, error) {
 	rep := &Report{Countries: []Country{}}
 	for _, m := range r.Members {
 		if m.Country != d.country {
-			rows[m.Country] = &Country{Country: m.Country}
+			rows[string(m.Country)] = &Country{Country: string(m.Country)}
 		}
 	}
 	err := d.store.View(func(tx *store.ReadTx) error {

@@ -152,7 +152,7 @@ func (m *Mesh) pass(round int) {
 			cctx, cancel := context.WithTimeout(ctx, transport.IOTimeout)
 			defer cancel()
 			if err := m.host.Connect(cctx, peer.AddrInfo{ID: id}); err != nil {
-				m.log.Debug("member unreachable", zap.String("country", mem.Country), zap.Error(err))
+				m.log.Debug("member unreachable", zap.Stringer("country", mem.Country), zap.Error(err))
 			}
 		})
 	}

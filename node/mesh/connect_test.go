@@ -43,7 +43,7 @@ func rosterOf(t *testing.T, hosts ...host.Host) *roster.State {
 	now := time.Now().UTC()
 	r := &protocol.Roster{Network: "mesh-test", Serial: 1, IssuedAt: now, ValidUntil: now.Add(time.Hour)}
 	for i, h := range hosts {
-		m := protocol.Member{Country: string([]byte{'A' + byte(i), 'X'}), Organisation: "member " + h.ID().String(),
+		m := protocol.Member{Country: protocol.CountryCode([]byte{'A' + byte(i), 'X'}), Organisation: "member " + h.ID().String(),
 			PeerID: h.ID().String(), EncryptionKey: protocol.EncodeKey([32]byte{byte(i + 1)}), TimeZone: "UTC"}
 		for _, a := range h.Addrs() {
 			m.Addrs = append(m.Addrs, a.String())

@@ -18,9 +18,9 @@ var ErrDrops = errors.New("roster drops this node or too many members")
 
 // drop describes what a candidate roster removes from the current one.
 type drop struct {
-	self    bool     // this node's peer ID is no longer listed
-	dropped []string // countries of current members no longer listed
-	of      int      // members of the current roster
+	self    bool                   // this node's peer ID is no longer listed
+	dropped []protocol.CountryCode // countries of current members no longer listed
+	of      int                    // members of the current roster
 }
 
 // drops compares candidate r with the current roster old. Members count by
@@ -60,10 +60,18 @@ func (d drop) String() string {
 		if len(list) > 10 { // 193 members: keep alert lines readable
 			list, more = list[:10], fmt.Sprintf(" and %d more", len(d.dropped)-10)
 		}
-		parts = append(parts, fmt.Sprintf("drops %d of %d members (%s%s)", len(d.dropped), d.of, strings.Join(list, ", "), more))
+		parts = append(parts, fmt.Sprintf("drops %d of %d members (%s%s)", len(d.dropped), d.of, joinCountries(list), more))
 	}
 	if len(parts) == 0 {
 		return "drops no member"
 	}
 	return strings.Join(parts, ", ")
+}
+
+func joinCountries(cc []protocol.CountryCode) string {
+	s := make([]string, len(cc))
+	for i, c := range cc {
+		s[i] = string(c)
+	}
+	return strings.Join(s, ", ")
 }

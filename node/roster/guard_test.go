@@ -20,7 +20,7 @@ func testMembers(t *testing.T, n int) ([]protocol.Member, []peer.ID) {
 			t.Fatal(err)
 		}
 		ids[i], _ = peer.IDFromPrivateKey(k)
-		ms[i] = protocol.Member{Country: fmt.Sprintf("%c%c", 'A'+i/26, 'A'+i%26), PeerID: ids[i].String()}
+		ms[i] = protocol.Member{Country: protocol.CountryCode(fmt.Sprintf("%c%c", 'A'+i/26, 'A'+i%26)), PeerID: ids[i].String()}
 	}
 	return ms, ids
 }

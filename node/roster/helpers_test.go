@@ -52,7 +52,7 @@ func (a authority) sign(t *testing.T, serial uint64, members ...protocol.Member)
 func complete(ms []protocol.Member) []protocol.Member {
 	out := make([]protocol.Member, len(ms))
 	for i, m := range ms {
-		m.Organisation, m.TimeZone = m.Country+" 24/7 point of contact", "UTC"
+		m.Organisation, m.TimeZone = string(m.Country)+" 24/7 point of contact", "UTC"
 		m.EncryptionKey = protocol.EncodeKey([32]byte{byte(i + 1)})
 		if len(m.Addrs) == 0 {
 			m.Addrs = []string{"/ip4/127.0.0.1/tcp/4001"}
@@ -150,7 +150,7 @@ func newHost(t *testing.T) host.Host {
 
 // memberOf is the roster entry of h, at its listen addresses.
 func memberOf(h host.Host, cc string) protocol.Member {
-	m := protocol.Member{Country: cc, PeerID: h.ID().String()}
+	m := protocol.Member{Country: protocol.CountryCode(cc), PeerID: h.ID().String()}
 	for _, a := range h.Addrs() {
 		m.Addrs = append(m.Addrs, a.String())
 	}

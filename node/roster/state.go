@@ -53,14 +53,14 @@ type State struct {
 	doc       []byte
 	roster    *protocol.Roster
 	byPeer    map[peer.ID]protocol.Member
-	byCountry map[string]peer.ID
+	byCountry map[protocol.CountryCode]peer.ID
 }
 
 // NewState returns an empty state for the roster file at path, which only
 // rosters signed by authority replace. Load reads the file.
 func NewState(path string, authority ed25519.PublicKey) *State {
 	return &State{path: path, authority: authority,
-		byPeer: map[peer.ID]protocol.Member{}, byCountry: map[string]peer.ID{}}
+		byPeer: map[peer.ID]protocol.Member{}, byCountry: map[protocol.CountryCode]peer.ID{}}
 }
 
 // Load reads the roster file at startup. An expired roster is still loaded
@@ -177,7 +177,7 @@ func (s *State) forgetRefused() {
 
 func (s *State) swap(doc []byte, r *protocol.Roster) {
 	byPeer := make(map[peer.ID]protocol.Member, len(r.Members))
-	byCountry := make(map[string]peer.ID, len(r.Members))
+	byCountry := make(map[protocol.CountryCode]peer.ID, len(r.Members))
 	for _, m := range r.Members {
 		id, err := m.ID()
 		if err != nil {
@@ -207,7 +207,7 @@ func (s *State) IsMember(id peer.ID) bool {
 }
 
 // ByCountry finds the member for an ISO 3166-1 alpha-2 country code.
-func (s *State) ByCountry(cc string) (peer.ID, protocol.Member, bool) {
+func (s *State) ByCountry(cc protocol.CountryCode) (peer.ID, protocol.Member, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	id, ok := s.byCountry[cc]

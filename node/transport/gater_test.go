@@ -80,7 +80,7 @@ func testMember(t *testing.T, cc string, addrs ...string) (protocol.Member, peer
 	if err != nil {
 		t.Fatal(err)
 	}
-	return protocol.Member{Country: cc, PeerID: id.String(), Addrs: addrs}, id
+	return protocol.Member{Country: protocol.CountryCode(cc), PeerID: id.String(), Addrs: addrs}, id
 }
 
 // TestGaterAddressCheck: InterceptAccept admits the IPs members' roster

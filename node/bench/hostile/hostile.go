@@ -88,7 +88,7 @@ func TargetOf(m protocol.Member) (Target, error) {
 	if err != nil {
 		return Target{}, fmt.Errorf("target %s: %w", m.Country, err)
 	}
-	return Target{Country: m.Country, ID: id, Addrs: addrs, EncKey: enc}, nil
+	return Target{Country: string(m.Country), ID: id, Addrs: addrs, EncKey: enc}, nil
 }
 
 // RosterMember reads one member from a testnet's signed roster.
@@ -105,7 +105,7 @@ func RosterMember(man *testnet.Manifest, country string) (protocol.Member, error
 	if err != nil {
 		return protocol.Member{}, fmt.Errorf("verify roster: %w", err)
 	}
-	m, ok := r.Member(country)
+	m, ok := r.Member(protocol.CountryCode(country))
 	if !ok {
 		return protocol.Member{}, fmt.Errorf("%s is not in the roster", country)
 	}

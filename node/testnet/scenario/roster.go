@@ -111,7 +111,7 @@ func (k *RotateKey) run(ctx context.Context, r *runner) error {
 	until := time.Now().Add(grace).UTC().Truncate(time.Second)
 	serial, err := r.c.PushRoster(ctx, via, func(ro *protocol.Roster) error {
 		for i := range ro.Members {
-			if m := &ro.Members[i]; m.Country == cc {
+			if m := &ro.Members[i]; m.Country == protocol.CountryCode(cc) {
 				m.PreviousEncryptionKey, m.PreviousKeyUntil = m.EncryptionKey, &until
 				m.EncryptionKey = protocol.EncodeKey(nk.Public)
 				return nil
