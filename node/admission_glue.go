@@ -154,17 +154,3 @@ func (ar admissionReporter) Cleared(ctx context.Context, country string, a admis
 	}
 	return nil
 }
-
-// quarantines returns the quarantine records by country, for the peers
-// list.
-func (n *Node) quarantines() (map[string]*store.Quarantine, error) {
-	out := map[string]*store.Quarantine{}
-	err := n.store.View(func(tx *store.ReadTx) error {
-		qs, err := tx.Quarantines()
-		for _, q := range qs {
-			out[q.Country] = q
-		}
-		return err
-	})
-	return out, err
-}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vigil-network/vigil/store"
@@ -91,7 +92,7 @@ func newMetrics(n *Node) *metrics {
 			return float64(c)
 		}),
 		&stateCollector{n: n},
-		prometheus.NewGoCollector(),
+		collectors.NewGoCollector(),
 	)
 	return m
 }

@@ -251,7 +251,6 @@ type deliveryResult struct {
 	msgID   string
 	receipt *protocol.Receipt
 	reject  *protocol.Reject
-	err     error
 }
 
 type inflightMsg struct {
