@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 
+	"github.com/vigil-network/vigil/node/api/client"
 	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/drills"
@@ -52,15 +52,15 @@ func (f *federation) drillReport(cc string) (types.DrillReport, map[string]types
 	return rep, rows
 }
 
+// metricsText is a node's /metrics page, read with the API client.
 func (f *federation) metricsText(cc string) string {
 	f.t.Helper()
-	resp, err := http.Get(f.entry(cc).API + "/metrics")
-	if err != nil {
-		f.t.Fatal(err)
+	e := f.entry(cc)
+	var raw json.RawMessage
+	if _, err := client.New(e.API, client.WithToken(e.Token)).Do(f.ctx, "GET", "/metrics", nil, &raw); err != nil {
+		f.t.Fatalf("metrics of %s: %v", cc, err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
+	return string(raw)
 }
 
 func TestDrills(t *testing.T) {

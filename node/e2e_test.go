@@ -280,15 +280,9 @@ func TestFederationEndToEnd(t *testing.T) {
 		if code := f.api("FR", "POST", "/api/v1/requests", []byte("{not json"), nil); code != http.StatusBadRequest {
 			t.Fatalf("bad JSON: HTTP %d, want 400", code)
 		}
-		req, _ := http.NewRequest("GET", f.entry("FR").API+"/api/v1/cases", nil)
-		req.Header.Set("Authorization", "Bearer wrong")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("wrong token: HTTP %d, want 401", resp.StatusCode)
+		err := client.New(f.entry("FR").API, client.WithToken("wrong")).Get(f.ctx, "/api/v1/cases", nil)
+		if code := client.StatusOf(err); code != http.StatusUnauthorized {
+			t.Fatalf("wrong token: HTTP %d (%v), want 401", code, err)
 		}
 	})
 

@@ -1,11 +1,9 @@
 package node_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -34,23 +32,12 @@ var strangerIP = net.ParseIP("127.0.0.2")
 // as written by the Prometheus text format (sorted by name).
 func (f *federation) metricValue(cc, name, labels string) float64 {
 	f.t.Helper()
-	e := f.entry(cc)
-	req, _ := http.NewRequest("GET", e.API+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+e.Token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		f.t.Fatalf("metrics of %s: %v", cc, err)
-	}
-	defer resp.Body.Close()
 	want := name
 	if labels != "" {
 		want += "{" + labels + "}"
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, want+" "); ok {
+	for line := range strings.Lines(f.metricsText(cc)) {
+		if v, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), want+" "); ok {
 			x, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				f.t.Fatalf("metric line %q: %v", line, err)
