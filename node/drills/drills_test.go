@@ -567,14 +567,50 @@ func TestResponseDrill(t *testing.T) {
 	}
 }
 
-// TestRunStopsWithContext: the service's loop returns when its context
-// ends.
+// TestRunStopsWithContext: the service's loop runs scheduled
+// reachability drills (stored under the scheduler's name) and returns
+// when its context ends.
 func TestRunStopsWithContext(t *testing.T) {
 	c, _ := newClock()
-	ms, _ := network(t, c, "FR", "DE")
+	ms, r := network(t, c, "FR", "DE")
+	fr := ms["FR"]
+	svc := drills.New(drills.Options{Host: fr.host, Key: fr.key, Country: fr.country,
+		Drills:        config.DrillConfig{Interval: 10 * time.Millisecond, AckDeadline: time.Hour},
+		CheckInterval: 10 * time.Millisecond, Now: c.Now, Store: fr.st, Roster: roster{r}, Admission: fr.admit,
+		Peers: fr.mesh, Submit: fr.submit, Gauges: fr.gauges, Log: zap.NewNop()})
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan struct{})
-	go func() { defer close(done); ms["FR"].svc.Run(ctx) }()
+	go func() { defer close(done); svc.Run(ctx) }()
+
+	// Wait (with a generous guard) for a scheduled run to be stored.
+	guard := time.After(60 * time.Second)
+	for {
+		var run *store.DrillRun
+		if err := fr.st.View(func(tx *store.ReadTx) error {
+			var err error
+			run, err = tx.LatestDrillRun(store.DrillReachability)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if run != nil {
+			if run.Actor != "node:scheduler" || !results(run)["DE"].Reachable {
+				t.Fatalf("scheduled run %+v", run)
+			}
+			break
+		}
+		select {
+		case <-done:
+			t.Fatal("Run returned before its context ended")
+		case <-guard:
+			t.Fatal("no scheduled reachability drill stored")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	cancel()
 	select {
 	case <-done:
