@@ -5,4 +5,9 @@
 // queued since the last commit into a single synced Badger transaction
 // (group commit). Update returns only after that sync, so anything a caller
 // acknowledges to a user or a peer is on disk first.
+//
+// It is one package (about 2,800 lines) because every record kind, index
+// and the audit log are written in the committer's shared transactions;
+// split apart, each would need the transaction type exported and a way
+// into the committer.
 package store

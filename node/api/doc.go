@@ -8,9 +8,15 @@
 // an API change.
 //
 // The API is built from small interfaces (Cases, Network, Auditor, Alerts,
-// Faults, Store) that the node implements; it never sees the node. Routes
-// whose handlers still live elsewhere are mounted with Server.Handle and
-// get the same authentication, authorisation and CSRF checks.
+// Drills, Events, Quarantines, Faults, Store) that the node's parts
+// satisfy; it never sees the node. Server.Handle mounts further routes
+// with the same authentication, authorisation and CSRF checks.
+//
+// It is one package of about 2,000 lines on purpose: one route table, one
+// authentication and CSRF middleware and one error format serve every
+// route, and splitting the handlers across packages would export that
+// middleware to each. Its response types (node/api/types) and its client
+// (node/api/client) are packages of their own.
 //
 // # No audit write is ever dropped
 //
