@@ -214,12 +214,14 @@ func (n *Node) Start(ctx context.Context) error {
 	// Membership changes follow rosters one at a time, in order (membership.go).
 	n.roster.OnChange(func(old, _ *protocol.Roster) { n.applyMembership(old) })
 	if err := n.startAdmission(); err != nil {
+		ln.Close()
 		n.cancel()
 		return err
 	}
 
 	n.goRun("gater", n.gater.Run) // refusal log, handshake timeouts, member DNS (node/transport/gater.go)
 	if err := n.mesh.Watch(); err != nil {
+		ln.Close()
 		n.cancel()
 		return err
 	}
