@@ -207,7 +207,7 @@ func (n *Node) Start(ctx context.Context) error {
 		n.cancel()
 		return fmt.Errorf("api listen %s: %w", n.cfg.API.Listen, err)
 	}
-	n.handlers.Handle(n.host, deliver.ID, deliver.ServiceName, n.newInbox(n.ctx).Handle)
+	n.newInbox(n.ctx).Register(&n.handlers, n.host)
 	n.gossip.Register(&n.handlers)
 	n.drills.Register(&n.handlers)
 	n.engine = n.newOutbox(n.ctx)

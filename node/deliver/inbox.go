@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.uber.org/zap"
@@ -91,6 +92,12 @@ func NewInbox(ctx context.Context, o InboxOptions) *Inbox {
 		o.RefusalLog = admission.NewSampler(refusalLogEvery, 4096)
 	}
 	return &Inbox{o: o, ctx: ctx}
+}
+
+// Register serves /vigil/deliver on h behind the shared handler preamble
+// (transport.Handlers), tagged with ServiceName.
+func (in *Inbox) Register(handlers *transport.Handlers, h host.Host) {
+	handlers.Handle(h, ID, ServiceName, in.Handle)
 }
 
 // Handle serves one delivery stream: envelopes in, a receipt or a
