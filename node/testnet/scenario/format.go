@@ -9,6 +9,9 @@
 // The package is in four parts: the file format (this file), the runner
 // (runner.go), one type per kind of step (steps.go, roster.go) and the
 // checks of what the nodes hold (check.go), with the report (report.go).
+// It stays one package (about 1,500 lines) because the steps, the runner
+// and the checks share the runner's record of what was sent where;
+// splitting them would export that record only for each other.
 //
 // configs/scenarios holds examples; the format:
 //
