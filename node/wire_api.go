@@ -152,8 +152,7 @@ func (f apiFaults) Partitioned() []string {
 
 func (f apiFaults) Heal() int {
 	n := f.n
-	healed := n.gater.Partitioned()
-	n.Heal()
+	healed := n.heal()
 	// Reconnect at once rather than after the connector's backoff, which
 	// grew while the partition refused every dial.
 	for _, p := range healed {

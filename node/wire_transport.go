@@ -47,8 +47,14 @@ func (n *Node) Partition(peers ...peer.ID) {
 }
 
 // Heal ends every partition set with Partition.
-func (n *Node) Heal() {
-	for _, p := range n.gater.Heal() {
+func (n *Node) Heal() { n.heal() }
+
+// heal ends the partitions, wakes the delivery workers of the peers it
+// let back in and returns them.
+func (n *Node) heal() []peer.ID {
+	healed := n.gater.Heal()
+	for _, p := range healed {
 		n.engine.Connected(p)
 	}
+	return healed
 }
