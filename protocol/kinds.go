@@ -14,6 +14,10 @@ const (
 	// Art. 35): technical advice, legal information, locating data, a
 	// provider or a suspect.
 	KindAssistance RequestKind = "assistance"
+	// KindEmergencyMLA is a request for emergency mutual assistance
+	// (Second Additional Protocol Art. 10) sent to the 24/7 point of a
+	// Party that declared it accepts them there (Art. 10(9)).
+	KindEmergencyMLA RequestKind = "emergency_mla"
 )
 
 // EmergencyRequest asks for emergency disclosure of stored data.
@@ -32,6 +36,10 @@ type EmergencyRequest struct {
 	DataDescription        string       `json:"data_description"`
 	Identifiers            []Identifier `json:"identifiers,omitempty"`
 	ProceduralInstructions string       `json:"procedural_instructions,omitempty"`
+	// SubscriberOnly says the request seeks only subscriber information,
+	// which a Party with a Protocol Art. 9(1)(b) declaration does not
+	// execute.
+	SubscriberOnly bool `json:"subscriber_information_only,omitempty"`
 
 	Safeguards Safeguards `json:"safeguards"`
 }
@@ -86,6 +94,9 @@ var AssistanceTopics = map[string]string{
 type AssistanceQuery struct {
 	Kind RequestKind `json:"kind"`
 	To   string      `json:"to"`
+	// Treaty is the instrument the query is made under (budapest: Art. 35;
+	// un: Art. 41); empty lets the node choose as for preservation.
+	Treaty Treaty `json:"treaty,omitempty"`
 
 	Date                string  `json:"date"`
 	Reference           string  `json:"reference"`

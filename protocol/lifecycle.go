@@ -235,8 +235,13 @@ type Action struct {
 	Outcome      string `json:"outcome,omitempty"`    // close: an Outcomes key
 }
 
-// MinPreservationDays is Art. 29(7)'s minimum.
+// MinPreservationDays is Art. 29(7)'s minimum (UN Art. 42(7) the same).
 const MinPreservationDays = 60
+
+// MaxPreservationDays bounds any period a peer can set. It is not a legal
+// limit (the law sets only a minimum, and domestic regimes vary): it keeps
+// dates computable and a typo of an extra digit visible.
+const MaxPreservationDays = 3650
 
 // Validate checks the fields the action needs.
 func (a *Action) Validate() error {

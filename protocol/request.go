@@ -92,6 +92,11 @@ type Offence struct {
 	Description     string `json:"description"`
 	LegalProvisions string `json:"legal_provisions"`
 	MaximumPenalty  string `json:"maximum_penalty,omitempty"`
+	// ConventionArticles are the articles of the treaty the request is made
+	// under that establish the offence (Budapest Arts. 2-11, UN Arts. 7-17),
+	// if any. A dual-criminality reservation can never apply to them
+	// (Budapest Art. 29(4), UN Art. 42(4)).
+	ConventionArticles []int `json:"convention_articles,omitempty"`
 }
 
 // Custodian is what is known of who holds the data, or where.
@@ -121,6 +126,10 @@ var HandlingCodes = map[string]string{
 type PreservationRequest struct {
 	Kind RequestKind `json:"kind"`
 	To   string      `json:"to"`
+	// Treaty is the instrument the request is made under (budapest or un);
+	// empty lets the node choose: the Budapest Convention where both states
+	// are Parties to it, else the UN Convention.
+	Treaty Treaty `json:"treaty,omitempty"`
 
 	Date                   string     `json:"date"`      // YYYY-MM-DD
 	Reference              string     `json:"reference"` // our reference

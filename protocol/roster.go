@@ -44,6 +44,12 @@ type Member struct {
 	OfficeHours           string     `json:"office_hours"` // e.g. "Mon-Fri 08:00-18:00"
 	FallbackPhone         string     `json:"fallback_phone"`
 	FallbackEmail         string     `json:"fallback_email"`
+	// Treaties and Declarations give the member's treaty basis, signed with
+	// the roster so both nodes of a case derive the same rules from it
+	// (docs/legal-model.md). Preservation is its domestic regime.
+	Treaties     []Party            `json:"treaties,omitempty"`
+	Declarations []Declaration      `json:"declarations,omitempty"`
+	Preservation PreservationRegime `json:"preservation,omitzero"`
 }
 
 // ID returns the member's decoded peer ID.
@@ -152,6 +158,7 @@ func (r *Roster) Validate() error {
 		if m.TimeZone == "" {
 			errs = append(errs, where+".time_zone is required")
 		}
+		errs = append(errs, m.validateTreatyBasis(where)...)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s", ErrRosterInvalid, strings.Join(errs, "; "))
