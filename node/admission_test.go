@@ -281,12 +281,7 @@ func TestAdmissionOpenCasesQuota(t *testing.T) {
 	f.start("DE")
 	wantReject(t, h.send(h.request()), "quota-exceeded", "open_cases", false)
 
-	var ground string
-	for g := range protocol.RefusalGrounds {
-		ground = g
-		break
-	}
-	f.mustAct("DE", h.secondCase(first), op("refuse", "ground", ground, "reasons", "quota test"))
+	f.mustAct("DE", h.secondCase(first), op("refuse", "ground", "essential_interests", "reasons", "quota test"))
 	if rj := h.send(over); rj != nil {
 		t.Fatalf("after a case was refused: %+v", rj)
 	}

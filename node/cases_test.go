@@ -306,8 +306,8 @@ func TestActionCostConstant(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What the node kept equals a replay of every decrypted action.
-	want := protocol.Replay(protocol.KindPreservation, evs)
 	c = storedCase(t, de, sub.CaseID)
+	want := protocol.Replay(c.LegalTerms(), evs)
 	if c.State != string(want.State) || c.Seq != want.Seq || c.LastActionID != want.LastMessageID {
 		t.Fatalf("stored %s/%d/%s, replay %s/%d/%s", c.State, c.Seq, c.LastActionID, want.State, want.Seq, want.LastMessageID)
 	}

@@ -3,9 +3,7 @@ package protocol
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
-	"time"
 )
 
 // TypeAction marks an envelope whose payload is an Action on a case.
@@ -13,25 +11,34 @@ const TypeAction MessageType = "action"
 
 // State is the legal state of a case. It is separate from the transport
 // state of its messages (queued, sent, delivered), and both nodes of a case
-// derive it from the same actions with the same Rules.
+// derive it from the same actions with the same Rules and Terms.
 type State string
 
 const (
 	StateOpen               State = "open"                // request received, no human action yet
 	StateAcknowledged       State = "acknowledged"        // a named operator took it up
-	StateInfoRequested      State = "info_requested"      // the requested side asked for more
+	StatePostponed          State = "postponed"           // Budapest Art. 27(5): action postponed, reasons given
 	StatePreserved          State = "preserved"           // preservation confirmed, expiry set
 	StateInsufficient       State = "insufficient"        // Art. 29(6) notice; requester decides
 	StateExtensionRequested State = "extension_requested" // requester asked to extend
-	StateMLAPending         State = "mla_pending"         // MLA request submitted: held until decision
+	StateMLAPending         State = "mla_pending"         // MLA request received: held pending a decision (Art. 29(7))
+	StateMLADecided         State = "mla_decided"         // decision on the MLA request recorded; data may be released
 	StateRefused            State = "refused"
 	StateWithdrawn          State = "withdrawn"
-	StateReleased           State = "released" // preserved data released
-	StateDetermined         State = "determined"
-	StateConditionsAccepted State = "conditions_accepted"
-	StateConditionsRejected State = "conditions_rejected"
+	StateReleased           State = "released"            // preserved data released
+	StateDetermined         State = "determined"          // emergency: data will be provided, no conditions (Protocol Art. 9(6))
+	StateConditionsProposed State = "conditions_proposed" // emergency: provided subject to conditions (Art. 9(6))
+	StateConditionsAccepted State = "conditions_accepted" // requester bound by them (Art. 9(7)(a))
+	StateConditionsRejected State = "conditions_rejected" // requester cannot comply; requested side decides (Art. 9(7)(a))
+	StateDataProvided       State = "data_provided"       // emergency: data handed over
 	StateAnswered           State = "answered"
 	StateClosed             State = "closed"
+
+	// StateInfoRequested is kept for cases stored before asking for
+	// information stopped blocking preservation (Art. 29(3)); no rule leads
+	// to it any more, and replaying such a case under the current rules
+	// leaves it where the request for information found it.
+	StateInfoRequested State = "info_requested"
 )
 
 // Role is a party's side in a case.
@@ -53,59 +60,104 @@ const (
 	ActConfirmPreservation ActionName = "confirm_preservation"
 	ActInsufficiency       ActionName = "insufficiency_notice"
 	ActProceed             ActionName = "proceed"
+	ActPostpone            ActionName = "postpone"
+	ActResume              ActionName = "resume"
 	ActRefuse              ActionName = "refuse"
 	ActDiscloseTraffic     ActionName = "disclose_traffic"
+	ActWithholdTraffic     ActionName = "withhold_traffic"
 	ActRequestExtension    ActionName = "request_extension"
 	ActConfirmExtension    ActionName = "confirm_extension"
+	ActDeclineExtension    ActionName = "decline_extension"
 	ActMLASubmitted        ActionName = "mla_submitted"
+	ActMLAReceived         ActionName = "mla_received"
+	ActReviewHold          ActionName = "review_hold"
+	ActMLADecided          ActionName = "mla_decided"
 	ActWithdraw            ActionName = "withdraw"
 	ActRelease             ActionName = "release"
 	ActDetermine           ActionName = "determine"
 	ActAcceptConditions    ActionName = "accept_conditions"
 	ActRejectConditions    ActionName = "reject_conditions"
+	ActHandOver            ActionName = "hand_over"
+	ActRequestExplanation  ActionName = "request_explanation"
+	ActExplainUse          ActionName = "explain_use"
+	ActConfirmationSent    ActionName = "confirmation_sent"
 	ActAnswer              ActionName = "answer"
 	ActClose               ActionName = "close"
 )
 
 // Rule says who may take an action, on which kinds of request, from which
-// states, and the state it leads to ("" keeps the state).
+// states, the state it leads to ("" keeps the state), and the article it
+// comes from. Conditions beyond the state (a ground the treaty basis
+// allows, a date the period allows) are checked by Check.
 type Rule struct {
-	Action ActionName
-	By     Role
-	Kinds  []RequestKind // nil: every kind
-	From   []State
-	To     State
-	Doc    string
+	Action  ActionName
+	By      Role
+	Kinds   []RequestKind // nil: every kind
+	From    []State
+	To      State
+	Article string
+	Doc     string
 }
 
 var (
-	openish  = []State{StateOpen, StateAcknowledged}
-	holdings = []State{StatePreserved, StateExtensionRequested, StateMLAPending}
-	preserve = []RequestKind{KindPreservation}
+	preserve  = []RequestKind{KindPreservation}
+	emergency = []RequestKind{KindEmergency, KindEmergencyMLA}
+	begun     = []State{StateOpen, StateAcknowledged}
+	// holding: data preserved and the period running.
+	holding = []State{StatePreserved, StateExtensionRequested}
+	// executing: "in the course of the execution" of a preservation
+	// request (Art. 30(1)).
+	executing = []State{StateAcknowledged, StatePreserved, StateExtensionRequested, StateMLAPending, StateMLADecided}
+	// live: every state in which the case is not over in substance.
+	live = []State{StateOpen, StateAcknowledged, StatePostponed, StateInsufficient, StatePreserved, StateExtensionRequested,
+		StateMLAPending, StateMLADecided, StateDetermined, StateConditionsProposed, StateConditionsAccepted,
+		StateConditionsRejected, StateInfoRequested}
+	closable = []State{StateRefused, StateWithdrawn, StateReleased, StateAnswered, StateDataProvided}
 )
 
 // Rules is the single transition table both sides apply.
 var Rules = []Rule{
-	{ActAcknowledge, Responder, nil, []State{StateOpen}, StateAcknowledged, "a named operator takes up the request"},
-	{ActRequestInfo, Responder, nil, []State{StateOpen, StateAcknowledged}, StateInfoRequested, "ask the requester for missing or unclear information"},
-	{ActProvideInfo, Requester, nil, []State{StateInfoRequested}, StateAcknowledged, "answer an information request"},
-	{ActConfirmPreservation, Responder, preserve, openish, StatePreserved, "data preserved: authority, legal basis, period (≥60 days), dates"},
-	{ActInsufficiency, Responder, preserve, openish, StateInsufficient, "Art. 29(6): preservation will not secure the data or would prejudice the investigation"},
-	{ActProceed, Requester, preserve, []State{StateInsufficient}, StateAcknowledged, "requester decides to proceed despite the notice"},
-	{ActRefuse, Responder, nil, []State{StateOpen, StateAcknowledged, StateInfoRequested, StateInsufficient}, StateRefused, "refusal with a coded ground and reasons"},
-	{ActDiscloseTraffic, Responder, preserve, holdings, "", "Art. 30 / UN Art. 43: provider identity and communication path"},
-	{ActRequestExtension, Requester, preserve, []State{StatePreserved}, StateExtensionRequested, "ask to extend preservation"},
-	{ActConfirmExtension, Responder, preserve, []State{StateExtensionRequested}, StatePreserved, "extension granted with a new expiry"},
-	{ActMLASubmitted, Requester, preserve, []State{StatePreserved, StateExtensionRequested}, StateMLAPending, "MLA request submitted: data held until a decision"},
-	{ActWithdraw, Requester, nil, []State{StateOpen, StateAcknowledged, StateInfoRequested, StateInsufficient, StatePreserved,
-		StateExtensionRequested, StateMLAPending, StateDetermined}, StateWithdrawn, "request withdrawn / no longer needed"},
-	{ActRelease, Responder, preserve, append(append([]State{}, holdings...), StateWithdrawn), StateReleased, "preserved data released"},
-	{ActDetermine, Responder, []RequestKind{KindEmergency}, []State{StateOpen, StateAcknowledged, StateInfoRequested}, StateDetermined, "emergency determination, possibly with conditions"},
-	{ActAcceptConditions, Requester, []RequestKind{KindEmergency}, []State{StateDetermined}, StateConditionsAccepted, "accept the determination's conditions"},
-	{ActRejectConditions, Requester, []RequestKind{KindEmergency}, []State{StateDetermined}, StateConditionsRejected, "reject the determination's conditions"},
-	{ActAnswer, Responder, []RequestKind{KindAssistance}, openish, StateAnswered, "answer an assistance query"},
-	{ActClose, Either, nil, []State{StateRefused, StateWithdrawn, StateReleased, StateAnswered, StateConditionsAccepted, StateConditionsRejected}, StateClosed, "close with an outcome"},
+	{ActAcknowledge, Responder, nil, []State{StateOpen, StateInfoRequested}, StateAcknowledged, "Budapest Art. 35(1); UN Art. 41", "a named operator takes up the request"},
+	// Asking for details never blocks preserving (Art. 29(3)): it keeps the state.
+	{ActRequestInfo, Responder, nil, live, "", "Budapest Art. 29(3); Protocol Art. 10(3)", "ask the requester for missing or unclear information"},
+	{ActProvideInfo, Requester, nil, live, "", "Protocol Art. 10(3)", "answer an information request"},
+	{ActConfirmPreservation, Responder, preserve, []State{StateOpen, StateAcknowledged, StateInfoRequested}, StatePreserved, "Budapest Art. 29(3), (7); UN Art. 42(3), (7)", "data preserved: authority, legal basis, period of at least 60 days from the actual start, outcome per identifier"},
+	{ActInsufficiency, Responder, preserve, []State{StateOpen, StateAcknowledged, StateInfoRequested}, StateInsufficient, "Budapest Art. 29(6); UN Art. 42(6)", "preservation will not secure the data or would prejudice the investigation; the requester decides by a deadline"},
+	{ActProceed, Requester, preserve, []State{StateInsufficient}, StateAcknowledged, "Budapest Art. 29(6)", "the requester decides the request should nevertheless be executed"},
+	{ActPostpone, Responder, []RequestKind{KindPreservation, KindEmergencyMLA}, begun, StatePostponed, "Budapest Art. 27(5), (7); Protocol Art. 10(7)", "action postponed because it would prejudice a domestic investigation; reasons and a date"},
+	{ActResume, Responder, []RequestKind{KindPreservation, KindEmergencyMLA}, []State{StatePostponed}, StateAcknowledged, "Budapest Art. 27(5)", "the postponement ends"},
+	{ActRefuse, Responder, nil, []State{StateOpen, StateAcknowledged, StateInfoRequested, StateInsufficient, StatePostponed, StateConditionsRejected}, StateRefused, "Budapest Arts. 27(4), 29(4)-(5); UN Arts. 40(21)-(22), 42(4)-(5); Protocol Art. 9(6)", "refusal on a ground the treaty basis allows, with reasons"},
+	{ActDiscloseTraffic, Responder, preserve, executing, "", "Budapest Art. 30(1); UN Art. 43(1)", "traffic data identifying another provider and the path"},
+	{ActWithholdTraffic, Responder, preserve, executing, "", "Budapest Art. 30(2); UN Art. 43(2)", "traffic data withheld on an Art. 30(2) ground, with reasons"},
+	{ActRequestExtension, Requester, preserve, []State{StatePreserved}, StateExtensionRequested, "Budapest Art. 29(7)", "ask to extend preservation"},
+	{ActConfirmExtension, Responder, preserve, []State{StateExtensionRequested}, StatePreserved, "Budapest Art. 29(7)", "extension granted: a new expiry later than the current one"},
+	{ActDeclineExtension, Responder, preserve, []State{StateExtensionRequested}, StatePreserved, "Budapest Art. 29(7)", "extension not granted; the current expiry stands"},
+	{ActMLASubmitted, Requester, preserve, []State{StateAcknowledged, StatePreserved, StateExtensionRequested}, "", "Budapest Art. 29(2)(f), (7)", "the requester tells that its MLA request was sent (the hold starts only on receipt)"},
+	{ActMLAReceived, Responder, preserve, holding, StateMLAPending, "Budapest Art. 29(7); UN Art. 42(7)", "MLA request received: the data stay preserved pending a decision on it; a review date"},
+	{ActReviewHold, Responder, preserve, []State{StateMLAPending}, "", "Protocol Art. 14(5)", "periodic review of the retention; the next review date"},
+	{ActMLADecided, Responder, preserve, []State{StateMLAPending}, StateMLADecided, "Budapest Art. 29(7)", "a decision on the MLA request is recorded; the hold ends"},
+	{ActWithdraw, Requester, nil, live, StateWithdrawn, "Budapest Art. 29(7)", "request withdrawn or no longer needed"},
+	{ActRelease, Responder, preserve, []State{StatePreserved, StateExtensionRequested, StateMLADecided, StateWithdrawn}, StateReleased, "Budapest Art. 29(7)", "preserved data released: after the period, the MLA decision or a withdrawal, never during the hold"},
+	{ActDetermine, Responder, emergency, []State{StateOpen, StateAcknowledged, StateInfoRequested}, "", "Protocol Arts. 9(6), 10(4); Budapest Arts. 27(6), 28(2)", "determination on a rapidly expedited basis: provide, provide subject to conditions, or refuse"},
+	{ActAcceptConditions, Requester, emergency, []State{StateConditionsProposed}, StateConditionsAccepted, "Protocol Art. 9(7)(a)", "accept the conditions and be bound by them"},
+	{ActRejectConditions, Requester, emergency, []State{StateConditionsProposed}, StateConditionsRejected, "Protocol Art. 9(7)(a)", "the requester cannot comply with the conditions"},
+	{ActHandOver, Responder, emergency, []State{StateDetermined, StateConditionsAccepted, StateConditionsRejected}, StateDataProvided, "Protocol Arts. 9(2)(c), 9(7)(a), 10(4)", "the data are provided (after conditions were rejected: provided nevertheless)"},
+	{ActRequestExplanation, Responder, emergency, []State{StateDataProvided}, "", "Protocol Art. 9(7)(b); Budapest Art. 28(3)", "ask the requester to explain the use made of the data in relation to a condition"},
+	{ActExplainUse, Requester, emergency, []State{StateDataProvided}, "", "Protocol Art. 9(7)(b)", "explain the use made of the data"},
+	{ActConfirmationSent, Requester, nil, append(slices.Clone(live), closable...), "", "Budapest Art. 25(3); Protocol Art. 9(5)", "formal confirmation, or resubmission in the declared format, sent"},
+	{ActAnswer, Responder, []RequestKind{KindAssistance}, []State{StateOpen, StateAcknowledged, StateInfoRequested}, StateAnswered, "Budapest Art. 35(1); UN Art. 41", "answer an assistance query"},
+	{ActClose, Either, nil, closable, StateClosed, "", "close with an outcome"},
 }
+
+// determineTo is where a determination leads, by its decision.
+var determineTo = map[string]State{
+	"provide":                 StateDetermined,
+	"provide_with_conditions": StateConditionsProposed,
+	"refuse":                  StateRefused,
+}
+
+// RuleOf returns the rule of action a.
+func RuleOf(a ActionName) (Rule, bool) { return ruleFor(a) }
 
 func ruleFor(a ActionName) (Rule, bool) {
 	for _, r := range Rules {
@@ -127,48 +179,76 @@ func (e *TransitionError) Error() string {
 	return fmt.Sprintf("cannot %s a case that is %s: %s", e.Action, e.State, e.Reason)
 }
 
-// Transition checks an action by role on a case of kind in state and
-// returns the next state.
-func Transition(kind RequestKind, state State, by Role, a ActionName) (State, error) {
+// allowedNow checks role, kind, state and treaty basis: everything that
+// does not depend on the action's fields.
+func allowedNow(t Terms, state State, by Role, a ActionName) (Rule, error) {
 	r, ok := ruleFor(a)
 	if !ok {
-		return state, &TransitionError{a, state, "no such action"}
+		return r, &TransitionError{a, state, "no such action"}
 	}
 	if r.By != Either && r.By != by {
-		return state, &TransitionError{a, state, fmt.Sprintf("only the %s may do this", r.By)}
+		return r, &TransitionError{a, state, fmt.Sprintf("only the %s may do this", r.By)}
 	}
-	if r.Kinds != nil && !containsKind(r.Kinds, kind) {
-		return state, &TransitionError{a, state, fmt.Sprintf("not available for %s requests", kind)}
+	if r.Kinds != nil && !slices.Contains(r.Kinds, t.Kind) {
+		return r, &TransitionError{a, state, fmt.Sprintf("not available for %s requests", t.Kind)}
 	}
-	for _, s := range r.From {
-		if s == state {
-			if r.To == "" {
-				return state, nil
-			}
-			return r.To, nil
-		}
+	if !slices.Contains(r.From, state) {
+		return r, &TransitionError{a, state, "allowed only from " + joinStates(r.From)}
 	}
-	return state, &TransitionError{a, state, "allowed only from " + joinStates(r.From)}
+	if t.Treaty == "" && !slices.Contains(withoutBasis, a) {
+		return r, &TransitionError{a, state, "the two states share no treaty basis for this request (" + t.Problem + "); it can only be refused on that ground"}
+	}
+	return r, nil
 }
 
-// Available lists the actions a role may take now.
-func Available(kind RequestKind, state State, by Role) []ActionName {
+// withoutBasis are the actions open on a request the two states share no
+// treaty for: take it up, talk about it, refuse it, withdraw it, close it.
+var withoutBasis = []ActionName{ActAcknowledge, ActRequestInfo, ActProvideInfo, ActRefuse, ActWithdraw, ActClose}
+
+// Available lists the actions a role may take now on a case with terms t
+// in state cs, as far as role, kind, state and treaty basis decide. An
+// action listed may still be refused for its fields (Check).
+func Available(t Terms, cs CaseState, by Role) []ActionName {
 	var out []ActionName
 	for _, r := range Rules {
-		if _, err := Transition(kind, state, by, r.Action); err == nil {
-			out = append(out, r.Action)
+		if _, err := allowedNow(t, cs.State, by, r.Action); err != nil {
+			continue
 		}
+		if precondition(t, cs, r.Action) != "" {
+			continue
+		}
+		out = append(out, r.Action)
 	}
 	return out
 }
 
-func containsKind(ks []RequestKind, k RequestKind) bool {
-	for _, x := range ks {
-		if x == k {
-			return true
+// precondition is why an action allowed from the state still cannot be
+// taken in the case as it stands, "" if it can.
+func precondition(t Terms, cs CaseState, a ActionName) string {
+	switch a {
+	case ActProvideInfo:
+		if !cs.InfoPending && cs.State != StateInfoRequested {
+			return "no information was asked for"
+		}
+	case ActExplainUse:
+		if !cs.ExplanationDue {
+			return "no explanation was asked for"
+		}
+	case ActDiscloseTraffic, ActWithholdTraffic:
+		if !t.Traffic {
+			// Art. 30(1): "a request ... to preserve traffic data".
+			return "the request did not ask for traffic data (Budapest Art. 30(1))"
+		}
+	case ActConfirmationSent:
+		if t.Confirmation == "" {
+			return "the requested state declared no formal confirmation or resubmission (Budapest Art. 25(3), Protocol Art. 9(5))"
+		}
+	case ActMLASubmitted:
+		if cs.MLASubmitted {
+			return "already told"
 		}
 	}
-	return false
+	return ""
 }
 
 func joinStates(ss []State) string {
@@ -177,322 +257,6 @@ func joinStates(ss []State) string {
 		parts[i] = string(s)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// RefusalGrounds are the only grounds on which preservation may be refused
-// (Budapest Art. 29(4)-(5); UN Art. 40).
-var RefusalGrounds = map[string]string{
-	"political_offence":   "political offence or offence connected with a political offence",
-	"essential_interests": "prejudice to sovereignty, security, ordre public or other essential interests",
-	"dual_criminality":    "dual-criminality reservation (Art. 29(4))",
-	"persecution":         "persecution on grounds of sex, race, language, religion, nationality, ethnic origin or political opinions (UN Art. 40)",
-	"other":               "other ground, stated in the reasons",
-}
-
-// InsufficiencyReasons are the Art. 29(6) notices.
-var InsufficiencyReasons = map[string]string{
-	"will_not_secure":           "preservation will not ensure the future availability of the data",
-	"threatens_confidentiality": "preservation would threaten the confidentiality of the investigation",
-	"prejudices_investigation":  "preservation would otherwise prejudice the investigation",
-}
-
-// Outcomes close a case.
-var Outcomes = map[string]string{
-	"completed":           "assistance given",
-	"refused":             "request refused",
-	"withdrawn":           "withdrawn or no longer needed",
-	"released":            "preservation ended and data released",
-	"expired":             "preservation expired without follow-up",
-	"conditions_rejected": "emergency conditions rejected",
-	"other":               "other outcome",
-}
-
-// Action is the payload of a TypeAction envelope. One struct serves every
-// action; Validate says which fields each one needs.
-type Action struct {
-	Action   ActionName `json:"action"`
-	Seq      uint64     `json:"seq"`      // one more than the highest seq the actor had seen
-	Operator string     `json:"operator"` // the named human who acted
-
-	Text string `json:"text,omitempty"` // questions, answers, reasons, notes
-
-	Ground  string `json:"ground,omitempty"`  // refuse: a RefusalGrounds key
-	Reasons string `json:"reasons,omitempty"` // refuse: mandatory
-
-	ExecutingAuthority string `json:"executing_authority,omitempty"`
-	DomesticLegalBasis string `json:"domestic_legal_basis,omitempty"`
-	PeriodDays         int    `json:"period_days,omitempty"`
-	StartDate          string `json:"start_date,omitempty"`  // YYYY-MM-DD
-	ExpiryDate         string `json:"expiry_date,omitempty"` // YYYY-MM-DD
-
-	Reason   string `json:"reason,omitempty"`   // insufficiency: an InsufficiencyReasons key
-	Provider string `json:"provider,omitempty"` // traffic disclosure
-	Path     string `json:"path,omitempty"`     // traffic disclosure: communication path
-
-	MLAReference string `json:"mla_reference,omitempty"`
-	Conditions   string `json:"conditions,omitempty"` // emergency determination
-	Decision     string `json:"decision,omitempty"`   // emergency: disclose or refuse
-	Outcome      string `json:"outcome,omitempty"`    // close: an Outcomes key
-}
-
-// MinPreservationDays is Art. 29(7)'s minimum (UN Art. 42(7) the same).
-const MinPreservationDays = 60
-
-// MaxPreservationDays bounds any period a peer can set. It is not a legal
-// limit (the law sets only a minimum, and domestic regimes vary): it keeps
-// dates computable and a typo of an extra digit visible.
-const MaxPreservationDays = 3650
-
-// Validate checks the fields the action needs.
-func (a *Action) Validate() error {
-	var f fieldErrors
-	if _, ok := ruleFor(a.Action); !ok {
-		f.add("action", "is not a known action")
-		return f.err()
-	}
-	f.required("operator", a.Operator)
-	switch a.Action {
-	case ActRequestInfo, ActProvideInfo, ActAnswer:
-		f.required("text", a.Text)
-	case ActConfirmPreservation:
-		f.required("executing_authority", a.ExecutingAuthority)
-		f.required("domestic_legal_basis", a.DomesticLegalBasis)
-		if a.PeriodDays < MinPreservationDays {
-			f.add("period_days", "must be at least %d (Budapest Art. 29(7))", MinPreservationDays)
-		}
-		validateDates(&f, a.StartDate, a.ExpiryDate, a.PeriodDays)
-	case ActInsufficiency:
-		if _, ok := InsufficiencyReasons[a.Reason]; !ok {
-			f.add("reason", "must be will_not_secure, threatens_confidentiality or prejudices_investigation")
-		}
-		f.required("text", a.Text)
-	case ActRefuse:
-		if _, ok := RefusalGrounds[a.Ground]; !ok {
-			f.add("ground", "must be political_offence, essential_interests, dual_criminality, persecution or other")
-		}
-		f.required("reasons", a.Reasons)
-	case ActDiscloseTraffic:
-		f.required("provider", a.Provider)
-		f.required("path", a.Path)
-	case ActRequestExtension:
-		if a.PeriodDays < 1 {
-			f.add("period_days", "give the extra days requested")
-		}
-	case ActConfirmExtension:
-		if _, err := time.Parse(time.DateOnly, a.ExpiryDate); err != nil {
-			f.add("expiry_date", "must be the new expiry date as YYYY-MM-DD")
-		}
-	case ActMLASubmitted:
-		f.required("mla_reference", a.MLAReference)
-	case ActDetermine:
-		if a.Decision != "disclose" && a.Decision != "refuse" {
-			f.add("decision", `must be "disclose" or "refuse"`)
-		}
-		f.required("text", a.Text)
-	case ActClose:
-		if _, ok := Outcomes[a.Outcome]; !ok {
-			f.add("outcome", "must be completed, refused, withdrawn, released, expired, conditions_rejected or other")
-		}
-	}
-	return f.err()
-}
-
-func validateDates(f *fieldErrors, start, expiry string, days int) {
-	s, err := time.Parse(time.DateOnly, start)
-	if err != nil {
-		f.add("start_date", "must be a date as YYYY-MM-DD")
-		return
-	}
-	if expiry == "" {
-		return
-	}
-	e, err := time.Parse(time.DateOnly, expiry)
-	if err != nil {
-		f.add("expiry_date", "must be a date as YYYY-MM-DD")
-		return
-	}
-	if days > 0 && !e.Equal(s.AddDate(0, 0, days)) {
-		f.add("expiry_date", "must be start_date + period_days (%s)", s.AddDate(0, 0, days).Format(time.DateOnly))
-	}
-}
-
-// Expiry returns when preservation confirmed by this action ends: start
-// date plus period, at the end of that UTC day.
-func (a *Action) Expiry() (time.Time, bool) {
-	switch a.Action {
-	case ActConfirmPreservation:
-		s, err := time.Parse(time.DateOnly, a.StartDate)
-		if err != nil {
-			return time.Time{}, false
-		}
-		return s.AddDate(0, 0, a.PeriodDays), true
-	case ActConfirmExtension:
-		e, err := time.Parse(time.DateOnly, a.ExpiryDate)
-		return e, err == nil
-	}
-	return time.Time{}, false
-}
-
-// ParseAction decodes an action payload, rejecting unknown fields. Like
-// ParseRequest it returns the action together with a *ValidationError when
-// it decodes but is incomplete.
-func ParseAction(doc []byte) (*Action, error) {
-	var a Action
-	if err := strictDecode(doc, &a); err != nil {
-		return nil, err
-	}
-	return &a, a.Validate()
-}
-
-// invalidPayload is why an event whose payload did not decode is ignored.
-const invalidPayload = "payload is not a valid action"
-
-// ActionMeta is what replaying an action needs to know of it: everything
-// that decides whether it applies and what it changes, decoded once from
-// the decrypted payload when the message is stored. Replaying a case from
-// its stored metadata therefore never decrypts an envelope, and the cost of
-// applying one action does not grow with the case (issue 9, item 5).
-type ActionMeta struct {
-	Action   ActionName `json:"action,omitempty"`
-	Seq      uint64     `json:"seq,omitempty"`
-	Operator string     `json:"operator,omitempty"` // shown in the history, also to metadata-only readers
-	// Invalid is why the action can never apply, whatever the state (it did
-	// not decode or misses fields); "" for a well-formed action.
-	Invalid string `json:"invalid,omitempty"`
-	// Expiry is the preservation end a confirmation sets (zero otherwise).
-	Expiry time.Time `json:"expiry,omitzero"`
-	// Outcome is a closing action's outcome.
-	Outcome string `json:"outcome,omitempty"`
-}
-
-// MetaOf extracts the replay metadata of a decoded action; a nil action
-// (the payload did not decode) yields metadata that never applies.
-func MetaOf(a *Action) ActionMeta {
-	if a == nil {
-		return ActionMeta{Invalid: invalidPayload}
-	}
-	m := ActionMeta{Action: a.Action, Seq: a.Seq, Operator: a.Operator}
-	if err := a.Validate(); err != nil {
-		m.Invalid = err.Error()
-		return m
-	}
-	if e, ok := a.Expiry(); ok {
-		m.Expiry = e
-	}
-	if a.Action == ActClose {
-		m.Outcome = a.Outcome
-	}
-	return m
-}
-
-// Event is one action on a case as both nodes see it.
-type Event struct {
-	MessageID string
-	By        Role
-	At        time.Time
-	Meta      ActionMeta
-}
-
-// EventResult is an event after replay.
-type EventResult struct {
-	Event
-	From, To State
-	Invalid  string // why the event did not apply, if it did not
-}
-
-// CaseState is what replaying a case's events yields.
-type CaseState struct {
-	State          State
-	Seq            uint64 // highest seq of any event
-	AcknowledgedAt time.Time
-	ExpiresAt      time.Time
-	Hold           bool
-	ClosedAt       time.Time
-	Outcome        string
-	// LastMessageID is the message ID of the last event in replay order
-	// ((seq, message ID)); with Seq it says whether a new event sorts last.
-	LastMessageID string
-	History       []EventResult
-}
-
-// eventLess is the replay order both nodes know identically.
-func eventLess(a, b Event) bool {
-	if a.Meta.Seq != b.Meta.Seq {
-		return a.Meta.Seq < b.Meta.Seq
-	}
-	return a.MessageID < b.MessageID
-}
-
-// Replay derives a case's state from its events. Events are ordered by
-// (seq, message ID), which both nodes know identically, so concurrent
-// actions (say a withdrawal crossing a confirmation) resolve the same way
-// on both sides: the later one in that order is flagged invalid if the
-// earlier one made it impossible.
-func Replay(kind RequestKind, events []Event) CaseState {
-	evs := append([]Event(nil), events...)
-	sort.SliceStable(evs, func(i, j int) bool { return eventLess(evs[i], evs[j]) })
-	cs := CaseState{State: StateOpen}
-	for _, ev := range evs {
-		cs.History = append(cs.History, cs.apply(kind, ev))
-		cs.LastMessageID = ev.MessageID
-	}
-	return cs
-}
-
-// Advance applies one new event to the state that replaying the case's
-// earlier events gave (History may be empty), without those events. It
-// reports false, changing nothing, when the result could differ from a
-// full Replay: the event sorts before an event already applied and could
-// itself apply, which may change what every later event does. An event
-// that can never apply (Meta.Invalid) changes nothing but Seq wherever it
-// sorts, so it always advances. Advance(Replay(kind, evs), e) equals
-// Replay(kind, append(evs, e)) whenever it reports true.
-func Advance(kind RequestKind, cs CaseState, ev Event) (CaseState, EventResult, bool) {
-	inOrder := eventLess(Event{MessageID: cs.LastMessageID, Meta: ActionMeta{Seq: cs.Seq}}, ev)
-	if !inOrder && ev.Meta.Invalid == "" {
-		return cs, EventResult{}, false
-	}
-	res := cs.apply(kind, ev)
-	if inOrder {
-		cs.LastMessageID = ev.MessageID
-	}
-	cs.History = append(cs.History[:len(cs.History):len(cs.History)], res)
-	return cs, res, true
-}
-
-// apply folds one event, in replay order, into the state.
-func (cs *CaseState) apply(kind RequestKind, ev Event) EventResult {
-	res := EventResult{Event: ev, From: cs.State, To: cs.State}
-	if ev.Meta.Seq > cs.Seq {
-		cs.Seq = ev.Meta.Seq
-	}
-	if ev.Meta.Invalid != "" {
-		res.Invalid = ev.Meta.Invalid
-		return res
-	}
-	next, err := Transition(kind, cs.State, ev.By, ev.Meta.Action)
-	if err != nil {
-		res.Invalid = err.Error()
-		return res
-	}
-	res.To = next
-	if ev.By == Responder && cs.AcknowledgedAt.IsZero() {
-		cs.AcknowledgedAt = ev.At
-	}
-	switch ev.Meta.Action {
-	case ActConfirmPreservation, ActConfirmExtension:
-		if !ev.Meta.Expiry.IsZero() {
-			cs.ExpiresAt = ev.Meta.Expiry
-		}
-	case ActMLASubmitted:
-		cs.Hold = true
-	case ActRelease:
-		cs.Hold, cs.ExpiresAt = false, time.Time{}
-	case ActClose:
-		cs.ClosedAt, cs.Outcome = ev.At, ev.Meta.Outcome
-	}
-	cs.State = next
-	return res
 }
 
 // Terminal reports whether a case in state s is over in substance: closed,

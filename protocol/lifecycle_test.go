@@ -13,6 +13,10 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
+// budapest are the terms of a preservation case between two Parties to the
+// Budapest Convention, with no reservation.
+var budapest = protocol.Terms{Kind: protocol.KindPreservation, Treaty: protocol.TreatyBudapest, ResponderZone: "UTC", Traffic: true}
+
 // ev builds an event from a full action, through MetaOf as a node does
 // when it stores the message.
 func ev(id string, by protocol.Role, a *protocol.Action) protocol.Event {
@@ -31,6 +35,12 @@ func act(name protocol.ActionName, seq uint64, kv ...string) *protocol.Action {
 			a.ExpiryDate = kv[i+1]
 		case "outcome":
 			a.Outcome = kv[i+1]
+		case "ref":
+			a.MLAReference = kv[i+1]
+		case "review":
+			a.ReviewBy = kv[i+1]
+		case "decision":
+			a.Decision = kv[i+1]
 		}
 	}
 	return a
@@ -55,8 +65,11 @@ func preservationCase() []protocol.Event {
 		ev("07", protocol.Responder, act(protocol.ActConfirmExtension, 7, "expiry", "2026-08-01")),
 		{MessageID: "08", By: protocol.Requester, At: t0, Meta: protocol.MetaOf(nil)},
 		ev("09", protocol.Requester, &protocol.Action{Action: protocol.ActMLASubmitted, Seq: 8, Operator: "x", MLAReference: "MLA/1"}),
-		ev("10", protocol.Responder, act(protocol.ActRelease, 9)),
-		ev("11", protocol.Requester, act(protocol.ActClose, 10, "outcome", "completed")),
+		ev("10", protocol.Responder, act(protocol.ActRelease, 9)), // during the period: refused (Art. 29(7))
+		ev("11", protocol.Responder, act(protocol.ActMLAReceived, 10, "ref", "MLA/1", "review", "2026-04-01")),
+		ev("12", protocol.Responder, act(protocol.ActMLADecided, 11, "decision", "granted")),
+		ev("13", protocol.Responder, act(protocol.ActRelease, 12)),
+		ev("14", protocol.Requester, act(protocol.ActClose, 13, "outcome", "completed")),
 	}
 }
 
@@ -78,12 +91,12 @@ func invalidIDs(h []protocol.EventResult) map[string]string {
 // keepCase simulates how a node keeps a case: it applies each arriving event
 // with Advance and falls back to a full Replay only when Advance refuses.
 // It returns the final state, the invalid events and how many replays ran.
-func keepCase(kind protocol.RequestKind, arrivals []protocol.Event) (protocol.CaseState, map[string]string, int) {
+func keepCase(terms protocol.Terms, arrivals []protocol.Event) (protocol.CaseState, map[string]string, int) {
 	cs := protocol.CaseState{State: protocol.StateOpen}
 	invalid := map[string]string{}
 	replays := 0
 	for i, e := range arrivals {
-		next, res, ok := protocol.Advance(kind, cs, e)
+		next, res, ok := protocol.Advance(terms, cs, e)
 		if ok {
 			cs = stripped(next)
 			if res.Invalid != "" {
@@ -92,7 +105,7 @@ func keepCase(kind protocol.RequestKind, arrivals []protocol.Event) (protocol.Ca
 			continue
 		}
 		replays++
-		full := protocol.Replay(kind, arrivals[:i+1])
+		full := protocol.Replay(terms, arrivals[:i+1])
 		invalid = invalidIDs(full.History)
 		cs = stripped(full)
 	}
@@ -102,8 +115,8 @@ func keepCase(kind protocol.RequestKind, arrivals []protocol.Event) (protocol.Ca
 func TestAdvanceMatchesReplayInOrder(t *testing.T) {
 	evs := preservationCase()
 	for n := 0; n <= len(evs); n++ {
-		want := protocol.Replay(protocol.KindPreservation, evs[:n])
-		got, invalid, replays := keepCase(protocol.KindPreservation, evs[:n])
+		want := protocol.Replay(budapest, evs[:n])
+		got, invalid, replays := keepCase(budapest, evs[:n])
 		if replays != 0 {
 			t.Fatalf("prefix %d: in-order events needed %d full replays", n, replays)
 		}
@@ -114,13 +127,13 @@ func TestAdvanceMatchesReplayInOrder(t *testing.T) {
 			t.Fatalf("prefix %d: invalid %v, replay says %v", n, invalid, w)
 		}
 	}
-	final := protocol.Replay(protocol.KindPreservation, evs)
-	if final.State != protocol.StateClosed || final.Seq != 10 || final.Outcome != "completed" || final.LastMessageID != "11" ||
+	final := protocol.Replay(budapest, evs)
+	if final.State != protocol.StateClosed || final.Seq != 13 || final.Outcome != "completed" || final.LastMessageID != "14" ||
 		final.AcknowledgedAt.IsZero() || !final.ExpiresAt.IsZero() || final.Hold {
 		t.Fatalf("unexpected final state %+v", stripped(final))
 	}
-	if got := invalidIDs(final.History); len(got) != 2 || got["04"] == "" || got["08"] == "" {
-		t.Fatalf("want 04 (bad fields) and 08 (undecodable) invalid, got %v", got)
+	if got := invalidIDs(final.History); len(got) != 3 || got["04"] == "" || got["08"] == "" || got["10"] == "" {
+		t.Fatalf("want 04 (bad fields), 08 (undecodable) and 10 (release in the period) invalid, got %v", got)
 	}
 }
 
@@ -130,7 +143,7 @@ func TestAdvanceRefusesOutOfOrder(t *testing.T) {
 	// the lower message ID first, whichever arrives first.
 	withdraw := ev("0a", protocol.Requester, act(protocol.ActWithdraw, 2))
 	conf := ev("0b", protocol.Responder, confirm(2))
-	kind := protocol.KindPreservation
+	kind := budapest
 
 	base := protocol.Replay(kind, []protocol.Event{ack, conf})
 	if _, _, ok := protocol.Advance(kind, stripped(base), withdraw); ok {
@@ -173,7 +186,7 @@ func TestAdvanceWithFallbackConverges(t *testing.T) {
 		ev("2a", protocol.Responder, act(protocol.ActAcknowledge, 2)),
 	}
 	all := append(append([]protocol.Event(nil), base...), extra...)
-	want := protocol.Replay(protocol.KindPreservation, all)
+	want := protocol.Replay(budapest, all)
 	rng := rand.New(rand.NewSource(9))
 	sawReplay := false
 	for i := 0; i < 200; i++ {
@@ -183,7 +196,7 @@ func TestAdvanceWithFallbackConverges(t *testing.T) {
 		} else {
 			sort.Slice(order, func(a, b int) bool { return order[a].MessageID < order[b].MessageID })
 		}
-		got, invalid, replays := keepCase(protocol.KindPreservation, order)
+		got, invalid, replays := keepCase(budapest, order)
 		sawReplay = sawReplay || replays > 0
 		if !reflect.DeepEqual(got, stripped(want)) {
 			t.Fatalf("order %d %v:\nincremental %+v\nreplay      %+v", i, ids(order), got, stripped(want))
@@ -210,12 +223,12 @@ func TestMetaOf(t *testing.T) {
 		t.Fatalf("undecodable payload: %+v", m)
 	}
 	m := protocol.MetaOf(confirm(3))
-	if m.Invalid != "" || m.Seq != 3 || m.Operator != "Duty officer" || !m.Expiry.Equal(time.Date(2026, 5, 30, 0, 0, 0, 0, time.UTC)) {
+	if m.Invalid != "" || m.Seq != 3 || m.Operator != "Duty officer" || m.StartDate != "2026-03-01" || m.PeriodDays != 90 {
 		t.Fatalf("confirmation: %+v", m)
 	}
 	bad := confirm(4)
 	bad.PeriodDays = 10 // below Art. 29(7)'s minimum
-	if m := protocol.MetaOf(bad); m.Invalid == "" || !m.Expiry.IsZero() || m.Seq != 4 {
+	if m := protocol.MetaOf(bad); m.Invalid == "" || m.StartDate != "" || m.Seq != 4 {
 		t.Fatalf("invalid confirmation: %+v", m)
 	}
 	if m := protocol.MetaOf(act(protocol.ActClose, 5, "outcome", "withdrawn")); m.Outcome != "withdrawn" || m.Invalid != "" {
@@ -228,13 +241,13 @@ func TestMetaOf(t *testing.T) {
 func TestTerminalStates(t *testing.T) {
 	want := map[protocol.State]bool{
 		protocol.StateClosed: true, protocol.StateRefused: true, protocol.StateWithdrawn: true,
-		protocol.StateReleased: true, protocol.StateAnswered: true,
-		protocol.StateConditionsAccepted: true, protocol.StateConditionsRejected: true,
+		protocol.StateReleased: true, protocol.StateAnswered: true, protocol.StateDataProvided: true,
 	}
 	for _, s := range []protocol.State{protocol.StateOpen, protocol.StateAcknowledged, protocol.StateInfoRequested,
 		protocol.StatePreserved, protocol.StateInsufficient, protocol.StateExtensionRequested, protocol.StateMLAPending,
 		protocol.StateRefused, protocol.StateWithdrawn, protocol.StateReleased, protocol.StateDetermined,
-		protocol.StateConditionsAccepted, protocol.StateConditionsRejected, protocol.StateAnswered, protocol.StateClosed} {
+		protocol.StateConditionsAccepted, protocol.StateConditionsRejected, protocol.StateAnswered, protocol.StateClosed,
+		protocol.StateConditionsProposed, protocol.StateDataProvided, protocol.StateMLADecided, protocol.StatePostponed} {
 		if got := protocol.Terminal(s); got != want[s] {
 			t.Errorf("Terminal(%s) = %v, want %v", s, got, want[s])
 		}

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vigil-network/vigil/protocol"
 )
 
 // Direction says whether this node sent or received a message or case.
@@ -63,17 +65,11 @@ type Message struct {
 	envStored bool // Envelope came from (so is already in) the store
 }
 
-// ActionMeta mirrors protocol.ActionMeta (the store does not import the
-// protocol): an action's name, sequence number, operator, why it can never
-// apply (if so) and the expiry or outcome it sets.
-type ActionMeta struct {
-	Action   string    `json:"action,omitempty"`
-	Seq      uint64    `json:"seq,omitempty"`
-	Operator string    `json:"operator,omitempty"`
-	Invalid  string    `json:"invalid,omitempty"`
-	Expiry   time.Time `json:"expiry,omitzero"`
-	Outcome  string    `json:"outcome,omitempty"`
-}
+// ActionMeta is an action's replay metadata (protocol.ActionMeta): its
+// name, sequence number, operator, why it can never apply (if so) and the
+// fields the legal rules read. Records written before it carried those
+// fields decode into it unchanged.
+type ActionMeta = protocol.ActionMeta
 
 // Case groups the messages about one request. Contents stay in the
 // encrypted envelopes; the case holds only what is needed to list and route.
@@ -116,6 +112,22 @@ type Case struct {
 	// Requester's zone and office hours, shown beside UTC deadlines.
 	RequesterTimeZone    string `json:"requester_time_zone,omitempty"`
 	RequesterOfficeHours string `json:"requester_office_hours,omitempty"`
+	// Terms are the case's treaty basis and the request's facts the legal
+	// rules read, fixed when the case opened (nil on cases stored before
+	// terms were kept: protocol.LegacyTerms apply).
+	Terms *protocol.Terms `json:"terms,omitempty"`
+	// Legal are the facts the legal rules keep besides the state.
+	Legal protocol.LegalFacts `json:"legal,omitzero"`
+}
+
+// LegalTerms is the case's legal terms: those fixed when it opened, or,
+// for a case stored before terms were kept, the ones protocol.LegacyTerms
+// assume.
+func (c *Case) LegalTerms() protocol.Terms {
+	if c.Terms != nil {
+		return *c.Terms
+	}
+	return protocol.LegacyTerms(protocol.RequestKind(c.Kind))
 }
 
 func msgKey(id string) string  { return "msg/" + id }

@@ -2,6 +2,8 @@ package alerts
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vigil-network/vigil/protocol"
@@ -14,14 +16,30 @@ import (
 // a case under MLA hold has no expiry alerts. The alerts carry IDs, case,
 // country and now as their raise time.
 func Conditions(c *store.Case, now time.Time, warnings []time.Duration) []*store.Alert {
-	if terminal(c) {
-		return nil
-	}
 	var due []*store.Alert
 	add := func(a *store.Alert) {
 		a.CaseID, a.Country, a.RaisedAt = c.ID, c.Country, now
 		a.ID = CaseAlertID(c.ID, a.Kind)
 		due = append(due, a)
+	}
+	if slices.Contains(c.Flags, "invalid-transition") || slices.Contains(c.Flags, "no-treaty-basis") {
+		add(&store.Alert{Kind: RefusedAction, Severity: Warning,
+			Message: fmt.Sprintf("%s sent what the legal rules refuse (%s); it is kept and flagged, not applied", c.Country, strings.Join(c.Flags, ", "))})
+	}
+	if terminal(c) {
+		return due
+	}
+	if d := c.Legal.DecisionDueAt; !d.IsZero() && protocol.State(c.State) == protocol.StateInsufficient && !now.Before(d) {
+		add(&store.Alert{Kind: DecisionOverdue, Severity: Warning, DueAt: d,
+			Message: "the requester has not decided whether to proceed after the insufficiency notice (Budapest Art. 29(6))"})
+	}
+	if d := c.Legal.PostponedUntil; !d.IsZero() && protocol.State(c.State) == protocol.StatePostponed && !now.Before(d) {
+		add(&store.Alert{Kind: PostponementOver, Severity: Warning, DueAt: d,
+			Message: "the postponement has reached its date: resume or refuse with reasons (Budapest Art. 27(5), (7))"})
+	}
+	if d := c.Legal.ReviewDueAt; c.Hold && !d.IsZero() && !now.Before(d) {
+		add(&store.Alert{Kind: HoldReview, Severity: Warning, DueAt: d,
+			Message: "retention under the MLA hold is due for review (Protocol Art. 14(5))"})
 	}
 	if !c.AckDueAt.IsZero() && c.AcknowledgedAt.IsZero() && !now.Before(c.AckDueAt) {
 		who := "this node"
@@ -60,6 +78,21 @@ func ClearMoot(tx *store.Tx, c *store.Case, now time.Time, warnings []time.Durat
 	over := terminal(c)
 	if !c.AcknowledgedAt.IsZero() || over {
 		if err := tx.ClearAlert(CaseAlertID(c.ID, AckOverdue), now); err != nil {
+			return err
+		}
+	}
+	if !c.Hold || over {
+		if err := tx.ClearAlert(CaseAlertID(c.ID, HoldReview), now); err != nil {
+			return err
+		}
+	}
+	if protocol.State(c.State) != protocol.StateInsufficient || over {
+		if err := tx.ClearAlert(CaseAlertID(c.ID, DecisionOverdue), now); err != nil {
+			return err
+		}
+	}
+	if protocol.State(c.State) != protocol.StatePostponed || over {
+		if err := tx.ClearAlert(CaseAlertID(c.ID, PostponementOver), now); err != nil {
 			return err
 		}
 	}

@@ -24,6 +24,18 @@ const (
 	PeerOverLimit store.AlertKind = "peer_over_limit"
 	// LoginLockout: an account was locked after failed logins.
 	LoginLockout store.AlertKind = "login_lockout"
+	// RefusedAction: a member sent an action the legal rules refuse, or a
+	// request the two states share no treaty basis for. It is stored and
+	// flagged, never applied.
+	RefusedAction store.AlertKind = "refused_action"
+	// HoldReview: retention under an MLA hold is due for review
+	// (Protocol Art. 14(5)).
+	HoldReview store.AlertKind = "hold_review"
+	// DecisionOverdue: the requester's decision after an insufficiency
+	// notice (Budapest Art. 29(6)) is past its deadline.
+	DecisionOverdue store.AlertKind = "decision_overdue"
+	// PostponementOver: a postponement (Budapest Art. 27(5)) reached its date.
+	PostponementOver store.AlertKind = "postponement_over"
 )
 
 // Severities, re-exported beside the kinds they grade.

@@ -154,12 +154,6 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		view.Peer = c.Peer
 		role := caseRole(c)
 		view.Role = string(role)
-		view.Available = []string{}
-		if c.PurgedAt.IsZero() {
-			for _, a := range protocol.Available(protocol.RequestKind(c.Kind), protocol.State(c.State), role) {
-				view.Available = append(view.Available, string(a))
-			}
-		}
 		payloads := map[string][]byte{}
 		for i, m := range msgs {
 			mv := s.messageView(m, contents)
@@ -174,7 +168,9 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 			}
 			view.Messages = append(view.Messages, mv)
 		}
-		cs := protocol.Replay(protocol.RequestKind(c.Kind), s.d.Cases.Events(c, msgs))
+		terms := c.LegalTerms()
+		cs := protocol.Replay(terms, s.d.Cases.Events(c, msgs))
+		view.Available, view.Legal = legalView(c, terms, cs, role)
 		view.History = []types.HistoryEntry{}
 		for _, h := range cs.History {
 			he := types.HistoryEntry{MessageID: h.MessageID, By: string(h.By), At: h.At, From: string(h.From), To: string(h.To), Invalid: h.Invalid}
@@ -206,6 +202,38 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, view)
+}
+
+// legalView says what the law allows on the case now, from the replay of
+// its actions under its terms (the state kept on a case stored before
+// terms were kept may predate the current rules).
+func legalView(c *store.Case, terms protocol.Terms, cs protocol.CaseState, role protocol.Role) ([]string, *types.LegalView) {
+	lv := &types.LegalView{Terms: terms, Facts: cs.LegalFacts, Actions: map[string]types.ActionOptions{}}
+	available := []string{}
+	if c.PurgedAt.IsZero() {
+		for _, a := range protocol.Available(terms, cs, role) {
+			available = append(available, string(a))
+			r, _ := protocol.RuleOf(a)
+			opt := types.ActionOptions{Article: r.Article, Doc: r.Doc, Grounds: protocol.Grounds(terms, a)}
+			if a == protocol.ActConfirmPreservation {
+				opt.MinPeriodDays, opt.MaxPeriodDays = protocol.MinPreservationDays, terms.MaxDays()
+			}
+			if a == protocol.ActDetermine {
+				opt.Grounds = protocol.Grounds(terms, protocol.ActRefuse)
+			}
+			lv.Actions[string(a)] = opt
+		}
+	}
+	if !c.ExpiresAt.IsZero() {
+		const layout = "2006-01-02 15:04 MST"
+		if loc, err := protocol.LoadZone(terms.ResponderZone); err == nil {
+			lv.ExpiresResponder = c.ExpiresAt.In(loc).Format(layout) + " (" + terms.ResponderZone + ")"
+		}
+		if loc, err := protocol.LoadZone(c.RequesterTimeZone); err == nil {
+			lv.ExpiresRequester = c.ExpiresAt.In(loc).Format(layout) + " (" + c.RequesterTimeZone + ")"
+		}
+	}
+	return available, lv
 }
 
 func (s *Server) messageView(m *store.Message, contents bool) types.MessageView {

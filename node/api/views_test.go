@@ -25,7 +25,7 @@ var responseTypes = map[string]reflect.Type{}
 func init() {
 	for _, v := range []any{
 		types.ErrorBody{}, types.LoginRefused{}, types.Health{}, types.Submission{}, types.ActResult{}, types.Validated{},
-		types.CaseSummary{}, types.CaseList{}, types.CaseView{}, types.MessageView{}, types.ReceiptView{}, types.HistoryEntry{}, types.Assigned{},
+		types.CaseSummary{}, types.CaseList{}, types.CaseView{}, types.LegalView{}, types.ActionOptions{}, types.MessageView{}, types.ReceiptView{}, types.HistoryEntry{}, types.Assigned{},
 		types.PeerView{}, types.PeerList{}, types.QuarantineView{}, types.QuarantineResult{}, types.RosterApplied{},
 		types.Alert{}, types.AlertList{}, types.AuditRecord{}, types.AuditRecords{}, types.AuditReport{}, types.Checkpoint{},
 		types.Draft{}, types.DraftRow{}, types.DraftList{}, types.DraftSaved{}, types.Stats{}, types.Me{},

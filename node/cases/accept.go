@@ -117,6 +117,11 @@ func (s *Service) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadIn
 		if info.req == nil {
 			c.Kind = info.kind
 		}
+		// The same terms the sender derived, from the same signed roster.
+		c.Terms = s.termsFor(info.req, c.Kind, env.CreatedAt, o.Member.Country, protocol.CountryCode(s.o.Country))
+		if c.Terms.Problem != "" {
+			m.Flags = store.AddFlag(m.Flags, "no-treaty-basis")
+		}
 		c.RequestID = m.ID
 		fill = len(c.MessageIDs) > 0
 	}

@@ -29,15 +29,7 @@ func otherRole(r protocol.Role) protocol.Role {
 	return protocol.Requester
 }
 
-func storeMeta(m protocol.ActionMeta) *store.ActionMeta {
-	return &store.ActionMeta{Action: string(m.Action), Seq: m.Seq, Operator: m.Operator, Invalid: m.Invalid,
-		Expiry: m.Expiry, Outcome: m.Outcome}
-}
-
-func protoMeta(m *store.ActionMeta) protocol.ActionMeta {
-	return protocol.ActionMeta{Action: protocol.ActionName(m.Action), Seq: m.Seq, Operator: m.Operator, Invalid: m.Invalid,
-		Expiry: m.Expiry, Outcome: m.Outcome}
-}
+func storeMeta(m protocol.ActionMeta) *store.ActionMeta { return &m }
 
 // eventOf is an action message as a replayable event; m.Meta must be set.
 func eventOf(c *store.Case, m *store.Message) protocol.Event {
@@ -45,19 +37,19 @@ func eventOf(c *store.Case, m *store.Message) protocol.Event {
 	if m.Direction == store.Incoming {
 		by = otherRole(by)
 	}
-	return protocol.Event{MessageID: m.ID, By: by, At: m.CreatedAt, Meta: protoMeta(m.Meta)}
+	return protocol.Event{MessageID: m.ID, By: by, At: m.CreatedAt, Meta: *m.Meta}
 }
 
 // caseStateOf is the replayed state kept on a case, without history.
 func caseStateOf(c *store.Case) protocol.CaseState {
 	return protocol.CaseState{State: protocol.State(c.State), Seq: c.Seq, AcknowledgedAt: c.AcknowledgedAt,
-		ExpiresAt: c.ExpiresAt, Hold: c.Hold, ClosedAt: c.ClosedAt, Outcome: c.Outcome, LastMessageID: c.LastActionID}
+		ExpiresAt: c.ExpiresAt, Hold: c.Hold, ClosedAt: c.ClosedAt, Outcome: c.Outcome, LegalFacts: c.Legal, LastMessageID: c.LastActionID}
 }
 
 func setCaseState(c *store.Case, cs protocol.CaseState) {
 	c.State, c.Seq, c.LastActionID = string(cs.State), cs.Seq, cs.LastMessageID
 	c.AcknowledgedAt, c.ExpiresAt, c.Hold = cs.AcknowledgedAt, cs.ExpiresAt, cs.Hold
-	c.ClosedAt, c.Outcome = cs.ClosedAt, cs.Outcome
+	c.ClosedAt, c.Outcome, c.Legal = cs.ClosedAt, cs.Outcome, cs.LegalFacts
 }
 
 // decodeLegacy decodes the replay metadata of an action message stored
@@ -67,7 +59,7 @@ func (s *Service) decodeLegacy(m *store.Message) *store.ActionMeta {
 	if m.Purged {
 		// Contents are gone. The replay that ran while they existed judged
 		// them; an incoming action that did not validate was flagged.
-		meta := &store.ActionMeta{Action: m.Action, Seq: m.Seq}
+		meta := &store.ActionMeta{Action: protocol.ActionName(m.Action), Seq: m.Seq}
 		if hasFlag(m.Flags, "incomplete") {
 			meta.Invalid = "contents purged; the action was incomplete"
 		}
@@ -150,8 +142,10 @@ func (s *Service) Events(c *store.Case, msgs []*store.Message) []protocol.Event 
 // having no sealer, cannot decrypt; legacy holds what legacyMetas decoded
 // for a case written before metadata was stored.
 func applyAction(tx *store.Tx, c *store.Case, m *store.Message, legacy map[string]*store.ActionMeta) error {
-	if c.ActionsIndexed {
-		cs, res, ok := protocol.Advance(protocol.RequestKind(c.Kind), caseStateOf(c), eventOf(c, m))
+	// A case stored before terms were kept keeps a state the earlier rules
+	// gave it: it is replayed under the current ones.
+	if c.ActionsIndexed && c.Terms != nil {
+		cs, res, ok := protocol.Advance(*c.Terms, caseStateOf(c), eventOf(c, m))
 		if ok {
 			setCaseState(c, cs)
 			if res.Invalid != "" {
@@ -196,7 +190,7 @@ func replayCase(tx *store.Tx, c *store.Case, m *store.Message, legacy map[string
 		evs = append(evs, eventOf(c, msg))
 		msgs = append(msgs, msg)
 	}
-	cs := protocol.Replay(protocol.RequestKind(c.Kind), evs)
+	cs := protocol.Replay(c.LegalTerms(), evs)
 	setCaseState(c, cs)
 	invalid := map[string]bool{}
 	for _, h := range cs.History {
@@ -272,11 +266,11 @@ type ActResult struct {
 // allowed now) or ErrNoCase.
 func (s *Service) Act(ctx context.Context, actor, caseID string, doc []byte) (*ActResult, error) {
 	a, err := protocol.ParseAction(doc)
-	if err != nil {
+	if a == nil {
 		return nil, err
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := s.act(ctx, actor, caseID, a)
+		res, err := s.act(ctx, actor, caseID, a, err)
 		if errors.Is(err, errCaseMoved) && attempt < 3 {
 			continue
 		}
@@ -284,7 +278,19 @@ func (s *Service) Act(ctx context.Context, actor, caseID string, doc []byte) (*A
 	}
 }
 
-func (s *Service) act(ctx context.Context, actor, caseID string, a *protocol.Action) (*ActResult, error) {
+// CurrentState is the case's legal state under the current rules: the one
+// kept on the case, or, for a case stored before terms were kept, a replay
+// of its actions. msgs are the case's messages (loaded by the caller).
+func (s *Service) CurrentState(c *store.Case, msgs []*store.Message) protocol.CaseState {
+	if c.Terms != nil && c.ActionsIndexed {
+		return caseStateOf(c)
+	}
+	cs := protocol.Replay(c.LegalTerms(), s.Events(c, msgs))
+	cs.History = nil
+	return cs
+}
+
+func (s *Service) act(ctx context.Context, actor, caseID string, a *protocol.Action, parseErr error) (*ActResult, error) {
 	var (
 		c  *store.Case
 		cs protocol.CaseState
@@ -298,9 +304,19 @@ func (s *Service) act(ctx context.Context, actor, caseID string, a *protocol.Act
 		// The state kept on the case is the replay of its actions; only a
 		// case written before action metadata was stored is decoded here,
 		// outside the committer, for the write below to migrate it.
-		cs = caseStateOf(c)
-		legacy, err = s.legacyMetasTx(tx, c)
-		return err
+		if legacy, err = s.legacyMetasTx(tx, c); err != nil {
+			return err
+		}
+		if c.Terms != nil && c.ActionsIndexed {
+			cs = caseStateOf(c)
+			return nil
+		}
+		msgs, err := tx.Messages(c)
+		if err != nil {
+			return err
+		}
+		cs = s.CurrentState(c, msgs)
+		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s", ErrNoCase, caseID)
@@ -312,7 +328,16 @@ func (s *Service) act(ctx context.Context, actor, caseID string, a *protocol.Act
 		return nil, &protocol.TransitionError{Action: a.Action, State: cs.State, Reason: "case contents were purged"}
 	}
 	role := RoleOf(c)
-	next, err := protocol.Transition(protocol.RequestKind(c.Kind), cs.State, role, a.Action)
+	terms := c.LegalTerms()
+	now := s.o.Now().UTC()
+	a = cloneAction(a)
+	if s.fillDefaults(a, terms, now) {
+		parseErr = a.Validate()
+	}
+	if parseErr != nil {
+		return nil, parseErr
+	}
+	next, err := protocol.Check(terms, cs, protocol.Event{By: role, At: now, Meta: protocol.MetaOf(a)})
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +363,6 @@ func (s *Service) act(ctx context.Context, actor, caseID string, a *protocol.Act
 	if err != nil {
 		return nil, err
 	}
-	now := s.o.Now().UTC()
 	env, err := s.o.Sealer.Seal(protocol.Header{MessageID: protocol.NewID(now), CaseID: caseID, Type: protocol.TypeAction,
 		Recipient: pid, CreatedAt: now}, encKey, payload)
 	if err != nil {
@@ -387,4 +411,11 @@ func (s *Service) act(ctx context.Context, actor, caseID string, a *protocol.Act
 	s.o.Outbox.Notify(pid, queued)
 	s.o.Publisher.Case(caseID)
 	return &ActResult{MessageID: env.MessageID, State: state}, nil
+}
+
+// cloneAction copies a so that filling defaults on a retry starts afresh.
+func cloneAction(a *protocol.Action) *protocol.Action {
+	cp := *a
+	cp.Identifiers = slices.Clone(a.Identifiers)
+	return &cp
 }

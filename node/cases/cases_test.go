@@ -24,6 +24,7 @@ type oneMember struct {
 	m  protocol.Member
 }
 
+func (d oneMember) Serial() uint64                                 { return 1 }
 func (d oneMember) MemberByPeer(p peer.ID) (protocol.Member, bool) { return d.m, p == d.id }
 func (d oneMember) ByCountry(cc protocol.CountryCode) (peer.ID, protocol.Member, bool) {
 	return d.id, d.m, cc == d.m.Country

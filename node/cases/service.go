@@ -22,6 +22,8 @@ import (
 type Directory interface {
 	MemberByPeer(id peer.ID) (protocol.Member, bool)
 	ByCountry(cc protocol.CountryCode) (peer.ID, protocol.Member, bool)
+	// Serial is the roster's serial, recorded with a case's terms.
+	Serial() uint64
 }
 
 // Outbox is told of a message made durable in the outbox, so the peer's

@@ -24,7 +24,7 @@ type Submission struct {
 // then wakes the peer's delivery worker. Validation failures come back as
 // *protocol.ValidationError.
 func (s *Service) Submit(ctx context.Context, actor string, doc []byte) (*Submission, error) {
-	req, pid, member, err := s.check(doc)
+	req, pid, member, terms, err := s.check(doc)
 	if err != nil {
 		return nil, err
 	}
@@ -34,6 +34,11 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte) (*Submis
 		return nil, fmt.Errorf("roster key for %s: %w", to, err)
 	}
 	now := s.o.Now().UTC()
+	// Judged again at the request's own creation time, which the receiver
+	// judges it by.
+	if terms = s.termsFor(req, string(req.RequestKind()), now, protocol.CountryCode(s.o.Country), protocol.CountryCode(to)); terms.Problem != "" {
+		return nil, &protocol.ValidationError{Fields: []protocol.FieldError{{Field: "to", Message: "no treaty basis for this request: " + terms.Problem}}}
+	}
 	h := protocol.Header{MessageID: protocol.NewID(now), CaseID: protocol.NewID(now), Type: protocol.TypeRequest,
 		Recipient: pid, CreatedAt: now}
 	env, err := s.o.Sealer.Seal(h, encKey, doc)
@@ -47,7 +52,7 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte) (*Submis
 		// PutMessage marks the record it wrote.
 		c := &store.Case{ID: h.CaseID, Direction: store.Outgoing, Kind: string(req.RequestKind()), Country: to,
 			Peer: pid.String(), State: string(protocol.StateOpen), CreatedAt: now, UpdatedAt: now, MessageIDs: []string{h.MessageID},
-			RequestID: h.MessageID, ActionsIndexed: true}
+			RequestID: h.MessageID, ActionsIndexed: true, Terms: terms}
 		s.setRequestMeta(c, req, now)
 		m := &store.Message{ID: h.MessageID, CaseID: h.CaseID, Direction: store.Outgoing, Type: string(h.Type),
 			Peer: pid.String(), Country: to, Envelope: env.Raw, State: store.StateQueued, CreatedAt: now, UpdatedAt: now}
@@ -72,24 +77,24 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte) (*Submis
 // Validate checks a request document the way Submit would, without
 // sealing or storing anything.
 func (s *Service) Validate(doc []byte) error {
-	_, _, _, err := s.check(doc)
+	_, _, _, _, err := s.check(doc)
 	return err
 }
 
 // check parses and validates a request document and resolves its
 // recipient in the roster. A bad recipient is reported together with the
 // other field errors, so the operator fixes everything in one pass.
-func (s *Service) check(doc []byte) (protocol.Request, peer.ID, protocol.Member, error) {
+func (s *Service) check(doc []byte) (protocol.Request, peer.ID, protocol.Member, *protocol.Terms, error) {
 	req, err := protocol.ParseRequest(doc)
 	if req == nil {
-		return nil, "", protocol.Member{}, err
+		return nil, "", protocol.Member{}, nil, err
 	}
 	var fields []protocol.FieldError
 	var verr *protocol.ValidationError
 	if errors.As(err, &verr) {
 		fields = verr.Fields
 	} else if err != nil {
-		return nil, "", protocol.Member{}, err
+		return nil, "", protocol.Member{}, nil, err
 	}
 	to := req.Recipient()
 	pid, member, ok := s.o.Directory.ByCountry(protocol.CountryCode(to))
@@ -99,15 +104,24 @@ func (s *Service) check(doc []byte) (protocol.Request, peer.ID, protocol.Member,
 	case !ok && to != "":
 		fields = append(fields, protocol.FieldError{Field: "to", Message: fmt.Sprintf("%s is not a member of the network roster", to)})
 	}
+	var terms *protocol.Terms
+	if ok && to != s.o.Country {
+		// The two states' common treaty basis on the day of the request,
+		// from the signed roster; the receiver derives the same.
+		terms = s.termsFor(req, string(req.RequestKind()), s.o.Now(), protocol.CountryCode(s.o.Country), protocol.CountryCode(to))
+		if terms.Problem != "" {
+			fields = append(fields, protocol.FieldError{Field: "to", Message: "no treaty basis for this request: " + terms.Problem})
+		}
+	}
 	// Members refuse a payload over the network's cap for good (node/admission):
 	// say so now rather than queue what can never be delivered.
 	if max := s.o.MaxPayload[string(protocol.TypeRequest)]; max > 0 && len(doc) > max {
 		fields = append(fields, protocol.FieldError{Field: "request", Message: fmt.Sprintf("is %d bytes; members accept at most %d (admission.max_payload.request)", len(doc), max)})
 	}
 	if len(fields) > 0 {
-		return nil, "", protocol.Member{}, &protocol.ValidationError{Fields: fields}
+		return nil, "", protocol.Member{}, nil, &protocol.ValidationError{Fields: fields}
 	}
-	return req, pid, member, nil
+	return req, pid, member, terms, nil
 }
 
 func envelopeHash(raw []byte) string {

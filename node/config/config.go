@@ -137,6 +137,12 @@ type DeadlineConfig struct {
 	ExpiryWarnings []time.Duration `yaml:"expiry_warnings"`
 	// CheckInterval is how often deadlines are checked.
 	CheckInterval time.Duration `yaml:"check_interval"`
+	// InsufficiencyDecision is the requester's time to decide after an
+	// Art. 29(6) notice, when the operator gives no date.
+	InsufficiencyDecision time.Duration `yaml:"insufficiency_decision"`
+	// HoldReview is how often retention under an MLA hold is reviewed
+	// (Protocol Art. 14(5)), when the operator gives no date.
+	HoldReview time.Duration `yaml:"hold_review"`
 }
 
 // AlertConfig says where escalations go besides the API and console.
@@ -244,7 +250,8 @@ func DefaultConfig() Config {
 		Delivery:      DeliveryConfig{MaxBackoff: 30 * time.Second, Window: 128, ReceiptTimeout: 30 * time.Second},
 		Clock:         ClockConfig{MaxFutureSkew: 5 * time.Minute, MaxAge: 14 * 24 * time.Hour},
 		Deadlines: DeadlineConfig{AckUrgent: 30 * time.Minute, AckEmergency: 10 * time.Minute,
-			ExpiryWarnings: []time.Duration{14 * 24 * time.Hour, 7 * 24 * time.Hour, 24 * time.Hour}, CheckInterval: 30 * time.Second},
+			ExpiryWarnings: []time.Duration{14 * 24 * time.Hour, 7 * 24 * time.Hour, 24 * time.Hour}, CheckInterval: 30 * time.Second,
+			InsufficiencyDecision: 72 * time.Hour, HoldReview: 30 * 24 * time.Hour},
 		Alerts:    AlertConfig{HookWorkers: 2, HookQueue: 256},
 		Retention: RetentionConfig{PurgeClosedAfter: 90 * 24 * time.Hour},
 		Drills:    DrillConfig{Interval: time.Hour, AckDeadline: 30 * time.Minute},

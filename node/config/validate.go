@@ -57,6 +57,9 @@ func (c *Config) Validate() error {
 	if c.Deadlines.AckUrgent <= 0 || c.Deadlines.AckEmergency <= 0 || c.Deadlines.AckRoutine < 0 {
 		errs = append(errs, "deadlines.ack_urgent and ack_emergency must be positive, ack_routine 0 or positive")
 	}
+	if c.Deadlines.InsufficiencyDecision < time.Hour || c.Deadlines.HoldReview < 24*time.Hour {
+		errs = append(errs, "deadlines.insufficiency_decision must be at least 1h and hold_review at least 24h")
+	}
 	if c.Deadlines.CheckInterval < time.Second {
 		errs = append(errs, "deadlines.check_interval must be at least 1s")
 	}

@@ -88,6 +88,7 @@ func rosterOf(ps ...*party) roster {
 }
 
 func (r roster) MemberByPeer(p peer.ID) (protocol.Member, bool) { m, ok := r[p]; return m, ok }
+func (r roster) Serial() uint64                                 { return 1 }
 func (r roster) IsMember(p peer.ID) bool                        { _, ok := r[p]; return ok }
 func (r roster) ByCountry(cc protocol.CountryCode) (peer.ID, protocol.Member, bool) {
 	for id, m := range r {

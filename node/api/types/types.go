@@ -93,12 +93,37 @@ type CaseList struct {
 // CaseView is a case with its messages and the request as sent.
 type CaseView struct {
 	CaseSummary
-	Peer      string          `json:"peer"`
-	Role      string          `json:"role"` // requester or responder: this node's side
-	Available []string        `json:"available_actions"`
-	Request   json.RawMessage `json:"request,omitempty"`
-	History   []HistoryEntry  `json:"history"`
-	Messages  []MessageView   `json:"messages"`
+	Peer      string   `json:"peer"`
+	Role      string   `json:"role"` // requester or responder: this node's side
+	Available []string `json:"available_actions"`
+	// Legal is what the law allows on the case: its treaty basis, the facts
+	// the rules keep, and for each available action its grounds and limits.
+	Legal    *LegalView      `json:"legal,omitempty"`
+	Request  json.RawMessage `json:"request,omitempty"`
+	History  []HistoryEntry  `json:"history"`
+	Messages []MessageView   `json:"messages"`
+}
+
+// LegalView is the legal side of a case as both nodes derive it.
+type LegalView struct {
+	Terms protocol.Terms      `json:"terms"`
+	Facts protocol.LegalFacts `json:"facts"`
+	// Actions describes each available action: the article it comes from
+	// and, where it takes one, the grounds the treaty basis allows.
+	Actions map[string]ActionOptions `json:"actions"`
+	// ExpiresLocal is the preservation expiry in the requested state's zone
+	// and in the requester's.
+	ExpiresResponder string `json:"expires_responder,omitempty"`
+	ExpiresRequester string `json:"expires_requester,omitempty"`
+}
+
+// ActionOptions is what an operator needs to fill one action in.
+type ActionOptions struct {
+	Article       string            `json:"article,omitempty"`
+	Doc           string            `json:"doc"`
+	Grounds       []protocol.Ground `json:"grounds,omitempty"`
+	MinPeriodDays int               `json:"min_period_days,omitempty"`
+	MaxPeriodDays int               `json:"max_period_days,omitempty"`
 }
 
 // MessageView is a message as the API shows it.
