@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -57,31 +58,38 @@ func newRosterAuthorityInitCmd() *cobra.Command {
 	return c
 }
 
-// treatyBasisHelp is the treaty basis part of 'roster add' and 'roster set'.
-const treatyBasisHelp = `The treaty basis decides which requests two members may exchange and on
+// treatyBasisHelp is the treaty basis part of 'roster add' and 'roster
+// set', listing the treaties and kinds the protocol knows.
+func treatyBasisHelp() string {
+	var b strings.Builder
+	b.WriteString(`The treaty basis decides which requests two members may exchange and on
 which grounds the requested one may refuse; it is signed with the roster.
 Dates are YYYY-MM-DD: FROM is the day the treaty or declaration takes
 effect for the member, UNTIL (optional) the day a denunciation or
 withdrawal takes effect. Record a withdrawal with its UNTIL date rather
 than dropping the entry: cases dated before it are judged by it.
 
-  --treaty TREATY:FROM[:UNTIL]          budapest, second_protocol or un
-  --declaration KIND:FROM[:UNTIL][:TEXT]
-      budapest_29_4   reservation, Budapest Art. 29(4) (dual criminality, preservation)
-      un_42_4         reservation, UN Art. 42(4) (the same)
-      budapest_25_3   Budapest Art. 25(3): formal confirmation of urgent requests
-      protocol_9_1_b  Protocol Art. 9(1)(b): no emergency requests for subscriber data only
-      protocol_9_5    Protocol Art. 9(5): resubmission after execution (TEXT: format, channel)
-      protocol_10_9   Protocol Art. 10(9): emergency MLA through the 24/7 point
-    The third field is UNTIL if it is a date; KIND:FROM::TEXT gives a text
-    without an end date.
+  --treaty TREATY:FROM[:UNTIL]
+`)
+	for _, t := range slices.Sorted(maps.Keys(protocol.Treaties)) {
+		fmt.Fprintf(&b, "      %-17s%s\n", t, protocol.Treaties[t])
+	}
+	b.WriteString("  --declaration KIND:FROM[:UNTIL][:TEXT]\n")
+	for _, k := range slices.Sorted(maps.Keys(protocol.DeclarationKinds)) {
+		fmt.Fprintf(&b, "      %-17s%s\n", k, cmp.Or(declarationNames[k], "(under "+string(protocol.DeclarationKinds[k])+")"))
+	}
+	b.WriteString(`    The third field is UNTIL if it is a date; KIND:FROM::TEXT gives a text
+    without an end date. TEXT is what the declaration specifies, such as the
+    format and channel of Protocol Art. 9(5).
   --preservation-days N, --preservation-max-days M
       the domestic preservation period usually applied, and the most the
       law allows with extensions (Art. 29(7): at least 60 days); 0 means
       not stated.
 
 A member that lists no treaties is read as Party to the Budapest
-Convention only.`
+Convention only.`)
+	return b.String()
+}
 
 // memberFlags are the member fields 'roster add' and 'roster set' take.
 type memberFlags struct {
@@ -194,7 +202,7 @@ with flags; flags override the file. Replacing a member keeps the treaty
 basis the draft has for it unless the file or the flags give one; to change
 some fields of a member already in the draft, use 'vigil roster set'.
 
-` + treatyBasisHelp,
+` + treatyBasisHelp(),
 		Example: `  vigil roster add --member member.json --organisation 'Bundeskriminalamt' \
     --time-zone Europe/Berlin --treaty budapest:2009-07-01 --treaty un:2026-09-01 \
     --declaration budapest_25_3:2009-07-01 --preservation-days 90 --preservation-max-days 180`,
@@ -265,7 +273,7 @@ declaration again with its UNTIL date. --drop-treaty and --drop-declaration
 remove entries made by mistake; they apply before the additions, so a wrong
 date is corrected in one command.
 
-` + treatyBasisHelp,
+` + treatyBasisHelp(),
 		Example: `  # The UN Convention enters into force for DE; DE's Art. 29(4) reservation is withdrawn.
   vigil roster set --country DE --treaty un:2026-09-01 \
     --declaration budapest_29_4:2013-12-01:2019-07-05`,
@@ -486,7 +494,7 @@ regime. --json prints the roster as signed.`,
 var declarationNames = map[protocol.DeclarationKind]string{
 	protocol.ReservationDualCriminality:    "reservation, Budapest Art. 29(4): may refuse preservation for want of dual criminality (offences other than Arts. 2-11)",
 	protocol.ReservationDualCriminalityUN:  "reservation, UN Art. 42(4): may refuse preservation for want of dual criminality (offences other than Arts. 7-11)",
-	protocol.DeclarationFormalConfirmation: "declaration, Budapest Art. 25(3): formal confirmation of urgent requests to follow",
+	protocol.DeclarationFormalConfirmation: "declaration, Budapest Art. 25(3): formal confirmation to follow urgent requests",
 	protocol.DeclarationSubscriberOnly:     "declaration, Protocol Art. 9(1)(b): no emergency requests for subscriber information only",
 	protocol.DeclarationResubmission:       "declaration, Protocol Art. 9(5): request to be submitted again after execution",
 	protocol.DeclarationEmergencyMLA:       "declaration, Protocol Art. 10(9): emergency mutual assistance through the 24/7 point",

@@ -134,11 +134,6 @@ func (c BasisChange) Apply(m *protocol.Member) error {
 	return nil
 }
 
-// Empty reports whether the change changes nothing.
-func (c BasisChange) Empty() bool {
-	return len(c.Treaties)+len(c.Declarations)+len(c.DropTreaties)+len(c.DropDeclarations) == 0
-}
-
 // HasTreatyBasis reports whether m states any of its treaty basis.
 func HasTreatyBasis(m protocol.Member) bool {
 	return len(m.Treaties) > 0 || len(m.Declarations) > 0 || m.Preservation != (protocol.PreservationRegime{})

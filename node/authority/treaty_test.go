@@ -126,9 +126,6 @@ func TestBasisChangeApply(t *testing.T) {
 	if !reflect.DeepEqual(m.Treaties, before.Treaties) {
 		t.Errorf("failed drops changed the treaties: %+v", m.Treaties)
 	}
-	if !(BasisChange{}).Empty() || (BasisChange{DropTreaties: []protocol.Treaty{"un"}}).Empty() {
-		t.Error("Empty is wrong")
-	}
 }
 
 // TestCarryTreatyBasis: re-adding a member from a new member.json keeps
