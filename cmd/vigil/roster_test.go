@@ -69,20 +69,13 @@ func TestRosterSignRefusesMissingOrEmptyDraft(t *testing.T) {
 		"--organisation", "BKA", "--time-zone", "Europe/Berlin", "--office-hours", "24/7"); err != nil {
 		t.Fatalf("roster add: %v\n%s", err, out)
 	}
-	b, err := os.ReadFile(draft)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r protocol.Roster
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
+	r := readDraft(t, draft)
 	old, err := protocol.GenerateEncryptionKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.Members[0].PreviousEncryptionKey = protocol.EncodeKey(old.Public)
-	b, _ = json.MarshalIndent(r, "", "  ")
+	b, _ := json.MarshalIndent(r, "", "  ")
 	if err := os.WriteFile(draft, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +118,8 @@ func newDraftMember(t *testing.T) (auth, memberFile, draft string) {
 	return auth, filepath.Join(nd, "member.json"), filepath.Join(dir, "roster.draft.json")
 }
 
-// readDraftMember reads the draft's member of a country.
-func readDraftMember(t *testing.T, draft string, cc protocol.CountryCode) protocol.Member {
+// readDraft reads an unsigned roster draft.
+func readDraft(t *testing.T, draft string) protocol.Roster {
 	t.Helper()
 	b, err := os.ReadFile(draft)
 	if err != nil {
@@ -136,9 +129,16 @@ func readDraftMember(t *testing.T, draft string, cc protocol.CountryCode) protoc
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+// readDraftMember reads the draft's member of a country.
+func readDraftMember(t *testing.T, draft string, cc protocol.CountryCode) protocol.Member {
+	t.Helper()
+	r := readDraft(t, draft)
 	m, ok := r.Member(cc)
 	if !ok {
-		t.Fatalf("draft has no %s:\n%s", cc, b)
+		t.Fatalf("draft has no %s: %+v", cc, r.Members)
 	}
 	return m
 }
