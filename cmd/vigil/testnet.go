@@ -45,11 +45,27 @@ processes that each run a group of complete nodes. Use 'testnet init' and
 }
 
 func testnetInit() *cobra.Command {
-	var o testnet.InitOptions
+	var (
+		o     testnet.InitOptions
+		bases string
+	)
 	c := &cobra.Command{
 		Use:   "init",
 		Short: "Create a testnet directory with N nodes, a signed roster and DIR/testnet.json",
+		Long: `init creates the testnet. Every member is Party to the Budapest Convention
+and its Second Additional Protocol unless --treaty-bases gives it a treaty
+basis of its own: a JSON object by country, e.g.
+  {"NL": {"treaties": [{"treaty": "un", "from": "2026-01-01"}]},
+   "DE": {"treaties": [{"treaty": "budapest", "from": "2009-07-01"}],
+          "declarations": [{"kind": "budapest_29_4", "from": "2009-07-01"}]}}`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if bases != "" {
+				b, err := testnet.LoadTreatyBases(bases)
+				if err != nil {
+					return err
+				}
+				o.TreatyBases = b
+			}
 			m, err := testnet.Init(o)
 			if err != nil {
 				return err
@@ -62,6 +78,7 @@ func testnetInit() *cobra.Command {
 	c.Flags().StringVar(&o.Dir, "dir", "testnet", "directory to create")
 	c.Flags().IntVar(&o.Nodes, "nodes", 3, "number of nodes")
 	c.Flags().StringVar(&o.Transport, "transport", "tcp", "libp2p transport of every node: tcp, quic or both")
+	c.Flags().StringVar(&bases, "treaty-bases", "", "JSON file of treaty bases by country (see above)")
 	return c
 }
 

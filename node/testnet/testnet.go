@@ -50,6 +50,11 @@ type InitOptions struct {
 	// LoadLimits raises every node's admission limits out of the way of
 	// load tests (nodeconfig.go); otherwise nodes run production limits.
 	LoadLimits bool
+	// TreatyBases gives members, by country, a treaty basis of their own
+	// (treaty.go); the others get DefaultTreatyBasis. An empty basis
+	// lists no treaties: the entry is read as Budapest only, as a roster
+	// written before treaties were recorded.
+	TreatyBases map[string]TreatyBasis
 }
 
 // Init creates the authority key, N node directories, a signed roster
@@ -63,6 +68,10 @@ func Init(o InitOptions) (*Manifest, error) {
 	}
 	if o.LogFormat == "" {
 		o.LogFormat = "json"
+	}
+	bases, err := treatyBases(o.TreatyBases, Countries[:o.Nodes])
+	if err != nil {
+		return nil, err
 	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
@@ -113,6 +122,14 @@ func Init(o InitOptions) (*Manifest, error) {
 		mem.OfficeHours = "Mon-Fri 08:00-18:00"
 		mem.FallbackPhone = fmt.Sprintf("+000 555 %04d", i)
 		mem.FallbackEmail = fmt.Sprintf("24-7@%s.example.org", lower(cc))
+		basis, ok := bases[cc]
+		if !ok {
+			basis = DefaultTreatyBasis()
+		}
+		basis.apply(&mem)
+		if err := authority.CheckMember(mem); err != nil {
+			return nil, fmt.Errorf("testnet init: %w", err)
+		}
 		authority.AddMember(draft, mem)
 		m.Nodes = append(m.Nodes, NodeEntry{Country: cc, PeerID: res.PeerID.String(), Config: res.ConfigPath,
 			API: fmt.Sprintf("http://127.0.0.1:%d", api), Token: res.Token, Dir: nd})
