@@ -112,13 +112,12 @@ func dayOf(t time.Time) time.Time {
 
 // PartyTo reports whether the member is bound by treaty on the day of on.
 // A member entry that lists no treaties at all was written before treaties
-// were recorded; it is read as the network's earlier model assumed of every
-// member, a Party to the Budapest Convention and its Second Protocol, so a
-// roster signed before this change keeps working until the secretariat
-// records each member's real basis (docs/legal-model.md, "Migration").
+// were recorded; it is read as a Party to the Budapest Convention only, the
+// instrument the network was founded under: ratification of the Protocol
+// or the UN Convention is never assumed (docs/legal-model.md, "Migration").
 func (m Member) PartyTo(t Treaty, on time.Time) bool {
 	if len(m.Treaties) == 0 {
-		return t == TreatyBudapest || t == TreatySecondProtocol
+		return t == TreatyBudapest
 	}
 	day := dayOf(on)
 	return slices.ContainsFunc(m.Treaties, func(p Party) bool { return p.Treaty == t && inForce(p.From, p.Until, day) })
