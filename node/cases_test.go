@@ -107,7 +107,6 @@ func TestCaseRewriteRefused(t *testing.T) {
 	}
 	f := newFederation(t, 2)
 	fr, de := f.nodes["FR"], f.nodes["DE"]
-	today := f.clock.Now().UTC().Format(time.DateOnly)
 
 	// FR's own outgoing preservation request, acknowledged and confirmed
 	// by DE: preserved, with an expiry.
@@ -116,8 +115,9 @@ func TestCaseRewriteRefused(t *testing.T) {
 	f.waitState(sub.CaseID, "open", "FR", "DE")
 	f.mustAct("DE", sub.CaseID, op("acknowledge"))
 	f.waitState(sub.CaseID, "acknowledged", "FR", "DE")
+	// No start_date: DE's node fills in today, in DE's zone.
 	f.mustAct("DE", sub.CaseID, op("confirm_preservation", "executing_authority", "BKA", "domestic_legal_basis", "StPO",
-		"period_days", 90, "start_date", today))
+		"period_days", 90))
 	f.waitState(sub.CaseID, "preserved", "FR", "DE")
 	before := storedCase(t, fr, sub.CaseID)
 	if before.Direction != store.Outgoing || before.Kind != "preservation" || before.ExpiresAt.IsZero() {
@@ -194,6 +194,7 @@ func TestCaseRewriteRefused(t *testing.T) {
 
 	// The case keeps working for both sides afterwards.
 	f.mustAct("FR", sub.CaseID, op("mla_submitted", "mla_reference", "MLA/FR-DE/2026/1"))
+	f.mustAct("DE", sub.CaseID, op("mla_received", "mla_reference", "MLA/FR-DE/2026/1"))
 	f.waitState(sub.CaseID, "mla_pending", "FR", "DE")
 	fv, _ = f.caseView("FR", sub.CaseID)
 	dv, _ = f.caseView("DE", sub.CaseID)
@@ -269,7 +270,7 @@ func TestActionCostConstant(t *testing.T) {
 		}
 	}
 	c := storedCase(t, de, sub.CaseID)
-	if c.State != "acknowledged" || c.Seq != 2*rounds || contains(c.Flags, "invalid-transition") || !c.ActionsIndexed {
+	if c.State != "open" || c.Seq != 2*rounds || contains(c.Flags, "invalid-transition") || !c.ActionsIndexed {
 		t.Fatalf("after %d rounds: %+v", rounds, c)
 	}
 
@@ -347,7 +348,7 @@ func TestLegacyCaseMigrates(t *testing.T) {
 	f.waitState(sub.CaseID, "open", "DE")
 	f.mustAct("DE", sub.CaseID, op("acknowledge"))
 	f.mustAct("DE", sub.CaseID, op("request_info", "text", "which zone?"))
-	f.waitState(sub.CaseID, "info_requested", "FR", "DE")
+	eventually(t, 30*time.Second, "FR to receive the question", func() bool { return storedCase(t, f.nodes["FR"], sub.CaseID).Legal.InfoPending })
 	want := storedCase(t, de, sub.CaseID)
 
 	// Strip what this change added, as an older version stored it.
@@ -367,6 +368,7 @@ func TestLegacyCaseMigrates(t *testing.T) {
 			}
 		}
 		c.ActionsIndexed, c.LastActionID, c.RequestID = false, "", ""
+		c.Terms, c.Legal = nil, protocol.LegalFacts{}
 		return tx.PutCase(c)
 	}); err != nil {
 		t.Fatal(err)

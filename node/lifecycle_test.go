@@ -99,7 +99,13 @@ func TestCaseLifecycle(t *testing.T) {
 			cfg.Alerts.Webhook = hook.URL
 		}
 	})
-	today := func() string { return f.clock.Now().UTC().Format(time.DateOnly) }
+	// Preservation dates are the requested state's calendar days (DE's
+	// zone in the testnet), whatever the hour in UTC.
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := func() string { return f.clock.Now().In(berlin).Format(time.DateOnly) }
 
 	t.Run("full preservation lifecycle, same state and history on both sides", func(t *testing.T) {
 		sub := f.submit("FR", "DE")
@@ -111,13 +117,17 @@ func TestCaseLifecycle(t *testing.T) {
 			state  string
 		}{
 			{"DE", op("acknowledge"), "acknowledged"},
-			{"DE", op("request_info", "text", "Please confirm the exact UTC offset of the log excerpt."), "info_requested"},
+			// Asking does not move the case: preserving is never blocked (Art. 29(3)).
+			{"DE", op("request_info", "text", "Please confirm the exact UTC offset of the log excerpt."), "acknowledged"},
 			{"FR", op("provide_info", "text", "All timestamps are UTC; the provider's logs were exported in UTC."), "acknowledged"},
 			{"DE", op("confirm_preservation", "executing_authority", "BKA SO4", "domestic_legal_basis", "StPO § 100g",
 				"period_days", 90, "start_date", today()), "preserved"},
 			{"FR", op("request_extension", "period_days", 90, "text", "MLA request in translation"), "extension_requested"},
 			{"DE", op("confirm_extension", "expiry_date", f.clock.Now().UTC().AddDate(0, 0, 180).Format(time.DateOnly)), "preserved"},
-			{"FR", op("mla_submitted", "mla_reference", "MLA/FR-DE/2026/77"), "mla_pending"},
+			// The hold starts on receipt of the MLA request (Art. 29(7)).
+			{"FR", op("mla_submitted", "mla_reference", "MLA/FR-DE/2026/77"), "preserved"},
+			{"DE", op("mla_received", "mla_reference", "MLA/FR-DE/2026/77"), "mla_pending"},
+			{"DE", op("mla_decided", "decision", "granted", "text", "MLA executed; data handed over"), "mla_decided"},
 			{"DE", op("release", "text", "MLA executed; data handed over"), "released"},
 			{"FR", op("close", "outcome", "completed"), "closed"},
 		}
@@ -324,8 +334,10 @@ func TestCaseLifecycle(t *testing.T) {
 			t.Fatal("no expiry set by confirmation")
 		}
 		expires := *fv.ExpiresAt
-		if want := f.clock.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 60); !expires.Equal(want) {
-			t.Fatalf("expiry %s, want start + 60 days = %s", expires, want)
+		// Midnight in the requested state's zone after the sixtieth day.
+		start, _ := time.ParseInLocation(time.DateOnly, today(), berlin)
+		if want := start.AddDate(0, 0, 60); !expires.Equal(want) || expires.Location() != time.UTC {
+			t.Fatalf("expiry %s, want start + 60 days = %s, in UTC", expires, want.UTC())
 		}
 		until := func(left time.Duration) { f.clock.Advance(expires.Add(-left).Sub(f.clock.Now())) }
 		until(15 * 24 * time.Hour)
@@ -345,6 +357,7 @@ func TestCaseLifecycle(t *testing.T) {
 			t.Fatalf("at 12 hours left on DE: %v", k)
 		}
 		f.mustAct("FR", sub.CaseID, op("mla_submitted", "mla_reference", "MLA/2026/1"))
+		f.mustAct("DE", sub.CaseID, op("mla_received", "mla_reference", "MLA/2026/1"))
 		f.waitState(sub.CaseID, "mla_pending", "FR", "DE")
 		f.clock.Advance(30 * 24 * time.Hour) // past the old expiry
 		if k := check("FR"); k["expired"] || k["expiry_7d"] || k["expiry_1d"] {
@@ -352,7 +365,7 @@ func TestCaseLifecycle(t *testing.T) {
 		}
 		v, _ := f.caseView("DE", sub.CaseID)
 		if !v.Hold {
-			t.Fatal("case not on hold after MLA submitted")
+			t.Fatal("case not on hold after the MLA request was received")
 		}
 	})
 

@@ -273,7 +273,7 @@ func TestOpenCasesMetricExcludesTerminal(t *testing.T) {
 	now := f.clock.Now().UTC()
 	open := map[protocol.State]int{protocol.StateOpen: 2, protocol.StateAcknowledged: 1, protocol.StatePreserved: 1, protocol.StateMLAPending: 1}
 	settled := []protocol.State{protocol.StateRefused, protocol.StateWithdrawn, protocol.StateReleased, protocol.StateAnswered,
-		protocol.StateConditionsAccepted, protocol.StateConditionsRejected, protocol.StateClosed}
+		protocol.StateDataProvided, protocol.StateClosed}
 	var cases []*store.Case
 	i := 0
 	add := func(s protocol.State) {

@@ -251,14 +251,15 @@ func (cs *CaseState) apply(t Terms, ev Event) EventResult {
 		cs.InfoPending = false
 	case ActConfirmPreservation:
 		if m.StartDate != "" {
-			cs.PreservedFrom = localDate(m.StartDate)
-			cs.ExpiresAt = cs.PreservedFrom.AddDate(0, 0, m.PeriodDays)
+			// Computed in the requested state's zone, kept in UTC.
+			start := localDate(m.StartDate)
+			cs.PreservedFrom, cs.ExpiresAt = start.UTC(), start.AddDate(0, 0, m.PeriodDays).UTC()
 		} else if !m.Expiry.IsZero() {
 			cs.ExpiresAt = m.Expiry
 		}
 	case ActConfirmExtension:
 		if m.ExpiryDate != "" {
-			cs.ExpiresAt = localDate(m.ExpiryDate)
+			cs.ExpiresAt = localDate(m.ExpiryDate).UTC()
 		} else if !m.Expiry.IsZero() {
 			cs.ExpiresAt = m.Expiry
 		}
@@ -269,13 +270,13 @@ func (cs *CaseState) apply(t Terms, ev Event) EventResult {
 	case ActMLASubmitted:
 		cs.MLASubmitted = true
 	case ActMLAReceived, ActReviewHold:
-		cs.Hold, cs.ReviewDueAt = true, localDate(m.ReviewBy)
+		cs.Hold, cs.ReviewDueAt = true, localDate(m.ReviewBy).UTC()
 	case ActMLADecided:
 		cs.Hold, cs.ReviewDueAt = false, time.Time{}
 	case ActRelease:
 		cs.Hold, cs.ExpiresAt = false, time.Time{}
 	case ActPostpone:
-		cs.PostponedUntil = localDate(m.Until)
+		cs.PostponedUntil = localDate(m.Until).UTC()
 	case ActResume:
 		cs.PostponedUntil = time.Time{}
 	case ActRequestExplanation:
