@@ -51,6 +51,32 @@ func TestConditions(t *testing.T) {
 			c.AcknowledgedAt, c.State, c.ExpiresAt, c.Hold = now, string(protocol.StateMLAPending), now.Add(-time.Hour), true
 		}, nil},
 		{"refused", func(c *store.Case) { c.State = string(protocol.StateRefused); c.ExpiresAt = now.Add(-time.Hour) }, nil},
+		// Protocol Art. 14(5): retention under a hold is reviewed.
+		{"hold review due", func(c *store.Case) {
+			c.AcknowledgedAt, c.State, c.Hold = now, string(protocol.StateMLAPending), true
+			c.Legal.ReviewDueAt = now.Add(-time.Hour)
+		}, map[store.AlertKind]store.Severity{alerts.HoldReview: alerts.Warning}},
+		{"hold review not yet due", func(c *store.Case) {
+			c.AcknowledgedAt, c.State, c.Hold = now, string(protocol.StateMLAPending), true
+			c.Legal.ReviewDueAt = now.Add(time.Hour)
+		}, nil},
+		// Budapest Art. 29(6): the requester decides after the notice.
+		{"insufficiency decision overdue", func(c *store.Case) {
+			c.AcknowledgedAt, c.State = now, string(protocol.StateInsufficient)
+			c.Legal.DecisionDueAt = now.Add(-time.Minute)
+		}, map[store.AlertKind]store.Severity{alerts.DecisionOverdue: alerts.Warning}},
+		// Budapest Art. 27(5): a postponement has a date.
+		{"postponement over", func(c *store.Case) {
+			c.AcknowledgedAt, c.State = now, string(protocol.StatePostponed)
+			c.Legal.PostponedUntil = now.Add(-time.Minute)
+		}, map[store.AlertKind]store.Severity{alerts.PostponementOver: alerts.Warning}},
+		// A refused action from a member alerts, even on a settled case.
+		{"refused action", func(c *store.Case) {
+			c.AcknowledgedAt, c.State, c.Flags = now, string(protocol.StateRefused), []string{"invalid-transition"}
+		}, map[store.AlertKind]store.Severity{alerts.RefusedAction: alerts.Warning}},
+		{"no treaty basis", func(c *store.Case) {
+			c.Flags = []string{"no-treaty-basis"}
+		}, map[store.AlertKind]store.Severity{alerts.AckOverdue: alerts.Critical, alerts.RefusedAction: alerts.Warning}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := base()
