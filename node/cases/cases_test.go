@@ -20,13 +20,21 @@ import (
 )
 
 type oneMember struct {
-	id peer.ID
-	m  protocol.Member
+	id   peer.ID
+	m    protocol.Member
+	self protocol.Member // this node's own entry
 }
+
+// protocolParties are Parties to the Convention and its Second Protocol,
+// so emergency requests (Protocol Art. 9) may pass between them.
+var protocolParties = []protocol.Party{{Treaty: protocol.TreatyBudapest, From: "2004-07-01"}, {Treaty: protocol.TreatySecondProtocol, From: "2022-05-12"}}
 
 func (d oneMember) Serial() uint64                                 { return 1 }
 func (d oneMember) MemberByPeer(p peer.ID) (protocol.Member, bool) { return d.m, p == d.id }
 func (d oneMember) ByCountry(cc protocol.CountryCode) (peer.ID, protocol.Member, bool) {
+	if cc == d.self.Country {
+		return "", d.self, true
+	}
 	return d.id, d.m, cc == d.m.Country
 }
 
@@ -67,8 +75,8 @@ func TestSubmitActAndErrors(t *testing.T) {
 	defer st.Close()
 	own, _, _ := sealer(t)
 	_, deID, deEnc := sealer(t)
-	dir := oneMember{deID, protocol.Member{Country: "DE", PeerID: deID.String(),
-		EncryptionKey: base64.StdEncoding.EncodeToString(deEnc.Public[:])}}
+	dir := oneMember{deID, protocol.Member{Country: "DE", PeerID: deID.String(), Treaties: protocolParties,
+		EncryptionKey: base64.StdEncoding.EncodeToString(deEnc.Public[:])}, protocol.Member{Country: "FR", Treaties: protocolParties}}
 	out, pub := queued{}, &ids{}
 	svc := cases.New(cases.Options{Store: st, Sealer: own, Directory: dir, Outbox: out, Publisher: pub,
 		Alerts: noAlerts{}, Quota: admission.New(admission.Options{}), Country: "FR",

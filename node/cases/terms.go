@@ -14,9 +14,13 @@ func (s *Service) termsFor(req protocol.Request, kind string, at time.Time, requ
 	if req != nil {
 		facts = protocol.RequestFactsOf(req)
 	}
-	_, from, _ := s.o.Directory.ByCountry(requester)
-	_, to, _ := s.o.Directory.ByCountry(responder)
-	from.Country, to.Country = requester, responder
+	member := func(cc protocol.CountryCode) protocol.Member {
+		if _, m, ok := s.o.Directory.ByCountry(cc); ok {
+			return m
+		}
+		return protocol.Member{Country: cc} // no longer listed: no treaty is assumed beyond the legacy rule
+	}
+	from, to := member(requester), member(responder)
 	t := protocol.TermsFor(facts, at, from, to, s.o.Directory.Serial())
 	return &t
 }

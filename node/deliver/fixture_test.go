@@ -67,8 +67,10 @@ func newParty(t *testing.T, country string) *party {
 	}
 	t.Cleanup(func() { st.Close() })
 	p := &party{country: country, key: key, id: id, enc: enc, sealer: sealer, host: h, store: st, pub: newPublished()}
+	// Parties to the Convention and its Protocol: emergency requests pass.
 	p.member = protocol.Member{Country: protocol.CountryCode(country), PeerID: id.String(),
-		EncryptionKey: base64.StdEncoding.EncodeToString(enc.Public[:])}
+		EncryptionKey: base64.StdEncoding.EncodeToString(enc.Public[:]),
+		Treaties:      []protocol.Party{{Treaty: protocol.TreatyBudapest, From: "2004-07-01"}, {Treaty: protocol.TreatySecondProtocol, From: "2022-05-12"}}}
 	for _, a := range h.Addrs() {
 		p.member.Addrs = append(p.member.Addrs, a.String())
 	}
