@@ -1,7 +1,5 @@
 package protocol
 
-import _ "time/tzdata" // both nodes must agree on every zone, whatever the host has
-
 // Ground is a ground on which the requested state may refuse a request or
 // withhold data, with the article that allows it.
 type Ground struct {

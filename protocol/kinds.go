@@ -20,28 +20,84 @@ const (
 	KindEmergencyMLA RequestKind = "emergency_mla"
 )
 
-// EmergencyRequest asks for emergency disclosure of stored data.
+// EmergencyRequest asks for emergency disclosure of stored data, with the
+// items of Protocol Art. 9(3) in order.
 type EmergencyRequest struct {
 	Kind RequestKind `json:"kind"`
 	To   string      `json:"to"`
 
-	Date                   string       `json:"date"`
-	Reference              string       `json:"reference"`
-	CompetentAuthority     Contact      `json:"competent_authority"`
-	LegalBasisStatement    string       `json:"legal_basis_statement"` // made under the Protocol, Art. 9
-	Provider               Custodian    `json:"provider"`
-	Offences               []Offence    `json:"offences"`
-	EmergencyFacts         string       `json:"emergency_facts"`   // facts showing the emergency
-	DataRelationship       string       `json:"data_relationship"` // how the data relate to it
-	DataDescription        string       `json:"data_description"`
+	Date               string  `json:"date"` // (a)
+	Reference          string  `json:"reference"`
+	CompetentAuthority Contact `json:"competent_authority"` // (a)
+	// VerificationContact is the supervisor or another official who can
+	// confirm that the request is genuine: the usual defence against forged
+	// emergency requests, and the receiving point's means of the
+	// "appropriate levels of security and authentication" of Art. 9(4).
+	VerificationContact    Contact      `json:"verification_contact"`
+	LegalBasisStatement    string       `json:"legal_basis_statement"` // (b) made under the Protocol
+	Provider               Custodian    `json:"provider"`              // (c)
+	Offences               []Offence    `json:"offences"`              // (d)
+	EmergencyFacts         string       `json:"emergency_facts"`       // (e) facts showing the emergency
+	DataRelationship       string       `json:"data_relationship"`     // (e) how the data relate to it
+	DataDescription        string       `json:"data_description"`      // (f)
+	DataCategories         []string     `json:"data_categories,omitempty"`
 	Identifiers            []Identifier `json:"identifiers,omitempty"`
-	ProceduralInstructions string       `json:"procedural_instructions,omitempty"`
+	ProceduralInstructions string       `json:"procedural_instructions,omitempty"` // (g)
 	// SubscriberOnly says the request seeks only subscriber information,
 	// which a Party with a Protocol Art. 9(1)(b) declaration does not
 	// execute.
 	SubscriberOnly bool `json:"subscriber_information_only,omitempty"`
+	// OralRequest is set when this request confirms in electronic form an
+	// oral request made earlier (Art. 9(4)).
+	OralRequest *OralRequest `json:"oral_request,omitempty"`
+	// FormalConfirmationToFollow says a formal request will confirm this
+	// urgent one, where the requested Party requires it (Budapest
+	// Art. 25(3)).
+	FormalConfirmationToFollow bool `json:"formal_confirmation_to_follow,omitempty"`
 
 	Safeguards Safeguards `json:"safeguards"`
+}
+
+// OralRequest records the oral request that an emergency request confirms
+// in electronic form (Protocol Art. 9(4); for Art. 10, Art. 25(3)).
+type OralRequest struct {
+	MadeAt time.Time `json:"made_at"` // UTC
+	MadeTo string    `json:"made_to"` // who received it at the requested point
+	MadeBy string    `json:"made_by"` // who made it
+}
+
+// validateOralRequest checks an optional oral_request block against the
+// date of the request that confirms it.
+func validateOralRequest(f *fieldErrors, o *OralRequest, date string) {
+	if o == nil {
+		return
+	}
+	if o.MadeAt.IsZero() {
+		f.add("oral_request.made_at", "is required: when the oral request was made, as a UTC timestamp (RFC 3339)")
+	} else if validateUTC(f, "oral_request.made_at", o.MadeAt) {
+		// The confirmation comes after the oral request. Its date may be
+		// local to the requester, up to UTC-12, so the oral request may be
+		// as late as 36 hours after that date's UTC midnight.
+		if d, err := time.Parse(time.DateOnly, date); err == nil && o.MadeAt.After(d.Add(36*time.Hour)) {
+			f.add("oral_request.made_at", "is after the date of this request, which confirms it")
+		}
+	}
+	f.required("oral_request.made_to", o.MadeTo)
+	f.required("oral_request.made_by", o.MadeBy)
+}
+
+// validateOffences checks the offences of an emergency request: each with
+// its legal provisions and penalty (Protocol Art. 9(3)(d)).
+func validateOffences(f *fieldErrors, offences []Offence) {
+	if len(offences) == 0 {
+		f.add("offences", "name at least one offence with its legal provisions and penalty")
+	}
+	for i, o := range offences {
+		p := fmt.Sprintf("offences[%d]", i)
+		f.required(p+".description", o.Description)
+		f.required(p+".legal_provisions", o.LegalProvisions)
+		f.required(p+".maximum_penalty", o.MaximumPenalty)
+	}
 }
 
 func (e *EmergencyRequest) RequestKind() RequestKind { return KindEmergency }
@@ -50,44 +106,33 @@ func (e *EmergencyRequest) Recipient() string        { return e.To }
 // Validate checks the items Art. 9 requires.
 func (e *EmergencyRequest) Validate() error {
 	var f fieldErrors
-	if e.Kind != KindEmergency {
-		f.add("kind", "must be %q", KindEmergency)
-	}
-	validateTo(&f, e.To)
-	if _, err := time.Parse(time.DateOnly, e.Date); err != nil {
-		f.add("date", "must be a date as YYYY-MM-DD")
-	}
-	f.required("reference", e.Reference)
-	validateContact(&f, "competent_authority", e.CompetentAuthority, true)
+	validateHead(&f, KindEmergency, e.Kind, e.To, e.Date, e.Reference)
+	validateContact(&f, "competent_authority", e.CompetentAuthority, requestingRules)
+	validateVerification(&f, e.VerificationContact, e.CompetentAuthority)
 	f.required("legal_basis_statement", e.LegalBasisStatement)
 	f.required("provider.name", e.Provider.Name)
 	f.required("provider.address", e.Provider.Address)
-	if len(e.Offences) == 0 {
-		f.add("offences", "name at least one offence with its legal provisions and penalty")
-	}
-	for i, o := range e.Offences {
-		p := fmt.Sprintf("offences[%d]", i)
-		f.required(p+".description", o.Description)
-		f.required(p+".legal_provisions", o.LegalProvisions)
-		f.required(p+".maximum_penalty", o.MaximumPenalty)
-	}
+	validateOffences(&f, e.Offences)
 	f.required("emergency_facts", e.EmergencyFacts)
 	f.required("data_relationship", e.DataRelationship)
 	f.required("data_description", e.DataDescription)
-	for i, id := range e.Identifiers {
-		validateIdentifier(&f, fmt.Sprintf("identifiers[%d]", i), id)
-	}
+	validateDataCategories(&f, e.DataCategories, false)
+	validateIdentifiers(&f, e.Identifiers)
+	validateOralRequest(&f, e.OralRequest, e.Date)
 	validateSafeguards(&f, e.Safeguards)
 	return f.err()
 }
 
-// AssistanceTopics are the kinds of help Art. 35 lists.
+// AssistanceTopics are the kinds of help Budapest Art. 35(1) lists: (a)
+// technical advice; (c) collection of evidence, legal information and
+// locating suspects (preservation, (b), has its own request kind).
 var AssistanceTopics = map[string]string{
-	"technical_advice":  "technical advice",
-	"legal_information": "legal information",
-	"data_location":     "location of data or a service provider",
-	"suspect_location":  "locating a suspect",
-	"other":             "other assistance",
+	"technical_advice":       "technical advice",
+	"collection_of_evidence": "collection of evidence",
+	"legal_information":      "legal information",
+	"data_location":          "location of data or a service provider",
+	"suspect_location":       "locating a suspect",
+	"other":                  "other assistance",
 }
 
 // AssistanceQuery is a free-text question to another point of contact.
@@ -116,27 +161,15 @@ func (a *AssistanceQuery) Recipient() string        { return a.To }
 // Validate checks the query.
 func (a *AssistanceQuery) Validate() error {
 	var f fieldErrors
-	if a.Kind != KindAssistance {
-		f.add("kind", "must be %q", KindAssistance)
-	}
-	validateTo(&f, a.To)
-	if _, err := time.Parse(time.DateOnly, a.Date); err != nil {
-		f.add("date", "must be a date as YYYY-MM-DD")
-	}
-	f.required("reference", a.Reference)
-	validateContact(&f, "requesting_authority", a.RequestingAuthority, true)
+	validateHead(&f, KindAssistance, a.Kind, a.To, a.Date, a.Reference)
+	validateTreaty(&f, a.Treaty)
+	validateContact(&f, "requesting_authority", a.RequestingAuthority, requestingRules)
 	if _, ok := AssistanceTopics[a.Topic]; !ok {
-		f.add("topic", "must be one of technical_advice, legal_information, data_location, suspect_location, other")
+		f.add("topic", "must be one of technical_advice, collection_of_evidence, legal_information, data_location, suspect_location, other")
 	}
 	f.required("question", a.Question)
 	validateSafeguards(&f, a.Safeguards)
 	return f.err()
-}
-
-func validateTo(f *fieldErrors, to string) {
-	if !CountryCode(to).Valid() {
-		f.add("to", "must be an ISO 3166-1 alpha-2 country code of a roster member")
-	}
 }
 
 // RequesterContact returns the requesting authority's contact block of any
@@ -147,8 +180,23 @@ func RequesterContact(r Request) Contact {
 		return v.RequestingAuthority
 	case *EmergencyRequest:
 		return v.CompetentAuthority
+	case *EmergencyMLARequest:
+		return v.RequestingAuthority
 	case *AssistanceQuery:
 		return v.RequestingAuthority
 	}
 	return Contact{}
+}
+
+// VerificationContact returns the official who can confirm an emergency
+// request is genuine (Protocol Arts. 9 and 10), which the receiving side
+// shows beside the request; ok is false for other kinds.
+func VerificationContact(r Request) (c Contact, ok bool) {
+	switch v := r.(type) {
+	case *EmergencyRequest:
+		return v.VerificationContact, true
+	case *EmergencyMLARequest:
+		return v.VerificationContact, true
+	}
+	return Contact{}, false
 }

@@ -995,10 +995,10 @@ func TestRequestValidationNamesFields(t *testing.T) {
 		{"no identifiers", func(doc map[string]any) { doc["identifiers"] = []any{} }, []string{"identifiers"}},
 		{"bad data category", func(doc map[string]any) { doc["data_categories"] = []any{"subscriber", "metadata"} }, []string{"data_categories[1]"}},
 		{"no data categories", func(doc map[string]any) { delete(doc, "data_categories") }, []string{"data_categories"}},
-		{"no custodian", func(doc map[string]any) { doc["custodian"] = map[string]any{"address": "somewhere"} }, []string{"custodian"}},
-		{"custodian location only", func(doc map[string]any) { doc["custodian"] = map[string]any{"system_location": "Frankfurt"} }, nil},
+		// Budapest Art. 29(2)(d): "any available information"; see TestCustodianOptional.
+		{"custodian address only", func(doc map[string]any) { doc["custodian"] = map[string]any{"address": "somewhere"} }, nil},
 		{"period too short", func(doc map[string]any) { doc["preservation_period_days"] = 30 }, []string{"preservation_period_days"}},
-		{"period too long", func(doc map[string]any) { doc["preservation_period_days"] = 366 }, []string{"preservation_period_days"}},
+		{"period over the technical bound", func(doc map[string]any) { doc["preservation_period_days"] = protocol.MaxPreservationDays + 1 }, []string{"preservation_period_days"}},
 		{"bad handling code", func(doc map[string]any) { obj(doc["safeguards"])["handling_code"] = "H9" }, []string{"safeguards.handling_code"}},
 		{"bad recipient", func(doc map[string]any) { doc["to"] = "Germany" }, []string{"to"}},
 		{"bad date", func(doc map[string]any) { doc["date"] = "27/11/2026" }, []string{"date"}},
@@ -1052,7 +1052,7 @@ func TestParseRequestDecodeErrors(t *testing.T) {
 	}{
 		{"unknown top-level field", mutateExample(t, func(doc map[string]any) { doc["urgency"] = "high" }), "urgency"},
 		{"unknown empty-named field", mutateExample(t, func(doc map[string]any) { doc[""] = "" }), `""`},
-		{"unknown nested field", mutateExample(t, func(doc map[string]any) { obj(doc["requesting_authority"])["fax"] = "+33" }), "fax"},
+		{"unknown nested field", mutateExample(t, func(doc map[string]any) { obj(doc["requesting_authority"])["telex"] = "+33" }), "telex"},
 		{"unknown kind", mutateExample(t, func(doc map[string]any) { doc["kind"] = "production" }), "kind"},
 		{"missing kind", mutateExample(t, func(doc map[string]any) { delete(doc, "kind") }), "kind"},
 		{"wrong type", mutateExample(t, func(doc map[string]any) { doc["preservation_period_days"] = "90" }), "preservation_period_days"},

@@ -56,19 +56,6 @@ func (f fieldErrors) err() error {
 	return &ValidationError{Fields: f}
 }
 
-// Contact is a person reachable about a request.
-type Contact struct {
-	Organisation     string `json:"organisation,omitempty"`
-	Person           string `json:"person"`
-	Address          string `json:"address,omitempty"`
-	Phone            string `json:"phone"`
-	Mobile           string `json:"mobile,omitempty"`
-	Email            string `json:"email"`
-	OfficeHours      string `json:"office_hours,omitempty"`
-	TimeZone         string `json:"time_zone,omitempty"`
-	PreferredChannel string `json:"preferred_channel,omitempty"`
-}
-
 // Identifier is one account, address or URL whose data is to be preserved.
 // IP addresses and accounts mean nothing without the exact time, so every
 // identifier carries a UTC time or range.
@@ -99,7 +86,9 @@ type Offence struct {
 	ConventionArticles []int `json:"convention_articles,omitempty"`
 }
 
-// Custodian is what is known of who holds the data, or where.
+// Custodian is what is known of who holds the data, or where. Every field
+// is optional: Art. 29(2)(d) asks only for "any available information",
+// and finding the custodian is often what the 24/7 point is asked to do.
 type Custodian struct {
 	Name           string `json:"name,omitempty"`
 	Address        string `json:"address,omitempty"`
@@ -111,14 +100,19 @@ type Safeguards struct {
 	LegalBasis      string `json:"legal_basis"`
 	Proportionality string `json:"proportionality"`
 	HandlingCode    string `json:"handling_code"` // see HandlingCodes
+	// HandlingRestrictions states the restrictions of code H3, or further
+	// restrictions on access and use with any code (Europol Regulation
+	// Art. 19(2): transfer, erasure or destruction, also after transmission).
+	HandlingRestrictions string `json:"handling_restrictions,omitempty"`
 }
 
-// HandlingCodes say who may see a request and whether onward use is allowed.
+// HandlingCodes are the Europol SIENA handling codes: how the recipient may
+// use what it is sent.
 var HandlingCodes = map[string]string{
-	"H0": "no restriction beyond law-enforcement use",
-	"H1": "not to be used as evidence without prior permission",
-	"H2": "not to be disseminated without prior permission",
-	"H3": "restricted to the named recipient authority",
+	"H0": "may be used only for the purpose of preventing and combating crime",
+	"H1": "not to be disclosed in judicial proceedings without the permission of the provider",
+	"H2": "not to be disseminated without the permission of the provider",
+	"H3": "other restrictions, stated in the handling restrictions",
 }
 
 // PreservationRequest is an expedited preservation request under Budapest
@@ -131,16 +125,18 @@ type PreservationRequest struct {
 	// are Parties to it, else the UN Convention.
 	Treaty Treaty `json:"treaty,omitempty"`
 
-	Date                   string     `json:"date"`      // YYYY-MM-DD
-	Reference              string     `json:"reference"` // our reference
-	RequestType            string     `json:"request_type"`
-	PreviousReference      string     `json:"previous_reference,omitempty"`
-	RequestedAuthority     string     `json:"requested_authority"`
-	RequestingAuthority    Contact    `json:"requesting_authority"` // (a)
-	ConfirmationContact    Contact    `json:"confirmation_contact"`
-	InvestigatingAuthority string     `json:"investigating_authority"`
-	ProsecutorOrCourt      *Authority `json:"prosecutor_or_court,omitempty"`
-	RelatedReferences      []string   `json:"related_references,omitempty"`
+	Date                string  `json:"date"`      // YYYY-MM-DD
+	Reference           string  `json:"reference"` // our reference
+	RequestType         string  `json:"request_type"`
+	PreviousReference   string  `json:"previous_reference,omitempty"`
+	RequestedAuthority  string  `json:"requested_authority"`
+	RequestingAuthority Contact `json:"requesting_authority"` // (a); T-CY item 5
+	ConfirmationContact Contact `json:"confirmation_contact"` // T-CY item 6
+	// InvestigatingAuthority is T-CY item 7, given if it differs from the
+	// requesting authority.
+	InvestigatingAuthority *InvestigatingAuthority `json:"investigating_authority,omitempty"`
+	ProsecutorOrCourt      *Authority              `json:"prosecutor_or_court,omitempty"`
+	RelatedReferences      []string                `json:"related_references,omitempty"`
 
 	Offence          Offence      `json:"offence"`              // (b)
 	FactsSummary     string       `json:"facts_summary"`        // (b)
@@ -167,16 +163,8 @@ var (
 // naming each bad field.
 func (p *PreservationRequest) Validate() error {
 	var f fieldErrors
-	if p.Kind != KindPreservation {
-		f.add("kind", "must be %q", KindPreservation)
-	}
-	if !CountryCode(p.To).Valid() {
-		f.add("to", "must be an ISO 3166-1 alpha-2 country code of a roster member")
-	}
-	if _, err := time.Parse(time.DateOnly, p.Date); err != nil {
-		f.add("date", "must be a date as YYYY-MM-DD")
-	}
-	f.required("reference", p.Reference)
+	validateHead(&f, KindPreservation, p.Kind, p.To, p.Date, p.Reference)
+	validateTreaty(&f, p.Treaty)
 	switch p.RequestType {
 	case "new":
 	case "extension":
@@ -185,31 +173,20 @@ func (p *PreservationRequest) Validate() error {
 		f.add("request_type", `must be "new" or "extension"`)
 	}
 	f.required("requested_authority", p.RequestedAuthority)
-	validateContact(&f, "requesting_authority", p.RequestingAuthority, true)
-	validateContact(&f, "confirmation_contact", p.ConfirmationContact, false)
-	f.required("investigating_authority", p.InvestigatingAuthority)
+	validateContact(&f, "requesting_authority", p.RequestingAuthority, requestingRules)
+	validateContact(&f, "confirmation_contact", p.ConfirmationContact, confirmationRules)
+	validateInvestigating(&f, p.InvestigatingAuthority)
+	validateProsecutor(&f, p.ProsecutorOrCourt)
 	f.required("offence.description", p.Offence.Description)
 	f.required("offence.legal_provisions", p.Offence.LegalProvisions)
 	f.required("facts_summary", p.FactsSummary)
 	f.required("data_to_preserve", p.DataToPreserve)
 	f.required("data_relationship", p.DataRelationship)
-	if len(p.DataCategories) == 0 {
-		f.add("data_categories", "name at least one of subscriber, traffic, content")
-	}
-	for i, c := range p.DataCategories {
-		if !dataCategories[c] {
-			f.add(fmt.Sprintf("data_categories[%d]", i), "must be subscriber, traffic or content")
-		}
-	}
+	validateDataCategories(&f, p.DataCategories, true)
 	if len(p.Identifiers) == 0 {
 		f.add("identifiers", "name at least one account, address or URL with its time")
 	}
-	for i, id := range p.Identifiers {
-		validateIdentifier(&f, fmt.Sprintf("identifiers[%d]", i), id)
-	}
-	if p.Custodian.Name == "" && p.Custodian.SystemLocation == "" {
-		f.add("custodian", "give the custodian's name or the system's location, whichever is known")
-	}
+	validateIdentifiers(&f, p.Identifiers)
 	f.required("necessity", p.Necessity)
 	if p.MLAToFollow == nil || !*p.MLAToFollow {
 		f.add("mla_to_follow", "must be true: preservation is granted on the understanding that an MLA request will follow (Art. 29(2)(f))")
@@ -220,44 +197,67 @@ func (p *PreservationRequest) Validate() error {
 	if p.NoUserNotice == nil {
 		f.add("no_user_notification", "state whether the user must not be notified (UN Art. 42)")
 	}
-	if p.PeriodDays < 60 || p.PeriodDays > 365 {
-		f.add("preservation_period_days", "must be between 60 and 365 days (Art. 29(7) sets 60 as the minimum)")
+	// Budapest Art. 29(7), UN Art. 42(7): not less than sixty days. The law
+	// sets no maximum; MaxPreservationDays is a technical bound.
+	if p.PeriodDays < MinPreservationDays || p.PeriodDays > MaxPreservationDays {
+		f.add("preservation_period_days", "must be between %d (Art. 29(7): not less than sixty days) and %d days", MinPreservationDays, MaxPreservationDays)
 	}
 	validateSafeguards(&f, p.Safeguards)
 	return f.err()
 }
 
-func validateContact(f *fieldErrors, path string, c Contact, full bool) {
-	f.required(path+".person", c.Person)
-	f.required(path+".phone", c.Phone)
-	if !strings.Contains(c.Email, "@") {
-		f.add(path+".email", "must be an e-mail address")
+// validateHead checks what every request kind starts with.
+func validateHead(f *fieldErrors, want, kind RequestKind, to, date, reference string) {
+	if kind != want {
+		f.add("kind", "must be %q", want)
 	}
-	if full {
-		f.required(path+".organisation", c.Organisation)
-		f.required(path+".office_hours", c.OfficeHours)
-		if c.TimeZone == "" {
-			f.add(path+".time_zone", "is required (an IANA name such as Europe/Paris)")
-		} else if !validTimeZoneName(c.TimeZone) {
-			f.add(path+".time_zone", "must be an IANA time zone name such as Europe/Paris or UTC")
+	validateTo(f, to)
+	if _, err := time.Parse(time.DateOnly, date); err != nil {
+		f.add("date", "must be a date as YYYY-MM-DD")
+	}
+	f.required("reference", reference)
+}
+
+// validateProsecutor checks an optional prosecutor or court block: given,
+// it must name the office (T-CY(2018)10 item 8).
+func validateProsecutor(f *fieldErrors, a *Authority) {
+	if a != nil && *a != (Authority{}) {
+		f.required("prosecutor_or_court.name", a.Name)
+	}
+}
+
+func validateTo(f *fieldErrors, to string) {
+	if !CountryCode(to).Valid() {
+		f.add("to", "must be an ISO 3166-1 alpha-2 country code of a roster member")
+	}
+}
+
+// validateTreaty checks the instrument a preservation request (Budapest
+// Art. 29, UN Art. 42) or an assistance query (Budapest Art. 35, UN
+// Art. 41) is made under; empty lets the node choose.
+func validateTreaty(f *fieldErrors, t Treaty) {
+	switch t {
+	case "", TreatyBudapest, TreatyUN:
+	default:
+		f.add("treaty", `must be "budapest", "un" or empty (the node chooses the common treaty)`)
+	}
+}
+
+func validateDataCategories(f *fieldErrors, cats []string, required bool) {
+	if required && len(cats) == 0 {
+		f.add("data_categories", "name at least one of subscriber, traffic, content")
+	}
+	for i, c := range cats {
+		if !dataCategories[c] {
+			f.add(fmt.Sprintf("data_categories[%d]", i), "must be subscriber, traffic or content")
 		}
 	}
 }
 
-func validTimeZoneName(s string) bool {
-	if s == "UTC" {
-		return true
+func validateIdentifiers(f *fieldErrors, ids []Identifier) {
+	for i, id := range ids {
+		validateIdentifier(f, fmt.Sprintf("identifiers[%d]", i), id)
 	}
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 {
-		return false
-	}
-	for _, p := range parts {
-		if p == "" || strings.ContainsAny(p, " .") {
-			return false
-		}
-	}
-	return true
 }
 
 func validateIdentifier(f *fieldErrors, path string, id Identifier) {
@@ -274,23 +274,33 @@ func validateIdentifier(f *fieldErrors, path string, id Identifier) {
 	}
 	if id.From.IsZero() {
 		f.add(path+".from", "is required: a UTC timestamp (RFC 3339), identifiers are useless without time")
-	} else if _, off := id.From.Zone(); off != 0 {
-		f.add(path+".from", "must be given in UTC (end with Z)")
+	} else {
+		validateUTC(f, path+".from", id.From)
 	}
-	if !id.To.IsZero() {
-		if _, off := id.To.Zone(); off != 0 {
-			f.add(path+".to", "must be given in UTC (end with Z)")
-		} else if id.To.Before(id.From) {
-			f.add(path+".to", "must not be before from")
-		}
+	if !id.To.IsZero() && validateUTC(f, path+".to", id.To) && id.To.Before(id.From) {
+		f.add(path+".to", "must not be before from")
 	}
+	validateTimeZoneGiven(f, path+".time_zone_given", id.TimeZoneGiven)
+}
+
+// validateUTC reports whether t was written in UTC, naming path if not.
+func validateUTC(f *fieldErrors, path string, t time.Time) bool {
+	if _, off := t.Zone(); off != 0 {
+		f.add(path, "must be given in UTC (end with Z)")
+		return false
+	}
+	return true
 }
 
 func validateSafeguards(f *fieldErrors, s Safeguards) {
 	f.required("safeguards.legal_basis", s.LegalBasis)
 	f.required("safeguards.proportionality", s.Proportionality)
 	if _, ok := HandlingCodes[s.HandlingCode]; !ok {
-		f.add("safeguards.handling_code", "must be one of H0, H1, H2, H3")
+		f.add("safeguards.handling_code", "must be one of H0, H1, H2, H3 (the SIENA handling codes)")
+	}
+	// SIENA H3: "other restrictions", which mean nothing unless stated.
+	if s.HandlingCode == "H3" {
+		f.required("safeguards.handling_restrictions", s.HandlingRestrictions)
 	}
 }
 
@@ -326,10 +336,12 @@ func ParseRequest(doc []byte) (Request, error) {
 		req = &PreservationRequest{}
 	case KindEmergency:
 		req = &EmergencyRequest{}
+	case KindEmergencyMLA:
+		req = &EmergencyMLARequest{}
 	case KindAssistance:
 		req = &AssistanceQuery{}
 	default:
-		return nil, &ValidationError{Fields: []FieldError{{Field: "kind", Message: `must be one of: "preservation", "emergency", "assistance"`}}}
+		return nil, &ValidationError{Fields: []FieldError{{Field: "kind", Message: `must be one of: "preservation", "emergency", "emergency_mla", "assistance"`}}}
 	}
 	if err := strictDecode(doc, req); err != nil {
 		return nil, err

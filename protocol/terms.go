@@ -91,6 +91,8 @@ func RequestFactsOf(r Request) RequestFacts {
 		f.Treaty, f.ConventionArticles, f.DataCategories, f.Identifiers = v.Treaty, v.Offence.ConventionArticles, v.DataCategories, len(v.Identifiers)
 	case *EmergencyRequest:
 		f.SubscriberOnly, f.Identifiers = v.SubscriberOnly, len(v.Identifiers)
+	case *EmergencyMLARequest:
+		f.Identifiers = len(v.Identifiers)
 	case *AssistanceQuery:
 		f.Treaty = v.Treaty
 	}
@@ -186,14 +188,10 @@ func treatyList(ts []Treaty) string {
 // LoadZone loads an IANA time zone by name, refusing "Local" and "" (a
 // zone both nodes must agree on cannot depend on the host).
 func LoadZone(name string) (*time.Location, error) {
-	if name == "" || name == "Local" {
-		return nil, fmt.Errorf("time zone %q: give an IANA name such as Europe/Paris", name)
+	if !ValidTimeZone(name) {
+		return nil, fmt.Errorf("time zone %q is not an IANA time zone name such as Europe/Paris", name)
 	}
-	loc, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, fmt.Errorf("time zone %q is not an IANA time zone name", name)
-	}
-	return loc, nil
+	return time.LoadLocation(name)
 }
 
 // zone is the responder's zone of the terms (UTC if unknown).

@@ -236,7 +236,7 @@ func (s *Service) setRequestMeta(c *store.Case, req protocol.Request, received t
 	c.Kind = string(req.RequestKind())
 	var sla time.Duration
 	switch req.RequestKind() {
-	case protocol.KindEmergency:
+	case protocol.KindEmergency, protocol.KindEmergencyMLA:
 		c.Urgency, sla = "emergency", s.o.Deadlines.AckEmergency
 	case protocol.KindPreservation:
 		c.Urgency, sla = "urgent", s.o.Deadlines.AckUrgent

@@ -349,6 +349,8 @@ func EmergencyRequest(to, reference string, size int) ([]byte, error) {
 			Phone: "+000 555 0000", Mobile: "+000 555 0001", Email: "duty@hostile.example.org",
 			OfficeHours: "24/7", TimeZone: "UTC", PreferredChannel: "vigil",
 		},
+		VerificationContact: protocol.Contact{Person: "Duty supervisor", JobTitle: "Head of the duty service",
+			Phone: "+000 555 0002", Email: "supervisor@hostile.example.org"},
 		LegalBasisStatement: "Request made under Article 9 of the Second Additional Protocol (CETS No. 224).",
 		Provider:            protocol.Custodian{Name: "Example Messaging GmbH", Address: "Musterstraße 1, 10115 Berlin"},
 		Offences: []protocol.Offence{{Description: "Threat to kill", LegalProvisions: "Art. 222-17",

@@ -5,7 +5,7 @@
 
 import { h, $, $$, api, clear, navigate, errorText, fmtUTC, randomID, showBox, setText, loadPeers,
   clearFieldErrors, showFieldErrors, localClock, officeHoursBadge, relative, zoneParts, officeHours } from './lib.js';
-import { requestSchemas, renderRequest, kindLabels } from './schema.js';
+import { requestSchemas, renderRequest, kindLabels, normalizeRequest, emergencyKinds } from './schema.js';
 import { buildFields, collect, fill } from './forms.js';
 
 let draftID = '';
@@ -36,14 +36,33 @@ function ensureTZList() {
   document.body.appendChild(dl);
 }
 
+// kindNote says, above the form, what an emergency request must carry
+// beyond the template: the verification contact is what the receiving
+// point checks first.
+function kindNote(k) {
+  if (!emergencyKinds.includes(k)) return null;
+  return h('p', { id: 'compose-kind-note', class: 'warning', role: 'note' },
+    h('strong', null, 'Verification contact required. '),
+    'Name the supervisor or another official who can confirm that this request is genuine; the receiving point calls them back before acting. ',
+    k === 'emergency_mla'
+      ? 'Send emergency mutual assistance only to a Party that declared under Protocol Art. 10(9) that its 24/7 point receives it, and send the copy to its central authority through ours.'
+      : 'Emergency disclosure (Protocol Art. 9) is for a significant and imminent risk to the life or safety of a person.');
+}
+
 // setKind rebuilds the form for k, carrying over what fits.
 function setKind(k, carry) {
   const r = document.getElementById('compose-kind-' + k);
   if (r) r.checked = true;
   const container = document.getElementById('compose-fields');
   buildFields(container, requestSchemas[k]);
+  for (const f of requestSchemas[k]) {
+    const fs = f.important && $('fieldset[data-path="' + f.key + '"]', container);
+    if (fs) fs.classList.add('warning');
+  }
+  const note = kindNote(k);
+  if (note) container.insertBefore(note, container.firstChild);
   if (carry) {
-    const c = Object.assign({}, carry);
+    const c = Object.assign({}, normalizeRequest(carry));
     // The requester's contact block has a different name per kind.
     const contact = c.requesting_authority || c.competent_authority;
     if (contact) {
@@ -297,7 +316,7 @@ function importJSON() {
     return;
   }
   if (!d || typeof d !== 'object' || !requestSchemas[d.kind]) {
-    setText('compose-import-error', 'The document needs "kind": preservation, emergency or assistance.');
+    setText('compose-import-error', 'The document needs "kind": ' + Object.keys(requestSchemas).join(', ') + '.');
     return;
   }
   setText('compose-import-error', '');
