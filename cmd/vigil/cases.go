@@ -1,19 +1,25 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-network/vigil/node/api/client"
 	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/protocol"
 )
 
 // operatorCmds are the commands of the operator's day: cases, one case,
@@ -50,7 +56,7 @@ func showCaseList(cmd *cobra.Command, f *clientFlags) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CASE\tDIR\tPEER\tKIND\tURGENCY\tSTATE\tDELIVERY\tACK DUE (UTC)\tEXPIRES\tCREATED (UTC)")
+	fmt.Fprintln(tw, "CASE\tDIR\tPEER\tKIND\tURGENCY\tSTATE\tDELIVERY\tACK DUE (UTC)\tEXPIRES (UTC)\tCREATED (UTC)")
 	for _, cs := range out.Cases {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", cs.ID, short(cs.Direction), cs.Country, cs.Kind,
 			cs.Urgency, cs.State, cs.Delivery, fmtTime(cs.AckDueAt, cs.AcknowledgedAt == nil), fmtDate(cs.ExpiresAt, cs.Hold),
@@ -70,7 +76,7 @@ func newCaseCmd() *cobra.Command {
 func newCaseShowCmd(f *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "show CASE-ID",
-		Short: "Show a case: request, history, deadlines and next actions",
+		Short: "Show a case: treaty basis, pending facts, history, and next actions with their articles and grounds",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var v types.CaseView
@@ -161,14 +167,15 @@ func act(cmd *cobra.Command, f *clientFlags, args []string) error {
 	}
 	var res types.ActResult
 	if printed, err := f.fetch(cmd, http.MethodPost, "/api/v1/cases/"+args[0]+"/actions", body, &res, "action not taken"); printed || err != nil {
-		return err
+		return withGrounds(cmd, f, args[0], args[1], err)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s recorded; case is now %s (message %s)\n", args[1], res.State, res.MessageID)
 	return nil
 }
 
 // actionFields is the action document: --file's fields, then the
-// field=value pairs (period_days as a number), the action and --operator.
+// field=value pairs (period_days as a number, reasons_to_believe as a
+// boolean), the action and --operator.
 func actionFields(cmd *cobra.Command, args []string) (map[string]any, error) {
 	fields := map[string]any{}
 	if file, _ := cmd.Flags().GetString("file"); file != "" {
@@ -186,9 +193,13 @@ func actionFields(cmd *cobra.Command, args []string) (map[string]any, error) {
 			return nil, fmt.Errorf("field %q: want field=value", kv)
 		}
 		var n json.Number
-		if json.Unmarshal([]byte(v), &n) == nil && k == "period_days" {
+		b, berr := strconv.ParseBool(v)
+		switch {
+		case k == "period_days" && json.Unmarshal([]byte(v), &n) == nil:
 			fields[k] = n
-		} else {
+		case k == "reasons_to_believe" && berr == nil:
+			fields[k] = b
+		default:
 			fields[k] = v
 		}
 	}
@@ -197,6 +208,38 @@ func actionFields(cmd *cobra.Command, args []string) (map[string]any, error) {
 		fields["operator"] = op
 	}
 	return fields, nil
+}
+
+// withGrounds adds to an action refused for its ground (HTTP 422 naming
+// the field) the grounds the case's treaty basis allows for that action,
+// with their text and article, so the operator can pick one. Any other
+// error, or one the case cannot be read for, is returned as it was.
+func withGrounds(cmd *cobra.Command, f *clientFlags, caseID, action string, err error) error {
+	var e *client.Error
+	if !errors.As(err, &e) || e.Status != http.StatusUnprocessableEntity ||
+		!slices.ContainsFunc(e.Fields, func(fe protocol.FieldError) bool { return fe.Field == "ground" }) {
+		return err
+	}
+	cl, cerr := f.client()
+	if cerr != nil {
+		return err
+	}
+	var v types.CaseView
+	if cl.do(cmd.Context(), http.MethodGet, "/api/v1/cases/"+caseID, nil, &v) != nil || v.Legal == nil {
+		return err
+	}
+	opt, ok := v.Legal.Actions[action]
+	if !ok || len(opt.Grounds) == 0 {
+		return fmt.Errorf("%w\n%s is not open on this case now", err, action)
+	}
+	var b strings.Builder
+	basis := treatyName(v.Legal.Terms.Treaty)
+	if v.Legal.Terms.Treaty == "" {
+		basis = "no treaty basis"
+	}
+	fmt.Fprintf(&b, "grounds for %s on this case (%s):\n", action, basis)
+	printGrounds(&b, "  ", opt.Grounds)
+	return fmt.Errorf("%w\n%s", err, strings.TrimRight(b.String(), "\n"))
 }
 
 func newPeersCmd() *cobra.Command {
@@ -306,6 +349,9 @@ func fmtTime(t *time.Time, pending bool) string {
 	return s
 }
 
+// fmtDate is a preservation expiry in UTC. It keeps the time: the period
+// ends at midnight in the requested state's zone, which is the day before
+// in UTC for zones east of it ('case show' gives it in both states' zones).
 func fmtDate(t *time.Time, hold bool) string {
 	if hold {
 		return "held (MLA)"
@@ -313,7 +359,7 @@ func fmtDate(t *time.Time, hold bool) string {
 	if t == nil {
 		return "-"
 	}
-	return t.UTC().Format(time.DateOnly)
+	return t.UTC().Format("2006-01-02 15:04")
 }
 
 func printCase(w io.Writer, v *types.CaseView) {
@@ -327,14 +373,22 @@ func printCase(w io.Writer, v *types.CaseView) {
 		}
 		fmt.Fprintln(w)
 	}
-	if v.ExpiresAt != nil || v.Hold {
-		fmt.Fprintf(w, "preserved:  until %s\n", fmtDate(v.ExpiresAt, v.Hold))
+	if v.Legal == nil && (v.ExpiresAt != nil || v.Hold) {
+		// A node without the legal view: its expiry, in UTC.
+		until := fmtDate(v.ExpiresAt, v.Hold)
+		if !v.Hold {
+			until += " UTC"
+		}
+		fmt.Fprintf(w, "preserved:  until %s\n", until)
 	}
 	if v.RequesterTimeZone != "" {
 		fmt.Fprintf(w, "requester:  %s, office hours %s, local time now %s\n", v.RequesterTimeZone, v.RequesterOfficeHours, v.RequesterLocalTime)
 	}
 	if len(v.Flags) > 0 {
 		fmt.Fprintf(w, "flags:      %s\n", strings.Join(v.Flags, ", "))
+	}
+	if v.Legal != nil {
+		printLegal(w, v)
 	}
 	fmt.Fprintln(w, "\nhistory:")
 	fmt.Fprintf(w, "  %s  request received/sent\n", v.CreatedAt.UTC().Format("2006-01-02 15:04"))
@@ -353,11 +407,203 @@ func printCase(w io.Writer, v *types.CaseView) {
 		}
 		fmt.Fprintf(w, "  %s %-8s %-8s %-9s attempts=%d%s\n", m.ID, m.Type, m.Direction, m.State, m.Attempts, rc)
 	}
-	if len(v.Available) > 0 {
-		fmt.Fprintf(w, "\nnext actions: %s\n", strings.Join(v.Available, ", "))
-	}
+	printNextActions(w, v)
 	if len(v.Request) > 0 {
 		fmt.Fprintln(w, "\nrequest:")
 		printJSON(w, v.Request)
+	}
+}
+
+// printLegal prints the legal side of a case as the node derived it from
+// the signed roster: the treaty basis (or why there is none), the
+// reservations and declarations that apply, what is pending and when the
+// preservation expires, in the requested state's zone and the requester's.
+func printLegal(w io.Writer, v *types.CaseView) {
+	t, lf := v.Legal.Terms, v.Legal.Facts
+	fmt.Fprintln(w, "\nlegal:")
+	on := ""
+	if !t.RequestedAt.IsZero() {
+		on = fmt.Sprintf(", judged on %s (UTC) under roster serial %d", t.RequestedAt.UTC().Format(time.DateOnly), t.RosterSerial)
+	}
+	if t.Treaty == "" {
+		fmt.Fprintf(w, "  treaty basis:   NONE: %s\n", t.Problem)
+		fmt.Fprintln(w, "                  the request can only be taken up, asked about, withdrawn or refused on that ground")
+	} else {
+		fmt.Fprintf(w, "  treaty basis:   %s%s\n", treatyName(t.Treaty), on)
+	}
+	if t.Legacy {
+		fmt.Fprintln(w, "                  (assumed: the case was stored before treaty bases were kept)")
+	}
+	applying := reservationsApplying(t)
+	if len(applying) == 0 {
+		applying = []string{"none apply to this request"}
+	}
+	fmt.Fprintf(w, "  reservations:   %s\n", strings.Join(applying, "\n                  "))
+	if t.Kind == protocol.KindPreservation {
+		// The same rules under either Convention, by their own articles.
+		art30, art29 := cite(t, "30", "43"), cite(t, "29(7)", "42(7)")
+		traffic := "not asked for (no disclosure or withholding under " + art30 + ")"
+		if t.Traffic {
+			traffic = "asked for (" + art30 + ")"
+		}
+		fmt.Fprintf(w, "  traffic data:   %s\n", traffic)
+		limit := "not stated"
+		if t.MaxTotalDays > 0 {
+			limit = fmt.Sprintf("%d days in all", t.MaxTotalDays)
+		}
+		fmt.Fprintf(w, "  period:         at least %d days from the actual start (%s); requested state's maximum %s\n",
+			protocol.MinPreservationDays, art29, limit)
+	}
+	pending := pendingFacts(t, lf, v.Hold)
+	if len(pending) == 0 {
+		pending = []string{"nothing"}
+	}
+	fmt.Fprintf(w, "  pending:        %s\n", strings.Join(pending, "\n                  "))
+	if lv := v.Legal; lv.ExpiresResponder != "" || v.ExpiresAt != nil {
+		exp := lv.ExpiresResponder
+		if exp == "" {
+			exp = v.ExpiresAt.UTC().Format("2006-01-02 15:04") + " UTC"
+		}
+		if lv.ExpiresRequester != "" && lv.ExpiresRequester != lv.ExpiresResponder {
+			exp += " = " + lv.ExpiresRequester
+		}
+		if v.Hold {
+			exp += "; does not run while the MLA hold lasts"
+		}
+		fmt.Fprintf(w, "  expires:        %s\n", exp)
+	}
+}
+
+func treatyName(t protocol.Treaty) string {
+	if n, ok := protocol.Treaties[t]; ok {
+		return n
+	}
+	return string(t)
+}
+
+// reservationsApplying lists the requested state's reservations and
+// declarations that the terms say apply to this request.
+func reservationsApplying(t protocol.Terms) []string {
+	var out []string
+	name := func(k protocol.DeclarationKind) string {
+		return fmt.Sprintf("requested state's %s (%s)", k, declarationNames[k])
+	}
+	if t.DualCriminality {
+		k := protocol.ReservationDualCriminality
+		if t.Treaty == protocol.TreatyUN {
+			k = protocol.ReservationDualCriminalityUN
+		}
+		out = append(out, name(k))
+	}
+	if t.SubscriberOnlyDeclared {
+		out = append(out, name(protocol.DeclarationSubscriberOnly))
+	}
+	if t.Confirmation != "" {
+		s := name(t.Confirmation)
+		if t.ConfirmationText != "" {
+			s += ": " + t.ConfirmationText
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// pendingFacts says what the case is waiting for, each with its article.
+func pendingFacts(t protocol.Terms, lf protocol.LegalFacts, hold bool) []string {
+	var out []string
+	zone := t.ResponderZone
+	if zone == "" {
+		zone = "UTC"
+	}
+	local := func(at time.Time) string {
+		if loc, err := protocol.LoadZone(zone); err == nil {
+			at = at.In(loc)
+		}
+		return at.Format(time.DateOnly) + " (" + zone + ")"
+	}
+	if !lf.PreservedFrom.IsZero() {
+		out = append(out, "preserved since "+local(lf.PreservedFrom))
+	}
+	if lf.InfoPending {
+		out = append(out, "information asked of the requester, not yet provided (preservation is not held up: "+cite(t, "29(3)", "42(3)")+")")
+	}
+	if !lf.DecisionDueAt.IsZero() {
+		out = append(out, fmt.Sprintf("requester's decision to proceed or withdraw due %s UTC (%s)", lf.DecisionDueAt.UTC().Format("2006-01-02 15:04"), cite(t, "29(6)", "42(6)")))
+	}
+	switch {
+	case hold:
+		review := ""
+		if !lf.ReviewDueAt.IsZero() {
+			review = "; next review " + local(lf.ReviewDueAt) + " (Protocol Art. 14(5))"
+		}
+		out = append(out, "MLA hold: the data stay preserved pending the decision on the MLA request ("+cite(t, "29(7)", "42(7)")+")"+review)
+	case lf.MLASubmitted:
+		out = append(out, "the requester says its MLA request was sent; the hold starts when the requested side records its receipt ("+cite(t, "29(7)", "42(7)")+")")
+	}
+	if lf.ExplanationDue {
+		out = append(out, "explanation of the use made of the data due from the requester (Protocol Art. 9(7)(b))")
+	}
+	if t.Confirmation != "" {
+		if lf.ConfirmationSent {
+			out = append(out, "formal confirmation sent (Budapest Art. 25(3), Protocol Art. 9(5))")
+		} else {
+			out = append(out, "formal confirmation due from the requester (Budapest Art. 25(3), Protocol Art. 9(5))")
+		}
+	}
+	if !lf.PostponedUntil.IsZero() {
+		out = append(out, "postponed until "+local(lf.PostponedUntil)+" (Budapest Art. 27(5))")
+	}
+	return out
+}
+
+// cite is a paragraph of the preservation article under the treaty the
+// case runs under: Budapest Art. 29 or its UN counterpart, Art. 42.
+func cite(t protocol.Terms, budapest, un string) string {
+	if t.Treaty == protocol.TreatyUN {
+		return "UN Art. " + un
+	}
+	return "Budapest Art. " + budapest
+}
+
+// printNextActions lists what this side may do now, each action with the
+// article it comes from and, where it takes one, the grounds the treaty
+// basis allows.
+func printNextActions(w io.Writer, v *types.CaseView) {
+	if len(v.Available) == 0 {
+		fmt.Fprintf(w, "\nnext actions: none for the %s now\n", cmp.Or(v.Role, "this side"))
+		return
+	}
+	if v.Legal == nil {
+		fmt.Fprintf(w, "\nnext actions: %s\n", strings.Join(v.Available, ", "))
+		return
+	}
+	fmt.Fprintf(w, "\nnext actions (%s):\n", cmp.Or(v.Role, "this side"))
+	for _, a := range v.Available {
+		opt := v.Legal.Actions[a]
+		line := "  " + a
+		if opt.Doc != "" {
+			line += " — " + opt.Doc
+		}
+		if opt.Article != "" {
+			line += " — " + opt.Article
+		}
+		fmt.Fprintln(w, line)
+		if opt.MinPeriodDays > 0 || opt.MaxPeriodDays > 0 {
+			fmt.Fprintf(w, "      period_days: %d to %d\n", opt.MinPeriodDays, opt.MaxPeriodDays)
+		}
+		if len(opt.Grounds) > 0 {
+			label := "ground"
+			if a == string(protocol.ActDetermine) {
+				label = "ground (with decision=refuse)"
+			}
+			fmt.Fprintf(w, "      %s, one of:\n", label)
+			printGrounds(w, "        ", opt.Grounds)
+		}
+	}
+}
+
+func printGrounds(w io.Writer, indent string, gs []protocol.Ground) {
+	for _, g := range gs {
+		fmt.Fprintf(w, "%s%s — %s — %s\n", indent, g.Key, g.Text, g.Article)
 	}
 }

@@ -23,7 +23,15 @@ import (
 // test ends.
 func startTestnet(t *testing.T, n int, countries ...string) *testnet.Manifest {
 	t.Helper()
-	m, err := testnet.Init(testnet.InitOptions{Dir: t.TempDir(), Nodes: n})
+	return startTestnetInit(t, testnet.InitOptions{Nodes: n}, countries...)
+}
+
+// startTestnetInit is startTestnet for a testnet made with opts (its Dir
+// is a new temporary directory), e.g. with members' own treaty bases.
+func startTestnetInit(t *testing.T, opts testnet.InitOptions, countries ...string) *testnet.Manifest {
+	t.Helper()
+	opts.Dir = t.TempDir()
+	m, err := testnet.Init(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,8 +73,19 @@ func (c *apiClient) do(ctx context.Context, method, path string, in, out any) er
 	if json.Unmarshal(e.Body, &body) != nil || body.Error == "" {
 		return fmt.Errorf("%s %s: %s", method, path, e.Message)
 	}
-	return errors.New(e.Text())
+	return &refusal{text: e.Text(), err: e}
 }
+
+// refusal is an API error as people read it (the message with one line per
+// field at fault), still carrying the *client.Error for callers that look
+// at the status or the fields.
+type refusal struct {
+	text string
+	err  *client.Error
+}
+
+func (r *refusal) Error() string { return r.text }
+func (r *refusal) Unwrap() error { return r.err }
 
 // fetch sends one request for a command. With --json it prints the answer
 // as it came and reports printed; otherwise it decodes the answer into out
