@@ -61,7 +61,7 @@ func (f *federation) on(t *testing.T) *federation {
 func (f *federation) submitDoc(from, to, file string, edit func(m map[string]any)) (int, types.Submission, types.ErrorBody) {
 	f.t.Helper()
 	var m map[string]any
-	if err := json.Unmarshal(exampleDoc(f.t, file), &m); err != nil {
+	if err := json.Unmarshal(exampleFile(f.t, file), &m); err != nil {
 		f.t.Fatal(err)
 	}
 	m["to"] = to
@@ -127,7 +127,7 @@ func (f *federation) sameTerms(caseID, a, b string) protocol.Terms {
 	return va.Legal.Terms
 }
 
-func exampleDoc(t *testing.T, file string) []byte {
+func exampleFile(t *testing.T, file string) []byte {
 	t.Helper()
 	b, err := os.ReadFile("../configs/examples/" + file)
 	if err != nil {
