@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -149,11 +150,11 @@ func guard(t Terms, cs CaseState, ev Event) error {
 	switch m.Action {
 	case ActRefuse, ActWithholdTraffic:
 		if !groundAllowed(t, m.Action, m.Ground) {
-			return fieldError("ground", "is not available here; under %s the grounds are: %v", basisName(t), GroundKeys(t, m.Action))
+			return fieldError("ground", "is not available here; under %s the grounds are: %s", basisName(t), strings.Join(GroundKeys(t, m.Action), ", "))
 		}
 	case ActDetermine:
 		if m.Decision == "refuse" && m.Ground != "" && !groundAllowed(t, ActRefuse, m.Ground) {
-			return fieldError("ground", "is not available here; the grounds are: %v", GroundKeys(t, ActRefuse))
+			return fieldError("ground", "is not available here; the grounds are: %s", strings.Join(GroundKeys(t, ActRefuse), ", "))
 		}
 	case ActConfirmPreservation:
 		if m.StartDate == "" {
