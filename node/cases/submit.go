@@ -24,7 +24,7 @@ type Submission struct {
 // then wakes the peer's delivery worker. Validation failures come back as
 // *protocol.ValidationError.
 func (s *Service) Submit(ctx context.Context, actor string, doc []byte) (*Submission, error) {
-	req, pid, member, terms, err := s.check(doc)
+	req, pid, member, _, err := s.check(doc)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +36,8 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte) (*Submis
 	now := s.o.Now().UTC()
 	// Judged again at the request's own creation time, which the receiver
 	// judges it by.
-	if terms = s.termsFor(req, string(req.RequestKind()), now, protocol.CountryCode(s.o.Country), protocol.CountryCode(to)); terms.Problem != "" {
+	terms := s.termsFor(req, string(req.RequestKind()), now, protocol.CountryCode(s.o.Country), protocol.CountryCode(to))
+	if terms.Problem != "" {
 		return nil, &protocol.ValidationError{Fields: []protocol.FieldError{{Field: "to", Message: "no treaty basis for this request: " + terms.Problem}}}
 	}
 	h := protocol.Header{MessageID: protocol.NewID(now), CaseID: protocol.NewID(now), Type: protocol.TypeRequest,
