@@ -1,6 +1,9 @@
 // Network: GET /api/v1/peers — every roster member with its connection
 // state, last contact, round-trip time, outbox depth, local time, whether it
-// is within office hours, and the fallback phone and e-mail.
+// is within office hours, the fallback phone and e-mail, and its treaty
+// basis as the signed roster records it: the treaties it is Party to with
+// their dates, its reservations and declarations with theirs, and its
+// domestic preservation regime (docs/legal-model.md, section 1).
 //
 // Drills: GET /api/v1/drills/report (refreshed with the peers) gives per
 // member the latest reachability drill (reachable, RTT, last ping and its
@@ -13,6 +16,7 @@
 
 import { h, $, clear, api, fmtUTC, relative, localClock, officeHoursBadge, showBox, setText, loadPeers, errorText, parseTime,
   caseLink, duration, isAdmin } from './lib.js';
+import { treatyList, declarationList } from './legal.js';
 
 let timer = 0;
 let wired = false;
@@ -50,8 +54,19 @@ function render(data) {
       h('td', null, (p.languages || []).join(', ') || '—'),
       h('td', { class: 'fallback' },
         p.fallback_phone ? h('a', { href: 'tel:' + p.fallback_phone.replace(/[^+0-9]/g, '') }, p.fallback_phone) : '—', h('br'),
-        p.fallback_email ? h('a', { href: 'mailto:' + p.fallback_email }, p.fallback_email) : '')));
+        p.fallback_email ? h('a', { href: 'mailto:' + p.fallback_email }, p.fallback_email) : ''),
+      h('td', { class: 'treaties' }, treatyList(p.treaties), regimeText(p.preservation)),
+      h('td', { class: 'declarations' }, declarationList(p.declarations))));
   }
+}
+
+// regimeText is a member's domestic preservation regime, if it states one.
+function regimeText(r) {
+  if (!r || !(r.period_days || r.max_total_days)) return null;
+  const parts = [];
+  if (r.period_days) parts.push('usually ' + r.period_days + ' days');
+  if (r.max_total_days) parts.push('at most ' + r.max_total_days + ' days in all');
+  return h('p', { class: 'small regime' }, 'Preservation: ' + parts.join(', ') + '.');
 }
 
 // quarantineCell shows a member's quarantine and, for admins, the button
