@@ -69,8 +69,16 @@ func newFederation(t *testing.T, n int) *federation {
 
 func newFederationWith(t *testing.T, n int, configure func(cc string, cfg *config.Config)) *federation {
 	t.Helper()
+	return newFederationFrom(t, testnet.InitOptions{Nodes: n}, configure)
+}
+
+// newFederationFrom starts a testnet initialised with opts (such as
+// members' treaty bases) in a directory of the test's own.
+func newFederationFrom(t *testing.T, opts testnet.InitOptions, configure func(cc string, cfg *config.Config)) *federation {
+	t.Helper()
 	dir := t.TempDir()
-	m, err := testnet.Init(testnet.InitOptions{Dir: dir, Nodes: n})
+	opts.Dir = dir
+	m, err := testnet.Init(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

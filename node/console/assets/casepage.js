@@ -366,8 +366,7 @@ function detailText(v, k, val) {
   if (k === 'identifier_outcomes' && Array.isArray(val)) {
     const items = identifierItems(v);
     return val.map(o => ((items[o.index] && items[o.index].label) || '#' + (Number(o.index) + 1)) + ': ' + describeOption(o.outcome) +
-      (o.note ? ' — ' + o.note : '')).join('
-');
+      (o.note ? ' — ' + o.note : '')).join('\n');
   }
   if (val === true) return 'yes';
   return typeof val === 'object' ? JSON.stringify(val) : String(val);

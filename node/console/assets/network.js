@@ -54,19 +54,32 @@ function render(data) {
       h('td', null, (p.languages || []).join(', ') || '—'),
       h('td', { class: 'fallback' },
         p.fallback_phone ? h('a', { href: 'tel:' + p.fallback_phone.replace(/[^+0-9]/g, '') }, p.fallback_phone) : '—', h('br'),
-        p.fallback_email ? h('a', { href: 'mailto:' + p.fallback_email }, p.fallback_email) : ''),
-      h('td', { class: 'treaties' }, treatyList(p.treaties), regimeText(p.preservation)),
-      h('td', { class: 'declarations' }, declarationList(p.declarations))));
+        p.fallback_email ? h('a', { href: 'mailto:' + p.fallback_email }, p.fallback_email) : '')));
+  }
+  renderTreaties(peers);
+}
+
+// renderTreaties fills the treaty bases table: per member, the treaties
+// with their dates, the reservations and declarations with theirs, and
+// the domestic preservation regime.
+function renderTreaties(peers) {
+  const tb = clear($('#treaties-table tbody'));
+  for (const p of peers) {
+    tb.appendChild(h('tr', { dataset: { country: p.country }, class: p.self ? 'row-self' : null },
+      h('td', null, h('strong', null, p.country), p.self ? h('span', { class: 'muted small' }, ' (this node)') : null),
+      h('td', { class: 'treaties' }, treatyList(p.treaties)),
+      h('td', { class: 'declarations' }, declarationList(p.declarations)),
+      h('td', { class: 'regime' }, regimeText(p.preservation))));
   }
 }
 
 // regimeText is a member's domestic preservation regime, if it states one.
 function regimeText(r) {
-  if (!r || !(r.period_days || r.max_total_days)) return null;
+  if (!r || !(r.period_days || r.max_total_days)) return h('span', { class: 'muted' }, 'not stated (at least 60 days, Art. 29(7))');
   const parts = [];
   if (r.period_days) parts.push('usually ' + r.period_days + ' days');
   if (r.max_total_days) parts.push('at most ' + r.max_total_days + ' days in all');
-  return h('p', { class: 'small regime' }, 'Preservation: ' + parts.join(', ') + '.');
+  return parts.join(', ');
 }
 
 // quarantineCell shows a member's quarantine and, for admins, the button
