@@ -34,7 +34,7 @@ func legalBases() map[string]testnet.TreatyBasis {
 // (configs/examples/preservation.json names no convention article).
 var (
 	// Budapest Art. 29(5)(a)-(b), and 29(4) with DE's reservation in force.
-	budapestGrounds = []string{"political_offence", "essential_interests", "dual_criminality"}
+	budapestGrounds  = []string{"political_offence", "essential_interests", "dual_criminality"}
 	budapestArticles = []string{"Budapest Art. 29(5)(a)", "Budapest Art. 29(5)(b)", "Budapest Art. 29(4)"}
 	// UN Arts. 40(21)-(22) by Art. 42(5): no political-offence ground, and
 	// no dual criminality without an Art. 42(4) reservation.
