@@ -193,6 +193,23 @@ func TestConsoleTreatyBasesInBrowser(t *testing.T) {
 	if got := b.text(nlTab, "#case-legal .legal-reservations dd"); !strings.Contains(got, "none of the requested state's reservations applies") {
 		t.Errorf("NL reservations: %q", got)
 	}
+	// Every form open to NL shows its rule's article and builds in full
+	// (the operator, filled in last, is there).
+	var forms []struct{ Action, Title, Article, Operator string }
+	b.evalJS(nlTab, `Array.from(document.querySelectorAll('#case-actions button[data-action]')).map(btn => {
+		btn.click();
+		return { Action: btn.dataset.action, Title: document.querySelector('#action-title').textContent,
+			Article: document.querySelector('#action-article')?.textContent ?? '',
+			Operator: document.querySelector('#action-fields [name="operator"]')?.value ?? '' };
+	})`, &forms)
+	if len(forms) != len(nl.Available) {
+		t.Errorf("NL's console shows %d actions, the API %v", len(forms), nl.Available)
+	}
+	for _, fm := range forms {
+		if want := nl.Legal.Actions[fm.Action].Article; fm.Article != want || fm.Title == "" || fm.Operator != "noor" {
+			t.Errorf("NL form %s: title %q, article %q (want %q), operator %q", fm.Action, fm.Title, fm.Article, want, fm.Operator)
+		}
+	}
 	b.run(nlTab, "NL opens the refusal form",
 		chromedp.Click(css(`button[data-action="refuse"]`)),
 		chromedp.WaitVisible(css(`#action-form input[name="ground"]`)))

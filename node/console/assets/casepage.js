@@ -368,7 +368,7 @@ function detailText(v, k, val) {
     return val.map(o => ((items[o.index] && items[o.index].label) || '#' + (Number(o.index) + 1)) + ': ' + describeOption(o.outcome) +
       (o.note ? ' — ' + o.note : '')).join('\n');
   }
-  if (val === true) return 'yes';
+  if (val === true || val === false) return val ? 'yes' : 'no';
   return typeof val === 'object' ? JSON.stringify(val) : String(val);
 }
 
