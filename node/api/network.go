@@ -89,7 +89,11 @@ func (s *Server) handlePeers(w http.ResponseWriter, _ *http.Request) {
 		}
 		pv := types.PeerView{Country: string(m.Country), Organisation: m.Organisation, PeerID: m.PeerID, Self: id == self,
 			Outbox: depths[m.PeerID], TimeZone: m.TimeZone, OfficeHours: m.OfficeHours, Languages: m.Languages,
-			Phone: m.FallbackPhone, Email: m.FallbackEmail}
+			Phone: m.FallbackPhone, Email: m.FallbackEmail,
+			Treaties: append([]protocol.Party{}, m.Treaties...), Declarations: append([]protocol.Declaration{}, m.Declarations...)}
+		if r := m.Preservation; r != (protocol.PreservationRegime{}) {
+			pv.Preservation = &r
+		}
 		if q := quar[string(m.Country)]; q != nil {
 			pv.Quarantine = QuarantineViewOf(q)
 		}

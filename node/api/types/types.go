@@ -188,6 +188,13 @@ type PeerView struct {
 	// Quarantine is set while an admin has stopped accepting from the
 	// member.
 	Quarantine *QuarantineView `json:"quarantine,omitempty"`
+	// The member's treaty basis as the signed roster records it: the
+	// treaties it is Party to (none listed: a legacy entry, read as a
+	// Budapest Party only), its reservations and declarations, and its
+	// domestic preservation regime (docs/legal-model.md).
+	Treaties     []protocol.Party             `json:"treaties"`
+	Declarations []protocol.Declaration       `json:"declarations"`
+	Preservation *protocol.PreservationRegime `json:"preservation,omitempty"`
 }
 
 // PeerList is GET /api/v1/peers.

@@ -1,16 +1,24 @@
 // Case page (/ui/cases/{id}): GET /api/v1/cases/{id} (a CaseView) shown as
-// status, deadlines, the next actions (POST /api/v1/cases/{id}/actions),
-// the request in template order and a timeline of messages, actions and
+// status, the legal basis (legal.terms), deadlines and pending facts
+// (legal.facts), the next actions (POST /api/v1/cases/{id}/actions), the
+// request in template order and a timeline of messages, actions and
 // deadlines. Supervisors can assign the case (POST .../assign).
+//
+// The action forms are schema.js's, completed from legal.actions: the
+// article and doc of each rule, the grounds the treaty basis allows, the
+// limits of the period. An emergency request received shows its
+// verification contact first.
 
 import { h, api, clear, countdown, fmtUTC, fmtInZone, localClock, officeHoursBadge, showBox, setText, state, errorText,
-  clearFieldErrors, showFieldErrors, todayUTC, addDays, parseTime, isSupervisor, labelize, announce } from './lib.js';
+  clearFieldErrors, showFieldErrors, addDays, parseTime, isSupervisor, labelize, announce, loadPeers, zoneParts } from './lib.js';
 import { renderRequest, actions, actionLabel, actionDetailLabels, describeOption, kindLabels } from './schema.js';
-import { buildField, collect } from './forms.js';
+import { buildField, collect, updateConditions } from './forms.js';
+import { basisFacts, pendingFacts, problemWarning, verificationBox, groundOptions, dayInZone } from './legal.js';
 
 let current = null;   // the CaseView shown
 let currentID = '';
 let openAction = '';
+let openFields = [];  // the descriptors of the open action form, as completed for the case
 let wired = false;
 let reloadTimer = 0;
 
@@ -58,6 +66,7 @@ function renderDeadlines(v) {
     else val = h('span', { class: 'muted' }, 'not preserved yet');
     dl.appendChild(fact('Preservation', val));
   }
+  for (const p of pendingFacts(v)) dl.appendChild(p);
   if (v.closed_at) dl.appendChild(fact('Closed', fmtUTC(v.closed_at) + (v.outcome ? ' — outcome: ' + describeOption(v.outcome) : '')));
   if (v.purged_at) dl.appendChild(fact('Contents purged', fmtUTC(v.purged_at)));
   if (tz || hours) {
@@ -92,6 +101,22 @@ function renderHeader(v) {
   for (const f of v.flags || []) flags.appendChild(h('span', { class: 'flag' }, f));
 }
 
+// legalOf is what the API says of action name on this case.
+function legalOf(v, name) {
+  return (v && v.legal && v.legal.actions && v.legal.actions[name]) || {};
+}
+
+function renderLegal(v) {
+  const top = clear(document.getElementById('case-top'));
+  const fallback = ((state.peers && state.peers.peers) || []).find(p => p.country === v.country);
+  const verify = verificationBox(v, fallback && { phone: fallback.fallback_phone });
+  if (verify) top.appendChild(verify);
+  const problem = problemWarning(v);
+  if (problem) top.appendChild(problem);
+  top.hidden = !top.children.length;
+  clear(document.getElementById('case-legal')).appendChild(basisFacts(v));
+}
+
 function renderActions(v) {
   const box = clear(document.getElementById('case-actions'));
   const avail = (state.me && state.me.role === 'auditor') ? [] : (v.available_actions || []);
@@ -102,8 +127,10 @@ function renderActions(v) {
   }
   for (const a of avail) {
     const def = actions[a] || {};
+    const lg = legalOf(v, a);
     const cls = 'btn ' + (def.primary ? 'btn-primary' : def.danger ? 'btn-danger' : '');
-    box.appendChild(h('button', { type: 'button', class: cls, dataset: { action: a }, title: def.doc || null,
+    const doc = lg.doc || def.doc;
+    box.appendChild(h('button', { type: 'button', class: cls, dataset: { action: a }, title: (lg.article ? lg.article + ': ' : '') + (doc || '') || null,
       'aria-expanded': openAction === a ? 'true' : 'false', 'aria-controls': 'action-panel',
       onclick: () => openActionForm(a) }, actionLabel(a)));
   }
@@ -126,45 +153,118 @@ function lastExtensionDays(v) {
   return days;
 }
 
-function actionFields(name) {
+// usualPeriod is our state's usual preservation period from the roster
+// (the node fills it in when the field is left empty), 0 if not stated.
+function usualPeriod() {
+  const self = ((state.peers && state.peers.peers) || []).find(p => p.self);
+  return (self && self.preservation && self.preservation.period_days) || 0;
+}
+
+function responderZone(v) {
+  return (v.legal && v.legal.terms && v.legal.terms.responder_zone) || 'UTC';
+}
+
+function todayIn(zone) {
+  const z = zoneParts(zone, new Date());
+  return z ? z.date : new Date().toISOString().slice(0, 10);
+}
+
+// identifierItems are the identifiers of the request, for the outcome per
+// identifier: from the request if we can read it, else by number.
+function identifierItems(v) {
+  const ids = (v.request && Array.isArray(v.request.identifiers)) ? v.request.identifiers : null;
+  if (ids) return ids.map((x, i) => ({ index: i, label: '#' + (i + 1) + ' ' + (x.type || '') + ' ' + (x.value || '') }));
+  const n = (v.legal && v.legal.terms && v.legal.terms.identifiers) || 0;
+  return Array.from({ length: n }, (_, i) => ({ index: i, label: 'Identifier #' + (i + 1) }));
+}
+
+// actionFields completes schema.js's fields of action name for case v.
+function actionFields(name, v) {
   const def = actions[name] || { fields: [] };
-  return [{ key: 'operator', label: 'Operator (the named person acting)', required: true }].concat(def.fields || []);
+  const lg = legalOf(v, name);
+  const zone = responderZone(v);
+  const out = [{ key: 'operator', label: 'Operator (the named person acting)', required: true }];
+  for (const f0 of def.fields || []) {
+    const f = Object.assign({}, f0);
+    if (f.options === 'grounds') {
+      f.options = groundOptions(lg.grounds);
+      f.empty = 'The treaty basis of this case offers no ground for this action.';
+    }
+    if (name === 'confirm_preservation') {
+      if (f.key === 'period_days') {
+        f.min = lg.min_period_days || 60;
+        f.max = lg.max_period_days || null;
+        f.label = 'Period (days, at least ' + f.min + (f.max ? ', at most ' + f.max : '') + ')';
+        const usual = usualPeriod();
+        f.required = !usual;
+        f.hint = (usual ? 'Leave empty for our usual period of ' + usual + ' days. ' : '') +
+          'Budapest Art. 29(7): not less than sixty days, counted from the actual start.';
+      } else if (f.key === 'start_date') {
+        const req = v.legal && v.legal.terms && v.legal.terms.requested_at;
+        f.hint = 'Leave empty for today (' + todayIn(zone) + ' in ' + zone + '). Not before the request was made' +
+          (parseTime(req) ? ' (' + dayInZone(req, zone) + ')' : '') + ', not after today.';
+      } else if (f.key === 'identifier_outcomes') {
+        f.items = identifierItems(v);
+        f.default = 'preserved';
+        if (!f.items.length) continue;
+      }
+    }
+    out.push(f);
+  }
+  return out;
+}
+
+// expiryPreview says when a confirmation as filled in would end: at the
+// start of start + period in the requested state's zone.
+function expiryPreview(form, v) {
+  const zone = responderZone(v);
+  const start = form.querySelector('[name="start_date"]').value || todayIn(zone);
+  const days = parseInt(form.querySelector('[name="period_days"]').value, 10) || usualPeriod();
+  const end = days ? addDays(start, days) : '';
+  setText('action-preview', end ? 'Preservation from ' + start + ' for ' + days + ' days ends at 00:00 on ' + end + ' (' + zone + ').' : '');
 }
 
 function openActionForm(name) {
   openAction = name;
+  const v = current || {};
   const def = actions[name] || { label: labelize(name), doc: '', fields: [] };
+  const lg = legalOf(v, name);
   const panel = document.getElementById('action-panel');
   const fieldsBox = clear(document.getElementById('action-fields'));
   setText('action-title', def.label || labelize(name));
-  setText('action-doc', def.doc || '');
+  const doc = clear(document.getElementById('action-doc'));
+  if (lg.article) doc.append(h('strong', { class: 'article', id: 'action-article' }, lg.article), ' — ');
+  doc.append(lg.doc || def.doc || '');
   showBox('action-error', '');
   showBox('action-result', '');
   const form = document.getElementById('action-form');
   clearFieldErrors(form);
   form.dataset.action = name;
-  for (const f of actionFields(name)) fieldsBox.appendChild(buildField(f, f.key));
-  const set = (k, v) => { const el = form.querySelector('[name="' + k + '"]'); if (el && v !== undefined && v !== null) el.value = String(v); };
+  openFields = actionFields(name, v);
+  for (const f of openFields) fieldsBox.appendChild(buildField(f, f.key));
+  fieldsBox.appendChild(h('p', { id: 'action-preview', class: 'muted', role: 'status' }));
+  if (def.confirm) {
+    // Dangerous actions are sent only once the operator confirms them.
+    fieldsBox.appendChild(h('div', { class: 'check-row confirm-danger' },
+      h('input', { type: 'checkbox', id: 'action-confirm', name: 'confirm_danger' }),
+      h('label', { for: 'action-confirm' }, def.confirm)));
+  }
+  updateConditions(form);
+  const set = (k, val) => { const el = form.querySelector('[name="' + k + '"]'); if (el && val !== undefined && val !== null) el.value = String(val); };
   set('operator', state.me ? state.me.name : '');
-  const v = current || {};
   if (name === 'confirm_preservation') {
     const req = v.request || {};
-    set('period_days', Math.max(60, req.preservation_period_days || 90));
-    set('start_date', todayUTC());
-    const upd = () => {
-      const s = form.querySelector('[name="start_date"]').value;
-      const d = parseInt(form.querySelector('[name="period_days"]').value, 10);
-      form.querySelector('[name="expiry_date"]').value = addDays(s, d) || '';
-    };
+    // Without a usual period of our own, start from the period asked for.
+    if (!usualPeriod()) set('period_days', Math.max(lg.min_period_days || 60, req.preservation_period_days || 90));
+    const upd = () => expiryPreview(form, v);
     form.querySelector('[name="start_date"]').addEventListener('input', upd);
     form.querySelector('[name="period_days"]').addEventListener('input', upd);
     upd();
   } else if (name === 'confirm_extension') {
     const days = lastExtensionDays(v);
-    const exp = parseTime(v.expires_at);
-    if (days && exp) set('expiry_date', addDays(exp.toISOString().slice(0, 10), days));
+    if (days && parseTime(v.expires_at)) set('expiry_date', addDays(dayInZone(v.expires_at, responderZone(v)), days));
   } else if (name === 'close') {
-    const guess = { refused: 'refused', withdrawn: 'withdrawn', released: 'released', answered: 'completed', conditions_rejected: 'conditions_rejected', conditions_accepted: 'completed' }[v.state];
+    const guess = { refused: 'refused', withdrawn: 'withdrawn', released: 'released', answered: 'completed', data_provided: 'data_provided' }[v.state];
     if (guess) set('outcome', guess);
   }
   panel.hidden = false;
@@ -195,7 +295,13 @@ async function submitAction(e) {
   if (!name || !currentID) return;
   clearFieldErrors(form);
   showBox('action-error', '');
-  const body = Object.assign({ action: name }, collect(form, actionFields(name)));
+  const confirm = document.getElementById('action-confirm');
+  if (confirm && !confirm.checked) {
+    showFieldErrors(form, [{ field: 'confirm_danger', message: 'confirm before sending: this cannot be undone' }]);
+    showBox('action-error', 'Not sent: tick the confirmation first.');
+    return;
+  }
+  const body = Object.assign({ action: name }, collect(form, openFields));
   const btn = document.getElementById('action-submit');
   btn.disabled = true;
   const r = await api('POST', '/api/v1/cases/' + encodeURIComponent(currentID) + '/actions', body);
@@ -253,6 +359,19 @@ function deliveryLine(m) {
   return h('p', { class: 'tl-delivery' }, parts);
 }
 
+// detailText shows one field of an action on the timeline.
+function detailText(v, k, val) {
+  if (k === 'ground') return labelize(val) + ' (' + val + ')';
+  if (k === 'reason' || k === 'outcome' || k === 'decision') return describeOption(val);
+  if (k === 'identifier_outcomes' && Array.isArray(val)) {
+    const items = identifierItems(v);
+    return val.map(o => ((items[o.index] && items[o.index].label) || '#' + (Number(o.index) + 1)) + ': ' + describeOption(o.outcome) +
+      (o.note ? ' — ' + o.note : '')).join('\n');
+  }
+  if (val === true || val === false) return val ? 'yes' : 'no';
+  return typeof val === 'object' ? JSON.stringify(val) : String(val);
+}
+
 function renderTimeline(v) {
   const ol = clear(document.getElementById('case-timeline'));
   const msgs = v.messages || [];
@@ -270,6 +389,10 @@ function renderTimeline(v) {
   const now = Date.now();
   if (v.ack_due_at && !v.acknowledged_at) items.push({ at: v.ack_due_at, type: 'deadline', title: 'Acknowledgement due' });
   if (v.expires_at && !v.hold) items.push({ at: v.expires_at, type: 'deadline', title: 'Preservation expires' });
+  const facts = (v.legal && v.legal.facts) || {};
+  if (parseTime(facts.decision_due_at)) items.push({ at: facts.decision_due_at, type: 'deadline', title: 'Requester\'s decision due (Art. 29(6))' });
+  if (v.hold && parseTime(facts.review_due_at)) items.push({ at: facts.review_due_at, type: 'deadline', title: 'Review of the MLA hold (Protocol Art. 14(5))' });
+  if (parseTime(facts.postponed_until)) items.push({ at: facts.postponed_until, type: 'deadline', title: 'Postponement ends (Art. 27(5))' });
   items.sort((a, b) => (parseTime(a.at) || 0) - (parseTime(b.at) || 0));
   const mine = v.role;
   for (const it of items) {
@@ -301,7 +424,7 @@ function renderTimeline(v) {
       const dl = h('dl', { class: 'kv tl-details' });
       for (const [k, val] of Object.entries(d)) {
         if (k === 'action' || k === 'seq' || k === 'operator' || val === '' || val === null || val === 0) continue;
-        const shown = (k === 'ground' || k === 'reason' || k === 'outcome') ? describeOption(val) : (typeof val === 'object' ? JSON.stringify(val) : String(val));
+        const shown = detailText(v, k, val);
         dl.appendChild(h('div', null, h('dt', null, actionDetailLabels[k] || labelize(k)), h('dd', { class: 'prewrap' }, shown)));
       }
       if (dl.children.length) li.appendChild(dl);
@@ -324,6 +447,7 @@ function render(v) {
   current = v;
   document.getElementById('case-body').hidden = false;
   renderHeader(v);
+  renderLegal(v);
   renderDeadlines(v);
   renderActions(v);
   renderRequestSection(v);
@@ -423,6 +547,9 @@ export const casePage = {
     currentID = id;
     endPrint();
     if (isSupervisor()) loadAssignees();
+    // The roster gives our usual preservation period and the requester's
+    // fallback contact; the case shows without them.
+    if (!state.peers) loadPeers().then(() => { if (current && current.id === currentID) renderLegal(current); });
     load(id);
   },
   leave() {

@@ -3,6 +3,12 @@
 // "identifiers[0].from") and a <label for>, so API field errors land next
 // to the right input. collect() turns a form back into the JSON document;
 // fill() does the reverse (drafts, imports, kind switches).
+//
+// Besides the plain types, a descriptor may be 'radios' (options
+// [value, label, note], e.g. grounds with their article), 'outcomes' (one
+// select and note per item, e.g. per identifier of a request), and may carry
+// when: {field, is: [values]}: it is shown, and collected, only while the
+// top-level field has one of those values (updateConditions).
 
 import { h, $$, todayUTC } from './lib.js';
 
@@ -34,6 +40,15 @@ export function fromRFC3339(v) {
 
 // buildField returns the element(s) for one descriptor at path.
 export function buildField(f, path) {
+  const el = buildControl(f, path);
+  if (f.when) {
+    el.dataset.whenField = f.when.field;
+    el.dataset.whenIs = f.when.is.join(' ');
+  }
+  return el;
+}
+
+function buildControl(f, path) {
   const hintID = f.hint ? idFor(path + '-hint') : null;
   const hint = f.hint ? h('p', { class: 'hint', id: hintID }, f.hint) : null;
   const req = f.required ? h('span', { class: 'req', title: 'required' }, ' *') : null;
@@ -67,6 +82,30 @@ export function buildField(f, path) {
           h('label', { for: id }, l)));
       }
       fs.appendChild(row);
+      return fs;
+    }
+    case 'radios': {
+      const fs = h('fieldset', { class: 'radios', dataset: { path } }, h('legend', null, f.label, req), hint);
+      for (const [v, l, note] of f.options || []) {
+        const id = idFor(path + '-' + v);
+        fs.appendChild(h('div', { class: 'radio-row' },
+          h('input', { type: 'radio', id, name: path, value: v, 'aria-describedby': hintID }),
+          h('label', { for: id }, l, note ? h('span', { class: 'article' }, note) : null)));
+      }
+      if (!(f.options || []).length) fs.appendChild(h('p', { class: 'muted' }, f.empty || 'None is available.'));
+      return fs;
+    }
+    case 'outcomes': {
+      const fs = h('fieldset', { class: 'outcomes', dataset: { path } }, h('legend', null, f.label), hint);
+      (f.items || []).forEach((it, i) => {
+        const ip = path + '[' + i + ']';
+        const sid = idFor(ip + '.outcome'), nid = idFor(ip + '.note');
+        fs.appendChild(h('div', { class: 'outcome-row', dataset: { path: ip, index: String(it.index) } },
+          h('label', { for: sid, class: 'outcome-what' }, it.label),
+          h('select', { id: sid, name: ip + '.outcome' }, f.options.map(([v, l]) => h('option', { value: v, selected: v === f.default }, l))),
+          h('label', { for: nid, class: 'visually-hidden' }, 'Note on ' + it.label),
+          h('input', { id: nid, name: ip + '.note', type: 'text', placeholder: 'Note (optional)', autocomplete: 'off' })));
+      });
       return fs;
     }
     case 'bool': {
@@ -142,6 +181,23 @@ function readField(f, root, path) {
     }
     case 'checks':
       return $$('input[type=checkbox]', root).filter(x => x.name === path && x.checked).map(x => x.value);
+    case 'radios': {
+      const on = $$('input[type=radio]', root).find(x => x.name === path && x.checked);
+      return on ? on.value : undefined;
+    }
+    case 'outcomes': {
+      const fs = root.querySelector('fieldset.outcomes[data-path="' + path + '"]');
+      if (!fs) return undefined;
+      const out = $$('.outcome-row', fs).map(row => {
+        const o = { index: Number(row.dataset.index), outcome: byName(row, row.dataset.path + '.outcome').value };
+        const n = byName(row, row.dataset.path + '.note').value.trim();
+        if (n) o.note = n;
+        return o;
+      });
+      // Every item at the default and nothing noted reads as no list
+      // (for identifier outcomes: every identifier preserved).
+      return out.some(o => o.outcome !== f.default || o.note) ? out : undefined;
+    }
     case 'bool': {
       const el = byName(root, path);
       return el ? el.checked : undefined;
@@ -210,6 +266,19 @@ function writeField(f, root, path, v) {
       for (const x of $$('input[type=checkbox]', root)) if (x.name === path) x.checked = set.has(x.value);
       return;
     }
+    case 'radios':
+      for (const x of $$('input[type=radio]', root)) if (x.name === path) x.checked = x.value === v;
+      return;
+    case 'outcomes': {
+      const fs = root.querySelector('fieldset.outcomes[data-path="' + path + '"]');
+      const byIndex = new Map((Array.isArray(v) ? v : []).map(o => [o.index, o]));
+      for (const row of fs ? $$('.outcome-row', fs) : []) {
+        const o = byIndex.get(Number(row.dataset.index)) || {};
+        byName(row, row.dataset.path + '.outcome').value = o.outcome || f.default || '';
+        byName(row, row.dataset.path + '.note').value = o.note || '';
+      }
+      return;
+    }
     case 'bool': {
       const el = byName(root, path);
       if (el) el.checked = v === undefined ? defaultValue(f) === true : v === true;
@@ -244,10 +313,42 @@ export function buildFields(container, fields) {
   for (const f of fields) container.appendChild(buildField(f, f.key));
 }
 
-// collect reads the fields of schema from root into an object.
+// valueOf is the current value of the top-level field name under root:
+// the checked radio, or the control's value.
+function valueOf(root, name) {
+  const radio = $$('input[type=radio]', root).find(x => x.name === name && x.checked);
+  if (radio) return radio.value;
+  const el = byName(root, name);
+  return el && el.type !== 'radio' ? el.value : '';
+}
+
+function conditionHolds(root, when) {
+  return when.is.includes(valueOf(root, when.field));
+}
+
+// updateConditions shows the conditional fields under root whose
+// condition holds and hides the others; it keeps doing so as the form
+// changes.
+export function updateConditions(root) {
+  const update = () => {
+    for (const el of $$('[data-when-field]', root)) {
+      el.hidden = !el.dataset.whenIs.split(' ').includes(valueOf(root, el.dataset.whenField));
+    }
+  };
+  if (!root.dataset.conditionsWired) {
+    root.dataset.conditionsWired = '1';
+    root.addEventListener('change', update);
+    root.addEventListener('input', update);
+  }
+  update();
+}
+
+// collect reads the fields of schema from root into an object; a field
+// whose condition does not hold is left out.
 export function collect(root, fields) {
   const o = {};
   for (const f of fields) {
+    if (f.when && !conditionHolds(root, f.when)) continue;
     const v = readField(f, root, f.key);
     if (v !== undefined) o[f.key] = v;
   }

@@ -1,6 +1,9 @@
 // Network: GET /api/v1/peers — every roster member with its connection
 // state, last contact, round-trip time, outbox depth, local time, whether it
-// is within office hours, and the fallback phone and e-mail.
+// is within office hours, the fallback phone and e-mail, and its treaty
+// basis as the signed roster records it: the treaties it is Party to with
+// their dates, its reservations and declarations with theirs, and its
+// domestic preservation regime (docs/legal-model.md, section 1).
 //
 // Drills: GET /api/v1/drills/report (refreshed with the peers) gives per
 // member the latest reachability drill (reachable, RTT, last ping and its
@@ -13,6 +16,7 @@
 
 import { h, $, clear, api, fmtUTC, relative, localClock, officeHoursBadge, showBox, setText, loadPeers, errorText, parseTime,
   caseLink, duration, isAdmin } from './lib.js';
+import { treatyList, declarationList } from './legal.js';
 
 let timer = 0;
 let wired = false;
@@ -52,6 +56,30 @@ function render(data) {
         p.fallback_phone ? h('a', { href: 'tel:' + p.fallback_phone.replace(/[^+0-9]/g, '') }, p.fallback_phone) : '—', h('br'),
         p.fallback_email ? h('a', { href: 'mailto:' + p.fallback_email }, p.fallback_email) : '')));
   }
+  renderTreaties(peers);
+}
+
+// renderTreaties fills the treaty bases table: per member, the treaties
+// with their dates, the reservations and declarations with theirs, and
+// the domestic preservation regime.
+function renderTreaties(peers) {
+  const tb = clear($('#treaties-table tbody'));
+  for (const p of peers) {
+    tb.appendChild(h('tr', { dataset: { country: p.country }, class: p.self ? 'row-self' : null },
+      h('td', null, h('strong', null, p.country), p.self ? h('span', { class: 'muted small' }, ' (this node)') : null),
+      h('td', { class: 'treaties' }, treatyList(p.treaties)),
+      h('td', { class: 'declarations' }, declarationList(p.declarations)),
+      h('td', { class: 'regime' }, regimeText(p.preservation))));
+  }
+}
+
+// regimeText is a member's domestic preservation regime, if it states one.
+function regimeText(r) {
+  if (!r || !(r.period_days || r.max_total_days)) return h('span', { class: 'muted' }, 'not stated (at least 60 days, Art. 29(7))');
+  const parts = [];
+  if (r.period_days) parts.push('usually ' + r.period_days + ' days');
+  if (r.max_total_days) parts.push('at most ' + r.max_total_days + ' days in all');
+  return parts.join(', ');
 }
 
 // quarantineCell shows a member's quarantine and, for admins, the button

@@ -225,14 +225,19 @@ export function normalizeRequest(doc) {
 }
 
 // ---- actions ----------------------------------------------------------------
-
-export const refusalGrounds = [
-  ['political_offence', 'Political offence or connected with one'],
-  ['essential_interests', 'Prejudice to sovereignty, security, ordre public or other essential interests'],
-  ['dual_criminality', 'Dual-criminality reservation (Art. 29(4))'],
-  ['persecution', 'Persecution on grounds of sex, race, language, religion, nationality, ethnic origin or political opinions (UN Art. 40)'],
-  ['other', 'Other ground, stated in the reasons'],
-];
+//
+// One form per rule of protocol.Rules (protocol/lifecycle.go); the fields
+// follow Action.Validate (protocol/action.go). What depends on the case is
+// not written here but filled in from the case's `legal.actions` (node/api
+// LegalView): the article and doc of each rule, and the grounds of refusal
+// or withholding, which depend on the treaty basis of the two states, the
+// kind of request and the reservations in force (protocol/grounds.go).
+// Descriptors may carry:
+//   options: 'grounds'  the grounds legal.actions[action].grounds lists
+//   when: {field, is}   shown (and sent) only while field has one of is
+//   type: 'outcomes'    one outcome per identifier of the request
+// The lists below are the protocol's closed lists; console_test.go checks
+// them against protocol/action.go.
 
 export const insufficiencyReasons = [
   ['will_not_secure', 'Preservation will not ensure the future availability of the data'],
@@ -240,8 +245,32 @@ export const insufficiencyReasons = [
   ['prejudices_investigation', 'Preservation would otherwise prejudice the investigation'],
 ];
 
+// Budapest Art. 27(6): a request may be granted in part, per identifier.
+export const identifierOutcomes = [
+  ['preserved', 'Data preserved'],
+  ['not_found', 'No such account, address or data at the provider'],
+  ['not_held', 'The provider named does not hold these data'],
+  ['not_preserved', 'Not preserved, for the reasons stated'],
+];
+
+// The decision on the MLA request that ends the hold (Budapest Art. 29(7)).
+export const mlaDecisions = [
+  ['granted', 'Granted: the data will be handed over under MLA'],
+  ['partially_granted', 'Partially granted'],
+  ['refused', 'Refused'],
+  ['withdrawn', 'The MLA request was withdrawn'],
+];
+
+// Protocol Art. 9(6): provide, provide subject to conditions, or refuse.
+export const determineDecisions = [
+  ['provide', 'Provide the data'],
+  ['provide_with_conditions', 'Provide the data subject to conditions'],
+  ['refuse', 'Refuse'],
+];
+
 export const outcomes = [
   ['completed', 'Assistance given'],
+  ['data_provided', 'Emergency data provided'],
   ['refused', 'Request refused'],
   ['withdrawn', 'Withdrawn or no longer needed'],
   ['released', 'Preservation ended and data released'],
@@ -251,46 +280,102 @@ export const outcomes = [
 ];
 
 const note = { key: 'text', label: 'Note (optional)', type: 'textarea', rows: 3 };
+const reasons = { key: 'reasons', label: 'Reasons (sent to the requester, Art. 27(7))', type: 'textarea', required: true, rows: 5 };
+const ground = {
+  key: 'ground', label: 'Ground', type: 'radios', required: true, options: 'grounds',
+  hint: 'Only the grounds the treaty basis of this case allows are offered.',
+};
+// Budapest Art. 29(4): a dual-criminality refusal needs reasons to believe.
+const reasonsToBelieve = {
+  key: 'reasons_to_believe', type: 'bool', when: { field: 'ground', is: ['dual_criminality'] },
+  label: 'We have reasons to believe that the condition of dual criminality cannot be fulfilled at the time of disclosure (Budapest Art. 29(4))',
+};
 
-// Each action: label, doc (from the Rules), fields after "operator".
+// Each action: label, doc (a fallback for the rule's doc from the API),
+// fields after "operator", and for dangerous ones the confirmation asked
+// before sending.
 export const actions = {
   acknowledge: { label: 'Acknowledge', doc: 'A named operator takes up the request. This stops the acknowledgement clock.', fields: [note], primary: true },
-  request_info: { label: 'Ask for information', doc: 'Ask the requester for missing or unclear information.', fields: [{ key: 'text', label: 'What is missing or unclear', type: 'textarea', required: true, rows: 5 }] },
-  provide_info: { label: 'Provide information', doc: 'Answer the other side\'s information request.', fields: [{ key: 'text', label: 'Information', type: 'textarea', required: true, rows: 6 }], primary: true },
-  confirm_preservation: { label: 'Confirm preservation', doc: 'Data preserved: executing authority, domestic legal basis, period (at least 60 days) and dates.', primary: true, fields: [
+  request_info: { label: 'Ask for information', doc: 'Ask the requester for missing or unclear information. Preservation can still be confirmed meanwhile.', fields: [
+    { key: 'text', label: 'What is missing or unclear', type: 'textarea', required: true, rows: 5 }] },
+  provide_info: { label: 'Provide information', doc: 'Answer the other side\'s information request.', primary: true, fields: [
+    { key: 'text', label: 'Information', type: 'textarea', required: true, rows: 6 }] },
+  confirm_preservation: { label: 'Confirm preservation', doc: 'Data preserved: authority, legal basis, period of at least 60 days from the actual start, outcome per identifier.', primary: true, fields: [
     { key: 'executing_authority', label: 'Executing authority', required: true },
     { key: 'domestic_legal_basis', label: 'Domestic legal basis', required: true },
-    { key: 'period_days', label: 'Period (days, at least 60)', type: 'number', min: 60, required: true },
-    { key: 'start_date', label: 'Start date (UTC)', type: 'date', required: true },
-    { key: 'expiry_date', label: 'Expiry date (start + period, computed)', type: 'date', readOnly: true },
+    { key: 'period_days', label: 'Period (days)', type: 'number', min: 60 },
+    { key: 'start_date', label: 'Start date (our calendar day)', type: 'date' },
+    { key: 'identifier_outcomes', label: 'Outcome per identifier', type: 'outcomes', options: identifierOutcomes,
+      hint: 'Budapest Art. 27(6): say what became of each identifier. At least one must be preserved; if none could be, send an insufficiency notice or refuse.' },
     note] },
-  insufficiency_notice: { label: 'Insufficiency notice (Art. 29(6))', doc: 'Preservation will not secure the data, or would threaten confidentiality or prejudice the investigation; the requester decides whether to proceed.', fields: [
+  insufficiency_notice: { label: 'Insufficiency notice', doc: 'Preservation will not secure the data or would prejudice the investigation; the requester decides by a deadline.', fields: [
     { key: 'reason', label: 'Reason', type: 'select', required: true, options: insufficiencyReasons },
-    { key: 'text', label: 'Explanation', type: 'textarea', required: true }] },
-  proceed: { label: 'Proceed despite the notice', doc: 'The requester decides to proceed despite the insufficiency notice.', fields: [note], primary: true },
-  refuse: { label: 'Refuse', doc: 'Refusal with one of the permitted grounds and the reasons.', danger: true, fields: [
-    { key: 'ground', label: 'Ground', type: 'select', required: true, options: refusalGrounds },
-    { key: 'reasons', label: 'Reasons', type: 'textarea', required: true, rows: 5 }] },
-  disclose_traffic: { label: 'Disclose traffic data (Art. 30)', doc: 'Provider identity and the path through which the communication was transmitted.', fields: [
+    { key: 'text', label: 'Explanation', type: 'textarea', required: true },
+    { key: 'respond_by', label: 'Requester\'s decision due by (UTC)', type: 'datetime',
+      hint: 'Leave empty for the node\'s default deadline (72 hours unless configured otherwise).' }] },
+  proceed: { label: 'Proceed despite the notice', doc: 'The requester decides the request should nevertheless be executed.', primary: true, fields: [note] },
+  postpone: { label: 'Postpone', doc: 'Action postponed because it would prejudice a domestic investigation; reasons and a date.', fields: [
+    reasons,
+    { key: 'until', label: 'Postponed until (our calendar day)', type: 'date', required: true }] },
+  resume: { label: 'Resume', doc: 'The postponement ends.', primary: true, fields: [note] },
+  refuse: { label: 'Refuse', doc: 'Refusal on a ground the treaty basis allows, with reasons.', danger: true,
+    confirm: 'I confirm the refusal. It is sent to the requester at once and cannot be undone.',
+    fields: [ground, reasonsToBelieve, reasons] },
+  disclose_traffic: { label: 'Disclose traffic data', doc: 'Traffic data identifying another provider and the path.', fields: [
     { key: 'provider', label: 'Service provider', required: true },
     { key: 'path', label: 'Communication path', type: 'textarea', required: true },
     note] },
-  request_extension: { label: 'Request extension', doc: 'Ask to extend the preservation.', fields: [
+  withhold_traffic: { label: 'Withhold traffic data', doc: 'Traffic data withheld on an Art. 30(2) ground, with reasons.', danger: true,
+    confirm: 'I confirm that the traffic data are withheld. This is sent to the requester at once.',
+    fields: [ground, reasons, note] },
+  request_extension: { label: 'Request extension', doc: 'Ask to extend preservation.', fields: [
     { key: 'period_days', label: 'Extra days requested', type: 'number', min: 1, required: true }, note] },
-  confirm_extension: { label: 'Confirm extension', doc: 'Extension granted with a new expiry date.', primary: true, fields: [
-    { key: 'expiry_date', label: 'New expiry date (UTC)', type: 'date', required: true }, note] },
-  mla_submitted: { label: 'MLA request submitted', doc: 'The mutual legal assistance request was submitted: the data are held until a decision.', fields: [
+  confirm_extension: { label: 'Confirm extension', doc: 'Extension granted: a new expiry later than the current one.', primary: true, fields: [
+    { key: 'expiry_date', label: 'New expiry date (our calendar day)', type: 'date', required: true,
+      hint: 'Preservation ends at the start of this day in our time zone. It must be later than the current expiry.' }, note] },
+  decline_extension: { label: 'Decline extension', doc: 'Extension not granted; the current expiry stands.', fields: [reasons, note] },
+  mla_submitted: { label: 'MLA request submitted', doc: 'Tell the requested side that the MLA request was sent (the hold starts only when they receive it).', fields: [
     { key: 'mla_reference', label: 'MLA reference', required: true }, note] },
-  withdraw: { label: 'Withdraw', doc: 'The request is withdrawn or no longer needed.', danger: true, fields: [note] },
-  release: { label: 'Release preserved data', doc: 'The preserved data are released (preservation ends).', danger: true, fields: [note] },
-  determine: { label: 'Emergency determination', doc: 'Decide the emergency request, possibly with conditions.', primary: true, fields: [
-    { key: 'decision', label: 'Decision', type: 'select', required: true, options: [['disclose', 'Disclose'], ['refuse', 'Refuse']] },
-    { key: 'conditions', label: 'Conditions (if any)', type: 'textarea' },
+  mla_received: { label: 'MLA request received', doc: 'MLA request received: the data stay preserved pending a decision on it; a review date.', primary: true, fields: [
+    { key: 'mla_reference', label: 'MLA reference', required: true },
+    { key: 'review_by', label: 'Next review of the hold (our calendar day)', type: 'date',
+      hint: 'Leave empty for the node\'s default review interval (30 days unless configured otherwise).' },
+    note] },
+  review_hold: { label: 'Review the hold', doc: 'Periodic review of the retention; the next review date.', fields: [
+    { key: 'text', label: 'Outcome of the review', type: 'textarea', required: true },
+    { key: 'review_by', label: 'Next review (our calendar day)', type: 'date',
+      hint: 'Leave empty for the node\'s default review interval.' }] },
+  mla_decided: { label: 'MLA decision recorded', doc: 'A decision on the MLA request is recorded; the hold ends.', fields: [
+    { key: 'decision', label: 'Decision on the MLA request', type: 'select', required: true, options: mlaDecisions }, note] },
+  withdraw: { label: 'Withdraw', doc: 'Request withdrawn or no longer needed.', danger: true,
+    confirm: 'I confirm the withdrawal. The other side is told at once; the case cannot be reopened.',
+    fields: [note] },
+  release: { label: 'Release preserved data', doc: 'Preserved data released: after the period, the MLA decision or a withdrawal, never during the hold.', danger: true,
+    confirm: 'I confirm that the preserved data may be released. This ends the preservation for good.',
+    fields: [note] },
+  determine: { label: 'Emergency determination', doc: 'Determination on a rapidly expedited basis: provide, provide subject to conditions, or refuse.', primary: true, fields: [
+    { key: 'decision', label: 'Decision', type: 'select', required: true, options: determineDecisions },
+    { key: 'conditions', label: 'Conditions', type: 'textarea', required: true, when: { field: 'decision', is: ['provide_with_conditions'] },
+      hint: 'Protocol Art. 9(7)(a): the requester accepts them and is bound by them, or tells you it cannot comply.' },
+    Object.assign({}, ground, { when: { field: 'decision', is: ['refuse'] } }),
+    { key: 'other_cooperation', label: 'Other forms of co-operation available', type: 'textarea',
+      hint: 'Protocol Art. 9(6): say what else may be available, if anything.' },
     { key: 'text', label: 'Reasons / message', type: 'textarea', required: true }] },
-  accept_conditions: { label: 'Accept conditions', doc: 'Accept the determination\'s conditions.', primary: true, fields: [note] },
-  reject_conditions: { label: 'Reject conditions', doc: 'Reject the determination\'s conditions.', danger: true, fields: [note] },
-  answer: { label: 'Answer', doc: 'Answer the assistance query.', primary: true, fields: [{ key: 'text', label: 'Answer', type: 'textarea', required: true, rows: 8 }] },
-  close: { label: 'Close case', doc: 'Close the case with an outcome.', fields: [
+  accept_conditions: { label: 'Accept conditions', doc: 'Accept the conditions and be bound by them.', primary: true, fields: [note] },
+  reject_conditions: { label: 'Reject conditions', doc: 'The requester cannot comply with the conditions.', danger: true, fields: [note] },
+  hand_over: { label: 'Hand over the data', doc: 'The data are provided (after conditions were rejected: provided nevertheless).', primary: true, fields: [
+    { key: 'channel', label: 'Channel', placeholder: 'vigil, secure e-mail, courier…' },
+    { key: 'text', label: 'What was handed over', type: 'textarea', required: true }] },
+  request_explanation: { label: 'Ask how the data were used', doc: 'Ask the requester to explain the use made of the data in relation to a condition.', fields: [
+    { key: 'text', label: 'Question', type: 'textarea', required: true }] },
+  explain_use: { label: 'Explain the use of the data', doc: 'Explain the use made of the data.', primary: true, fields: [
+    { key: 'text', label: 'Explanation', type: 'textarea', required: true, rows: 5 }] },
+  confirmation_sent: { label: 'Formal confirmation sent', doc: 'Formal confirmation, or resubmission in the declared format, sent.', fields: [
+    { key: 'reference', label: 'Reference of the formal request' },
+    { key: 'channel', label: 'Channel', placeholder: 'diplomatic channel, central authority, e-mail…' },
+    { key: 'text', label: 'Note', type: 'textarea', required: true }] },
+  answer: { label: 'Answer', doc: 'Answer an assistance query.', primary: true, fields: [{ key: 'text', label: 'Answer', type: 'textarea', required: true, rows: 8 }] },
+  close: { label: 'Close case', doc: 'Close with an outcome.', fields: [
     { key: 'outcome', label: 'Outcome', type: 'select', required: true, options: outcomes }, note] },
 };
 
@@ -300,17 +385,21 @@ export function actionLabel(name) {
 
 // Labels for action detail keys on the timeline.
 export const actionDetailLabels = {
-  text: 'Text', ground: 'Ground', reasons: 'Reasons', executing_authority: 'Executing authority',
-  domestic_legal_basis: 'Domestic legal basis', period_days: 'Period (days)', start_date: 'Start date',
-  expiry_date: 'Expiry date', reason: 'Reason', provider: 'Provider', path: 'Communication path',
-  mla_reference: 'MLA reference', conditions: 'Conditions', decision: 'Decision', outcome: 'Outcome',
+  text: 'Text', ground: 'Ground', reasons: 'Reasons', reasons_to_believe: 'Reasons to believe (Art. 29(4))',
+  executing_authority: 'Executing authority', domestic_legal_basis: 'Domestic legal basis', period_days: 'Period (days)',
+  start_date: 'Start date', expiry_date: 'Expiry date', identifier_outcomes: 'Outcome per identifier', reason: 'Reason',
+  respond_by: 'Decision due by', provider: 'Provider', path: 'Communication path', mla_reference: 'MLA reference',
+  review_by: 'Next review', until: 'Postponed until', conditions: 'Conditions', decision: 'Decision',
+  other_cooperation: 'Other co-operation available', channel: 'Channel', reference: 'Reference', outcome: 'Outcome',
 };
 
 const optionLabel = {};
-for (const list of [refusalGrounds, insufficiencyReasons, outcomes, handlingCodes, identifierTypes, assistanceTopics]) {
+for (const list of [insufficiencyReasons, identifierOutcomes, mlaDecisions, determineDecisions, outcomes, handlingCodes, identifierTypes, assistanceTopics]) {
   for (const [v, l] of list) optionLabel[v] = optionLabel[v] || l;
 }
 
+// describeOption shows a key of the closed lists with its meaning; grounds
+// are described by the case's legal view, anything else as it is.
 export function describeOption(v) {
   return optionLabel[v] ? v + ' — ' + optionLabel[v] : String(v);
 }
