@@ -261,6 +261,18 @@ func TestConsoleTreatyBasesInBrowser(t *testing.T) {
 	}
 	screenshot(t, frTab, "legal-network-fr")
 
+	// The compose form shows the recipient's treaty basis next to it.
+	b.run(frTab, "FR composes to NL",
+		chromedp.Click(css("#nav-compose")), chromedp.WaitVisible(css("#compose-form")),
+		until(`document.querySelectorAll('#compose-to option').length > 2`),
+		setField("#compose-to", "NL"),
+		chromedp.WaitVisible(css(`#compose-basis li[data-treaty="un"]`)))
+	var composeBasis []string
+	b.evalJS(frTab, `Array.from(document.querySelectorAll('#compose-basis li')).map(x => x.dataset.treaty)`, &composeBasis)
+	if !slices.Equal(composeBasis, []string{"un"}) {
+		t.Errorf("compose: NL's treaty basis shown as %v, want [un]", composeBasis)
+	}
+
 	var peers types.PeerList
 	if code := f.api("NL", "GET", "/api/v1/peers", nil, &peers); code != http.StatusOK {
 		t.Fatalf("NL peers: HTTP %d", code)

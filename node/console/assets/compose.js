@@ -6,6 +6,7 @@
 import { h, $, $$, api, clear, navigate, errorText, fmtUTC, randomID, showBox, setText, loadPeers,
   clearFieldErrors, showFieldErrors, localClock, officeHoursBadge, relative, zoneParts, officeHours } from './lib.js';
 import { requestSchemas, renderRequest, kindLabels, normalizeRequest, emergencyKinds } from './schema.js';
+import { treatyList, declarationList } from './legal.js';
 import { buildFields, collect, fill } from './forms.js';
 
 let draftID = '';
@@ -153,6 +154,12 @@ function showPeerInfo() {
   if (p.outbox > 0) info.appendChild(h('p', { class: 'muted' }, p.outbox + ' message(s) already queued for ' + p.country + '.'));
   info.appendChild(h('p', { class: 'muted' }, 'Fallback: ', p.fallback_phone || '—', ' · ', p.fallback_email || '—',
     p.languages && p.languages.length ? ' · languages: ' + p.languages.join(', ') : ''));
+  // The treaty basis decides what can be asked and how it may be refused
+  // (docs/legal-model.md); the node checks it again on submit.
+  const basis = h('div', { class: 'recipient-basis', id: 'compose-basis' }, h('strong', null, 'Treaty basis of ' + p.country + ': '),
+    treatyList(p.treaties));
+  if (p.declarations && p.declarations.length) basis.appendChild(h('div', null, 'Reservations and declarations: ', declarationList(p.declarations)));
+  info.appendChild(basis);
 }
 
 // ---- drafts ---------------------------------------------------------------------
