@@ -283,3 +283,43 @@ func TestConsoleTreatyBasesInBrowser(t *testing.T) {
 		}
 	}
 }
+
+// TestConsoleEmergencyVerificationInBrowser: the receiving console of an
+// emergency request (Protocol Art. 9) shows the requester's verification
+// contact first, the usual defence against forged emergency requests, and
+// the determination form offers the Protocol's decisions and grounds, not
+// the Art. 29 ones.
+func TestConsoleEmergencyVerificationInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	exe := chromium(t)
+	f := newFederation(t, 2) // testnet members are Parties to the Convention and its Protocol
+	f.addUser("DE", "anna", "operator", "anna-night-shift-pass")
+	sub := f.submitKind("FR", "DE", "emergency.json")
+	f.waitDelivered("FR", sub.CaseID)
+
+	b := startBrowser(t, f, exe)
+	de := b.tab()
+	b.login(de, "DE", "anna", "anna-night-shift-pass")
+	b.openCase(de, "DE", sub.CaseID)
+	b.run(de, "DE sees the verification box", chromedp.WaitVisible(css("#case-verify .verify-person")))
+	if got := b.text(de, "#case-verify .verify-person"); got != "Commandant Marc Lefèvre" {
+		t.Errorf("verification contact shown as %q", got)
+	}
+	if got := b.text(de, "#case-verify .verify-phone"); !strings.Contains(got, "+33 1 00 00 00 10") {
+		t.Errorf("verification phone shown as %q", got)
+	}
+	if got := b.text(de, "#case-legal .legal-treaty dd"); !strings.Contains(got, "Second Additional Protocol") {
+		t.Errorf("emergency treaty basis: %q", got)
+	}
+	b.run(de, "DE opens the refusal form",
+		chromedp.Click(css(`button[data-action="refuse"]`)),
+		chromedp.WaitVisible(css(`#action-form input[name="ground"]`)))
+	var grounds []string
+	b.evalJS(de, groundValues, &grounds)
+	if slices.Contains(grounds, "political_offence") || !slices.Contains(grounds, "not_an_emergency") {
+		t.Errorf("emergency refusal grounds %v: want the Protocol's (Art. 9(6), Art. 3(2)(c)), not Art. 29(5)'s", grounds)
+	}
+	screenshot(t, de, "legal-emergency-verify-de")
+}
