@@ -53,7 +53,10 @@ func Conditions(c *store.Case, now time.Time, warnings []time.Duration) []*store
 		add(&store.Alert{Kind: AckOverdue, Severity: sev, DueAt: c.AckDueAt,
 			Message: fmt.Sprintf("%s %s request not acknowledged by %s within its deadline", c.Urgency, c.Kind, who)})
 	}
-	if c.ExpiresAt.IsZero() || c.Hold {
+	// Under the hold, and once the MLA request is decided, the period no
+	// longer governs (Budapest Art. 29(7)): the data are released or handed
+	// over on the decision.
+	if c.ExpiresAt.IsZero() || c.Hold || protocol.State(c.State) == protocol.StateMLADecided {
 		return due
 	}
 	if !now.Before(c.ExpiresAt) {
@@ -96,7 +99,7 @@ func ClearMoot(tx *store.Tx, c *store.Case, now time.Time, warnings []time.Durat
 			return err
 		}
 	}
-	if c.Hold || over {
+	if c.Hold || over || protocol.State(c.State) == protocol.StateMLADecided {
 		for _, w := range warnings {
 			if err := tx.ClearAlert(CaseAlertID(c.ID, ExpiryWarning(w)), now); err != nil {
 				return err

@@ -51,6 +51,9 @@ func TestConditions(t *testing.T) {
 			c.AcknowledgedAt, c.State, c.ExpiresAt, c.Hold = now, string(protocol.StateMLAPending), now.Add(-time.Hour), true
 		}, nil},
 		{"refused", func(c *store.Case) { c.State = string(protocol.StateRefused); c.ExpiresAt = now.Add(-time.Hour) }, nil},
+		{"MLA decided after the old expiry", func(c *store.Case) {
+			c.AcknowledgedAt, c.State, c.ExpiresAt = now, string(protocol.StateMLADecided), now.Add(-time.Hour)
+		}, nil},
 		// Protocol Art. 14(5): retention under a hold is reviewed.
 		{"hold review due", func(c *store.Case) {
 			c.AcknowledgedAt, c.State, c.Hold = now, string(protocol.StateMLAPending), true
