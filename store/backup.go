@@ -49,8 +49,8 @@ var ErrBackupCorrupt = errors.New("backup file is incomplete or damaged")
 // directory.
 var ErrRestoreTarget = errors.New("restore target must be an empty or new directory")
 
-// BackupHeader describes a backup. The caller fills in who took it; the
-// store sets the rest.
+// BackupHeader describes a backup. The caller says whose it is and when;
+// the store sets Format and StoreEncrypted.
 type BackupHeader struct {
 	Format  string    `json:"format"`
 	TakenAt time.Time `json:"taken_at"`
@@ -93,6 +93,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, h BackupHeader) (Backup
 	defer s.wg.Done()
 
 	h.Format = backupFormat
+	h.StoreEncrypted = len(s.db.Opts().EncryptionKey) > 0
 	if h.TakenAt.IsZero() {
 		h.TakenAt = time.Now().UTC()
 	}
