@@ -324,3 +324,56 @@ func copyNodeDir(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestBackupCommandsAsDocumented parses the backup and restore command
+// lines of the systemd unit and the README's "Backup and restore" with the
+// real command tree: each names an existing command and only its flags.
+func TestBackupCommandsAsDocumented(t *testing.T) {
+	unit, err := os.ReadFile("../../configs/vigil-backup.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "## Backup and restore\n")
+	if !ok {
+		t.Fatal(`README has no "Backup and restore" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var lines []string
+	for _, l := range strings.Split(string(unit), "\n") {
+		if rest, ok := strings.CutPrefix(l, "ExecStart=/usr/local/bin/vigil "); ok {
+			lines = append(lines, rest)
+		}
+	}
+	for _, l := range strings.Split(section, "\n") {
+		if rest, ok := strings.CutPrefix(l, "vigil "); ok {
+			lines = append(lines, rest)
+		}
+	}
+	want := map[string]bool{"backup": false, "restore": false}
+	for _, l := range lines {
+		args := strings.Fields(l)
+		cmd, rest, err := newRootCmd().Find(args)
+		if err != nil {
+			t.Errorf("%q: %v", l, err)
+			continue
+		}
+		if err := cmd.ParseFlags(rest); err != nil {
+			t.Errorf("%q: %v", l, err)
+		}
+		if cmd.Flags().NArg() != 0 {
+			t.Errorf("%q: stray arguments %v", l, cmd.Flags().Args())
+		}
+		if _, ok := want[cmd.Name()]; ok {
+			want[cmd.Name()] = true
+		}
+	}
+	for name, seen := range want {
+		if !seen {
+			t.Errorf("vigil %s is documented nowhere in the unit or the README section", name)
+		}
+	}
+}
