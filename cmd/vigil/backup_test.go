@@ -233,12 +233,7 @@ func TestBackupUnderLoadRestoreElsewhere(t *testing.T) {
 	// The restored outbox is delivered again; DE answers with the receipts
 	// it already gave, and stores nothing twice.
 	waitDelivered(t, restored, len(atFR))
-	atDE := map[string]int{}
-	for _, c := range listCases(t, de) {
-		if c.Direction == "incoming" {
-			atDE[c.ID]++
-		}
-	}
+	atDE := incomingCases(t, de)
 	for _, id := range all {
 		if atDE[id] != 1 {
 			t.Errorf("case %s is at DE %d times, want exactly 1", id, atDE[id])
@@ -248,18 +243,8 @@ func TestBackupUnderLoadRestoreElsewhere(t *testing.T) {
 		t.Errorf("DE holds %d incoming cases, FR accepted %d", len(atDE), len(all))
 	}
 	for id := range atFR {
-		var view types.CaseView
-		if code := apiCall(t, de, "GET", "/api/v1/cases/"+id, nil, &view); code != http.StatusOK {
-			t.Fatalf("GET case %s at DE: HTTP %d", id, code)
-		}
-		requests := 0
-		for _, msg := range view.Messages {
-			if msg.Type == "request" {
-				requests++
-			}
-		}
-		if requests != 1 {
-			t.Errorf("case %s at DE holds %d request messages, want 1", id, requests)
+		if n := requestMessages(t, de, id); n != 1 {
+			t.Errorf("case %s at DE holds %d request messages, want 1", id, n)
 		}
 	}
 	if len(atFR) <= len(before) {
@@ -267,6 +252,34 @@ func TestBackupUnderLoadRestoreElsewhere(t *testing.T) {
 	}
 	t.Logf("%d accepted, %d acknowledged before the backup, %d restored (%s queued), all at DE exactly once",
 		len(all), len(before), len(atFR), queued[1])
+}
+
+// incomingCases counts the node's incoming cases by ID.
+func incomingCases(t *testing.T, e testnet.NodeEntry) map[string]int {
+	t.Helper()
+	in := map[string]int{}
+	for _, c := range listCases(t, e) {
+		if c.Direction == "incoming" {
+			in[c.ID]++
+		}
+	}
+	return in
+}
+
+// requestMessages counts the request messages a case holds at the node.
+func requestMessages(t *testing.T, e testnet.NodeEntry, caseID string) int {
+	t.Helper()
+	var view types.CaseView
+	if code := apiCall(t, e, "GET", "/api/v1/cases/"+caseID, nil, &view); code != http.StatusOK {
+		t.Fatalf("GET case %s at %s: HTTP %d", caseID, e.Country, code)
+	}
+	n := 0
+	for _, m := range view.Messages {
+		if m.Type == "request" {
+			n++
+		}
+	}
+	return n
 }
 
 // waitDelivered waits until the node's outgoing cases number at least n
