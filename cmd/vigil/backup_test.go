@@ -212,6 +212,14 @@ func TestBackupUnderLoadRestoreElsewhere(t *testing.T) {
 	if out, err := vigil(t, "audit", "verify", "--config", restored.Config); err != nil || !strings.Contains(out, "audit log intact") {
 		t.Fatalf("audit verify on the restored node: %v\n%s", err, out)
 	}
+	// The restored log ends with the record of the backup it came from.
+	var recs types.AuditRecords
+	if code := apiCall(t, restored, "GET", "/api/v1/audit?q=store.backup", nil, &recs); code != http.StatusOK {
+		t.Fatalf("audit search: HTTP %d", code)
+	}
+	if len(recs.Records) != 1 || recs.Records[0].Actor != "user:node-admin" {
+		t.Errorf("restored audit log holds %+v, want one store.backup by user:node-admin", recs.Records)
+	}
 	atFR := map[string]int{}
 	for _, c := range listCases(t, restored) {
 		atFR[c.ID]++
