@@ -122,7 +122,7 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, h BackupHeader) (Backup
 	if _, err := w.Write(footer[:]); err != nil {
 		return BackupInfo{}, fmt.Errorf("backup: %w", err)
 	}
-	s.log.Info("backup written", zap.Int64("bytes", cw.n+backupFooterLen), zap.Uint64("version", version))
+	s.log.Debug("backup written", zap.Int64("bytes", cw.n+backupFooterLen), zap.Uint64("version", version))
 	return BackupInfo{Header: h, Bytes: cw.n + backupFooterLen, Version: version}, nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,10 +20,10 @@ import (
 // notInBackup is what an operator must keep besides the backup file; both
 // commands print it, because a restore without it is a node that cannot
 // open its own envelopes or prove its audit checkpoints.
-const notInBackup = `Not in the backup: the node's directory (vigil.yaml, keys/ with identity.key,
-encryption.key, api.token and any previous_encryption_keys, the store key
-file if store.encryption_key_file is set, and roster.json). Back that up
-separately, encrypted, and keep it apart from the backup files.`
+const notInBackup = `Not in the backup: the node's directory, that is vigil.yaml, all of keys/
+(identity.key, encryption.key, api.token, any previous_encryption_keys), the
+store key file if store.encryption_key_file is set, and roster.json. Back it
+up separately, encrypted, and keep it apart from the backup files.`
 
 func newBackupCmd() *cobra.Command {
 	var (
@@ -110,6 +112,15 @@ func takeBackup(cmd *cobra.Command, f *clientFlags, out string) error {
 	}
 	syncDir(dir)
 	w := cmd.OutOrStdout()
+	if f.json {
+		return json.NewEncoder(w).Encode(struct {
+			File    string    `json:"file"`
+			Bytes   int64     `json:"bytes"`
+			Country string    `json:"country"`
+			PeerID  string    `json:"peer_id"`
+			TakenAt time.Time `json:"taken_at"`
+		}{final, n, h.Country, h.PeerID, h.TakenAt})
+	}
 	fmt.Fprintf(w, "backup of %s (peer %s) taken %s\n%d bytes written to %s (mode 0600, records in clear)\n%s\n",
 		h.Country, h.PeerID, h.TakenAt.UTC().Format("2006-01-02 15:04:05 UTC"), n, final, notInBackup)
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io/fs"
 	"net/http"
 	"os"
@@ -154,6 +155,23 @@ func TestBackupUnderLoadRestoreElsewhere(t *testing.T) {
 	backup := files[0]
 	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("backup file mode %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+	// For scripts: --json says where the backup went.
+	jsonOut := filepath.Join(dir, "scripted.backup")
+	out, err = vigil(t, "backup", "--config", fr.Config, "--out", jsonOut, "--json")
+	var said struct {
+		File    string `json:"file"`
+		Bytes   int64  `json:"bytes"`
+		Country string `json:"country"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &said) != nil || said.File != jsonOut || said.Country != "FR" {
+		t.Fatalf("backup --json: %v\n%s", err, out)
+	}
+	if fi, err := os.Stat(jsonOut); err != nil || fi.Size() != said.Bytes {
+		t.Fatalf("backup --json said %d bytes; file: %v", said.Bytes, err)
+	}
+	if out, err := vigil(t, "backup", "--config", fr.Config, "--out", jsonOut); err == nil || !strings.Contains(out, "never overwritten") {
+		t.Fatalf("backup over an existing file: %v\n%s", err, out)
 	}
 	load.Wait()
 	mu.Lock()
