@@ -4,8 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,20 +50,27 @@ var ErrNotBackup = errors.New("not a Vigil backup file")
 // ErrBackupCorrupt is returned for a backup that is truncated or damaged.
 var ErrBackupCorrupt = errors.New("backup file is incomplete or damaged")
 
+// ErrBackupKey is returned when an encrypted backup is restored without
+// its store key.
+var ErrBackupKey = errors.New("backup is encrypted with the node's store key")
+
 // ErrRestoreTarget is returned when the restore target is not an empty
 // directory.
 var ErrRestoreTarget = errors.New("restore target must be an empty or new directory")
 
 // BackupHeader describes a backup. The caller says whose it is and when;
-// the store sets Format and StoreEncrypted.
+// the store sets the rest.
 type BackupHeader struct {
 	Format  string    `json:"format"`
 	TakenAt time.Time `json:"taken_at"`
 	Country string    `json:"country,omitempty"`
 	PeerID  string    `json:"peer_id,omitempty"`
-	// StoreEncrypted says the store was encrypted at rest. The backup
-	// itself holds the decrypted records either way.
-	StoreEncrypted bool `json:"store_encrypted"`
+	// StoreEncrypted says the store was encrypted at rest; its backup
+	// is then encrypted with the same key (backupSealer), and KeyID and
+	// Salt say with which.
+	StoreEncrypted bool   `json:"store_encrypted"`
+	KeyID          string `json:"key_id,omitempty"`
+	Salt           []byte `json:"salt,omitempty"`
 }
 
 const backupFormat = "vigil-backup/1"
@@ -93,7 +105,19 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, h BackupHeader) (Backup
 	defer s.wg.Done()
 
 	h.Format = backupFormat
-	h.StoreEncrypted = len(s.db.Opts().EncryptionKey) > 0
+	storeKey := s.db.Opts().EncryptionKey
+	var sealer *backupSealer
+	h.StoreEncrypted, h.KeyID, h.Salt = false, "", nil
+	if len(storeKey) > 0 {
+		h.StoreEncrypted, h.KeyID, h.Salt = true, backupKeyID(storeKey), make([]byte, 32)
+		if _, err := rand.Read(h.Salt); err != nil {
+			return BackupInfo{}, fmt.Errorf("backup salt: %w", err)
+		}
+		var err error
+		if sealer, err = newBackupSealer(storeKey, h.Salt); err != nil {
+			return BackupInfo{}, err
+		}
+	}
 	if h.TakenAt.IsZero() {
 		h.TakenAt = time.Now().UTC()
 	}
@@ -110,7 +134,15 @@ func (s *Store) Backup(ctx context.Context, w io.Writer, h BackupHeader) (Backup
 	st := s.db.NewStream()
 	st.NumGo = 1 // one read transaction: one snapshot (see above)
 	st.LogPrefix = "store.Backup"
-	version, err := st.Backup(cw, 0)
+	var out io.Writer = cw
+	if sealer != nil {
+		sealer.w = cw
+		out = sealer
+	}
+	version, err := st.Backup(out, 0)
+	if err == nil && sealer != nil {
+		err = sealer.close()
+	}
 	if err != nil {
 		return BackupInfo{}, fmt.Errorf("backup: %w", err)
 	}
@@ -260,7 +292,14 @@ func Restore(path string, opts Options) (res RestoreResult, err error) {
 	if err != nil {
 		return res, fmt.Errorf("restore: open %s: %w", opts.Dir, err)
 	}
-	if err := db.Load(stream, 16); err != nil {
+	var data io.Reader = stream
+	if h.StoreEncrypted {
+		if data, err = openBackup(h, stream, opts.EncryptionKey); err != nil {
+			db.Close()
+			return res, fmt.Errorf("restore %s: %w", path, err)
+		}
+	}
+	if err := db.Load(data, 16); err != nil {
 		db.Close()
 		return res, fmt.Errorf("restore: load %s: %w", path, err)
 	}
@@ -329,4 +368,156 @@ func clearTarget(dir string, created bool) {
 	for _, e := range ents {
 		os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
+}
+
+// An encrypted store's backup is encrypted too, with a key derived from the
+// store key and a random per-backup salt (HKDF-SHA256), so that no two
+// backups share an AES-GCM key and a counter nonce never repeats. The
+// Badger stream is cut into chunks of up to backupChunk bytes, each
+// stored as its sealed length (uint32, big-endian) and AES-256-GCM
+// ciphertext; the additional data is the chunk's number and whether it is
+// the last, so chunks cannot be reordered, and a backup cut at a chunk
+// boundary lacks its last chunk. The footer's SHA-256 is over the
+// ciphertext: a backup can be checked without the key.
+const backupChunk = 64 << 10
+
+// backupKeyID names a store key without revealing it.
+func backupKeyID(key []byte) string {
+	sum := sha256.Sum256(append([]byte("vigil backup key id\x00"), key...))
+	return hex.EncodeToString(sum[:8])
+}
+
+func backupAEAD(key, salt []byte) (cipher.AEAD, error) {
+	k, err := hkdf.Key(sha256.New, key, salt, "vigil backup v1", 32)
+	if err != nil {
+		return nil, fmt.Errorf("backup key: %w", err)
+	}
+	block, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, fmt.Errorf("backup key: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+// backupAD is a chunk's additional data: its number and the last flag.
+func backupAD(n uint64, last bool) []byte {
+	ad := make([]byte, 9)
+	binary.BigEndian.PutUint64(ad, n)
+	if last {
+		ad[8] = 1
+	}
+	return ad
+}
+
+func backupNonce(aead cipher.AEAD, n uint64) []byte {
+	nonce := make([]byte, aead.NonceSize())
+	binary.BigEndian.PutUint64(nonce[len(nonce)-8:], n)
+	return nonce
+}
+
+// backupSealer encrypts the stream written to it in chunks; close seals
+// the last one.
+type backupSealer struct {
+	aead cipher.AEAD
+	w    io.Writer
+	buf  []byte
+	n    uint64
+}
+
+func newBackupSealer(key, salt []byte) (*backupSealer, error) {
+	aead, err := backupAEAD(key, salt)
+	if err != nil {
+		return nil, err
+	}
+	return &backupSealer{aead: aead, buf: make([]byte, 0, backupChunk)}, nil
+}
+
+func (b *backupSealer) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		if len(b.buf) == backupChunk {
+			// Sealed only once more follows, so the last chunk is the
+			// one close seals.
+			if err := b.seal(false); err != nil {
+				return written, err
+			}
+		}
+		k := min(len(p), backupChunk-len(b.buf))
+		b.buf = append(b.buf, p[:k]...)
+		p, written = p[k:], written+k
+	}
+	return written, nil
+}
+
+func (b *backupSealer) close() error { return b.seal(true) }
+
+func (b *backupSealer) seal(last bool) error {
+	ct := b.aead.Seal(nil, backupNonce(b.aead, b.n), b.buf, backupAD(b.n, last))
+	var l [4]byte
+	binary.BigEndian.PutUint32(l[:], uint32(len(ct)))
+	if _, err := b.w.Write(l[:]); err != nil {
+		return err
+	}
+	if _, err := b.w.Write(ct); err != nil {
+		return err
+	}
+	b.buf, b.n = b.buf[:0], b.n+1
+	return nil
+}
+
+// openBackup returns the decrypted stream of an encrypted backup.
+func openBackup(h BackupHeader, r io.Reader, key []byte) (io.Reader, error) {
+	if len(key) == 0 {
+		return nil, fmt.Errorf("%w (key id %s): give it with --store-key", ErrBackupKey, h.KeyID)
+	}
+	if id := backupKeyID(key); id != h.KeyID {
+		return nil, fmt.Errorf("%w with id %s; the key given has id %s", ErrBackupKey, h.KeyID, id)
+	}
+	aead, err := backupAEAD(key, h.Salt)
+	if err != nil {
+		return nil, err
+	}
+	return &backupOpener{aead: aead, r: r}, nil
+}
+
+type backupOpener struct {
+	aead cipher.AEAD
+	r    io.Reader
+	buf  []byte // decrypted, not yet read
+	n    uint64
+	last bool
+}
+
+func (o *backupOpener) Read(p []byte) (int, error) {
+	for len(o.buf) == 0 {
+		if o.last {
+			if _, err := o.r.Read(make([]byte, 1)); err != io.EOF {
+				return 0, fmt.Errorf("%w: data after the last chunk", ErrBackupCorrupt)
+			}
+			return 0, io.EOF
+		}
+		var l [4]byte
+		if _, err := io.ReadFull(o.r, l[:]); err != nil {
+			return 0, fmt.Errorf("%w: chunk %d: %v", ErrBackupCorrupt, o.n, err)
+		}
+		size := binary.BigEndian.Uint32(l[:])
+		if size > backupChunk+uint32(o.aead.Overhead()) {
+			return 0, fmt.Errorf("%w: chunk %d of %d bytes", ErrBackupCorrupt, o.n, size)
+		}
+		ct := make([]byte, size)
+		if _, err := io.ReadFull(o.r, ct); err != nil {
+			return 0, fmt.Errorf("%w: chunk %d: %v", ErrBackupCorrupt, o.n, err)
+		}
+		pt, err := o.aead.Open(nil, backupNonce(o.aead, o.n), ct, backupAD(o.n, false))
+		if err != nil {
+			if pt, err = o.aead.Open(nil, backupNonce(o.aead, o.n), ct, backupAD(o.n, true)); err != nil {
+				return 0, fmt.Errorf("%w: chunk %d does not decrypt", ErrBackupCorrupt, o.n)
+			}
+			o.last = true
+		}
+		o.buf, o.n = pt, o.n+1
+	}
+	k := copy(p, o.buf)
+	o.buf = o.buf[k:]
+	return k, nil
 }

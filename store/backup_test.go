@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -85,11 +87,19 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("CheckBackup = %+v, %v", h, err)
 	}
 
-	// Restored into a new directory, with another store key: the backup
-	// holds records, not Badger's encrypted files.
+	// The backup of an encrypted store is encrypted: no record is in it
+	// in clear.
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, payload("m007", 2000)[:64]) || bytes.Contains(raw, []byte("case-m007")) {
+		t.Fatal("the backup of an encrypted store holds records in clear")
+	}
+
+	// Restored into a new directory with the store key.
 	dir := filepath.Join(t.TempDir(), "restored")
-	key2 := bytes.Repeat([]byte{9}, 32)
-	res, err := Restore(path, Options{Dir: dir, Profile: ProfileSmall, Logger: testLogger(t), EncryptionKey: key2})
+	res, err := Restore(path, Options{Dir: dir, Profile: ProfileSmall, Logger: testLogger(t), EncryptionKey: key})
 	if err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
@@ -99,7 +109,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("restored dir: %v %v", fi.Mode(), err)
 	}
-	r, _ := openStore(t, dir, func(o *Options) { o.EncryptionKey = key2 })
+	r, _ := openStore(t, dir, func(o *Options) { o.EncryptionKey = key })
 	got := dumpAll(t, r)
 	if len(got) != len(want) {
 		t.Fatalf("restored %d keys, want %d", len(got), len(want))
@@ -296,5 +306,68 @@ func TestBackupStops(t *testing.T) {
 	}
 	if _, err := s.Backup(context.Background(), &buf, BackupHeader{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Backup of a closed store: %v", err)
+	}
+}
+
+// TestEncryptedBackupRefuses: an encrypted backup is restored only with
+// its key, and a backup cut at a chunk boundary is refused even when its
+// footer is made to match.
+func TestEncryptedBackupRefuses(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	s, _ := openStore(t, t.TempDir(), func(o *Options) { o.EncryptionKey = key })
+	for i := 0; i < 40; i++ { // several chunks
+		if err := s.Update(context.Background(), enqueueWithAudit(fmt.Sprintf("m%d", i), "peer-ee", 4000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path, _ := writeBackup(t, s, BackupHeader{})
+	restore := func(p string, k []byte) error {
+		_, err := Restore(p, Options{Dir: filepath.Join(t.TempDir(), "r"), Profile: ProfileSmall, Logger: testLogger(t), EncryptionKey: k})
+		return err
+	}
+	if err := restore(path, nil); !errors.Is(err, ErrBackupKey) {
+		t.Fatalf("restore without the key: %v", err)
+	}
+	if err := restore(path, bytes.Repeat([]byte{8}, 32)); !errors.Is(err, ErrBackupKey) {
+		t.Fatalf("restore with another key: %v", err)
+	}
+
+	// Drop the last chunk and write a footer that matches what is left.
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := bytes.IndexByte(b[len(backupMagic):], '\n') + len(backupMagic) + 1
+	body := b[head : len(b)-backupFooterLen]
+	cut := 0
+	for off := 0; off < len(body); {
+		size := int(binary.BigEndian.Uint32(body[off:]))
+		if off+4+size == len(body) {
+			cut = off
+		}
+		off += 4 + size
+	}
+	if cut == 0 {
+		t.Fatal("the backup has only one chunk")
+	}
+	forged := append(bytes.Clone(b[:head]), body[:cut]...)
+	sum := sha256.New()
+	var l [8]byte
+	binary.BigEndian.PutUint64(l[:], uint64(cut))
+	sum.Write(forged)
+	sum.Write(l[:])
+	forged = append(append(append(forged, l[:]...), sum.Sum(nil)...), backupEndMagic...)
+	fp := filepath.Join(t.TempDir(), "forged")
+	if err := os.WriteFile(fp, forged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CheckBackup(fp); err != nil {
+		t.Fatalf("the forged footer does not match: %v", err)
+	}
+	if err := restore(fp, key); !errors.Is(err, ErrBackupCorrupt) {
+		t.Fatalf("restore of a backup without its last chunk: %v", err)
+	}
+	if err := restore(path, key); err != nil {
+		t.Fatalf("restore with the key: %v", err)
 	}
 }

@@ -39,9 +39,11 @@ snapshot of its whole store while it keeps working, and writes it to FILE
 goes in it as vigil-CC-YYYYMMDDTHHMMSSZ.backup. The file is checked (length and
 SHA-256) before it gets its name, so FILE is only ever a complete backup.
 
-The backup holds every record in clear, request contents, password hashes and
-second-factor secrets included, even when the store is encrypted at rest:
-protect it like the node's keys (encrypt it when it leaves the host).
+Without store encryption, the backup holds every record in clear, request
+contents, password hashes and second-factor secrets included: protect it like
+the node's keys (encrypt it when it leaves the host). With store encryption
+(store.encryption_key_file) it is encrypted with that key, and only restores
+with it.
 
 ` + notInBackup + `
 
@@ -121,8 +123,12 @@ func takeBackup(cmd *cobra.Command, f *clientFlags, out string) error {
 			TakenAt time.Time `json:"taken_at"`
 		}{final, n, h.Country, h.PeerID, h.TakenAt})
 	}
-	fmt.Fprintf(w, "backup of %s (peer %s) taken %s\n%d bytes written to %s (mode 0600, records in clear)\n%s\n",
-		h.Country, h.PeerID, h.TakenAt.UTC().Format("2006-01-02 15:04:05 UTC"), n, final, notInBackup)
+	how := "records in clear: encrypt it when it leaves the host"
+	if h.StoreEncrypted {
+		how = "encrypted with the store key " + h.KeyID + ", which a restore needs"
+	}
+	fmt.Fprintf(w, "backup of %s (peer %s) taken %s\n%d bytes written to %s (mode 0600, %s)\n%s\n",
+		h.Country, h.PeerID, h.TakenAt.UTC().Format("2006-01-02 15:04:05 UTC"), n, final, how, notInBackup)
 	return nil
 }
 
@@ -198,7 +204,7 @@ member of the network (one identity key).
 	}
 	c.Flags().StringVar(&in, "in", "", "backup file to restore (required)")
 	c.Flags().StringVar(&dataDir, "data-dir", "", "new or empty directory for the restored store (required)")
-	c.Flags().StringVar(&storeKey, "store-key", "", "AES key file to encrypt the restored store at rest (the config's store.encryption_key_file, if set)")
+	c.Flags().StringVar(&storeKey, "store-key", "", "the config's store.encryption_key_file, if set: decrypts the backup and encrypts the restored store at rest")
 	c.Flags().StringVar(&profile, "profile", string(store.ProfileDefault), "store profile: default or small (the config's store.profile)")
 	_ = c.MarkFlagRequired("in")
 	_ = c.MarkFlagRequired("data-dir")

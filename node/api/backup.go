@@ -21,9 +21,10 @@ type Backupper interface {
 // handleBackup streams an online, consistent backup of the whole store
 // (store.Backup: Badger's backup stream, framed and checksummed). It is
 // mounted for PermManageUsers, which only admins hold: the backup holds
-// every record in clear, request contents, users' password hashes and
-// second-factor secrets included, even when the store is encrypted at
-// rest. The node's keys are files and are not in it.
+// every record, request contents, users' password hashes and second-factor
+// secrets included (in clear unless the store is encrypted at rest; then
+// the backup is encrypted with the store key). The node's keys are files
+// and are not in it.
 //
 // The backup is recorded in the audit log and a checkpoint signed before
 // the snapshot is read, so a restored node's log ends with the record of
