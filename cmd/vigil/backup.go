@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -64,8 +65,11 @@ Restore with 'vigil restore'.`,
 func takeBackup(cmd *cobra.Command, f *clientFlags, out string) error {
 	dir, name := out, ""
 	if fi, err := os.Stat(out); err != nil || !fi.IsDir() {
-		if err == nil {
+		switch {
+		case err == nil:
 			return fmt.Errorf("backup: %s already exists; backups are never overwritten", out)
+		case strings.HasSuffix(out, string(filepath.Separator)):
+			return fmt.Errorf("backup: directory %s: %w", out, err)
 		}
 		dir, name = filepath.Dir(out), filepath.Base(out)
 	}

@@ -173,6 +173,9 @@ func TestBackupUnderLoadRestoreElsewhere(t *testing.T) {
 	if out, err := vigil(t, "backup", "--config", fr.Config, "--out", jsonOut); err == nil || !strings.Contains(out, "never overwritten") {
 		t.Fatalf("backup over an existing file: %v\n%s", err, out)
 	}
+	if out, err := vigil(t, "backup", "--config", fr.Config, "--out", filepath.Join(dir, "no-such-dir")+"/"); err == nil || !strings.Contains(out, "no such file") {
+		t.Fatalf("backup into a missing directory: %v\n%s", err, out)
+	}
 	load.Wait()
 	mu.Lock()
 	all := append([]string(nil), accepted...)
