@@ -6,8 +6,9 @@
 // (group commit). Update returns only after that sync, so anything a caller
 // acknowledges to a user or a peer is on disk first.
 //
-// It is one package (about 2,800 lines) because every record kind, index
+// It is one package (about 3,400 lines) because every record kind, index
 // and the audit log are written in the committer's shared transactions;
 // split apart, each would need the transaction type exported and a way
-// into the committer.
+// into the committer. Online backup and restore (backup.go) read and load
+// the Badger database underneath, which nothing outside may reach.
 package store

@@ -36,5 +36,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(operatorCmds()...)
 	root.AddCommand(newAuditCmd(), newUserCmd())
 	root.AddCommand(newDrillCmd(), newPeerCmd())
+	root.AddCommand(newBackupCmd(), newRestoreCmd())
 	return root
 }

@@ -168,12 +168,7 @@ func TestKill9LoopUnderTraffic(t *testing.T) {
 			t.Errorf("accepted case %s is at FR %d times, want 1", id, atFR[id])
 		}
 	}
-	atDE := map[string]int{}
-	for _, c := range listCases(t, de) {
-		if c.Direction == "incoming" {
-			atDE[c.ID]++
-		}
-	}
+	atDE := incomingCases(t, de)
 	for id, n := range atFR {
 		if n != 1 {
 			t.Errorf("case %s is listed %d times at FR", id, n)
@@ -188,18 +183,8 @@ func TestKill9LoopUnderTraffic(t *testing.T) {
 	// No envelope was stored twice inside a case either: each case at DE
 	// holds its one request.
 	for id := range atDE {
-		var view types.CaseView
-		if code := apiCall(t, de, "GET", "/api/v1/cases/"+id, nil, &view); code != http.StatusOK {
-			t.Fatalf("GET case %s at DE: HTTP %d", id, code)
-		}
-		requests := 0
-		for _, m := range view.Messages {
-			if m.Type == "request" {
-				requests++
-			}
-		}
-		if requests != 1 {
-			t.Errorf("case %s at DE holds %d request messages, want 1", id, requests)
+		if n := requestMessages(t, de, id); n != 1 {
+			t.Errorf("case %s at DE holds %d request messages, want 1", id, n)
 		}
 	}
 	t.Logf("%d cases at FR, all delivered exactly once to DE", len(atFR))

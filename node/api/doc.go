@@ -27,7 +27,7 @@
 //   - Effect and record in one store transaction (assigning a case): all
 //     or nothing. The request fails with 503 and nothing happened.
 //   - Reads that must be recorded (viewing a case, verifying or exporting
-//     the log): the answer is withheld. 503, and the caller learns nothing
+//     the log, taking a backup): the answer is withheld. 503, and the caller learns nothing
 //     it could not be seen to have learnt.
 //   - A roster, once verified and installed, is in force (and gossiped);
 //     if its roster.applied record then fails, the answer is 500 saying

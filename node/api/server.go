@@ -217,6 +217,7 @@ func New(d Deps) *Server {
 	s.Handle("GET /api/v1/audit/verify", accounts.PermReadAudit, s.handleAuditVerify)
 	s.Handle("GET /api/v1/audit/export", accounts.PermReadAudit, s.handleAuditExport)
 	s.Handle("GET /api/v1/stats", accounts.PermReadStats, s.handleStats)
+	s.Handle("GET /api/v1/backup", accounts.PermManageUsers, s.handleBackup) // admins only (backup.go)
 
 	s.Handle("GET /api/v1/users", accounts.PermManageUsers, s.handleUsers)
 	s.Handle("POST /api/v1/users", accounts.PermManageUsers, s.handleUsers)
