@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,8 +18,8 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := newRootCmd().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "vigil:", err)
+	if cmd, err := newRootCmd().ExecuteContextC(ctx); err != nil {
+		reportError(os.Stderr, cmd, err)
 		os.Exit(1)
 	}
 }
@@ -35,6 +34,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newInitCmd(), newRunCmd(), newRosterCmd(), testnetCmd(), benchCmd())
 	root.AddCommand(operatorCmds()...)
 	root.AddCommand(newAuditCmd(), newUserCmd())
-	root.AddCommand(newDrillCmd(), newPeerCmd())
+	root.AddCommand(newDrillCmd(), newPeerCmd(), newVersionCmd())
+	hardenCommands(root)
 	return root
 }
