@@ -9,8 +9,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -177,5 +179,35 @@ func TestCLIJSONErrors(t *testing.T) {
 	out, err := vigil(t, "cases", "--api", srv.URL, "--token", "x")
 	if exitCode(t, err) != 1 || !strings.HasPrefix(out, "vigil: request is invalid\n  to: unknown country") {
 		t.Fatalf("text error: %q", out)
+	}
+}
+
+// TestInitAgainCLI: 'vigil init' again with the same values says nothing
+// changed and writes nothing; with another country it fails and leaves
+// member.json as it was.
+func TestInitAgainCLI(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "de")
+	if out, err := vigil(t, "init", "--dir", dir, "--country", "DE"); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+	member := filepath.Join(dir, "member.json")
+	before, _ := os.ReadFile(member)
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(member, old, old); err != nil {
+		t.Fatal(err)
+	}
+	out, err := vigil(t, "init", "--dir", dir, "--country", "DE")
+	if err != nil || !strings.Contains(out, "nothing changed") || strings.Contains(out, "created") {
+		t.Fatalf("init again: %v\n%s", err, out)
+	}
+	if fi, _ := os.Stat(member); !fi.ModTime().Equal(old) {
+		t.Error("init with the same values rewrote member.json")
+	}
+	out, err = vigil(t, "init", "--dir", dir, "--country", "FR")
+	if exitCode(t, err) != 1 || !strings.Contains(out, "--country FR conflicts") || strings.Contains(out, "nothing changed") {
+		t.Fatalf("init --country FR over DE: %v\n%s", err, out)
+	}
+	if after, _ := os.ReadFile(member); !bytes.Equal(before, after) {
+		t.Fatal("refused init changed member.json")
 	}
 }
