@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -158,6 +159,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 	if skipped > maxReadmeSkips {
 		t.Fatalf("%d README blocks are skipped (at most %d): make them runnable", skipped, maxReadmeSkips)
 	}
+	checkNodeLogs(t, filepath.Join(clone, "testnet"))
 	// What the walkthrough says it leaves behind.
 	for _, f := range []string{"testnet/testnet.json", "fr-audit.jsonl", "answer.json"} {
 		if fi, err := os.Stat(filepath.Join(clone, f)); err != nil || fi.Size() == 0 {
@@ -269,5 +271,42 @@ func startBackground(t *testing.T, where string, cmd *exec.Cmd, until string) {
 			t.Fatalf("%s: did not print %q within 2 minutes:\n%s", where, until, out.String())
 		case <-tick.C:
 		}
+	}
+}
+
+// checkNodeLogs reads the walkthrough's node logs as a person would: no
+// logger name repeats a segment ("node.accounts.accounts"), and DE's log
+// says which country sent the request, of which kind and urgency.
+func checkNodeLogs(t *testing.T, dir string) {
+	t.Helper()
+	logs, _ := filepath.Glob(filepath.Join(dir, "*", "node.log"))
+	if len(logs) == 0 {
+		t.Fatalf("no node.log under %s", dir)
+	}
+	var received bool
+	for _, path := range logs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var e map[string]any
+			if json.Unmarshal([]byte(l), &e) != nil {
+				continue // a line the process wrote before its logger
+			}
+			name, _ := e["logger"].(string)
+			parts := strings.Split(name, ".")
+			for i := 1; i < len(parts); i++ {
+				if parts[i] == parts[i-1] {
+					t.Errorf("%s: logger name %q repeats %q", path, name, parts[i])
+				}
+			}
+			if e["msg"] == "envelope received" && e["country"] == "FR" && e["kind"] == "preservation" && e["urgency"] != nil {
+				received = true
+			}
+		}
+	}
+	if !received {
+		t.Errorf("no node log has an 'envelope received' line from FR with its kind and urgency")
 	}
 }
