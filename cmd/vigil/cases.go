@@ -37,7 +37,7 @@ func newCasesCmd() *cobra.Command {
 			return showCaseList(cmd, &f)
 		},
 	}
-	c.Flags().String("state", "", "only cases in this legal state")
+	c.Flags().String("state", "", "only cases in this legal state: "+strings.Join(legalStates(), ", "))
 	c.Flags().String("direction", "", "incoming or outgoing")
 	c.Flags().String("kind", "", strings.Join(caseFilters()["kind"], ", "))
 	f.register(c)

@@ -211,3 +211,14 @@ func TestInitAgainCLI(t *testing.T) {
 		t.Fatal("refused init changed member.json")
 	}
 }
+
+// TestCLIUserAddRefusesUnknownRole before asking for a password.
+func TestCLIUserAddRefusesUnknownRole(t *testing.T) {
+	_, err := runLocal("user", "add", "--role", "operater", "claire", "--api", "http://127.0.0.1:1", "--token", "x")
+	mustFail(t, "user add --role operater", err, `--role "operater" is not one of: operator, supervisor, auditor, admin`)
+}
+
+func TestCLIUserRoleRefusesUnknownRole(t *testing.T) {
+	_, err := runLocal("user", "role", "claire", "superviser", "--api", "http://127.0.0.1:1", "--token", "x")
+	mustFail(t, "user role claire superviser", err, `ROLE "superviser" is not one of: operator, supervisor`)
+}
