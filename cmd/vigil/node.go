@@ -101,7 +101,7 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			defer log.Sync()
-			node.RouteLibp2pLogs(log)
+			node.RouteLibp2pLogs(log.Named("node")) // node.libp2p.swarm2 beside node.delivery
 			n, err := node.New(cfg, node.Options{Logger: log.Named("node")})
 			if err != nil {
 				return err
