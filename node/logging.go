@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/gologshim"
@@ -52,11 +53,48 @@ var libp2pLogOnce sync.Once
 // (libp2p's info level is noise for an operator). It is process-wide, so the
 // first node in a process wins.
 func RouteLibp2pLogs(log *zap.Logger) {
-	libp2pLogOnce.Do(func() {
-		core := log.Named("libp2p").Core()
-		h := zapslog.NewHandler(levelFloor{core, zapcore.WarnLevel})
-		gologshim.SetDefaultHandler(h)
-	})
+	libp2pLogOnce.Do(func() { gologshim.SetDefaultHandler(libp2pHandler(log)) })
+}
+
+// libp2pHandler is the slog handler libp2p's loggers write to: log's core
+// with a warn floor, each line named like the node's own
+// ("node.libp2p.swarm2", where go-log's "logger" attribute gives the
+// subsystem) and with its caller, so both kinds of line have one shape and
+// a log filter on the logger name finds them.
+func libp2pHandler(log *zap.Logger) slog.Handler {
+	name := "libp2p"
+	if log.Name() != "" {
+		name = log.Name() + ".libp2p"
+	}
+	return newSubsystemHandler(levelFloor{log.Core(), zapcore.WarnLevel}, name, name)
+}
+
+// subsystemHandler turns gologshim's "logger" attribute into the zap
+// logger name instead of a field (which in JSON repeated the "logger" key).
+type subsystemHandler struct {
+	slog.Handler
+	core       zapcore.Core
+	base, name string
+}
+
+func newSubsystemHandler(core zapcore.Core, base, name string) *subsystemHandler {
+	return &subsystemHandler{Handler: zapslog.NewHandler(core, zapslog.WithName(name), zapslog.WithCaller(true)),
+		core: core, base: base, name: name}
+}
+
+func (h *subsystemHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	next, rest := h, make([]slog.Attr, 0, len(attrs))
+	for _, a := range attrs {
+		if a.Key == "logger" && a.Value.Kind() == slog.KindString && a.Value.String() != "" {
+			next = newSubsystemHandler(h.core, h.base, h.base+"."+a.Value.String())
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if len(rest) == 0 {
+		return next
+	}
+	return &subsystemHandler{Handler: next.Handler.WithAttrs(rest), core: next.core, base: next.base, name: next.name}
 }
 
 // levelFloor raises a core's minimum level.

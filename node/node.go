@@ -181,7 +181,7 @@ func New(cfg *config.Config, opts Options) (n *Node, err error) {
 	n.drills = n.newDrills()
 	n.newAdmission()
 	n.cases = n.newCases()
-	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts"),
+	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log, // accounts names its logger
 		// Behind the default loopback listener every console user shares
 		// one address, so the per-address budget is set for a whole shift.
 		LoginsPerMinute: 30})

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/vigil-network/vigil/node/deliver"
+	"github.com/vigil-network/vigil/store"
 )
 
 // Outbox is the node's delivery workers (node/deliver); nil before Start.
@@ -21,7 +22,20 @@ func (n *Node) newOutbox(ctx context.Context) *deliver.Outbox {
 func (n *Node) newInbox(ctx context.Context) *deliver.Inbox {
 	return deliver.NewInbox(ctx, deliver.InboxOptions{Opener: n.sealer, Directory: n.roster, Acceptor: n.cases,
 		Admission: n.admission, Key: n.key, Clock: n.clock, Now: n.now, RefusalLog: n.refusalLog,
-		Logger: n.log.Named("receive"), OnReceived: n.opts.OnReceived,
+		Logger: n.log.Named("receive"), OnReceived: n.opts.OnReceived, CaseMeta: n.caseMeta,
 		CountRejected: func(code string) { n.metrics.rejected.WithLabelValues(code).Inc() },
 		CountReceived: n.metrics.received.Inc})
+}
+
+// caseMeta reads a case for a log line; nil if it cannot be read.
+func (n *Node) caseMeta(id string) *store.Case {
+	var c *store.Case
+	if n.store.View(func(r *store.ReadTx) error {
+		var err error
+		c, err = r.Case(id)
+		return err
+	}) != nil {
+		return nil
+	}
+	return c
 }

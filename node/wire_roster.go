@@ -2,8 +2,8 @@ package node
 
 import (
 	"github.com/libp2p/go-libp2p/core/peer"
-	"go.uber.org/zap"
 
+	"github.com/vigil-network/vigil/node/alerts"
 	"github.com/vigil-network/vigil/node/roster"
 	"github.com/vigil-network/vigil/store"
 )
@@ -20,7 +20,7 @@ func (n *Node) newGossip() *roster.Gossip {
 type rosterAlerts struct{ n *Node }
 
 func (a rosterAlerts) Raised(al *store.Alert) {
-	a.n.log.Named("alerts").Warn("alert raised", zap.String("kind", string(al.Kind)), zap.String("severity", string(al.Severity)))
+	alerts.LogRaised(a.n.log.Named("alerts"), "alert raised", al)
 	a.n.metrics.escalations.WithLabelValues(string(al.Kind)).Inc()
 	a.n.events.Alert(al.ID)
 	a.n.dispatchAlert(al)

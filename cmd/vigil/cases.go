@@ -37,17 +37,21 @@ func newCasesCmd() *cobra.Command {
 			return showCaseList(cmd, &f)
 		},
 	}
-	c.Flags().String("state", "", "only cases in this legal state")
+	c.Flags().String("state", "", "only cases in this legal state: "+strings.Join(legalStates(), ", "))
 	c.Flags().String("direction", "", "incoming or outgoing")
-	c.Flags().String("kind", "", "preservation, emergency or assistance")
+	c.Flags().String("kind", "", strings.Join(caseFilters()["kind"], ", "))
 	f.register(c)
 	return c
 }
 
 func showCaseList(cmd *cobra.Command, f *clientFlags) error {
 	q := url.Values{}
+	valid := caseFilters()
 	for _, k := range []string{"state", "direction", "kind"} {
 		if v, _ := cmd.Flags().GetString(k); v != "" {
+			if err := checkChoice(k, v, valid[k]); err != nil {
+				return err
+			}
 			q.Set(k, v)
 		}
 	}

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -26,15 +29,30 @@ Existing keys and config are never overwritten, so running it again is safe.`,
 			}
 			memberPath := filepath.Join(o.Dir, "member.json")
 			b, _ := json.MarshalIndent(res.Member, "", "  ")
-			if err := config.WriteFileAtomic(memberPath, append(b, '\n'), 0o644); err != nil {
-				return err
+			b = append(b, '\n')
+			// member.json is derived from the keys and the config; it is
+			// written only when it says something new, so "nothing
+			// changed" is true.
+			if old, err := os.ReadFile(memberPath); err != nil || !bytes.Equal(old, b) {
+				if err := config.WriteFileAtomic(memberPath, b, 0o644); err != nil {
+					return err
+				}
+				label := memberPath
+				if err == nil {
+					label += " (updated)"
+				}
+				res.Created = append(res.Created, label)
 			}
 			out := cmd.OutOrStdout()
 			if len(res.Created) == 0 {
 				fmt.Fprintf(out, "node in %s already initialised; nothing changed\n", o.Dir)
 			}
 			for _, f := range res.Created {
-				fmt.Fprintf(out, "created %s\n", f)
+				if name, ok := strings.CutSuffix(f, " (updated)"); ok {
+					fmt.Fprintf(out, "updated %s\n", name)
+				} else {
+					fmt.Fprintf(out, "created %s\n", f)
+				}
 			}
 			fmt.Fprintf(out, "country:  %s\npeer id:  %s\nconfig:   %s\nmember:   %s (send to the network authority)\ntoken:    %s\n",
 				o.Country, res.PeerID, res.ConfigPath, memberPath, filepath.Join(o.Dir, "keys", "api.token"))
@@ -83,7 +101,7 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			defer log.Sync()
-			node.RouteLibp2pLogs(log)
+			node.RouteLibp2pLogs(log.Named("node")) // node.libp2p.swarm2 beside node.delivery
 			n, err := node.New(cfg, node.Options{Logger: log.Named("node")})
 			if err != nil {
 				return err

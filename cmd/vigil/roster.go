@@ -26,7 +26,7 @@ import (
 
 func newRosterCmd() *cobra.Command {
 	c := &cobra.Command{Use: "roster", Short: "Create, sign, verify and distribute the network roster"}
-	c.AddCommand(newRosterAuthorityInitCmd(), newRosterAddCmd(), newRosterSetCmd(), newRosterSignCmd(), newRosterVerifyCmd(),
+	c.AddCommand(newRosterAuthorityInitCmd(), newRosterAddCmd(), newRosterSetCmd(), newRosterRemoveCmd(), newRosterSignCmd(), newRosterVerifyCmd(),
 		newRosterShowCmd(), newRosterPushCmd())
 	return c
 }
@@ -246,6 +246,7 @@ func addMember(cmd *cobra.Command, draft, memberFile string, mf *memberFlags) er
 	if err := authority.SaveDraft(draft, r); err != nil {
 		return err
 	}
+	warnAddresses(cmd, base)
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "%s: %d members; run 'vigil roster sign' to publish\n", draft, len(r.Members))
 	switch {
@@ -310,9 +311,59 @@ func setMember(cmd *cobra.Command, draft string, mf *memberFlags) error {
 	if err := authority.SaveDraft(draft, r); err != nil {
 		return err
 	}
+	warnAddresses(cmd, m)
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "%s: updated %s; run 'vigil roster sign' to publish\n", draft, cc)
 	return printTreatyBasis(out, []protocol.Member{m}, time.Now())
+}
+
+// warnAddresses tells the authority, on standard error, about addresses
+// other members could not dial.
+func warnAddresses(cmd *cobra.Command, m protocol.Member) {
+	for _, w := range authority.AddressWarnings(m) {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: member %s: %s\n", m.Country, w)
+	}
+}
+
+func newRosterRemoveCmd() *cobra.Command {
+	var draft, country string
+	c := &cobra.Command{
+		Use:   "remove --country CC",
+		Short: "Remove a member from the roster draft (revocation once signed and pushed)",
+		Long: `remove drops the member of --country from the draft. Sign and push the draft
+to revoke the member: every node then closes its connections to it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cc, err := protocol.ParseCountryCode(country)
+			if err != nil {
+				return fmt.Errorf("--country: %w", err)
+			}
+			if _, err := os.Stat(draft); err != nil {
+				return fmt.Errorf("roster draft %s: %w", draft, err)
+			}
+			r, err := authority.LoadDraft(draft)
+			if err != nil {
+				return err
+			}
+			if !authority.RemoveMember(r, cc) {
+				have := make([]string, len(r.Members))
+				for i, m := range r.Members {
+					have[i] = string(m.Country)
+				}
+				return fmt.Errorf("draft %s has no member %s (it has: %s)", draft, cc, strings.Join(have, ", "))
+			}
+			if err := authority.SaveDraft(draft, r); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: removed %s, %d members left; run 'vigil roster sign' and 'vigil roster push' to revoke it\n",
+				draft, cc, len(r.Members))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&draft, "draft", "roster.draft.json", "unsigned roster draft to edit")
+	c.Flags().StringVar(&country, "country", "", "ISO 3166-1 alpha-2 code of the member to remove (required)")
+	_ = c.MarkFlagRequired("country")
+	return c
 }
 
 func newRosterSignCmd() *cobra.Command {

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -363,5 +364,65 @@ func TestRosterNamesEveryDeclarationKind(t *testing.T) {
 		if !strings.Contains(help, string(k)) {
 			t.Errorf("roster add's help does not list %s", k)
 		}
+	}
+}
+
+// TestRosterDraftingRefusesMistakes: 'roster add' refuses a misspelt time
+// zone, an e-mail and a phone that are not, and warns about init's loopback
+// placeholders; 'roster remove' drops a member; 'roster sign' refuses a
+// validity that is already over.
+func TestRosterDraftingRefusesMistakes(t *testing.T) {
+	auth, memberFile, draft := newDraftMember(t)
+	add := func(extra ...string) (string, error) {
+		return vigil(t, append([]string{"roster", "add", "--draft", draft, "--member", memberFile, "--organisation", "BKA"}, extra...)...)
+	}
+	for _, tc := range [][]string{
+		{"--time-zone", "Europe/Berln"},
+		{"--email", "not-an-email", "--time-zone", "Europe/Berlin"},
+		{"--phone", "abc", "--time-zone", "Europe/Berlin"},
+	} {
+		out, err := add(tc...)
+		if exitCode(t, err) != 1 || !strings.Contains(out, strconv.Quote(tc[1])) {
+			t.Errorf("roster add %s: %v\n%s", tc, err, out)
+		}
+		if _, err := os.Stat(draft); err == nil {
+			t.Fatalf("roster add %s wrote the draft", tc)
+		}
+	}
+	out, err := add("--time-zone", "Europe/Berlin", "--email", "24-7@example.de", "--phone", "+49 611 0000")
+	if err != nil || !strings.Contains(out, "warning: member DE: address /ip4/127.0.0.1/") || !strings.Contains(out, "loopback") {
+		t.Fatalf("roster add with placeholders: %v\n%s", err, out)
+	}
+	out, err = add("--time-zone", "Europe/Berlin", "--addr", "/dns4/vigil.example.de/tcp/4701")
+	if err != nil || strings.Contains(out, "warning") {
+		t.Fatalf("roster add with a public address: %v\n%s", err, out)
+	}
+
+	key := filepath.Join(auth, "authority.key")
+	signed := filepath.Join(filepath.Dir(draft), "roster.json")
+	for _, v := range []string{"-1h", "0s"} {
+		out, err := vigil(t, "roster", "sign", "--draft", draft, "--key", key, "--out", signed, "--valid-for", v)
+		if exitCode(t, err) != 1 || !strings.Contains(out, "expired") {
+			t.Errorf("roster sign --valid-for %s: %v\n%s", v, err, out)
+		}
+		if _, err := os.Stat(signed); err == nil {
+			t.Fatalf("roster sign --valid-for %s wrote %s", v, signed)
+		}
+	}
+
+	out, err = vigil(t, "roster", "remove", "--draft", draft, "--country", "FR")
+	if exitCode(t, err) != 1 || !strings.Contains(out, "no member FR (it has: DE)") {
+		t.Fatalf("remove FR: %v\n%s", err, out)
+	}
+	out, err = vigil(t, "roster", "remove", "--draft", draft, "--country", "de")
+	if err != nil || !strings.Contains(out, "removed DE, 0 members left") {
+		t.Fatalf("remove de: %v\n%s", err, out)
+	}
+	if r := readDraft(t, draft); len(r.Members) != 0 {
+		t.Fatalf("draft after remove: %+v", r.Members)
+	}
+	out, err = vigil(t, "roster", "remove", "--draft", filepath.Join(t.TempDir(), "none.json"), "--country", "DE")
+	if exitCode(t, err) != 1 || !strings.Contains(out, "no such file") {
+		t.Fatalf("remove from a missing draft: %v\n%s", err, out)
 	}
 }

@@ -181,7 +181,7 @@ init' enables (testing.fault_injection). See configs/scenarios/.`,
 	f.StringVar(&o.Parent, "tmp", "", "parent directory of the temporary testnet")
 	f.BoolVar(&o.Keep, "keep", false, "keep the temporary testnet (node logs, stores)")
 	f.Float64Var(&o.TimeScale, "time-scale", 0, "divide duration waits by this (default: the scenario's time_scale, else 1)")
-	f.StringVar(&o.Examples, "examples", "configs/examples", "directory of the example requests")
+	f.StringVar(&o.Examples, "examples", "", "directory of the example requests (default: the copies of configs/examples built into the binary, so it runs from any directory)")
 	f.DurationVar(&o.CheckTimeout, "check-timeout", 2*time.Minute, "longest wait for deliveries in the final check")
 	return c
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -39,7 +40,7 @@ processes that each run a group of complete nodes. Use 'testnet init' and
 	}
 	c.Flags().IntVar(&nodes, "nodes", 3, "number of nodes")
 	c.Flags().BoolVar(&keep, "keep", false, "keep the temporary directory after exit")
-	c.AddCommand(testnetInit(), testnetRun())
+	c.AddCommand(testnetInit(), testnetRun(), testnetEnv())
 	c.AddCommand(testnetExtraCmds()...) // bench, scenario (scenario.go)
 	return c
 }
@@ -97,6 +98,36 @@ func testnetRun() *cobra.Command {
 	}
 	c.Flags().StringVar(&dir, "dir", "testnet", "testnet directory")
 	return c
+}
+
+func testnetEnv() *cobra.Command {
+	var dir string
+	c := &cobra.Command{
+		Use:   "env",
+		Short: "Print shell assignments of every node's API URL and token (CC_API, CC_TOKEN)",
+		Long: `env prints, for each node of a testnet directory, CC_API=URL and
+CC_TOKEN=TOKEN lines, so a shell can set them with
+  eval "$(vigil testnet env --dir testnet)"`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := testnet.LoadManifest(dir)
+			if err != nil {
+				return err
+			}
+			for _, n := range m.Nodes {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s_API=%s %s_TOKEN=%s\n", n.Country, shellQuote(n.API), n.Country, shellQuote(n.Token))
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&dir, "dir", "testnet", "testnet directory")
+	return c
+}
+
+// shellQuote quotes s for sh: single quotes, with any single quote in s
+// closed, escaped and reopened.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func runTestnet(cmd *cobra.Command, m *testnet.Manifest) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/api/types"
 )
 
@@ -60,6 +61,9 @@ func newUserCmd() *cobra.Command {
 			if len(args) != 2 {
 				return nil, fmt.Errorf("usage: vigil user role NAME ROLE")
 			}
+			if err := checkChoice("role", args[1], roleNames()); err != nil {
+				return nil, fmt.Errorf("ROLE %q is not one of: %s", args[1], strings.Join(roleNames(), ", "))
+			}
 			return map[string]any{"role": args[1]}, nil
 		}),
 		newUserRemoveCmd(&f), newUserTokenCmd(&f))
@@ -75,6 +79,11 @@ func newUserAddCmd(f *clientFlags) *cobra.Command {
 		Short: "Add a user (operator, supervisor, auditor or admin) and set their password",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Before the password prompt: a typo found after typing a
+			// password twice costs the operator a second go.
+			if err := checkChoice("role", role, roleNames()); err != nil {
+				return err
+			}
 			cl, err := f.client()
 			if err != nil {
 				return err
@@ -208,4 +217,13 @@ func newUserTokenCmd(f *clientFlags) *cobra.Command {
 	}
 	c.Flags().StringVar(&label, "label", "cli", "what the token is for")
 	return c
+}
+
+// roleNames are the console roles, as accounts defines them.
+func roleNames() []string {
+	var out []string
+	for _, r := range accounts.Roles() {
+		out = append(out, string(r))
+	}
+	return out
 }

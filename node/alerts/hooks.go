@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/vigil-network/vigil/store"
 )
@@ -122,4 +123,25 @@ func (h *Hooks) call(ctx context.Context, body []byte) {
 		}
 		cancel()
 	}
+}
+
+// LogLevel is the log level for an alert of severity sev, so that a log
+// filter on level finds what the console shows in red: critical alerts are
+// errors, warnings warnings, the rest info.
+func LogLevel(sev store.Severity) zapcore.Level {
+	switch sev {
+	case Critical:
+		return zapcore.ErrorLevel
+	case Warning:
+		return zapcore.WarnLevel
+	default:
+		return zapcore.InfoLevel
+	}
+}
+
+// LogRaised logs a raised alert (or summary) at its severity's level, with
+// the severity and kind as fields.
+func LogRaised(log *zap.Logger, msg string, a *store.Alert, fields ...zap.Field) {
+	log.Log(LogLevel(a.Severity), msg, append([]zap.Field{zap.String("kind", string(a.Kind)),
+		zap.String("severity", string(a.Severity))}, fields...)...)
 }

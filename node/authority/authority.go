@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,12 +126,28 @@ func AddMember(r *protocol.Roster, m protocol.Member) {
 	r.Members = append(r.Members, m)
 }
 
+// RemoveMember drops the member of country cc from a draft and reports
+// whether it was there.
+func RemoveMember(r *protocol.Roster, cc protocol.CountryCode) bool {
+	n := len(r.Members)
+	r.Members = slices.DeleteFunc(r.Members, func(m protocol.Member) bool { return m.Country == cc })
+	return len(r.Members) != n
+}
+
+// ErrExpiredValidity is returned by SignDraft for a validity that ends
+// before the roster is issued: every node would refuse the roster, or, if
+// forced, raise a critical alert the moment it is installed.
+var ErrExpiredValidity = errors.New("validity is not positive: the roster would be expired when signed")
+
 // SignDraft stamps a draft with the next serial and validity and signs it.
 // The serial is one more than both the draft's and minSerial (the serial of
 // the roster in force), so a new roster is always newer.
 func SignDraft(r *protocol.Roster, key ed25519.PrivateKey, minSerial uint64, validFor time.Duration, now time.Time) ([]byte, error) {
 	if len(r.Members) == 0 {
 		return nil, errors.New("sign roster: the draft has no members")
+	}
+	if validFor <= 0 {
+		return nil, fmt.Errorf("sign roster: %w (got %s; give --valid-for as a duration such as 8760h)", ErrExpiredValidity, validFor)
 	}
 	s := r.Serial
 	if minSerial > s {

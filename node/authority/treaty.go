@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -180,6 +183,9 @@ func CheckMember(m protocol.Member) error {
 	if err := probe.Validate(); err != nil {
 		return memberError{m.Country, err}
 	}
+	if err := checkContact(m); err != nil {
+		return fmt.Errorf("member %s: %w", m.Country, err)
+	}
 	if len(m.Treaties) == 0 {
 		for _, d := range m.Declarations {
 			if protocol.DeclarationKinds[d.Kind] != protocol.TreatyBudapest {
@@ -203,3 +209,46 @@ func (e memberError) Error() string {
 }
 
 func (e memberError) Unwrap() error { return e.err }
+
+// checkContact checks the fields a requesting state's operator relies on at
+// 3 a.m. (the member's local time, the fallback phone and e-mail) with the
+// same rules the protocol applies to contacts in requests.
+func checkContact(m protocol.Member) error {
+	var bad []string
+	if m.TimeZone != "" && !protocol.ValidTimeZone(m.TimeZone) {
+		bad = append(bad, fmt.Sprintf("time zone %q is not an IANA time zone name (e.g. Europe/Berlin)", m.TimeZone))
+	}
+	if m.FallbackEmail != "" && !protocol.ValidEmail(m.FallbackEmail) {
+		bad = append(bad, fmt.Sprintf("e-mail %q is not one address such as 24-7@example.org", m.FallbackEmail))
+	}
+	if m.FallbackPhone != "" && !protocol.ValidPhone(m.FallbackPhone) {
+		bad = append(bad, fmt.Sprintf("phone %q is not a number in international form such as +49 611 55 0", m.FallbackPhone))
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// AddressWarnings names the member's addresses that other members cannot
+// dial: loopback, unspecified and private ones, such as the placeholders
+// 'vigil init' writes into member.json. They are warnings, not errors: a
+// test network on one machine uses loopback addresses on purpose.
+func AddressWarnings(m protocol.Member) []string {
+	var out []string
+	for _, a := range m.Addrs {
+		ma, err := multiaddr.NewMultiaddr(a)
+		if err != nil {
+			continue // Validate reports it
+		}
+		switch {
+		case manet.IsIPLoopback(ma):
+			out = append(out, fmt.Sprintf("address %s is loopback: other members cannot reach it (replace the placeholder with the node's public address)", a))
+		case manet.IsIPUnspecified(ma):
+			out = append(out, fmt.Sprintf("address %s is unspecified (0.0.0.0 or ::): give the node's public address", a))
+		case manet.IsPrivateAddr(ma):
+			out = append(out, fmt.Sprintf("address %s is private: only members on the same network can reach it", a))
+		}
+	}
+	return out
+}

@@ -277,6 +277,19 @@ func DefaultAdmission() AdmissionConfig {
 
 // LoadConfig reads a YAML config over the defaults and validates it.
 func LoadConfig(path string) (*Config, error) {
+	cfg, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// readConfig reads a YAML config over the defaults without validating it
+// (init compares a config that does not pin an authority key yet).
+func readConfig(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config %s: %w", path, err)
@@ -292,9 +305,6 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	cfg.dir = filepath.Dir(abs)
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
 	return &cfg, nil
 }
 

@@ -161,8 +161,9 @@ func TestInitTwiceKeepsKeys(t *testing.T) {
 		}
 		before[f] = b
 	}
-	// A second run, even with other options, changes nothing.
-	second, err := Init(InitOptions{Dir: dir, Country: "DE", AuthorityKey: testAuthorityKey(t), APIListen: "127.0.0.1:9999"})
+	// A second run with the same options changes nothing (other values
+	// are refused: TestInitAgainRefusesConflicts).
+	second, err := Init(InitOptions{Dir: dir, Country: "DE", AuthorityKey: auth})
 	if err != nil {
 		t.Fatal(err)
 	}

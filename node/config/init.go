@@ -153,10 +153,22 @@ func Init(o InitOptions) (*InitResult, error) {
 	if o.Admission != nil {
 		cfg.Admission = *o.Admission
 	}
+	res := &InitResult{ConfigPath: filepath.Join(o.Dir, "vigil.yaml")}
+	if _, err := os.Stat(res.ConfigPath); err == nil {
+		// The config is kept, so what the node will run with is what it
+		// says: a flag that contradicts it is refused, not ignored.
+		existing, err := readConfig(res.ConfigPath)
+		if err != nil {
+			return nil, fmt.Errorf("init: %w", err)
+		}
+		if err := initConflicts(res.ConfigPath, existing, o); err != nil {
+			return nil, err
+		}
+		cfg.Listen = existing.Listen // for member.json's addresses
+	}
 	if err := os.MkdirAll(filepath.Join(o.Dir, "keys"), 0o700); err != nil {
 		return nil, fmt.Errorf("init %s: %w", o.Dir, err)
 	}
-	res := &InitResult{ConfigPath: filepath.Join(o.Dir, "vigil.yaml")}
 	idPath := filepath.Join(o.Dir, cfg.IdentityKey)
 	if created, err := EnsureIdentityKey(idPath); err != nil {
 		return nil, err
@@ -203,6 +215,35 @@ func Init(o InitOptions) (*InitResult, error) {
 	res.Member = protocol.Member{Country: country, PeerID: res.PeerID.String(),
 		Addrs: dialable(cfg.Listen), EncryptionKey: protocol.EncodeKey(enc.Public)}
 	return res, nil
+}
+
+// ErrInitConflict is returned when Init is run again on a node directory
+// with a value that contradicts the config it keeps.
+var ErrInitConflict = errors.New("conflicts with the existing config")
+
+// initConflicts refuses options that differ from the config already in
+// path, naming how to make the change instead.
+func initConflicts(path string, cfg *Config, o InitOptions) error {
+	if string(cfg.Country) != o.Country {
+		return fmt.Errorf("init: --country %s %w: %s is the node of %s; a node's keys are its identity in the roster, so create the %s node in another --dir",
+			o.Country, ErrInitConflict, path, cfg.Country, o.Country)
+	}
+	switch {
+	case o.AuthorityKey == "" || o.AuthorityKey == cfg.Roster.AuthorityKey:
+	case cfg.Roster.AuthorityKey == "":
+		return fmt.Errorf("init: --authority-key %w: %s pins no authority key yet and init never rewrites a config; set roster.authority_key in it",
+			ErrInitConflict, path)
+	default:
+		return fmt.Errorf("init: --authority-key %w: %s pins another authority key (%s); to change it, edit roster.authority_key in that file",
+			ErrInitConflict, path, cfg.Roster.AuthorityKey)
+	}
+	if len(o.Listen) > 0 && !slices.Equal(o.Listen, cfg.Listen) {
+		return fmt.Errorf("init: --listen %w: %s listens on %s; edit listen in that file", ErrInitConflict, path, strings.Join(cfg.Listen, ", "))
+	}
+	if o.APIListen != "" && o.APIListen != cfg.API.Listen {
+		return fmt.Errorf("init: --api-listen %w: %s has api.listen %s; edit it in that file", ErrInitConflict, path, cfg.API.Listen)
+	}
+	return nil
 }
 
 // dialable turns wildcard listen addresses into loopback ones as a starting

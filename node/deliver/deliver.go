@@ -7,6 +7,9 @@ package deliver
 
 import (
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/vigil-network/vigil/protocol"
+	"github.com/vigil-network/vigil/store"
+	"go.uber.org/zap"
 )
 
 const (
@@ -52,4 +55,23 @@ func signal(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// peerFields name a peer in log lines by its country as well as its peer
+// ID: an operator reads "DE", not "12D3KooW...". members, if it is the
+// roster (a protocol.Directory), gives the country.
+func peerFields(members any, p peer.ID) []zap.Field {
+	fields := []zap.Field{zap.Stringer("peer", p)}
+	if d, ok := members.(protocol.Directory); ok {
+		if m, ok := d.MemberByPeer(p); ok {
+			fields = append(fields, zap.String("country", string(m.Country)))
+		}
+	}
+	return fields
+}
+
+// caseFields are the metadata of a case that say how much a line matters:
+// its kind and urgency (never its contents).
+func caseFields(c *store.Case) []zap.Field {
+	return []zap.Field{zap.String("kind", c.Kind), zap.String("urgency", c.Urgency)}
 }

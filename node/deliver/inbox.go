@@ -68,6 +68,9 @@ type InboxOptions struct {
 	// OnReceived, if set, is called after an incoming message is durably
 	// stored and before its receipt is sent.
 	OnReceived func(messageID string)
+	// CaseMeta, if set, reads a stored case for the metadata the
+	// "envelope received" line carries (kind, urgency).
+	CaseMeta func(caseID string) *store.Case
 	// CountRejected and CountReceived, if set, feed the node's metrics.
 	CountRejected func(code string)
 	CountReceived func()
@@ -106,7 +109,7 @@ func (in *Inbox) Register(handlers *transport.Handlers, h host.Host) {
 // deadlines and resets the stream on protocol errors.
 func (in *Inbox) Handle(s network.Stream) {
 	remote := s.Conn().RemotePeer()
-	log := in.o.Logger.With(zap.Stringer("peer", remote))
+	log := in.o.Logger.With(peerFields(in.o.Directory, remote)...)
 
 	var (
 		wmu  sync.Mutex
@@ -214,8 +217,13 @@ func (in *Inbox) receive(ctx context.Context, remote peer.ID, raw []byte, log *z
 	if in.o.CountReceived != nil {
 		in.o.CountReceived()
 	}
-	log.Info("envelope received", zap.String("message_id", env.MessageID), zap.String("case_id", env.CaseID),
-		zap.String("type", string(env.Type)), zap.String("from", string(opened.Member.Country)))
+	fields := []zap.Field{zap.String("message_id", env.MessageID), zap.String("case_id", env.CaseID), zap.String("type", string(env.Type))}
+	if in.o.CaseMeta != nil {
+		if c := in.o.CaseMeta(env.CaseID); c != nil {
+			fields = append(fields, caseFields(c)...)
+		}
+	}
+	log.Info("envelope received", fields...)
 	return protocol.FrameReceipt, receipt.Raw
 }
 

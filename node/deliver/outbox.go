@@ -89,7 +89,7 @@ func (e *Outbox) Ensure(p peer.ID) {
 	}
 	ctx, cancel := context.WithCancel(e.ctx)
 	w := &peerWorker{e: e, peer: p, cancel: cancel, wake: make(chan struct{}, 1), reconnect: make(chan struct{}, 1),
-		log: e.o.Logger.With(zap.Stringer("peer", p))}
+		log: e.o.Logger.With(peerFields(e.o.Members, p)...)}
 	e.workers[p] = w
 	e.wg.Add(1)
 	go func() {
@@ -466,6 +466,7 @@ func (w *peerWorker) readReceipts(s network.Stream, out chan<- deliveryResult) e
 // refusal, and takes the message out of the outbox.
 func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r deliveryResult) {
 	now := w.e.o.Now()
+	var meta []zap.Field // the case's kind and urgency, for the log line
 	err := w.e.o.Store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		m, err := tx.Message(f.m.ID)
 		if err != nil {
@@ -476,6 +477,9 @@ func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r delive
 		}
 		m.Attempts++
 		m.UpdatedAt = now
+		if c, err := tx.Case(m.CaseID); err == nil && c != nil {
+			meta = caseFields(c)
+		}
 		audit := store.AuditRecord{At: now, Actor: "node", CaseID: m.CaseID, MessageID: m.ID}
 		if r.receipt != nil {
 			m.State, m.Receipt, m.DeliveredAt, m.LastError = store.StateDelivered, r.receipt.Raw, r.receipt.ReceivedAt, ""
@@ -506,9 +510,11 @@ func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r delive
 		if w.e.o.OnDelivered != nil {
 			w.e.o.OnDelivered(f.m.ID)
 		}
-		w.log.Info("delivered", zap.String("message_id", f.m.ID), zap.String("case_id", f.m.CaseID))
+		w.log.Info("delivered", append(meta, zap.String("message_id", f.m.ID), zap.String("case_id", f.m.CaseID),
+			zap.String("type", f.m.Type))...)
 	} else {
-		w.log.Warn("peer refused message permanently", zap.String("message_id", f.m.ID), zap.String("code", r.reject.Code))
+		w.log.Warn("peer refused message permanently", append(meta, zap.String("message_id", f.m.ID),
+			zap.String("case_id", f.m.CaseID), zap.String("type", f.m.Type), zap.String("code", r.reject.Code))...)
 	}
 }
 

@@ -233,18 +233,16 @@ func (s *Scheduler) raiseDeadlineAlerts(ctx context.Context, now time.Time) ([]s
 		errs = append(errs, err)
 	}
 	log := s.log
-	for g, alerts := range fresh {
+	for g, raised := range fresh {
 		if active[g] < 2 {
-			for _, a := range alerts {
-				log.Warn("alert raised", zap.String("kind", string(a.Kind)), zap.String("case_id", a.CaseID),
-					zap.String("severity", string(a.Severity)), zap.String("country", a.Country))
+			for _, a := range raised {
+				alerts.LogRaised(log, "alert raised", a, zap.String("case_id", a.CaseID), zap.String("country", a.Country))
 				s.o.Announce(a)
 			}
 		}
 	}
 	for _, sum := range announce {
-		log.Warn("alerts raised", zap.String("kind", string(sum.Kind)), zap.Int("cases", sum.Count),
-			zap.String("severity", string(sum.Severity)), zap.String("country", sum.Country))
+		alerts.LogRaised(log, "alerts raised", sum, zap.Int("cases", sum.Count), zap.String("country", sum.Country))
 		s.o.Announce(sum)
 	}
 	return purge, errors.Join(errs...)
@@ -348,7 +346,7 @@ func (s *Scheduler) checkRosterExpiry(ctx context.Context, now time.Time) error 
 		return err
 	}
 	if isNew {
-		s.log.Warn("alert raised", zap.String("kind", string(a.Kind)), zap.String("severity", string(a.Severity)))
+		alerts.LogRaised(s.log, "alert raised", a)
 		s.o.Escalated(a.Kind)
 		s.o.Announce(a)
 	}
