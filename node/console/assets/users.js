@@ -27,7 +27,17 @@ function userRow(u, roles) {
   const status = h('span', { class: 'row-status muted', role: 'status' });
   const roleID = 'u-role-' + n, disID = 'u-dis-' + n, caID = 'u-ca-' + n, pwID = 'u-pw-' + n;
   const role = h('select', { id: roleID, name: 'role' }, roles.map(r => h('option', { value: r, selected: r === u.role }, r)));
-  role.addEventListener('change', () => patchUser(u.name, { role: role.value }, status));
+  // A role change grants or removes powers at once: ask first, and put
+  // the select back if the admin says no.
+  let saved = u.role;
+  role.addEventListener('change', async () => {
+    if (!window.confirm('Change the role of ' + u.name + ' from ' + saved + ' to ' + role.value + '? It takes effect at once.')) {
+      role.value = saved;
+      return;
+    }
+    const ok = await patchUser(u.name, { role: role.value }, status);
+    if (ok !== false) saved = role.value;
+  });
   const dis = h('input', { type: 'checkbox', id: disID, name: 'disabled', checked: !!u.disabled });
   dis.addEventListener('change', () => patchUser(u.name, { disabled: dis.checked }, status));
   const ca = h('input', { type: 'checkbox', id: caID, name: 'content_access', checked: !!u.content_access });
