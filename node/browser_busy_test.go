@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -126,6 +127,21 @@ func TestConsoleHungNode(t *testing.T) {
 	// The page works: the network page loads from the node.
 	b.run(tab, "network page after recovery", chromedp.Click(css("#nav-network")),
 		until(`document.getElementById('network-error').hidden && !/Loading/.test(document.getElementById('network-roster').textContent)`))
+}
+
+// viewShot saves what the viewport shows (a full-page shot of a long
+// page at 390 px is too tall to look at).
+func viewShot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	img, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(artifactDir(t), name+".png")
+	if err := os.WriteFile(path, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
 }
 
 // jsString quotes s for a JavaScript expression.
@@ -333,4 +349,166 @@ func TestCaseListPaging(t *testing.T) {
 			t.Errorf("%s: fields %+v, want %s named", q, eb.Fields, field)
 		}
 	}
+}
+
+// TestConsoleBusyNight drives DE's console over a few hundred cases: the
+// case log pages, filters and searches on the node; a burst of incoming
+// requests gives one notification and one beep with the count, and no row
+// leaves the screen meanwhile; at FR a UTC time is pasted as text into an
+// identifier's time; at 390 px the dashboard and the compose form have no
+// horizontal scroll.
+func TestConsoleBusyNight(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	exe := chromium(t)
+	f := newFederation(t, 2)
+	f.addUser("DE", "anna", "operator", "anna-night-shift-pass")
+	f.addUser("FR", "claire", "operator", "claire-night-shift-pass")
+	const n = 300
+	seedBusyCases(t, f.nodes["DE"].Store(), n, n-4)
+
+	b := startBrowser(t, f, exe)
+	de, fr := b.tab(), b.tab()
+	b.login(de, "DE", "anna", "anna-night-shift-pass")
+	if title := b.eval(de, `document.title`); !strings.Contains(title, "DE") {
+		t.Errorf("tab title %q does not name the node", title)
+	}
+
+	// Paging, filters and search: the node answers each page.
+	b.run(de, "case log, first page",
+		until(`document.getElementById('log-summary').textContent.includes('300 matches')`),
+		until(`document.querySelectorAll('#log-cases tbody tr').length === 50`))
+	firstRow := b.eval(de, `document.querySelector('#log-cases tbody tr').dataset.caseId`)
+	b.run(de, "next page", chromedp.Click(css("#log-next")),
+		until(`document.getElementById('log-page').textContent.startsWith('51–100 of 300')`))
+	if again := b.eval(de, `document.querySelector('#log-cases tbody tr').dataset.caseId`); again == firstRow {
+		t.Errorf("page 2 starts with page 1's first case %s", firstRow)
+	}
+	b.run(de, "previous page", chromedp.Click(css("#log-prev")),
+		until(`document.getElementById('log-page').textContent.startsWith('1–50 of 300')`))
+	b.run(de, "filter by urgency", setField("#log-urgency", "emergency"),
+		until(`document.getElementById('log-summary').textContent.includes('100 matches')`),
+		until(`[...document.querySelectorAll('#log-cases tbody td.urgency')].every(td => td.textContent === 'emergency')`))
+	b.run(de, "search a reference", setField("#log-q", "REF-0124"), chromedp.Click(css("#log-apply")),
+		until(`document.querySelectorAll('#log-cases tbody tr').length === 1`))
+	if ref := b.text(de, "#log-cases tbody td.ref"); ref != "REF-0124" {
+		t.Errorf("search result reference %q", ref)
+	}
+	b.run(de, "clear filters", chromedp.Click(css("#log-reset")),
+		until(`document.getElementById('log-summary').textContent.includes('300 matches')`))
+
+	// A burst: instrument notifications and sound, and watch the rows.
+	b.run(de, "instrument", void(chromedp.Evaluate[bool](`(() => {
+		window.__notes = [];
+		window.Notification = class {
+			constructor(title, opts) { window.__notes.push({ title, tag: opts && opts.tag }); }
+			static get permission() { return 'granted'; }
+			static requestPermission() { return Promise.resolve('granted'); }
+			close() {}
+		};
+		window.__osc = 0;
+		const AC = window.AudioContext || window.webkitAudioContext;
+		const orig = AC.prototype.createOscillator;
+		AC.prototype.createOscillator = function () { window.__osc++; return orig.call(this); };
+		window.__vanished = [];
+		const present = new Set();
+		window.setInterval(() => {
+			const now = new Set([...document.querySelectorAll('#incoming-cases tbody tr')].map(r => r.dataset.caseId));
+			for (const id of present) if (!now.has(id)) window.__vanished.push(id);
+			for (const id of now) present.add(id);
+		}, 20);
+		return true;
+	})()`)))
+	const burst = 12
+	var ids []string
+	for i := 0; i < burst; i++ {
+		ids = append(ids, f.submit("FR", "DE").CaseID)
+	}
+	all := `[` + strings.Join(func() []string {
+		var q []string
+		for _, id := range ids {
+			q = append(q, jsString(id))
+		}
+		return q
+	}(), ",") + `]`
+	b.run(de, "burst arrives", until(all+`.every(id => document.querySelector('#incoming-cases tr[data-case-id="' + id + '"]'))`))
+	b.run(de, "one notification with the count",
+		until(`window.__notes.length > 0 && window.__notes[window.__notes.length - 1].title.includes('`+fmt.Sprint(burst)+` new incoming requests')`))
+	if tags := b.evalInt(de, `new Set(window.__notes.map(x => x.tag)).size`); tags != 1 {
+		t.Errorf("the burst raised %d separate notifications, want 1", tags)
+	}
+	if osc := b.evalInt(de, `window.__osc`); osc == 0 || osc > 3 {
+		t.Errorf("the burst sounded %d tones, want one beep (2 or 3 tones)", osc)
+	}
+	if v := b.eval(de, `JSON.stringify(window.__vanished)`); v != "[]" {
+		t.Errorf("rows vanished during the burst: %s", v)
+	}
+	b.run(de, "case log counts the new cases without moving",
+		until(`!document.getElementById('log-new').hidden && document.getElementById('log-new').textContent.startsWith('`+fmt.Sprint(burst)+` new')`))
+	screenshot(t, de, "dashboard-busy-de")
+
+	// FR pastes a UTC time as text into an identifier's time and sends.
+	b.login(fr, "FR", "claire", "claire-night-shift-pass")
+	example := string(exampleRequest(t, "DE"))
+	from := `[name="identifiers[0].from"]`
+	b.run(fr, "compose from JSON",
+		chromedp.Click(css("#nav-compose")), chromedp.WaitVisible(css("#compose-form")),
+		void(chromedp.Evaluate[bool](`document.querySelector('details.import').open = true`)),
+		setField("#compose-import", example),
+		chromedp.Click(css("#compose-import-load")),
+		chromedp.WaitVisible(css(from)),
+		setField("#compose-to", "DE"))
+	b.run(fr, "paste a UTC time", void(chromedp.Evaluate[bool](`(() => {
+		const el = document.querySelector('`+from+`');
+		el.focus(); el.select();
+		document.execCommand('insertText', false, '2026-11-21T23:40:00Z');
+		return true;
+	})()`)))
+	if v := b.eval(fr, `document.querySelector('`+from+`').value`); v != "2026-11-21T23:40:00Z" {
+		t.Fatalf("pasted time reads %q", v)
+	}
+	b.run(fr, "paste a time with an offset", void(chromedp.Evaluate[bool](`(() => {
+		const el = document.querySelector('`+from+`');
+		el.focus(); el.select();
+		document.execCommand('insertText', false, '2026-11-22T00:40+01:00');
+		el.blur();
+		return true;
+	})()`)))
+	if v := b.eval(fr, `document.querySelector('`+from+`').value`); v != "2026-11-21T23:40:00Z" {
+		t.Fatalf("time with an offset reads %q after leaving the field, want it in UTC", v)
+	}
+	b.run(fr, "review and send", chromedp.Click(css("#compose-review")), chromedp.WaitVisible(css("#compose-send")),
+		chromedp.Click(css("#compose-send")), chromedp.WaitVisible(css("#case-state")))
+	loc, err := chromedp.Run(fr, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := f.caseView("FR", loc[strings.LastIndex(loc, "/")+1:])
+	var req struct {
+		Identifiers []struct {
+			From string `json:"from"`
+		} `json:"identifiers"`
+	}
+	if err := json.Unmarshal(v.Request, &req); err != nil || len(req.Identifiers) == 0 || req.Identifiers[0].From != "2026-11-21T23:40:00Z" {
+		t.Fatalf("sent identifier time: %s (%v)", v.Request, err)
+	}
+
+	// 390 px: no horizontal scroll on the dashboard (with a 180-character
+	// reference on it) and the compose form; the top bar stays small.
+	noScroll := `document.documentElement.scrollWidth <= window.innerWidth`
+	b.run(de, "390 px dashboard", chromedp.EmulateViewport(390, 844), chromedp.Click(css("#nav-dashboard")),
+		until(`[...document.querySelectorAll('#incoming-cases td.ref')].some(td => td.textContent.startsWith('LONG-'))`))
+	if ok := b.eval(de, `String(`+noScroll+`) + ' ' + document.documentElement.scrollWidth`); !strings.HasPrefix(ok, "true") {
+		t.Errorf("dashboard at 390 px scrolls sideways: width %s", ok)
+	}
+	if hgt := b.evalInt(de, `Math.round(document.getElementById('topbar').getBoundingClientRect().height)`); hgt > 844/4 {
+		t.Errorf("top bar is %d px of 844", hgt)
+	}
+	viewShot(t, de, "dashboard-390")
+	b.run(de, "390 px compose", chromedp.Click(css("#nav-compose")), chromedp.WaitVisible(css("#compose-form")))
+	if ok := b.eval(de, `String(`+noScroll+`) + ' ' + document.documentElement.scrollWidth`); !strings.HasPrefix(ok, "true") {
+		t.Errorf("compose at 390 px scrolls sideways: width %s", ok)
+	}
+	viewShot(t, de, "compose-390")
 }
