@@ -88,16 +88,16 @@ type CaseSummary struct {
 }
 
 // CaseList is GET /api/v1/cases: one page of the cases that match the
-// query, in its order.
+// query, in its order. Fields stay in key order (views_test.go).
 type CaseList struct {
 	Cases []CaseSummary `json:"cases"`
-	// Total is how many cases match the filters, on every page.
-	Total int `json:"total"`
+	// Country is this node's own country, for the console's title.
+	Country string `json:"country,omitempty"`
 	// NextCursor, given back as ?cursor=, fetches the page after this one;
 	// empty on the last page.
 	NextCursor string `json:"next_cursor,omitempty"`
-	// Country is this node's own country, for the console's title.
-	Country string `json:"country,omitempty"`
+	// Total is how many cases match the filters, on every page.
+	Total int `json:"total"`
 }
 
 // CaseView is a case with its messages and the request as sent.
