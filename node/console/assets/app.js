@@ -11,9 +11,14 @@
  *              POST /api/v1/login {username,password,totp} -> {name,role,csrf_token};
  *              401 {error,totp_required} reveals the code field; 423 locked; 429 throttled
  *   /ui/dashboard (default)            dashboard.js + live.js
- *              GET /api/v1/cases, GET /api/v1/alerts, SSE GET /api/v1/events
- *              (events "case": CaseSummary, "alert": Alert) -> refetch; new urgent
- *              incoming cases beep (WebAudio) and raise a desktop Notification
+ *              GET /api/v1/cases?state=active&sort=urgency (live set), GET /api/v1/alerts,
+ *              SSE GET /api/v1/events (events "case": CaseSummary, merged in place;
+ *              "alert": Alert -> refetch alerts; "ping" every few s: none for 2.5
+ *              periods -> "node not answering" banner, /healthz probed until back,
+ *              then "vigil:recovered" makes every page refetch); new urgent incoming
+ *              cases beep (WebAudio) and raise one desktop Notification per burst;
+ *              case log: GET /api/v1/cases?q=&state=&kind=&urgency=&country=&from=&to=
+ *              &sort=&limit=50&cursor= -> {cases,total,next_cursor}
  *   /ui/compose[?draft=ID]             compose.js, schema.js, forms.js
  *              GET /api/v1/peers (recipients), POST /api/v1/requests/validate
  *              (200 {ok} | 422 {error,fields[{field,message}]}), POST /api/v1/requests
