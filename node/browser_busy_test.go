@@ -512,3 +512,57 @@ func TestConsoleBusyNight(t *testing.T) {
 	}
 	viewShot(t, de, "compose-390")
 }
+
+// TestConsoleRolesGuarded: a role change is saved only once confirmed
+// (Cancel puts the select back), and an auditor never sees the compose
+// form, not even by its address.
+func TestConsoleRolesGuarded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	exe := chromium(t)
+	f := newFederation(t, 2)
+	f.addUser("DE", "ada", "admin", "ada-night-shift-pass")
+	f.addUser("DE", "otto", "operator", "otto-night-shift-pass")
+	f.addUser("DE", "olga", "auditor", "olga-night-shift-pass")
+	role := func(name string) string {
+		var out types.UserList
+		f.api("DE", "GET", "/api/v1/users", nil, &out)
+		for _, u := range out.Users {
+			if u.Name == name {
+				return u.Role
+			}
+		}
+		t.Fatalf("no user %s", name)
+		return ""
+	}
+
+	b := startBrowser(t, f, exe)
+	admin, auditor := b.tab(), b.tab()
+	b.login(admin, "DE", "ada", "ada-night-shift-pass")
+	sel := `#users-table tr[data-user="otto"] select[name="role"]`
+	b.run(admin, "users page", chromedp.Click(css("#nav-users")), chromedp.WaitVisible(css(sel)))
+	b.run(admin, "change, then cancel", setField(sel, "supervisor"),
+		chromedp.WaitVisible(css(`button[data-confirm-role="otto"]`)),
+		chromedp.Click(css(`#users-table tr[data-user="otto"] .role-confirm .btn-quiet`)),
+		until(`document.querySelector('`+sel+`').value === 'operator'`))
+	if r := role("otto"); r != "operator" {
+		t.Fatalf("role after Cancel: %s", r)
+	}
+	b.run(admin, "change and confirm", setField(sel, "supervisor"),
+		chromedp.Click(css(`button[data-confirm-role="otto"]`)),
+		until(`document.querySelector('#users-table tr[data-user="otto"] .row-status').textContent === 'Saved.'`))
+	if r := role("otto"); r != "supervisor" {
+		t.Fatalf("role after Confirm: %s", r)
+	}
+
+	b.login(auditor, "DE", "olga", "olga-night-shift-pass")
+	if hidden := b.eval(auditor, `String(document.getElementById('nav-compose').hidden)`); hidden != "true" {
+		t.Error("the auditor's top bar links to compose")
+	}
+	b.run(auditor, "compose by address", chromedp.Navigate(f.entry("DE").API+"/ui/compose"),
+		chromedp.WaitVisible(css("#incoming-cases")))
+	if shown := b.eval(auditor, `String(!document.getElementById('page-compose').hidden) + ' ' + location.pathname`); shown != "false /ui/dashboard" {
+		t.Errorf("auditor at /ui/compose: compose shown, path = %s", shown)
+	}
+}
