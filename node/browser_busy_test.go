@@ -511,6 +511,25 @@ func TestConsoleBusyNight(t *testing.T) {
 		t.Errorf("compose at 390 px scrolls sideways: width %s", ok)
 	}
 	viewShot(t, de, "compose-390")
+
+	// A case whose reference is one 180-character word, on the case page.
+	var m map[string]any
+	if err := json.Unmarshal(exampleRequest(t, "DE"), &m); err != nil {
+		t.Fatal(err)
+	}
+	m["reference"] = "LONG-" + strings.Repeat("Y", 175)
+	doc, _ := json.Marshal(m)
+	var sub types.Submission
+	if code := f.api("FR", "POST", "/api/v1/requests", doc, &sub); code != http.StatusCreated {
+		t.Fatalf("submit: HTTP %d", code)
+	}
+	f.waitDelivered("FR", sub.CaseID)
+	b.run(de, "390 px case page", chromedp.Navigate(f.entry("DE").API+"/ui/cases/"+sub.CaseID),
+		chromedp.WaitVisible(css("#case-state")))
+	if ok := b.eval(de, `String(`+noScroll+`) + ' ' + document.documentElement.scrollWidth`); !strings.HasPrefix(ok, "true") {
+		t.Errorf("case page with a long reference at 390 px scrolls sideways: width %s", ok)
+	}
+	viewShot(t, de, "case-390")
 }
 
 // TestConsoleRolesGuarded: a role change is saved only once confirmed
