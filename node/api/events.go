@@ -37,6 +37,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
+	// A kept-alive connection must not carry the stream's last deadline
+	// into its next request.
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	ping := fmt.Sprintf("event: ping\ndata: {\"every_ms\":%d}\n\n", HeartbeatEvery.Milliseconds())
 	// send writes one event with its own deadline, so the stream outlives
 	// any server write timeout while a console that stopped reading is
