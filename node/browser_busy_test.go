@@ -585,3 +585,29 @@ func TestConsoleRolesGuarded(t *testing.T) {
 		t.Errorf("auditor at /ui/compose: compose shown, path = %s", shown)
 	}
 }
+
+// TestDrillDeadlineAtReceiver: a response drill's request carries its
+// deadline, and the receiving case shows it as its acknowledgement
+// deadline — the one the sender counts a miss by.
+func TestDrillDeadlineAtReceiver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("federation test")
+	}
+	f := newFederation(t, 2)
+	var out types.ResponseDrillStarted
+	if code := f.api("FR", "POST", "/api/v1/drills/response", []byte(`{"countries":["DE"]}`), &out); code != http.StatusCreated {
+		t.Fatalf("start drill: HTTP %d", code)
+	}
+	id := out.CaseIDs["DE"]
+	if id == "" || out.Run.DeadlineAt.IsZero() {
+		t.Fatalf("drill started without a case or deadline: %+v", out)
+	}
+	f.waitDelivered("FR", id)
+	got, _ := f.caseView("DE", id)
+	if got.AckDueAt == nil || !got.AckDueAt.Equal(out.Run.DeadlineAt.Truncate(time.Second)) {
+		t.Fatalf("DE's drill case is due %v, the sender's deadline is %v", got.AckDueAt, out.Run.DeadlineAt)
+	}
+	if sent, _ := f.caseView("FR", id); sent.AckDueAt == nil || !sent.AckDueAt.Equal(*got.AckDueAt) {
+		t.Errorf("FR expects the acknowledgement by %v, DE shows %v", sent.AckDueAt, got.AckDueAt)
+	}
+}

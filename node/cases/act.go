@@ -262,8 +262,17 @@ func (s *Service) setRequestMeta(c *store.Case, req protocol.Request, received t
 	c.RequesterTimeZone, c.RequesterOfficeHours = ct.TimeZone, ct.OfficeHours
 	if q, ok := req.(*protocol.AssistanceQuery); ok && q.Drill {
 		c.Drill, c.Flags = true, store.AddFlag(c.Flags, "drill")
+		// The sender counts a miss after the drill's deadline: show the
+		// same deadline here, if it is a plausible one.
+		if t, err := time.Parse(time.RFC3339, q.AcknowledgeBy); err == nil && t.After(received) && t.Before(received.Add(maxDrillDeadline)) {
+			c.AckDueAt = t.UTC()
+		}
 	}
 }
+
+// maxDrillDeadline bounds how far ahead a drill's deadline may be to be
+// shown as the case's acknowledgement deadline.
+const maxDrillDeadline = 7 * 24 * time.Hour
 
 // maxReference bounds the reference kept in clear on a case: it comes from
 // another state's request, and every list scan reads it.
