@@ -246,7 +246,7 @@ func TestAssistanceQueryDrillFlag(t *testing.T) {
 		t.Fatalf("drill with a deadline: %v", err)
 	}
 	for name, d := range map[string][]byte{
-		"not a time": bytes.Replace(due, []byte(`2026-11-27T10:30:00Z`), []byte(`half past ten`), 1),
+		"not a time":  bytes.Replace(due, []byte(`2026-11-27T10:30:00Z`), []byte(`half past ten`), 1),
 		"not a drill": bytes.Replace(due, []byte(`"drill":true,`), nil, 1),
 	} {
 		if _, err := protocol.ParseRequest(d); !errors.As(err, &verr) || verr.Fields[0].Field != "acknowledge_by" {
