@@ -60,7 +60,7 @@ function isClosedRow(c) {
 // so a list fetched before an event cannot undo it.
 function upsert(c) {
   const had = byID.get(c.id);
-  if (had && String(had.updated_at || '') > String(c.updated_at || '')) return had;
+  if (had && (Date.parse(had.updated_at) || 0) > (Date.parse(c.updated_at) || 0)) return had;
   const row = had ? Object.assign({}, had, c) : c;
   byID.set(c.id, row);
   return row;
@@ -151,26 +151,31 @@ function noticeNew(cases) {
 
 // ---- alarms, grouped by burst ---------------------------------------------------
 
-// A burst is arrivals less than burstQuiet apart. Its first urgent case
-// beeps and notifies at once; later ones only update that notification's
-// count (same tag, silent), at most every burstUpdate.
+// A burst is arrivals less than burstQuiet apart, for at most burstMax.
+// Its first urgent case beeps and notifies at once, and so does the first
+// emergency after only urgent ones; later cases only update that
+// notification's count (same tag, silent), at most every burstUpdate.
 const burstQuiet = 5000;
 const burstUpdate = 1500;
-const burst = { open: false, cases: [], urgent: 0, emergency: 0, alerted: false, endTimer: 0, updateTimer: 0, shown: 0, seq: 0 };
+const burstMax = 60000;
+const burst = { open: false, startedAt: 0, cases: [], urgent: 0, emergency: 0, loudest: 0, endTimer: 0, updateTimer: 0, shown: 0, seq: 0 };
 
 function alarm(c) {
+  if (burst.open && Date.now() - burst.startedAt > burstMax) endBurst();
   burst.cases.push(c);
   if (isUrgent(c)) burst.urgent++;
   if (c.urgency === 'emergency') burst.emergency++;
   if (!burst.open) {
     burst.open = true;
+    burst.startedAt = Date.now();
     burst.seq++;
   }
   window.clearTimeout(burst.endTimer);
   burst.endTimer = window.setTimeout(endBurst, burstQuiet);
-  if (isUrgent(c) && !burst.alerted) {
-    burst.alerted = true;
-    beep(c.urgency === 'emergency' ? 3 : 2);
+  const level = c.urgency === 'emergency' ? 2 : (isUrgent(c) ? 1 : 0);
+  if (level > burst.loudest) {
+    burst.loudest = level;
+    beep(level === 2 ? 3 : 2);
     showBurst(true);
     return;
   }
@@ -181,8 +186,9 @@ function what(c) {
   return (c.urgency ? c.urgency.toUpperCase() + ' ' : '') + (c.kind || 'request') + ' request from ' + (c.country || '?');
 }
 
-// showBurst announces the burst so far: one case by name, several by count.
-function showBurst(first) {
+// showBurst announces the burst so far: one case by name, several by
+// count; loud: with the notification's sound (a new or louder burst).
+function showBurst(loud) {
   const n = burst.cases.length;
   if (!n || n === burst.shown) return;
   burst.shown = n;
@@ -199,14 +205,14 @@ function showBurst(first) {
     body = 'Latest: ' + what(c) + '. Acknowledge them in the console.';
   }
   announce(n === 1 ? 'New incoming ' + what(c) + '.' : n + ' new incoming requests; latest: ' + what(c) + '.', burst.urgent > 0);
-  if (burst.urgent) notify(title, body, n === 1 ? c.id : '', !first);
+  if (burst.urgent) notify(title, body, n === 1 ? c.id : '', !loud);
 }
 
 function endBurst() {
   window.clearTimeout(burst.updateTimer);
   burst.updateTimer = 0;
   showBurst(false);
-  Object.assign(burst, { open: false, cases: [], urgent: 0, emergency: 0, alerted: false, shown: 0 });
+  Object.assign(burst, { open: false, cases: [], urgent: 0, emergency: 0, loudest: 0, shown: 0 });
 }
 
 // ---- sound ------------------------------------------------------------------
