@@ -240,4 +240,17 @@ func TestAssistanceQueryDrillFlag(t *testing.T) {
 	if _, err := protocol.ParseRequest(bad); !errors.As(err, &verr) || verr.Fields[0].Field != "drill" {
 		t.Fatalf("non-boolean drill: %v", err)
 	}
+	// A drill's deadline is a UTC time, and only drills carry one.
+	due := bytes.Replace(doc, []byte(`"drill":true`), []byte(`"drill":true,"acknowledge_by":"2026-11-27T10:30:00Z"`), 1)
+	if req, err := protocol.ParseRequest(due); err != nil || req.(*protocol.AssistanceQuery).AcknowledgeBy != "2026-11-27T10:30:00Z" {
+		t.Fatalf("drill with a deadline: %v", err)
+	}
+	for name, d := range map[string][]byte{
+		"not a time":  bytes.Replace(due, []byte(`2026-11-27T10:30:00Z`), []byte(`half past ten`), 1),
+		"not a drill": bytes.Replace(due, []byte(`"drill":true,`), nil, 1),
+	} {
+		if _, err := protocol.ParseRequest(d); !errors.As(err, &verr) || verr.Fields[0].Field != "acknowledge_by" {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }

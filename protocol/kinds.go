@@ -151,6 +151,9 @@ type AssistanceQuery struct {
 	// Drill marks a test request sent by a human-response drill. It still
 	// needs a human acknowledgement; it asks for nothing else.
 	Drill bool `json:"drill,omitempty"`
+	// AcknowledgeBy is a drill's deadline (RFC 3339, UTC): the sender
+	// counts a miss after it, so the receiver shows it too.
+	AcknowledgeBy string `json:"acknowledge_by,omitempty"`
 
 	Safeguards Safeguards `json:"safeguards"`
 }
@@ -168,6 +171,13 @@ func (a *AssistanceQuery) Validate() error {
 		f.add("topic", "must be one of technical_advice, collection_of_evidence, legal_information, data_location, suspect_location, other")
 	}
 	f.required("question", a.Question)
+	if a.AcknowledgeBy != "" {
+		if !a.Drill {
+			f.add("acknowledge_by", "is only for drills")
+		} else if _, err := time.Parse(time.RFC3339, a.AcknowledgeBy); err != nil {
+			f.add("acknowledge_by", "must be a UTC time as 2006-01-02T15:04:05Z")
+		}
+	}
 	validateSafeguards(&f, a.Safeguards)
 	return f.err()
 }

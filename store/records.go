@@ -109,6 +109,10 @@ type Case struct {
 	PurgedAt       time.Time `json:"purged_at,omitzero"`
 	Assignee       string    `json:"assignee,omitempty"` // console user handling the case
 	Drill          bool      `json:"drill,omitempty"`    // a drill's test request, not a real one
+	// Reference is the requesting authority's reference from the request,
+	// kept in clear so the case list can show and search it without
+	// decrypting every request.
+	Reference string `json:"reference,omitempty"`
 	// Requester's zone and office hours, shown beside UTC deadlines.
 	RequesterTimeZone    string `json:"requester_time_zone,omitempty"`
 	RequesterOfficeHours string `json:"requester_office_hours,omitempty"`

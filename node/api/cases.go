@@ -1,12 +1,16 @@
 package api
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -95,19 +99,33 @@ func (s *Server) deliveryState(m *store.Message) string {
 }
 
 func (s *Server) handleCases(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	state, direction, kind := q.Get("state"), q.Get("direction"), q.Get("kind")
-	var out types.CaseList
+	lq, ferrs := parseListQuery(r.URL.Query())
+	if len(ferrs) > 0 {
+		WriteError(w, http.StatusBadRequest, "invalid case list query", ferrs)
+		return
+	}
+	out := types.CaseList{Cases: []types.CaseSummary{}, Country: s.d.Country}
 	err := s.d.Store.View(func(tx *store.ReadTx) error {
-		cases, err := tx.Cases(0)
+		all, err := tx.Cases(0)
 		if err != nil {
 			return err
 		}
-		out.Cases = make([]types.CaseSummary, 0, len(cases))
-		for _, c := range cases {
-			if (state != "" && c.State != state) || (direction != "" && string(c.Direction) != direction) || (kind != "" && c.Kind != kind) {
-				continue
+		// The store keeps no index: one scan filters, and the page is cut
+		// after the sort, so only its rows are summarised.
+		matched := make([]*store.Case, 0, len(all))
+		for _, c := range all {
+			if lq.match(c) {
+				matched = append(matched, c)
 			}
+		}
+		out.Total = len(matched)
+		sort.Slice(matched, func(i, j int) bool { return lq.less(lq.keyOf(matched[i]), lq.keyOf(matched[j])) })
+		first := 0
+		if lq.after != nil {
+			first = sort.Search(len(matched), func(i int) bool { return lq.less(*lq.after, lq.keyOf(matched[i])) })
+		}
+		page := matched[first:min(first+lq.limit, len(matched))]
+		for _, c := range page {
 			cs := s.summarize(c)
 			if len(c.MessageIDs) > 0 {
 				if m, err := tx.Message(c.MessageIDs[0]); err == nil {
@@ -116,6 +134,9 @@ func (s *Server) handleCases(w http.ResponseWriter, r *http.Request) {
 			}
 			out.Cases = append(out.Cases, cs)
 		}
+		if first+len(page) < len(matched) {
+			out.NextCursor = lq.cursor(lq.keyOf(page[len(page)-1]))
+		}
 		return nil
 	})
 	if err != nil {
@@ -123,6 +144,239 @@ func (s *Server) handleCases(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, out)
+}
+
+// Case list limits: a page holds at most maxPage cases; a query without a
+// limit gets defaultPage, enough for a console's first screen and for
+// scripts that list a quiet node in one call.
+const (
+	defaultPage  = 500
+	maxPage      = 1000
+	maxSearchLen = 200
+)
+
+var (
+	listStates = map[string]bool{}
+	listKinds  = map[string]bool{string(protocol.KindPreservation): true, string(protocol.KindEmergency): true,
+		string(protocol.KindAssistance): true, string(protocol.KindEmergencyMLA): true}
+	listUrgencies = map[string]int{"emergency": 0, "urgent": 1, "routine": 2}
+	listSorts     = map[string]bool{"newest": true, "oldest": true, "updated": true, "urgency": true}
+)
+
+func init() {
+	for _, st := range []protocol.State{protocol.StateOpen, protocol.StateAcknowledged, protocol.StatePostponed,
+		protocol.StatePreserved, protocol.StateInsufficient, protocol.StateExtensionRequested, protocol.StateMLAPending,
+		protocol.StateMLADecided, protocol.StateRefused, protocol.StateWithdrawn, protocol.StateReleased,
+		protocol.StateDetermined, protocol.StateConditionsProposed, protocol.StateConditionsAccepted,
+		protocol.StateConditionsRejected, protocol.StateDataProvided, protocol.StateAnswered, protocol.StateClosed,
+		protocol.StateInfoRequested} {
+		listStates[string(st)] = true
+	}
+}
+
+// listQuery is a parsed GET /api/v1/cases query.
+type listQuery struct {
+	states        map[string]bool // any of these; empty: every state
+	active        bool            // only cases not closed
+	kind, country string
+	urgency       string
+	direction     string
+	from, to      time.Time // created in [from, to)
+	search        string    // lower-case
+	sort          string
+	limit         int
+	after         *listKey // the cursor's position
+}
+
+// listKey is a case's position in a sort order. Rank and T are the sort's
+// fields; the ID breaks ties so every case has one place.
+type listKey struct {
+	Sort string    `json:"s"`
+	Rank int       `json:"r,omitempty"`
+	T    time.Time `json:"t"`
+	ID   string    `json:"id"`
+}
+
+func parseListQuery(q url.Values) (listQuery, []protocol.FieldError) {
+	lq := listQuery{states: map[string]bool{}, sort: "newest", limit: defaultPage}
+	var ferrs []protocol.FieldError
+	bad := func(field, msg string) { ferrs = append(ferrs, protocol.FieldError{Field: field, Message: msg}) }
+	if v := q.Get("state"); v != "" {
+		for _, st := range strings.Split(v, ",") {
+			switch {
+			case st == "active":
+				lq.active = true
+			case listStates[st]:
+				lq.states[st] = true
+			default:
+				bad("state", "unknown state "+strconv.Quote(st))
+			}
+		}
+	}
+	if v := q.Get("kind"); v != "" && !listKinds[v] {
+		bad("kind", "must be preservation, emergency, assistance or emergency_mla")
+	} else {
+		lq.kind = v
+	}
+	if v := q.Get("urgency"); v != "" {
+		if _, ok := listUrgencies[v]; !ok {
+			bad("urgency", "must be emergency, urgent or routine")
+		}
+		lq.urgency = v
+	}
+	switch v := q.Get("direction"); v {
+	case "", "incoming", "outgoing":
+		lq.direction = v
+	default:
+		bad("direction", "must be incoming or outgoing")
+	}
+	if v := q.Get("country"); v != "" {
+		if !protocol.CountryCode(v).Valid() {
+			bad("country", "must be a two-letter country code, upper case")
+		}
+		lq.country = v
+	}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+		end  bool
+	}{{"from", &lq.from, false}, {"to", &lq.to, true}} {
+		v := q.Get(f.name)
+		if v == "" {
+			continue
+		}
+		if t, err := time.Parse(time.RFC3339, v); err == nil {
+			*f.dst = t
+		} else if d, err := time.Parse(time.DateOnly, v); err == nil {
+			if f.end { // a day given as the end includes that day
+				d = d.AddDate(0, 0, 1)
+			}
+			*f.dst = d
+		} else {
+			bad(f.name, "must be a date (YYYY-MM-DD) or a UTC time (2006-01-02T15:04:05Z)")
+		}
+	}
+	if !lq.from.IsZero() && !lq.to.IsZero() && !lq.from.Before(lq.to) {
+		bad("to", "must be after from")
+	}
+	if v := strings.TrimSpace(q.Get("q")); len(v) > maxSearchLen {
+		bad("q", "at most "+strconv.Itoa(maxSearchLen)+" characters")
+	} else {
+		lq.search = strings.ToLower(v)
+	}
+	if v := q.Get("sort"); v != "" {
+		if !listSorts[v] {
+			bad("sort", "must be newest, oldest, updated or urgency")
+		}
+		lq.sort = v
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPage {
+			bad("limit", "must be a number from 1 to "+strconv.Itoa(maxPage))
+		}
+		lq.limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		var k listKey
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		if err == nil {
+			err = json.Unmarshal(b, &k)
+		}
+		switch {
+		case err != nil || !protocol.ValidID(k.ID):
+			bad("cursor", "is not a cursor this node gave")
+		case k.Sort != lq.sort:
+			bad("cursor", "belongs to sort "+strconv.Quote(k.Sort)+"; give the same sort")
+		default:
+			lq.after = &k
+		}
+	}
+	return lq, ferrs
+}
+
+func (lq *listQuery) match(c *store.Case) bool {
+	switch {
+	case len(lq.states) > 0 && !lq.states[c.State]:
+		return false
+	case lq.active && (!c.ClosedAt.IsZero() || c.State == string(protocol.StateClosed)):
+		return false
+	case lq.kind != "" && c.Kind != lq.kind,
+		lq.urgency != "" && c.Urgency != lq.urgency,
+		lq.direction != "" && string(c.Direction) != lq.direction,
+		lq.country != "" && c.Country != lq.country:
+		return false
+	case !lq.from.IsZero() && c.CreatedAt.Before(lq.from),
+		!lq.to.IsZero() && !c.CreatedAt.Before(lq.to):
+		return false
+	}
+	if lq.search == "" {
+		return true
+	}
+	// Reference and IDs are what the store keeps in clear; the request's
+	// identifiers are encrypted and never scanned.
+	return strings.Contains(strings.ToLower(c.Reference), lq.search) || strings.HasPrefix(c.ID, lq.search) ||
+		strings.HasPrefix(c.RequestID, lq.search)
+}
+
+// keyOf places c in the query's sort order.
+func (lq *listQuery) keyOf(c *store.Case) listKey {
+	k := listKey{Sort: lq.sort, ID: c.ID}
+	switch lq.sort {
+	case "newest", "oldest":
+		k.T = c.CreatedAt
+	case "updated":
+		k.T = c.UpdatedAt
+	case "urgency":
+		// Open before closed, then emergency, urgent, routine, then the
+		// nearest acknowledgement deadline (none: last).
+		closed := !c.ClosedAt.IsZero() || c.State == string(protocol.StateClosed)
+		rank, ok := listUrgencies[c.Urgency]
+		if !ok {
+			rank = 3
+		}
+		if closed {
+			rank += 10
+		}
+		k.Rank = rank
+		if !c.AckDueAt.IsZero() && c.AcknowledgedAt.IsZero() && !closed {
+			k.T = c.AckDueAt
+		} else {
+			k.T = farFuture
+		}
+	}
+	return k
+}
+
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// less orders two keys of the query's sort; the newest ID first on ties.
+func (lq *listQuery) less(a, b listKey) bool {
+	switch lq.sort {
+	case "oldest":
+		if !a.T.Equal(b.T) {
+			return a.T.Before(b.T)
+		}
+		return a.ID < b.ID
+	case "urgency":
+		if a.Rank != b.Rank {
+			return a.Rank < b.Rank
+		}
+		if !a.T.Equal(b.T) {
+			return a.T.Before(b.T)
+		}
+	default: // newest, updated
+		if !a.T.Equal(b.T) {
+			return a.T.After(b.T)
+		}
+	}
+	return a.ID > b.ID
+}
+
+// cursor encodes k; it is opaque to callers.
+func (lq *listQuery) cursor(k listKey) string {
+	b, _ := json.Marshal(k)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // caseRole is this node's side in a case.

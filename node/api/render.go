@@ -101,7 +101,7 @@ func Summarize(c *store.Case, now time.Time) types.CaseSummary {
 		State: c.State, Urgency: c.Urgency, Flags: c.Flags, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 		AckDueAt: timePtr(c.AckDueAt), AcknowledgedAt: timePtr(c.AcknowledgedAt), ExpiresAt: timePtr(c.ExpiresAt),
 		Hold: c.Hold, ClosedAt: timePtr(c.ClosedAt), Outcome: c.Outcome, PurgedAt: timePtr(c.PurgedAt), Assignee: c.Assignee,
-		RequesterTimeZone: c.RequesterTimeZone, RequesterOfficeHours: c.RequesterOfficeHours}
+		RequesterTimeZone: c.RequesterTimeZone, RequesterOfficeHours: c.RequesterOfficeHours, Reference: c.Reference}
 	if c.RequesterTimeZone != "" {
 		if loc, err := loadLocation(c.RequesterTimeZone); err == nil {
 			cs.RequesterLocalTime = now.In(loc).Format("Mon 2006-01-02 15:04 MST")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -246,11 +247,47 @@ func (s *Service) setRequestMeta(c *store.Case, req protocol.Request, received t
 	if sla > 0 {
 		c.AckDueAt = received.Add(sla)
 	}
+	switch r := req.(type) {
+	case *protocol.PreservationRequest:
+		c.Reference = r.Reference
+	case *protocol.EmergencyRequest:
+		c.Reference = r.Reference
+	case *protocol.AssistanceQuery:
+		c.Reference = r.Reference
+	case *protocol.EmergencyMLARequest:
+		c.Reference = r.Reference
+	}
+	c.Reference = clipReference(c.Reference)
 	ct := protocol.RequesterContact(req)
 	c.RequesterTimeZone, c.RequesterOfficeHours = ct.TimeZone, ct.OfficeHours
 	if q, ok := req.(*protocol.AssistanceQuery); ok && q.Drill {
 		c.Drill, c.Flags = true, store.AddFlag(c.Flags, "drill")
+		// The sender counts a miss after the drill's deadline: show the
+		// same deadline here, if it is a plausible one.
+		if t, err := time.Parse(time.RFC3339, q.AcknowledgeBy); err == nil && t.After(received) && t.Before(received.Add(maxDrillDeadline)) {
+			c.AckDueAt = t.UTC()
+		}
 	}
+}
+
+// maxDrillDeadline bounds how far ahead a drill's deadline may be to be
+// shown as the case's acknowledgement deadline.
+const maxDrillDeadline = 7 * 24 * time.Hour
+
+// maxReference bounds the reference kept in clear on a case: it comes from
+// another state's request, and every list scan reads it.
+const maxReference = 200
+
+// clipReference cuts a reference to maxReference bytes on a rune boundary.
+func clipReference(s string) string {
+	if len(s) <= maxReference {
+		return s
+	}
+	s = s[:maxReference]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // ActResult is the outcome of a local action.

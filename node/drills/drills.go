@@ -409,7 +409,7 @@ func (d *Service) restoreDrillMetrics() {
 }
 
 // drillRequest builds the test request a response drill sends to cc.
-func (d *Service) drillRequest(cc, reference, operator string, now time.Time) ([]byte, error) {
+func (d *Service) drillRequest(cc, reference, operator string, now, deadline time.Time) ([]byte, error) {
 	_, self, ok := d.roster.ByCountry(d.country)
 	if !ok {
 		return nil, fmt.Errorf("this node (%s) is not in the roster", d.country)
@@ -422,7 +422,7 @@ func (d *Service) drillRequest(cc, reference, operator string, now time.Time) ([
 			Email: self.FallbackEmail, OfficeHours: self.OfficeHours, TimeZone: self.TimeZone},
 		Topic:    "other",
 		Question: "DRILL: please acknowledge this test request. It is a network drill, not a real request: acknowledge it, nothing else is asked.",
-		Drill:    true,
+		Drill:    true, AcknowledgeBy: deadline.UTC().Format(time.RFC3339),
 		Safeguards: protocol.Safeguards{LegalBasis: "Network drill under the Vigil operating procedures; no investigation",
 			Proportionality: "Test message only; it contains no personal data", HandlingCode: "H0"}}
 	return json.Marshal(&q)
@@ -475,7 +475,7 @@ func (d *Service) RunResponseDrill(ctx context.Context, actor, operator string, 
 	ref := fmt.Sprintf("DRILL-%s-%d", now.Format(time.DateOnly), num)
 	// The request must be valid before anything is sent; a node whose
 	// roster entry lacks contact details cannot send one.
-	doc, err := d.drillRequest(targets[0], ref, operator, now)
+	doc, err := d.drillRequest(targets[0], ref, operator, now, now.Add(d.cfg.AckDeadline))
 	if err != nil {
 		return nil, err
 	}
@@ -496,7 +496,7 @@ func (d *Service) RunResponseDrill(ctx context.Context, actor, operator string, 
 			if pid, _, ok := d.roster.ByCountry(protocol.CountryCode(cc)); ok {
 				res.PeerID = pid.String()
 			}
-			doc, err := d.drillRequest(cc, ref, operator, now)
+			doc, err := d.drillRequest(cc, ref, operator, now, run.DeadlineAt)
 			if err == nil {
 				res.CaseID, err = d.submit.SubmitDrill(ctx, actor, doc)
 			}

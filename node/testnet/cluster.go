@@ -375,15 +375,25 @@ func (c *Cluster) Submit(ctx context.Context, from string, doc []byte) (string, 
 	return sub.CaseID, nil
 }
 
-// Cases lists a node's cases (direction "", "incoming" or "outgoing").
+// Cases lists all a node's cases (direction "", "incoming" or "outgoing"),
+// following the list's cursor page by page.
 func (c *Cluster) Cases(ctx context.Context, cc, direction string) ([]types.CaseSummary, error) {
-	var out types.CaseList
-	path := "/api/v1/cases"
+	q := url.Values{"limit": {"1000"}}
 	if direction != "" {
-		path += "?direction=" + url.QueryEscape(direction)
+		q.Set("direction", direction)
 	}
-	err := c.Call(ctx, cc, http.MethodGet, path, nil, &out)
-	return out.Cases, err
+	var all []types.CaseSummary
+	for {
+		var out types.CaseList
+		if err := c.Call(ctx, cc, http.MethodGet, "/api/v1/cases?"+q.Encode(), nil, &out); err != nil {
+			return all, err
+		}
+		all = append(all, out.Cases...)
+		if out.NextCursor == "" || len(out.Cases) == 0 {
+			return all, nil
+		}
+		q.Set("cursor", out.NextCursor)
+	}
 }
 
 // Case reads one case from a node.

@@ -83,11 +83,21 @@ type CaseSummary struct {
 	RequesterTimeZone    string `json:"requester_time_zone,omitempty"`
 	RequesterOfficeHours string `json:"requester_office_hours,omitempty"`
 	RequesterLocalTime   string `json:"requester_local_time,omitempty"`
+	// Reference is the requesting authority's reference from the request.
+	Reference string `json:"reference,omitempty"`
 }
 
-// CaseList is GET /api/v1/cases.
+// CaseList is GET /api/v1/cases: one page of the cases that match the
+// query, in its order. Fields stay in key order (views_test.go).
 type CaseList struct {
 	Cases []CaseSummary `json:"cases"`
+	// Country is this node's own country, for the console's title.
+	Country string `json:"country,omitempty"`
+	// NextCursor, given back as ?cursor=, fetches the page after this one;
+	// empty on the last page.
+	NextCursor string `json:"next_cursor,omitempty"`
+	// Total is how many cases match the filters, on every page.
+	Total int `json:"total"`
 }
 
 // CaseView is a case with its messages and the request as sent.

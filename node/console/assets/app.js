@@ -11,9 +11,14 @@
  *              POST /api/v1/login {username,password,totp} -> {name,role,csrf_token};
  *              401 {error,totp_required} reveals the code field; 423 locked; 429 throttled
  *   /ui/dashboard (default)            dashboard.js + live.js
- *              GET /api/v1/cases, GET /api/v1/alerts, SSE GET /api/v1/events
- *              (events "case": CaseSummary, "alert": Alert) -> refetch; new urgent
- *              incoming cases beep (WebAudio) and raise a desktop Notification
+ *              GET /api/v1/cases?state=active&sort=urgency (live set), GET /api/v1/alerts,
+ *              SSE GET /api/v1/events (events "case": CaseSummary, merged in place;
+ *              "alert": Alert -> refetch alerts; "ping" every few s: none for 2.5
+ *              periods -> "node not answering" banner, /healthz probed until back,
+ *              then "vigil:recovered" makes every page refetch); new urgent incoming
+ *              cases beep (WebAudio) and raise one desktop Notification per burst;
+ *              case log: GET /api/v1/cases?q=&state=&kind=&urgency=&country=&from=&to=
+ *              &sort=&limit=50&cursor= -> {cases,total,next_cursor}
  *   /ui/compose[?draft=ID]             compose.js, schema.js, forms.js
  *              GET /api/v1/peers (recipients), POST /api/v1/requests/validate
  *              (200 {ok} | 422 {error,fields[{field,message}]}), POST /api/v1/requests
@@ -39,7 +44,7 @@
  */
 
 import { state, api, navigate, setText, $$, updateCountdown, updateClock, updateHours, errorText } from './lib.js';
-import { start as startLive, stop as stopLive, unlockAudio } from './live.js';
+import { start as startLive, stop as stopLive, unlockAudio, setCountry } from './live.js';
 import { dashboardPage } from './dashboard.js';
 import { composePage } from './compose.js';
 import { casePage } from './casepage.js';
@@ -94,6 +99,12 @@ function route(resume = false) {
     else a.removeAttribute('aria-current');
   }
   if (!page) { showOnly('page-notfound'); return; }
+  // Roles that cannot send (auditor) never see the compose form; the API
+  // refuses them regardless.
+  if (page === composePage && state.me.role === 'auditor') {
+    navigate('/ui/dashboard', { replace: true });
+    return;
+  }
   showOnly(page.id);
   page.enter(params);
   if (!firstRoute && !resume) {
@@ -209,7 +220,18 @@ async function logout() {
   window.location.replace('/');
 }
 
+// nodeName asks the public /healthz which country this node serves, so
+// even the login page says which node it signs in to.
+async function nodeName() {
+  try {
+    const r = await fetch('/healthz', { cache: 'no-store' });
+    const h = await r.json();
+    if (h && h.country) setCountry(h.country);
+  } catch { /* named later, from the case list */ }
+}
+
 async function boot() {
+  nodeName();
   const r = await api('GET', '/api/v1/me', undefined, { quiet401: true });
   if (r.ok && r.data) {
     state.me = r.data;
@@ -307,7 +329,11 @@ function ticker() {
   const ms = now.getTime();
   const pad = n => String(n).padStart(2, '0');
   setText('utc-clock', pad(now.getUTCHours()) + ':' + pad(now.getUTCMinutes()) + ':' + pad(now.getUTCSeconds()) + ' UTC');
-  for (const el of document.querySelectorAll('[data-countdown]')) updateCountdown(el, ms);
+  // While the node is not answering, countdowns stop: they show the time
+  // left as of the last contact, marked stale (app.css), not a guess.
+  if (!document.body.classList.contains('node-down')) {
+    for (const el of document.querySelectorAll('[data-countdown]')) updateCountdown(el, ms);
+  }
   if (tick++ % 5 === 0) {
     for (const el of document.querySelectorAll('.local-clock[data-tz]')) updateClock(el, now);
     for (const el of document.querySelectorAll('.hours[data-hours]')) updateHours(el, now);

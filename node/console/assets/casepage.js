@@ -529,6 +529,11 @@ function wire() {
     window.clearTimeout(reloadTimer);
     reloadTimer = window.setTimeout(() => load(currentID, { quiet: true }), 500);
   });
+  // Back from a node that stopped answering: drop the stale error, reload.
+  window.addEventListener('vigil:recovered', () => {
+    const page = document.getElementById('page-case');
+    if (!page.hidden && currentID) load(currentID);
+  });
 }
 
 export const casePage = {

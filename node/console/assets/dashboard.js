@@ -1,8 +1,10 @@
-// Dashboard: escalation banner, incoming cases (most urgent first, with
-// live acknowledgement countdowns), outgoing cases with delivery and legal
-// state, other open alerts. Data come from live.js.
+// Dashboard: escalation banner, active incoming cases (most urgent first,
+// with live acknowledgement countdowns), active outgoing cases with
+// delivery and legal state, other open alerts — from live.js — and the
+// case log: every case, paged by the node (GET /api/v1/cases with filters,
+// search, sort and a cursor), its rows updated in place by live events.
 
-import { h, $, clear, countdown, fmtUTC, localClock, officeHoursBadge, caseLink, navigate, showBox, setText, parseTime } from './lib.js';
+import { h, $, clear, countdown, fmtUTC, localClock, officeHoursBadge, caseLink, navigate, showBox, setText, parseTime, api, errorText } from './lib.js';
 import { live, refresh, requestNotifications, notificationState, beep, unlockAudio } from './live.js';
 import { kindLabels } from './schema.js';
 
@@ -58,6 +60,10 @@ function ackCell(c) {
   return h('td', { class: 'ack' }, h('span', { class: 'muted' }, 'no deadline'));
 }
 
+function refCell(c) {
+  return h('td', { class: 'ref' }, c.reference || h('span', { class: 'muted' }, '—'));
+}
+
 function flagsNode(c) {
   if (!c.flags || !c.flags.length) return null;
   return h('span', { class: 'flags' }, c.flags.map(f => h('span', { class: 'flag' }, f)));
@@ -76,6 +82,7 @@ function incomingRow(c) {
   return h('tr', { class: cls.join(' '), dataset: { caseId: c.id }, onclick: rowClick },
     urgencyCell(c),
     h('td', { class: 'country' }, h('strong', null, c.country || '?')),
+    refCell(c),
     h('td', { class: 'kind' }, kindLabels[c.kind] || c.kind || '—', ' ', flagsNode(c)),
     stateCell(c),
     deliveryCell(c),
@@ -96,6 +103,7 @@ function expiryNode(c) {
 function outgoingRow(c) {
   return h('tr', { class: 'case-row' + (isClosed(c) ? ' row-closed' : '') + (c.delivery === 'rejected' ? ' row-rejected' : ''), dataset: { caseId: c.id }, onclick: rowClick },
     h('td', { class: 'country' }, h('strong', null, c.country || '?')),
+    refCell(c),
     h('td', { class: 'kind' }, kindLabels[c.kind] || c.kind || '—', ' ', flagsNode(c)),
     stateCell(c),
     deliveryCell(c),
@@ -122,6 +130,13 @@ function bannerItem(a, c) {
   const cid = (a && a.case_id) || (c && c.id);
   if (cid) li.append(' ', caseLink(cid, 'Open case'));
   return li;
+}
+
+// render redraws at most once a frame: a burst of events is one redraw.
+let frame = 0;
+function scheduleRender() {
+  if (frame) return;
+  frame = window.requestAnimationFrame(() => { frame = 0; render(); });
 }
 
 function render() {
@@ -178,6 +193,116 @@ function render() {
   document.getElementById('alerts-list-empty').hidden = al.children.length > 0;
 }
 
+// ---- case log: server-side paging, filters, search, sort ----------------------
+
+const logPageSize = 50;
+const log = { query: '', cursors: [''], page: 0, rows: new Map(), next: '', total: 0, changed: new Set(), loading: 0 };
+
+function logQuery() {
+  const f = document.getElementById('log-filters');
+  const p = new URLSearchParams();
+  for (const name of ['q', 'direction', 'state', 'kind', 'urgency', 'country', 'from', 'to', 'sort']) {
+    let v = f.elements[name].value.trim();
+    if (name === 'country') v = v.toUpperCase();
+    if (v && !(name === 'sort' && v === 'newest')) p.set(name, v);
+  }
+  return p;
+}
+
+function logRow(c) {
+  return h('tr', { class: 'case-row' + (isClosed(c) ? ' row-closed' : ''), dataset: { caseId: c.id }, onclick: rowClick },
+    h('td', { class: 'dir' }, c.direction === 'incoming' ? 'in' : 'out'),
+    h('td', { class: 'country' }, h('strong', null, c.country || '?')),
+    refCell(c),
+    h('td', { class: 'kind' }, kindLabels[c.kind] || c.kind || '—', ' ', flagsNode(c)),
+    urgencyCell(c),
+    stateCell(c),
+    h('td', { class: 'time' }, fmtUTC(c.created_at)),
+    h('td', { class: 'open' }, caseLink(c.id, 'Open')));
+}
+
+// loadLog fetches page log.page of the current query. Rows stay on screen
+// until the new page has arrived.
+async function loadLog() {
+  const seq = ++log.loading;
+  const p = new URLSearchParams(log.query);
+  p.set('limit', String(logPageSize));
+  const cur = log.cursors[log.page];
+  if (cur) p.set('cursor', cur);
+  const r = await api('GET', '/api/v1/cases?' + p.toString());
+  if (seq !== log.loading) return; // a newer query is on its way
+  if (!r.ok || !r.data) {
+    showBox('log-error', errorText(r, 'Could not load the case list'));
+    return;
+  }
+  showBox('log-error', '');
+  const cases = Array.isArray(r.data.cases) ? r.data.cases : [];
+  log.rows = new Map(cases.map(c => [c.id, c]));
+  log.next = r.data.next_cursor || '';
+  log.total = r.data.total || 0;
+  log.changed.clear();
+  const tb = clear($('#log-cases tbody'));
+  for (const c of cases) tb.appendChild(logRow(c));
+  document.getElementById('log-empty').hidden = cases.length > 0;
+  const from = log.page * logPageSize;
+  setText('log-summary', '— ' + log.total + ' match' + (log.total === 1 ? '' : 'es'));
+  setText('log-page', cases.length ? (from + 1) + '–' + (from + cases.length) + ' of ' + log.total : '');
+  document.getElementById('log-prev').disabled = log.page === 0;
+  document.getElementById('log-next').disabled = !log.next;
+  document.getElementById('log-new').hidden = true;
+}
+
+function applyLog(e) {
+  if (e) e.preventDefault();
+  log.query = logQuery().toString();
+  log.cursors = [''];
+  log.page = 0;
+  loadLog();
+}
+
+// onCaseEvent updates a shown row in place; a case not on this page is
+// only counted, so the page the operator reads never shifts under them.
+function onCaseEvent(ev) {
+  const c = ev.detail;
+  const page = document.getElementById('page-dashboard');
+  if (!c || !c.id || !page || page.hidden) return;
+  const tr = document.querySelector('#log-cases tr[data-case-id="' + c.id + '"]');
+  if (tr && log.rows.has(c.id)) {
+    const row = Object.assign({}, log.rows.get(c.id), c);
+    log.rows.set(c.id, row);
+    tr.replaceWith(logRow(row));
+    return;
+  }
+  log.changed.add(c.id);
+  const b = document.getElementById('log-new');
+  b.hidden = false;
+  b.textContent = log.changed.size + ' new or changed case' + (log.changed.size === 1 ? '' : 's') + ' — show';
+}
+
+function wireLog() {
+  document.getElementById('log-filters').addEventListener('submit', applyLog);
+  for (const name of ['direction', 'state', 'kind', 'urgency', 'sort']) {
+    document.getElementById('log-' + name).addEventListener('change', applyLog);
+  }
+  document.getElementById('log-reset').addEventListener('click', () => {
+    document.getElementById('log-filters').reset();
+    applyLog();
+  });
+  document.getElementById('log-next').addEventListener('click', () => {
+    if (!log.next) return;
+    log.cursors[log.page + 1] = log.next;
+    log.page++;
+    loadLog();
+  });
+  document.getElementById('log-prev').addEventListener('click', () => {
+    if (log.page === 0) return;
+    log.page--;
+    loadLog();
+  });
+  document.getElementById('log-new').addEventListener('click', () => { log.page = 0; loadLog(); });
+  window.addEventListener('vigil:case', onCaseEvent);
+}
+
 function notifyStatus() {
   const s = notificationState();
   const btn = document.getElementById('enable-notifications');
@@ -199,7 +324,13 @@ export const dashboardPage = {
   enter() {
     if (!wired) {
       wired = true;
-      window.addEventListener('vigil:data', render);
+      window.addEventListener('vigil:data', scheduleRender);
+      window.addEventListener('vigil:recovered', () => {
+        const page = document.getElementById('page-dashboard');
+        if (page && !page.hidden) loadLog();
+      });
+      wireLog();
+      log.query = logQuery().toString();
       document.getElementById('enable-notifications').addEventListener('click', async () => {
         await requestNotifications();
         unlockAudio();
@@ -210,5 +341,6 @@ export const dashboardPage = {
     notifyStatus();
     render();
     refresh();
+    loadLog();
   },
 };

@@ -22,20 +22,58 @@ function defaultValue(f) {
   return f.default;
 }
 
-// toRFC3339 turns a datetime-local value entered as UTC into "...Z".
-export function toRFC3339(v) {
-  if (!v) return '';
-  let s = v.trim();
-  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}$/.test(s)) s += ':00';
-  return s + 'Z';
+// parseUTC reads a time typed or pasted as text: RFC 3339 with Z or an
+// offset ("2026-11-21T23:40:00Z", "2026-11-22T00:40+01:00"), or a date and
+// time without a zone, taken as UTC ("2026-11-21 23:40"). It returns a Date
+// or null.
+export function parseUTC(v) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*(Z|UTC|[+-]\d{2}:?\d{2})?$/i.exec(String(v || '').trim());
+  if (!m) return null;
+  const [, y, mo, d, hh, mm, ss] = m;
+  let zone = (m[7] || 'Z').toUpperCase();
+  if (zone === 'UTC') zone = 'Z';
+  if (zone !== 'Z' && !zone.includes(':')) zone = zone.slice(0, 3) + ':' + zone.slice(3);
+  const t = new Date(y + '-' + mo + '-' + d + 'T' + hh + ':' + mm + ':' + (ss || '00') + zone);
+  if (isNaN(t.getTime())) return null;
+  // new Date rolls 2026-02-30 over to March: refuse instead.
+  if (zone === 'Z' && (t.getUTCDate() !== +d || t.getUTCMonth() + 1 !== +mo)) return null;
+  return t;
 }
 
-// fromRFC3339 gives the UTC datetime-local value of an RFC 3339 time.
+// toRFC3339 turns a time field's text into "YYYY-MM-DDTHH:MM:SSZ"; text it
+// cannot read is sent as typed, so the node's validation names the field.
+export function toRFC3339(v) {
+  if (!v) return '';
+  const t = parseUTC(v);
+  return t ? t.toISOString().slice(0, 19) + 'Z' : String(v).trim();
+}
+
+// fromRFC3339 gives a time field's text for an RFC 3339 time, in UTC.
 export function fromRFC3339(v) {
   if (!v) return '';
   const d = new Date(v);
-  if (isNaN(d.getTime())) return '';
-  return d.toISOString().slice(0, 19);
+  if (isNaN(d.getTime())) return String(v);
+  return d.toISOString().slice(0, 19) + 'Z';
+}
+
+// utcInput is a text field for a UTC time: a pasted or typed
+// "2026-11-21T23:40:00Z" is kept as it is (a datetime-local control drops
+// it), normalised on leaving the field, and checked as the operator types.
+function utcInput(common) {
+  const input = h('input', Object.assign(common, { type: 'text', inputmode: 'text', autocomplete: 'off', spellcheck: 'false',
+    placeholder: common.placeholder || '2026-11-21T23:40:00Z', pattern: '\\d{4}-\\d{2}-\\d{2}[T ]\\d{2}:\\d{2}.*' }));
+  input.dataset.utc = '1';
+  const check = normalise => {
+    const v = input.value.trim();
+    const t = v ? parseUTC(v) : null;
+    input.setCustomValidity(v && !t ? 'Give the time in UTC as 2026-11-21T23:40:00Z' : '');
+    input.classList.toggle('invalid-time', !!v && !t);
+    if (normalise && t) input.value = t.toISOString().slice(0, 19) + 'Z';
+  };
+  input.addEventListener('input', () => check(false));
+  input.addEventListener('change', () => check(true));
+  input.addEventListener('blur', () => check(true));
+  return input;
 }
 
 // buildField returns the element(s) for one descriptor at path.
@@ -124,10 +162,11 @@ function buildControl(f, path) {
       } else if (f.type === 'select') {
         input = h('select', common, h('option', { value: '' }, '— choose —'),
           f.options.map(([v, l]) => h('option', { value: v }, l)));
+      } else if (f.type === 'datetime') {
+        input = utcInput(common);
       } else {
-        const type = { date: 'date', number: 'number', tel: 'tel', email: 'email', datetime: 'datetime-local' }[f.type] || 'text';
-        input = h('input', Object.assign(common, { type, list: f.list, min: f.min, max: f.max, step: f.type === 'datetime' ? '1' : null, autocomplete: 'off' }));
-        if (f.type === 'datetime') input.dataset.utc = '1';
+        const type = { date: 'date', number: 'number', tel: 'tel', email: 'email' }[f.type] || 'text';
+        input = h('input', Object.assign(common, { type, list: f.list, min: f.min, max: f.max, autocomplete: 'off' }));
         if (f.readOnly) { input.readOnly = true; input.tabIndex = -1; input.classList.add('computed'); }
       }
       const dv = defaultValue(f);

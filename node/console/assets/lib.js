@@ -88,6 +88,7 @@ export function shortID(id) {
 // ---- API ------------------------------------------------------------------
 
 const unsafe = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const apiTimeout = 20000;
 
 // api calls the node's JSON API and never throws: it returns {status, ok,
 // data}. status 0 means the node could not be reached. State-changing
@@ -101,11 +102,19 @@ export async function api(method, path, body, { quiet401 = false, retried = fals
     opts.body = JSON.stringify(body);
   }
   if (unsafe.has(method) && state.me && state.me.csrf_token) headers['X-CSRF-Token'] = state.me.csrf_token;
+  // A hung node accepts connections and never answers: give up after
+  // apiTimeout so pages show an error instead of "Loading…" for ever.
+  const ctl = new AbortController();
+  opts.signal = ctl.signal;
+  const timer = window.setTimeout(() => ctl.abort(), apiTimeout);
   let res;
   try {
     res = await fetch(path, opts);
   } catch (e) {
-    return { status: 0, ok: false, data: { error: 'The node did not answer (' + (e && e.message ? e.message : 'network error') + '). Check the connection; nothing was changed.' } };
+    window.clearTimeout(timer);
+    const why = ctl.signal.aborted ? 'no answer within ' + (apiTimeout / 1000) + ' s' : (e && e.message ? e.message : 'network error');
+    const what = unsafe.has(method) ? 'It may or may not have been done: check before trying again.' : 'Check the connection.';
+    return { status: 0, ok: false, data: { error: 'The node did not answer (' + why + '). ' + what } };
   }
   let data = null;
   const ct = res.headers.get('Content-Type') || '';
@@ -119,6 +128,7 @@ export async function api(method, path, body, { quiet401 = false, retried = fals
       } catch { data = null; }
     }
   }
+  window.clearTimeout(timer);
   if (res.status === 403 && unsafe.has(method) && !retried && path !== '/api/v1/login') {
     // The CSRF token may have rotated (new session in another tab).
     const me = await api('GET', '/api/v1/me', undefined, { quiet401: true });
@@ -157,11 +167,15 @@ export function parseTime(s) {
   return d;
 }
 
-// fmtUTC: "2026-11-27 03:12 UTC" (seconds with {seconds:true}).
+const weekdays = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+// fmtUTC: "Fri 27 Nov 2026 03:12 UTC" (seconds with {seconds:true}): the
+// weekday and the month's name leave no doubt which number is the day.
 export function fmtUTC(s, { seconds = false, zone = true } = {}) {
   const d = s instanceof Date ? s : parseTime(s);
   if (!d) return '—';
-  let out = d.getUTCFullYear() + '-' + pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate()) + ' ' +
+  let out = weekdays[d.getUTCDay()] + ' ' + d.getUTCDate() + ' ' + months[d.getUTCMonth()] + ' ' + d.getUTCFullYear() + ' ' +
     pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes());
   if (seconds) out += ':' + pad(d.getUTCSeconds());
   return zone ? out + ' UTC' : out;
@@ -263,14 +277,16 @@ export function fmtInZone(iso, tz) {
   if (!d || !tz) return '';
   const z = zoneParts(tz, d);
   if (!z) return '';
-  return z.weekdayName + ' ' + z.date.slice(5) + ' ' + z.hm + ' ' + (z.zoneName || tz);
+  const [, mo, dd] = z.date.split('-');
+  return z.weekdayName + ' ' + (+dd) + ' ' + months[(+mo) - 1] + ' ' + z.hm + ' ' + (z.zoneName || tz);
 }
 
 export function localTime(tz, now = new Date(), long = false) {
   if (!tz) return '—';
   const z = zoneParts(tz, now);
   if (!z) return '(unknown zone ' + tz + ')';
-  return z.weekdayName + ' ' + (long ? z.date + ' ' : '') + z.hm + ' ' + (z.zoneName || '') + ' (' + tz + ')';
+  const [y, mo, dd] = z.date.split('-');
+  return z.weekdayName + ' ' + (long ? (+dd) + ' ' + months[(+mo) - 1] + ' ' + y + ' ' : '') + z.hm + ' ' + (z.zoneName || '') + ' (' + tz + ')';
 }
 
 // officeHours interprets texts like "Mon-Fri 08:00-18:00", "24/7",

@@ -257,7 +257,10 @@ async function sendResponse(e) {
 async function load() {
   const [r] = await Promise.all([loadPeers(), loadDrills()]);
   if (!r.ok) {
-    if (r.status !== 401) showBox('network-error', errorText(r, 'Could not load the roster'));
+    if (r.status !== 401) {
+      showBox('network-error', errorText(r, 'Could not load the roster') + ' Retrying by itself.');
+      setText('network-roster', 'Not loaded: the node did not answer.');
+    }
     return;
   }
   showBox('network-error', '');
@@ -273,6 +276,9 @@ export const networkPage = {
       document.getElementById('network-refresh').addEventListener('click', load);
       document.getElementById('drill-run-reachability').addEventListener('click', runReachability);
       document.getElementById('drill-response-form').addEventListener('submit', sendResponse);
+      window.addEventListener('vigil:recovered', () => {
+        if (!document.getElementById('page-network').hidden) load();
+      });
     }
     // Running drills needs manage_roster, which only admins hold
     // (node/accounts/roles.go); the API enforces it regardless.

@@ -27,7 +27,23 @@ function userRow(u, roles) {
   const status = h('span', { class: 'row-status muted', role: 'status' });
   const roleID = 'u-role-' + n, disID = 'u-dis-' + n, caID = 'u-ca-' + n, pwID = 'u-pw-' + n;
   const role = h('select', { id: roleID, name: 'role' }, roles.map(r => h('option', { value: r, selected: r === u.role }, r)));
-  role.addEventListener('change', () => patchUser(u.name, { role: role.value }, status));
+  // A role change grants or removes powers at once: the new role is only
+  // saved after "Confirm" next to the select; "Cancel" puts it back.
+  let saved = u.role;
+  const ask = h('span', { class: 'role-confirm', hidden: true });
+  role.addEventListener('change', () => {
+    if (role.value === saved) { ask.hidden = true; return; }
+    clear(ask);
+    const yes = h('button', { type: 'button', class: 'btn btn-small btn-primary', dataset: { confirmRole: u.name } }, 'Confirm');
+    const no = h('button', { type: 'button', class: 'btn btn-small btn-quiet' }, 'Cancel');
+    ask.append(' Make ' + u.name + ' ' + role.value + ' (now ' + saved + ')? ', yes, ' ', no);
+    ask.hidden = false;
+    yes.addEventListener('click', async () => {
+      ask.hidden = true;
+      if (await patchUser(u.name, { role: role.value }, status)) saved = role.value;
+    });
+    no.addEventListener('click', () => { role.value = saved; ask.hidden = true; });
+  });
   const dis = h('input', { type: 'checkbox', id: disID, name: 'disabled', checked: !!u.disabled });
   dis.addEventListener('change', () => patchUser(u.name, { disabled: dis.checked }, status));
   const ca = h('input', { type: 'checkbox', id: caID, name: 'content_access', checked: !!u.content_access });
@@ -66,7 +82,7 @@ function userRow(u, roles) {
   const isLocked = locked && locked.getTime() > Date.now();
   return h('tr', { dataset: { user: u.name }, class: u.disabled ? 'row-closed' : '' },
     h('th', { scope: 'row' }, u.name, state.me && state.me.name === u.name ? h('span', { class: 'muted' }, ' (you)') : ''),
-    h('td', null, hiddenLabel(roleID, 'Role of ' + u.name), role),
+    h('td', null, hiddenLabel(roleID, 'Role of ' + u.name), role, ask),
     h('td', null, hiddenLabel(disID, 'Disable ' + u.name), dis),
     h('td', null, hiddenLabel(caID, 'Content access for ' + u.name), ca),
     h('td', null, u.totp_enabled ? '✓ on' : 'off'),
