@@ -40,6 +40,10 @@ func newCasesCmd() *cobra.Command {
 	c.Flags().String("state", "", "only cases in this legal state: "+strings.Join(legalStates(), ", "))
 	c.Flags().String("direction", "", "incoming or outgoing")
 	c.Flags().String("kind", "", strings.Join(caseFilters()["kind"], ", "))
+	c.Flags().String("country", "", "only cases with this member (ISO code)")
+	c.Flags().String("urgency", "", "emergency, urgent or routine")
+	c.Flags().String("search", "", "case or request ID prefix, or part of the reference")
+	c.Flags().Int("limit", 500, "show at most this many cases, newest first (0: all)")
 	f.register(c)
 	return c
 }
@@ -55,10 +59,44 @@ func showCaseList(cmd *cobra.Command, f *clientFlags) error {
 			q.Set(k, v)
 		}
 	}
-	var out types.CaseList
-	if printed, err := f.fetch(cmd, http.MethodGet, "/api/v1/cases?"+q.Encode(), nil, &out, ""); printed || err != nil {
-		return err
+	for k, param := range map[string]string{"country": "country", "urgency": "urgency", "search": "q"} {
+		if v, _ := cmd.Flags().GetString(k); v != "" {
+			q.Set(param, v)
+		}
 	}
+	limit, _ := cmd.Flags().GetInt("limit")
+	if limit < 0 {
+		return fmt.Errorf("--limit must be 0 (all) or more")
+	}
+	// The API pages its answer; follow the cursor until the limit, so a
+	// busy night's list is never cut short without saying so.
+	var out types.CaseList
+	for cursor := ""; ; {
+		page := url.Values{}
+		for k, v := range q {
+			page[k] = v
+		}
+		if cursor != "" {
+			page.Set("cursor", cursor)
+		}
+		var got types.CaseList
+		if printed, err := f.fetch(cmd, http.MethodGet, "/api/v1/cases?"+page.Encode(), nil, &got, ""); printed || err != nil {
+			return err // --json prints one page as the API sent it, with its next_cursor
+		}
+		out.Total = got.Total
+		out.Cases = append(out.Cases, got.Cases...)
+		if cursor = got.NextCursor; cursor == "" || (limit > 0 && len(out.Cases) >= limit) {
+			break
+		}
+	}
+	if limit > 0 && len(out.Cases) > limit {
+		out.Cases = out.Cases[:limit]
+	}
+	defer func() {
+		if len(out.Cases) < out.Total {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d of %d cases shown; --limit 0 shows all, filters narrow the list\n", len(out.Cases), out.Total)
+		}
+	}()
 	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CASE\tDIR\tPEER\tKIND\tURGENCY\tSTATE\tDELIVERY\tACK DUE (UTC)\tEXPIRES (UTC)\tCREATED (UTC)")
 	for _, cs := range out.Cases {

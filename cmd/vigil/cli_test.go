@@ -144,6 +144,17 @@ func TestCLIOperatorCommands(t *testing.T) {
 
 		out, err = fr.run(t, "", "cases")
 		mustContain(t, "cases", out, err, "CASE", "ACK DUE (UTC)", caseID+"  out", sub.CaseID)
+		// The list is paged by the API; the CLI says when it shows fewer.
+		out, err = fr.run(t, "", "cases", "--limit", "1")
+		mustContain(t, "cases --limit 1", out, err, sub.CaseID, "1 of 2 cases shown")
+		if strings.Contains(out, caseID+"  out") {
+			t.Fatalf("cases --limit 1 listed both cases:\n%s", out)
+		}
+		out, err = fr.run(t, "", "cases", "--search", sub.CaseID[:12])
+		mustContain(t, "cases --search", out, err, sub.CaseID)
+		if strings.Contains(out, caseID+"  out") {
+			t.Fatalf("cases --search listed the other case:\n%s", out)
+		}
 		out, err = fr.run(t, "", "cases", "--direction", "incoming")
 		mustContain(t, "cases --direction incoming", out, err, "CASE")
 		if strings.Contains(out, caseID) {
