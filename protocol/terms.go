@@ -3,6 +3,7 @@ package protocol
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -183,16 +184,26 @@ func treatyList(ts []Treaty) string {
 	return "the Budapest Convention or the UN Convention"
 }
 
+// zones caches the zones LoadZone loaded: time.LoadLocation reads the zone
+// database on every call, and Check reads the responder's zone for every
+// event it judges (so every Replay would read files). Only names that
+// loaded are kept, so the cache is bounded by the IANA database.
+var zones sync.Map // name → *time.Location
+
 // LoadZone loads an IANA time zone by name, refusing "Local" and "" (a
 // zone both nodes must agree on cannot depend on the host).
 func LoadZone(name string) (*time.Location, error) {
 	if name == "" || name == "Local" {
 		return nil, fmt.Errorf("time zone %q: give an IANA name such as Europe/Paris", name)
 	}
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
 		return nil, fmt.Errorf("time zone %q is not an IANA time zone name", name)
 	}
+	zones.Store(name, loc)
 	return loc, nil
 }
 
