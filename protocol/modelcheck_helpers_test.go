@@ -35,7 +35,13 @@ import (
 //     restart, replays what it stored. Breadth-first over a canonical
 //     encoding of the global state, bounded by the number of new local
 //     actions and of faults; network moves are explored to closure within
-//     those bounds.
+//     those bounds. An older peer's message (one the current rules refuse,
+//     or an undecodable payload) counts as a fault.
+//
+// The case starts open on both sides: the request has been delivered. (An
+// action arriving before its request waits in a placeholder case that
+// node/cases replays once the request arrives, which ends where a replay of
+// everything does; that is node/cases' to test.)
 
 const (
 	mcReq  = 0 // index of the requester
@@ -364,12 +370,6 @@ func (e *mcEnc) fullCS(cs protocol.CaseState) {
 	e.t(cs.ClosedAt)
 }
 
-func mcFull(cs protocol.CaseState) string {
-	var e mcEnc
-	e.fullCS(cs)
-	return string(e)
-}
-
 // mcLegalKey is a legal state on a day: what the rules read.
 func mcLegalKey(cs protocol.CaseState, now uint8) string {
 	var e mcEnc
@@ -456,6 +456,14 @@ func (w *mcWorld) replay(s *mcState, side int) *mcReplay {
 		if h.Invalid != "" {
 			r.invalid[idOf[h.MessageID]] = true
 		}
+	}
+	// A node replays its events in the order it stored them, which differs
+	// between the nodes; Replay must not depend on it.
+	slices.Reverse(evs)
+	if rev := protocol.Replay(w.terms, evs); !mcSameCS(rev, full) || !slices.EqualFunc(rev.History, full.History, func(a, b protocol.EventResult) bool {
+		return a.MessageID == b.MessageID && a.Invalid == b.Invalid && a.To == b.To
+	}) {
+		w.violate(mcAt{-1, s.idx}, "Replay depends on the order the events were stored", fmt.Sprintf("in one order %+v\nin the other %+v", full, rev))
 	}
 	full.History = nil
 	r.cs = full
@@ -822,7 +830,7 @@ func (w *mcWorld) candidates(side int, cs protocol.CaseState, now uint8, at mcAt
 			w.violate(at, "an action did not apply as checked", fmt.Sprintf("%s: %s in %s: checked → %s, applied → %s %q", by, name(), cs.State, next, after.State, res.Invalid))
 			continue
 		}
-		w.checkApplied(cs, after, ev, at, "")
+		w.checkApplied(cs, after, ev, at, "; tried in the last state of the trace")
 		k := string(a.Action) + "|" + mcLegalKey(after, now)
 		if !distinct[k] {
 			distinct[k] = true

@@ -57,14 +57,14 @@ var (
 // against protocol.Grounds before exploring), and what the exploration must
 // cover so that it cannot silently test nothing.
 type mcScenario struct {
-	name                    string
-	facts                   protocol.RequestFacts
-	requester, responder    protocol.Member
-	check                   func(protocol.Terms) bool // the terms the law gives
-	wantRefuse, wantWithold []string
-	minStates               int
-	mustApply               []protocol.ActionName
-	mustReach               []protocol.State
+	name                     string
+	facts                    protocol.RequestFacts
+	requester, responder     protocol.Member
+	check                    func(protocol.Terms) bool // the terms the law gives
+	wantRefuse, wantWithhold []string
+	minStates                int
+	mustApply                []protocol.ActionName
+	mustReach                []protocol.State
 }
 
 var mcScenarios = []mcScenario{
@@ -79,9 +79,9 @@ var mcScenarios = []mcScenario{
 			return t.Treaty == protocol.TreatyBudapest && t.Traffic && !t.DualCriminality
 		},
 		// Art. 29(5)(a)-(b) and Art. 30(2)(a)-(b): "may only be refused/withheld if".
-		wantRefuse:  []string{"political_offence", "essential_interests"},
-		wantWithold: []string{"political_offence", "essential_interests"},
-		minStates:   1000,
+		wantRefuse:   []string{"political_offence", "essential_interests"},
+		wantWithhold: []string{"political_offence", "essential_interests"},
+		minStates:    100000,
 		mustApply: []protocol.ActionName{protocol.ActAcknowledge, protocol.ActConfirmPreservation, protocol.ActRequestExtension,
 			protocol.ActConfirmExtension, protocol.ActDeclineExtension, protocol.ActMLAReceived, protocol.ActReviewHold,
 			protocol.ActMLADecided, protocol.ActRelease, protocol.ActWithdraw, protocol.ActRefuse, protocol.ActInsufficiency,
@@ -104,22 +104,22 @@ var mcScenarios = []mcScenario{
 		},
 		wantRefuse: []string{"political_offence", "essential_interests", "dual_criminality"},
 		// Art. 30(2) has no dual-criminality ground.
-		wantWithold: []string{"political_offence", "essential_interests"},
-		minStates:   1000,
+		wantWithhold: []string{"political_offence", "essential_interests"},
+		minStates:    100000,
 		mustApply: []protocol.ActionName{protocol.ActConfirmPreservation, protocol.ActRefuse, protocol.ActConfirmationSent,
 			protocol.ActRelease, protocol.ActConfirmExtension, protocol.ActClose},
 		mustReach: []protocol.State{protocol.StateClosed, protocol.StateRefused},
 	},
 	{
 		// UN Arts. 42-43, grounds of Art. 40(21)-(22).
-		name:        "preservation/un+traffic",
-		facts:       protocol.RequestFacts{Kind: protocol.KindPreservation, DataCategories: []string{"traffic"}, Identifiers: 1},
-		requester:   mcMember("BR", "America/Sao_Paulo", mcUN),
-		responder:   mcRegime(mcMember("NZ", "Pacific/Auckland", mcUN), 120, 240),
-		check:       func(t protocol.Terms) bool { return t.Treaty == protocol.TreatyUN && t.Traffic && !t.DualCriminality },
-		wantRefuse:  []string{"essential_interests", "not_in_conformity", "domestic_prohibition", "contrary_to_legal_system", "persecution"},
-		wantWithold: []string{"essential_interests", "not_in_conformity", "domestic_prohibition", "contrary_to_legal_system", "persecution"},
-		minStates:   1000,
+		name:         "preservation/un+traffic",
+		facts:        protocol.RequestFacts{Kind: protocol.KindPreservation, DataCategories: []string{"traffic"}, Identifiers: 1},
+		requester:    mcMember("BR", "America/Sao_Paulo", mcUN),
+		responder:    mcRegime(mcMember("NZ", "Pacific/Auckland", mcUN), 120, 240),
+		check:        func(t protocol.Terms) bool { return t.Treaty == protocol.TreatyUN && t.Traffic && !t.DualCriminality },
+		wantRefuse:   []string{"essential_interests", "not_in_conformity", "domestic_prohibition", "contrary_to_legal_system", "persecution"},
+		wantWithhold: []string{"essential_interests", "not_in_conformity", "domestic_prohibition", "contrary_to_legal_system", "persecution"},
+		minStates:    100000,
 		mustApply: []protocol.ActionName{protocol.ActConfirmPreservation, protocol.ActRefuse, protocol.ActDiscloseTraffic,
 			protocol.ActWithholdTraffic, protocol.ActMLAReceived, protocol.ActRelease, protocol.ActClose},
 		mustReach: []protocol.State{protocol.StateClosed, protocol.StateReleased},
@@ -136,7 +136,7 @@ var mcScenarios = []mcScenario{
 			return t.Treaty == protocol.TreatySecondProtocol && !t.SubscriberOnlyDeclared
 		},
 		wantRefuse: []string{"not_an_emergency", "not_held_in_territory", "emergency_determination"},
-		minStates:  1000,
+		minStates:  40000,
 		mustApply: []protocol.ActionName{protocol.ActDetermine, protocol.ActAcceptConditions, protocol.ActRejectConditions,
 			protocol.ActHandOver, protocol.ActRequestExplanation, protocol.ActExplainUse, protocol.ActRefuse, protocol.ActClose},
 		mustReach: []protocol.State{protocol.StateClosed, protocol.StateDataProvided, protocol.StateConditionsRejected, protocol.StateRefused},
@@ -152,7 +152,7 @@ var mcScenarios = []mcScenario{
 			return t.Treaty == protocol.TreatySecondProtocol && t.SubscriberOnlyDeclared && t.Confirmation == protocol.DeclarationResubmission
 		},
 		wantRefuse: []string{"not_an_emergency", "not_held_in_territory", "emergency_determination", "subscriber_only_declaration"},
-		minStates:  1000,
+		minStates:  40000,
 		mustApply:  []protocol.ActionName{protocol.ActDetermine, protocol.ActHandOver, protocol.ActRefuse, protocol.ActConfirmationSent, protocol.ActClose},
 		mustReach:  []protocol.State{protocol.StateClosed, protocol.StateDataProvided, protocol.StateRefused},
 	},
@@ -167,7 +167,7 @@ var mcScenarios = []mcScenario{
 			return t.Treaty == protocol.TreatySecondProtocol && t.Kind == protocol.KindEmergencyMLA
 		},
 		wantRefuse: []string{"political_offence", "essential_interests", "not_an_emergency", "mla_treaty_ground"},
-		minStates:  1000,
+		minStates:  40000,
 		mustApply:  []protocol.ActionName{protocol.ActDetermine, protocol.ActPostpone, protocol.ActResume, protocol.ActHandOver, protocol.ActClose},
 		mustReach:  []protocol.State{protocol.StateClosed, protocol.StateDataProvided},
 	},
@@ -179,7 +179,7 @@ var mcScenarios = []mcScenario{
 		responder:  mcMember("NZ", "Pacific/Auckland", mcBudapest),
 		check:      func(t protocol.Terms) bool { return t.Treaty == protocol.TreatyBudapest },
 		wantRefuse: []string{"not_competent", "essential_interests", "other"},
-		minStates:  300,
+		minStates:  20000,
 		mustApply:  []protocol.ActionName{protocol.ActAcknowledge, protocol.ActAnswer, protocol.ActRefuse, protocol.ActWithdraw, protocol.ActClose},
 		mustReach:  []protocol.State{protocol.StateClosed, protocol.StateAnswered},
 	},
@@ -193,7 +193,7 @@ var mcScenarios = []mcScenario{
 		responder:  mcMember("BR", "America/Sao_Paulo", mcUN),
 		check:      func(t protocol.Terms) bool { return t.Treaty == "" && t.Problem != "" },
 		wantRefuse: []string{"no_treaty_basis"},
-		minStates:  300,
+		minStates:  15000,
 		mustApply:  []protocol.ActionName{protocol.ActAcknowledge, protocol.ActRefuse, protocol.ActWithdraw, protocol.ActClose},
 		mustReach:  []protocol.State{protocol.StateClosed, protocol.StateRefused, protocol.StateWithdrawn},
 	},
@@ -243,9 +243,9 @@ func TestModelCheck(t *testing.T) {
 			if got := protocol.GroundKeys(terms, protocol.ActRefuse); !slices.Equal(got, sc.wantRefuse) {
 				t.Errorf("refusal grounds %v, the law gives %v", got, sc.wantRefuse)
 			}
-			if sc.wantWithold != nil {
-				if got := protocol.GroundKeys(terms, protocol.ActWithholdTraffic); !slices.Equal(got, sc.wantWithold) {
-					t.Errorf("withholding grounds %v, the law gives %v", got, sc.wantWithold)
+			if sc.wantWithhold != nil {
+				if got := protocol.GroundKeys(terms, protocol.ActWithholdTraffic); !slices.Equal(got, sc.wantWithhold) {
+					t.Errorf("withholding grounds %v, the law gives %v", got, sc.wantWithhold)
 				}
 			}
 			start := time.Now()
@@ -268,8 +268,8 @@ func TestModelCheck(t *testing.T) {
 				t.Logf("concurrent, %s: %d states, BFS depth %d moves (bound: %d new local actions, %d faults); %v",
 					p.name, st.states-before, levels, p.depth, p.faults, time.Since(start).Round(time.Millisecond))
 			}
-			t.Logf("%d states in all; %d quiescent states compared; %d distinct stored histories replayed; %d events flagged invalid; deliveries: %d by Advance, %d by replay fallback",
-				st.states, st.quiescent, len(w.replays), st.flags, st.advances, st.fallbacks)
+			t.Logf("%d states and %d transitions in all; %d quiescent states compared; %d distinct stored histories replayed and walked; %d events flagged invalid; deliveries: %d by Advance, %d by replay fallback; %d local actions refused by Check; %d liveness searches beyond the legal state space",
+				st.states, st.transitions, st.quiescent, len(w.replays), st.flags, st.advances, st.fallbacks, st.refusedLocal, st.liveSearches)
 			for _, k := range w.kinds {
 				t.Errorf("%s: %s", k, w.violations[k])
 			}
