@@ -12,7 +12,8 @@ import (
 	"github.com/vigil-network/vigil/protocol"
 )
 
-// A deeper run: go test ./protocol/ -run ModelCheck -v -modelcheck.depth=6 -modelcheck.window=3
+// A deeper run (minutes; each local action more multiplies the states by
+// about twenty): go test ./protocol/ -run TestModelCheck -v -modelcheck.depth=4 -modelcheck.window=3
 var (
 	mcDepthFlag  = flag.Int("modelcheck.depth", 0, "most local actions per path from the opening of the case (0: default)")
 	mcWindowFlag = flag.Int("modelcheck.window", 0, "most new local actions per path from each seed (0: default)")
