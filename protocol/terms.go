@@ -3,6 +3,7 @@ package protocol
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -185,13 +186,27 @@ func treatyList(ts []Treaty) string {
 	return "the Budapest Convention or the UN Convention"
 }
 
+// zones caches the zones LoadZone loaded: time.LoadLocation reads the zone
+// database on every call, and Check reads the responder's zone for every
+// event it judges (so every Replay would read files). Only names that
+// loaded are kept, so the cache is bounded by the IANA database.
+var zones sync.Map // name → *time.Location
+
 // LoadZone loads an IANA time zone by name, refusing "Local" and "" (a
 // zone both nodes must agree on cannot depend on the host).
 func LoadZone(name string) (*time.Location, error) {
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
 	if !ValidTimeZone(name) {
 		return nil, fmt.Errorf("time zone %q is not an IANA time zone name such as Europe/Paris", name)
 	}
-	return time.LoadLocation(name)
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("time zone %q is not an IANA time zone name", name)
+	}
+	zones.Store(name, loc)
+	return loc, nil
 }
 
 // zone is the responder's zone of the terms (UTC if unknown).
