@@ -128,6 +128,15 @@ func TestSixtyDaysAndNoReleaseArt29_7(t *testing.T) {
 		t.Fatalf("after receipt of the MLA request: %+v", cs)
 	}
 	refused(t, terms, cs, at(protocol.Responder, day0.Add(400*24*time.Hour), 5, release), "allowed only from")
+	// A withdrawal does not lift the hold: the MLA request is pending on
+	// its own (found by the model checker).
+	wd := mustApply(t, terms, cs, at(protocol.Requester, day0.Add(41*24*time.Hour), 5, &protocol.Action{Action: protocol.ActWithdraw}))
+	refused(t, terms, wd, at(protocol.Responder, day0.Add(42*24*time.Hour), 6, release), "pending the decision")
+	wd = mustApply(t, terms, wd, at(protocol.Responder, day0.Add(43*24*time.Hour), 6, &protocol.Action{Action: protocol.ActMLADecided, Decision: "withdrawn"}))
+	if wd.State != protocol.StateWithdrawn || wd.Hold {
+		t.Fatalf("MLA decision on a withdrawn request: %+v", wd)
+	}
+	mustApply(t, terms, wd, at(protocol.Responder, day0.Add(44*24*time.Hour), 7, release))
 	cs = mustApply(t, terms, cs, at(protocol.Responder, day0.Add(401*24*time.Hour), 5, &protocol.Action{Action: protocol.ActMLADecided, Decision: "granted"}))
 	cs = mustApply(t, terms, cs, at(protocol.Responder, day0.Add(402*24*time.Hour), 6, release))
 	if cs.State != protocol.StateReleased || cs.Hold {

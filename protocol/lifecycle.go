@@ -135,7 +135,7 @@ var Rules = []Rule{
 	{ActMLASubmitted, Requester, preserve, []State{StateAcknowledged, StatePreserved, StateExtensionRequested}, "", "Budapest Art. 29(2)(f), (7)", "the requester tells that its MLA request was sent (the hold starts only on receipt)"},
 	{ActMLAReceived, Responder, preserve, holding, StateMLAPending, "Budapest Art. 29(7); UN Art. 42(7)", "MLA request received: the data stay preserved pending a decision on it; a review date"},
 	{ActReviewHold, Responder, preserve, []State{StateMLAPending}, "", "Protocol Art. 14(5)", "periodic review of the retention; the next review date"},
-	{ActMLADecided, Responder, preserve, []State{StateMLAPending}, StateMLADecided, "Budapest Art. 29(7)", "a decision on the MLA request is recorded; the hold ends"},
+	{ActMLADecided, Responder, preserve, []State{StateMLAPending, StateWithdrawn}, StateMLADecided, "Budapest Art. 29(7)", "a decision on the MLA request is recorded; the hold ends (a withdrawn request stays withdrawn)"},
 	{ActWithdraw, Requester, nil, live, StateWithdrawn, "Budapest Art. 29(7)", "request withdrawn or no longer needed"},
 	{ActRelease, Responder, preserve, []State{StatePreserved, StateExtensionRequested, StateMLADecided, StateWithdrawn}, StateReleased, "Budapest Art. 29(7)", "preserved data released: after the period, the MLA decision or a withdrawal, never during the hold"},
 	{ActDetermine, Responder, emergency, []State{StateOpen, StateAcknowledged, StateInfoRequested}, "", "Protocol Arts. 9(6), 10(4); Budapest Arts. 27(6), 28(2)", "determination on a rapidly expedited basis: provide, provide subject to conditions, or refuse"},
@@ -243,10 +243,18 @@ func precondition(t Terms, cs CaseState, a ActionName) string {
 		if t.Confirmation == "" {
 			return "the requested state declared no formal confirmation or resubmission (Budapest Art. 25(3), Protocol Art. 9(5))"
 		}
+		if cs.ConfirmationSent {
+			return "already recorded"
+		}
 	case ActMLASubmitted:
 		if cs.MLASubmitted {
 			return "already told"
 		}
+	case ActMLADecided:
+		if !cs.Hold {
+			return "no MLA request received is pending a decision"
+		}
+
 	}
 	return ""
 }

@@ -541,7 +541,9 @@ func (w *mcWorld) checkApplied(before, after protocol.CaseState, ev protocol.Eve
 		if after.PreservedFrom.Before(w.requestDay) {
 			bad("confirmation starting before the request (Budapest Art. 29(7))", "start %s, request day %s", w.date(after.PreservedFrom), w.date(w.requestDay))
 		}
-		if after.ExpiresAt.Before(after.PreservedFrom.AddDate(0, 0, protocol.MinPreservationDays)) {
+		// Days are the requested state's calendar days (across a change of
+		// summer time a day is 23 or 25 hours); times are kept in UTC.
+		if after.ExpiresAt.Before(after.PreservedFrom.In(w.zone).AddDate(0, 0, protocol.MinPreservationDays)) {
 			bad("confirmation for under sixty days (Budapest Art. 29(7))", "from %s to %s", w.date(after.PreservedFrom), w.date(after.ExpiresAt))
 		}
 	case protocol.ActConfirmExtension:
@@ -587,7 +589,7 @@ var mcOutcomeOf = map[protocol.State]string{protocol.StateRefused: "refused", pr
 // is enough to see that Check refuses it.
 func (w *mcWorld) variants(cs protocol.CaseState, by protocol.Role, at time.Time, offered []protocol.ActionName) []mcVariant {
 	today := w.terms.LocalDay(at)
-	day := func(d time.Time, n int) string { return w.date(d.AddDate(0, 0, n)) }
+	day := func(d time.Time, n int) string { return w.date(d.In(w.zone).AddDate(0, 0, n)) }
 	out := make([]mcVariant, 0, 64)
 	operator := "duty officer (" + string(by) + ")"
 	tried := map[protocol.ActionName]bool{}

@@ -118,6 +118,9 @@ func Check(t Terms, cs CaseState, ev Event) (State, error) {
 		return cs.State, err
 	}
 	next := r.To
+	if m.Action == ActMLADecided && cs.State == StateWithdrawn {
+		next = "" // the decision ends the hold; the case stays withdrawn
+	}
 	if m.Action == ActDetermine {
 		var ok bool
 		if next, ok = determineTo[m.Decision]; !ok {
@@ -199,7 +202,11 @@ func guard(t Terms, cs CaseState, ev Event) error {
 		}
 	case ActRelease:
 		// Art. 29(7): the period is a minimum, and once the MLA request is
-		// received the data stay preserved pending its decision.
+		// received the data stay preserved pending its decision, even if
+		// the preservation request is withdrawn meanwhile.
+		if cs.Hold {
+			return &TransitionError{m.Action, cs.State, "the data stay preserved pending the decision on the MLA request received (Budapest Art. 29(7)); record it (mla_decided) first"}
+		}
 		if slices.Contains(holding, cs.State) && (cs.ExpiresAt.IsZero() || ev.At.Before(cs.ExpiresAt)) {
 			return &TransitionError{m.Action, cs.State, fmt.Sprintf("the preservation period runs until %s (Budapest Art. 29(7)); release after it, after the MLA decision, or once the request is withdrawn",
 				cs.ExpiresAt.Format(time.RFC3339))}
