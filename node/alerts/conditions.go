@@ -26,6 +26,12 @@ func Conditions(c *store.Case, now time.Time, warnings []time.Duration) []*store
 		add(&store.Alert{Kind: RefusedAction, Severity: Warning,
 			Message: fmt.Sprintf("%s sent what the legal rules refuse (%s); it is kept and flagged, not applied", c.Country, strings.Join(c.Flags, ", "))})
 	}
+	// A hold outlives a withdrawal of the preservation request (Art.
+	// 29(7)), so its review is due even on a case otherwise settled.
+	if d := c.Legal.ReviewDueAt; c.Hold && !d.IsZero() && !now.Before(d) {
+		add(&store.Alert{Kind: HoldReview, Severity: Warning, DueAt: d,
+			Message: "retention under the MLA hold is due for review (Protocol Art. 14(5))"})
+	}
 	if terminal(c) {
 		return due
 	}
@@ -37,10 +43,7 @@ func Conditions(c *store.Case, now time.Time, warnings []time.Duration) []*store
 		add(&store.Alert{Kind: PostponementOver, Severity: Warning, DueAt: d,
 			Message: "the postponement has reached its date: resume or refuse with reasons (Budapest Art. 27(5), (7))"})
 	}
-	if d := c.Legal.ReviewDueAt; c.Hold && !d.IsZero() && !now.Before(d) {
-		add(&store.Alert{Kind: HoldReview, Severity: Warning, DueAt: d,
-			Message: "retention under the MLA hold is due for review (Protocol Art. 14(5))"})
-	}
+
 	if !c.AckDueAt.IsZero() && c.AcknowledgedAt.IsZero() && !now.Before(c.AckDueAt) {
 		who := "this node"
 		if c.Direction == store.Outgoing {
@@ -84,7 +87,7 @@ func ClearMoot(tx *store.Tx, c *store.Case, now time.Time, warnings []time.Durat
 			return err
 		}
 	}
-	if !c.Hold || over {
+	if !c.Hold {
 		if err := tx.ClearAlert(CaseAlertID(c.ID, HoldReview), now); err != nil {
 			return err
 		}

@@ -59,6 +59,10 @@ func TestConditions(t *testing.T) {
 			c.AcknowledgedAt, c.State, c.Hold = now, string(protocol.StateMLAPending), true
 			c.Legal.ReviewDueAt = now.Add(-time.Hour)
 		}, map[store.AlertKind]store.Severity{alerts.HoldReview: alerts.Warning}},
+		{"hold review due after a withdrawal", func(c *store.Case) {
+			c.AcknowledgedAt, c.State, c.Hold = now, string(protocol.StateWithdrawn), true
+			c.Legal.ReviewDueAt = now.Add(-time.Hour)
+		}, map[store.AlertKind]store.Severity{alerts.HoldReview: alerts.Warning}},
 		{"hold review not yet due", func(c *store.Case) {
 			c.AcknowledgedAt, c.State, c.Hold = now, string(protocol.StateMLAPending), true
 			c.Legal.ReviewDueAt = now.Add(time.Hour)
