@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/admission"
 	"github.com/vigil-network/vigil/node/alerts"
+	"github.com/vigil-network/vigil/node/api"
 	"github.com/vigil-network/vigil/node/cases"
 	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/deliver"
@@ -235,10 +236,12 @@ func (n *Node) Start(ctx context.Context) error {
 	n.goRun("scheduler", n.sched.Run)
 	n.goRun("drills", n.drills.Run)
 
-	n.apiSrv = &http.Server{Handler: n.apiHandler(), ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return n.ctx }}
+	// Timeouts and connection caps: node/api/httpserver.go.
+	var capped net.Listener
+	n.apiSrv, capped = api.HTTPServer(n.ctx, n.apiHandler(), ln, api.ServerOptions{ReadTimeout: n.cfg.API.ReadTimeout,
+		MaxConnections: n.cfg.API.MaxConnections, MaxConnectionsPerAddress: n.cfg.API.MaxConnectionsPerAddress}, n.log)
 	n.goRun("api", func(ctx context.Context) {
-		if err := n.apiSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.apiSrv.Serve(capped); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("api server stopped", zap.Error(err))
 		}
 	})

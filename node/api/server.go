@@ -198,7 +198,7 @@ func New(d Deps) *Server {
 	s.Handle("POST /api/v1/cases/{id}/actions", accounts.PermAct, s.handleAct)
 	s.Handle("POST /api/v1/cases/{id}/assign", accounts.PermAssign, s.handleAssign)
 	s.Handle("GET /api/v1/alerts", accounts.PermReadAlerts, s.handleAlerts)
-	s.Handle("GET /api/v1/events", accounts.PermReadCases, s.handleEvents)
+	s.Handle("GET /api/v1/events", accounts.PermReadCases, streaming(s.handleEvents))
 
 	s.Handle("GET /api/v1/peers", accounts.PermReadPeers, s.handlePeers)
 	s.Handle("GET /api/v1/roster", accounts.PermReadPeers, s.handleGetRoster)
@@ -215,7 +215,7 @@ func New(d Deps) *Server {
 
 	s.Handle("GET /api/v1/audit", accounts.PermReadAudit, s.handleAuditSearch)
 	s.Handle("GET /api/v1/audit/verify", accounts.PermReadAudit, s.handleAuditVerify)
-	s.Handle("GET /api/v1/audit/export", accounts.PermReadAudit, s.handleAuditExport)
+	s.Handle("GET /api/v1/audit/export", accounts.PermReadAudit, streaming(s.handleAuditExport))
 	s.Handle("GET /api/v1/stats", accounts.PermReadStats, s.handleStats)
 
 	s.Handle("GET /api/v1/users", accounts.PermManageUsers, s.handleUsers)
@@ -238,8 +238,22 @@ func New(d Deps) *Server {
 	return s
 }
 
-// ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// apiCSP is the Content-Security-Policy of every response that is not a
+// console page (which sets its own): API answers are data, never to be
+// run, framed or rendered as a page.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox"
+
+// ServeHTTP serves the API. Every response, JSON and errors included,
+// says nosniff and carries a restrictive CSP; the console's pages replace
+// the CSP with their own.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", apiCSP)
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	s.mux.ServeHTTP(w, r)
+}
 
 // Handle mounts a route for callers holding perm (AnyCaller: any
 // authenticated caller), with the API's authentication and CSRF checks;
