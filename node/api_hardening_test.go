@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -425,5 +426,77 @@ func TestSlowClientEventStreamOutlivesTimeouts(t *testing.T) {
 		if strings.HasPrefix(line, "event: ") {
 			return
 		}
+	}
+}
+
+// Issue 12: /metrics needs credentials, and per-country series are opt-in.
+func TestMetricsNeedCredentials(t *testing.T) {
+	if testing.Short() {
+		t.Skip("federation test")
+	}
+	const scrapeToken = "scrape-token-0123456789abcdef"
+	f := newFederationWith(t, 2, func(cc string, cfg *config.Config) {
+		if cc == "FR" {
+			path := cfg.Path("keys/scrape.token")
+			if err := os.WriteFile(path, []byte(scrapeToken+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg.Metrics.TokenFile, cfg.Metrics.PerCountry = "keys/scrape.token", false
+		}
+	})
+	f.addUser("FR", "olga", "auditor", "olga-long-passphrase")
+	f.addUser("FR", "alice", "operator", "alice-long-passphrase")
+	f.submit("FR", "DE")
+	scrape := func(cc string, c *http.Client, token string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", f.entry(cc).API+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if c == nil {
+			c = &http.Client{Timeout: 30 * time.Second}
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := scrape("FR", nil, ""); code != http.StatusUnauthorized {
+		t.Fatalf("no token: HTTP %d, want 401", code)
+	}
+	if code, _ := scrape("FR", nil, "wrong-token-0123456789"); code != http.StatusUnauthorized {
+		t.Fatalf("wrong token: HTTP %d, want 401", code)
+	}
+	code, text := scrape("FR", nil, scrapeToken)
+	if code != http.StatusOK || !strings.Contains(text, "vigil_outbox_messages ") || !strings.Contains(text, "vigil_open_cases{") {
+		t.Fatalf("scrape token: HTTP %d\n%s", code, text)
+	}
+	if strings.Contains(text, `country="`) {
+		t.Fatalf("per-country series without metrics.per_country:\n%s", text)
+	}
+	if code, _ := scrape("FR", nil, f.entry("FR").Token); code != http.StatusOK {
+		t.Fatalf("node token: HTTP %d", code)
+	}
+	// A console session of a role that may read statistics, and one that may not.
+	olga, code, _ := f.login("FR", "olga", "olga-long-passphrase")
+	if code != http.StatusOK {
+		t.Fatalf("login: %d", code)
+	}
+	if code, _ := scrape("FR", &http.Client{Jar: olga.jar, Timeout: 30 * time.Second}, ""); code != http.StatusOK {
+		t.Fatalf("auditor's session: HTTP %d", code)
+	}
+	alice, _, _ := f.login("FR", "alice", "alice-long-passphrase")
+	if code, _ := scrape("FR", &http.Client{Jar: alice.jar, Timeout: 30 * time.Second}, ""); code != http.StatusForbidden {
+		t.Fatalf("operator's session: HTTP %d, want 403", code)
+	}
+	// The scrape token is FR's only; DE (per_country on) shows countries.
+	if code, _ := scrape("DE", nil, scrapeToken); code != http.StatusUnauthorized {
+		t.Fatalf("FR's scrape token on DE: HTTP %d", code)
+	}
+	if code, text := scrape("DE", nil, f.entry("DE").Token); code != http.StatusOK || !strings.Contains(text, `vigil_outbox_depth{country="FR"}`) {
+		t.Fatalf("DE with per_country: HTTP %d\n%s", code, text)
 	}
 }

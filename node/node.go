@@ -64,7 +64,9 @@ type Node struct {
 	cm     *connmgr.BasicConnMgr
 	gater  *transport.Gater
 	token  [32]byte // SHA-256 of the API token
-	clock  protocol.ClockPolicy
+	// metricsToken is the SHA-256 of the scrape token; nil: none.
+	metricsToken *[32]byte
+	clock        protocol.ClockPolicy
 
 	cases    *cases.Service     // submit, act, accept (wire_cases.go)
 	engine   *deliver.Outbox    // delivery workers, built by Start (wire_deliver.go)
@@ -129,6 +131,17 @@ func New(cfg *config.Config, opts Options) (n *Node, err error) {
 		return nil, fmt.Errorf("api token: %w", err)
 	}
 	n.token = sha256.Sum256(bytes.TrimRight(tok, "\r\n "))
+	if cfg.Metrics.TokenFile != "" {
+		mt, err := config.ReadSecret(cfg.Path(cfg.Metrics.TokenFile))
+		if err != nil {
+			return nil, fmt.Errorf("metrics token: %w", err)
+		}
+		if mt = bytes.TrimRight(mt, "\r\n "); len(mt) < 16 {
+			return nil, fmt.Errorf("metrics token %s: shorter than 16 characters", cfg.Metrics.TokenFile)
+		}
+		h := sha256.Sum256(mt)
+		n.metricsToken = &h
+	}
 	authority, err := protocol.ParseAuthorityKey(cfg.Roster.AuthorityKey)
 	if err != nil {
 		return nil, err

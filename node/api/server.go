@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -131,8 +133,12 @@ type Deps struct {
 	Context context.Context
 	// Faults enables the test-fault routes; nil answers them with 404.
 	Faults Faults
-	// Metrics serves GET /metrics; nil leaves the route out.
+	// Metrics serves GET /metrics; nil leaves the route out. It needs a
+	// bearer token: MetricsTokenHash's (a scrape token), the node's, or a
+	// user's allowed to read statistics.
 	Metrics http.Handler
+	// MetricsTokenHash is the SHA-256 of the scrape token; nil: none.
+	MetricsTokenHash *[32]byte
 	// LoginFailed counts a failed console login.
 	LoginFailed func()
 }
@@ -174,7 +180,7 @@ func New(d Deps) *Server {
 	s := &Server{d: d, log: d.Log.Named("api"), mux: http.NewServeMux()}
 	s.public("GET /healthz", s.handleHealth)
 	if d.Metrics != nil {
-		s.public("GET /metrics", d.Metrics.ServeHTTP)
+		s.register("GET /metrics", Route{Perm: accounts.PermReadStats}, s.scrape(d.Metrics))
 	}
 	s.public("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -261,6 +267,25 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // http.ServeMux spells it. Call it before serving.
 func (s *Server) Handle(pattern string, perm accounts.Permission, h http.HandlerFunc) {
 	s.register(pattern, Route{Perm: perm}, s.authz(perm, h))
+}
+
+// scrape admits Prometheus with the scrape token, or any caller allowed
+// to read statistics. Metrics show what the node is doing and with whom,
+// so they are not public.
+func (s *Server) scrape(h http.Handler) http.Handler {
+	authed := s.authz(accounts.PermReadStats, h.ServeHTTP)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if want := s.d.MetricsTokenHash; want != nil {
+			if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+				sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+				if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+					h.ServeHTTP(w, r)
+					return
+				}
+			}
+		}
+		authed.ServeHTTP(w, r)
+	})
 }
 
 // public mounts a route that needs no credentials.
