@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,7 +17,10 @@ import (
 
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/api"
+	"github.com/vigil-network/vigil/node/api/client"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/node/events"
+	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
 
@@ -134,5 +138,22 @@ func TestMaxHeaderBytes(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("200 KiB header: HTTP %d, want 431", resp.StatusCode)
+	}
+}
+
+// Issue 12: an upper-case case ID is refused with a field error, not
+// taken for another case.
+func TestUpperCaseIDRefused(t *testing.T) {
+	st := openStore(t, false)
+	base := serveHardened(t, st, &events.Hub{}, api.ServerOptions{})
+	id := strings.ToUpper(protocol.NewID(time.Now()))
+	for _, path := range []string{"/api/v1/cases/" + id, "/api/v1/drafts/" + id} {
+		var body types.ErrorBody
+		status, err := client.New(base, client.WithToken(nodeToken)).Do(context.Background(), "GET", path, nil, &body)
+		var ce *client.Error
+		if !errors.As(err, &ce) || status != 0 && status != http.StatusBadRequest || ce.Status != http.StatusBadRequest ||
+			len(ce.Fields) != 1 || ce.Fields[0].Field != "id" || !strings.Contains(ce.Fields[0].Message, strings.ToLower(id)) {
+			t.Errorf("GET %s: %v %+v, want 400 with a field error on id", path, err, ce)
+		}
 	}
 }

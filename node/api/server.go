@@ -266,7 +266,23 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // ActorOf names the caller inside h. pattern is "METHOD /path" as
 // http.ServeMux spells it. Call it before serving.
 func (s *Server) Handle(pattern string, perm accounts.Permission, h http.HandlerFunc) {
+	if strings.Contains(pattern, "/cases/{id}") || strings.Contains(pattern, "/drafts/{id}") {
+		h = canonicalID(h)
+	}
 	s.register(pattern, Route{Perm: perm}, s.authz(perm, h))
+}
+
+// canonicalID refuses a case or draft ID that is not canonical (e.g.
+// upper-case hex) with a field error, so that no spelling of an ID is
+// taken for another ID.
+func canonicalID(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if msg := protocol.IDProblem(r.PathValue("id")); msg != "" {
+			WriteError(w, http.StatusBadRequest, "id "+msg, []protocol.FieldError{{Field: "id", Message: msg}})
+			return
+		}
+		h(w, r)
+	}
 }
 
 // scrape admits Prometheus with the scrape token, or any caller allowed
