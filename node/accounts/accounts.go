@@ -47,7 +47,6 @@ var (
 	ErrBadRole        = errors.New("unknown role")
 	ErrLastAdmin      = errors.New("the node must keep at least one enabled admin")
 	ErrBadCredentials = errors.New("wrong user name, password or code")
-	ErrLocked         = errors.New("account temporarily locked after repeated failed logins")
 	ErrThrottled      = errors.New("too many login attempts; wait a minute")
 	ErrTOTPRequired   = errors.New("one-time code required")
 	ErrDisabled       = errors.New("account disabled")
