@@ -195,7 +195,17 @@ func New(cfg *config.Config, opts Options) (n *Node, err error) {
 	n.drills = n.newDrills()
 	n.newAdmission()
 	n.cases = n.newCases()
-	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts"),
+	// TOTP secrets are sealed with a key derived from the identity key,
+	// which stays when encryption keys rotate.
+	rawID, err := n.key.Raw()
+	if err != nil {
+		return nil, fmt.Errorf("identity key: %w", err)
+	}
+	secretKey, err := accounts.SecretKeyFrom(rawID)
+	if err != nil {
+		return nil, fmt.Errorf("derive accounts secret key: %w", err)
+	}
+	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts"), SecretKey: secretKey,
 		// Behind the default loopback listener every console user shares
 		// one address, so the per-address budget is set for a whole shift.
 		LoginsPerMinute: 30})

@@ -5,8 +5,8 @@
 // store.Session); every change goes through store.Update, so it is on disk
 // before a method returns. Secrets are kept only in derived form: passwords
 // as Argon2id hashes, session cookies and API tokens as SHA-256 digests.
-// TOTP secrets must be usable, so they are stored as they are and rely on
-// the store's encryption at rest. No account and no password exists until
+// TOTP secrets must be usable, so they are sealed with a node key
+// (Options.SecretKey, secrets.go) rather than hashed. No account and no password exists until
 // an administrator creates one; there are no defaults.
 //
 // Nothing in this package logs a password, cookie, token or TOTP secret or
@@ -87,6 +87,9 @@ type Options struct {
 	// MaxConcurrentHashes bounds simultaneous password hashes, each of
 	// which holds 19 MiB, so a login flood cannot exhaust memory; default 4.
 	MaxConcurrentHashes int
+	// SecretKey (32 bytes, SecretKeyFrom) seals TOTP secrets in the store;
+	// nil stores them in clear, relying on the store's encryption.
+	SecretKey []byte
 	// TOTPIssuer names the node in authenticator apps; default "Vigil".
 	TOTPIssuer string
 	// Logger receives security events (lockouts, throttling); default none.

@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1146,4 +1149,85 @@ func totpNow(t *testing.T, secret string, now time.Time) string {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// filesContain reports whether any file under dir holds b.
+func filesContain(t *testing.T, dir string, b []byte) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		found = found || bytes.Contains(data, b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// Issue 12: with a node key, TOTP secrets are not in clear in the store's
+// files, even without store encryption; secrets stored in clear before
+// still work and are sealed at the next login.
+func TestTOTPSecretSealed(t *testing.T) {
+	key, err := SecretKeyFrom([]byte("identity key bytes of this node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("without a node key the secret is in the files", func(t *testing.T) {
+		e := newEnv(t)
+		e.addUser(t, "alice", RoleOperator)
+		secret, _, err := e.m.BeginTOTP(e.ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !filesContain(t, e.dir, []byte(secret)) {
+			t.Fatal("the control case does not find the clear secret: the check below proves nothing")
+		}
+	})
+	t.Run("sealed with the node key", func(t *testing.T) {
+		e := newEnv(t, func(o *Options) { o.SecretKey = key })
+		e.addUser(t, "alice", RoleOperator)
+		secret := enrolTOTP(t, e, "alice")
+		u, _ := e.m.User("alice")
+		if !strings.HasPrefix(u.TOTPSecret, sealedPrefix) || strings.Contains(u.TOTPSecret, secret) {
+			t.Fatalf("stored secret %q", u.TOTPSecret)
+		}
+		if filesContain(t, e.dir, []byte(secret)) {
+			t.Fatal("the TOTP secret is in clear in the store's files")
+		}
+		if _, _, _, err := e.login("alice", goodPass, totpNow(t, secret, e.clock.Now())); err != nil {
+			t.Fatalf("login with a sealed secret: %v", err)
+		}
+		// Another node's key cannot open it: the code is refused.
+		other, _ := SecretKeyFrom([]byte("another node"))
+		e.m.o.SecretKey = other
+		e.clock.Advance(30 * time.Second)
+		if _, _, _, err := e.login("alice", goodPass, totpNow(t, secret, e.clock.Now())); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("with another key: %v", err)
+		}
+	})
+	t.Run("a clear secret from before is sealed at login", func(t *testing.T) {
+		e := newEnv(t)
+		e.addUser(t, "alice", RoleOperator)
+		secret := enrolTOTP(t, e, "alice")
+		e.m.o.SecretKey = key // the node now has a key
+		if _, _, _, err := e.login("alice", goodPass, totpNow(t, secret, e.clock.Now())); err != nil {
+			t.Fatalf("login with a clear secret: %v", err)
+		}
+		u, _ := e.m.User("alice")
+		if !strings.HasPrefix(u.TOTPSecret, sealedPrefix) {
+			t.Fatalf("not sealed at login: %q", u.TOTPSecret)
+		}
+		e.clock.Advance(30 * time.Second)
+		if _, _, _, err := e.login("alice", goodPass, totpNow(t, secret, e.clock.Now())); err != nil {
+			t.Fatalf("login after sealing: %v", err)
+		}
+	})
 }

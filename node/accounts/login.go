@@ -148,11 +148,23 @@ func (m *Manager) Login(ctx context.Context, name, password, totpCode, remote st
 				result = ErrTOTPRequired
 				return nil
 			}
-			step, good := checkTOTP(cu.TOTPSecret, totpCode, now, cu.TOTPLastStep)
+			secret, clear, err := m.openSecret(name, cu.TOTPSecret)
+			if err != nil {
+				// Not the user's fault, and not to be guessed around:
+				// refuse like a wrong code, and say why in the log.
+				m.log.Error("TOTP secret cannot be opened; reset the user's second factor", zap.String("user", name), zap.Error(err))
+				return fail()
+			}
+			step, good := checkTOTP(secret, totpCode, now, cu.TOTPLastStep)
 			if !good {
 				return fail()
 			}
 			cu.TOTPLastStep = step
+			if clear && len(m.o.SecretKey) > 0 { // stored before the node key: seal it now
+				if cu.TOTPSecret, err = m.sealSecret(name, secret); err != nil {
+					return err
+				}
+			}
 		}
 		cu.FailedLogins, cu.LockedUntil = 0, time.Time{}
 		if newHash != "" {
