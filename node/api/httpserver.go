@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/netip"
@@ -78,11 +79,19 @@ func HTTPServer(ctx context.Context, h http.Handler, ln net.Listener, o ServerOp
 		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
-		// The server's own complaints (TLS handshakes, timeouts) are
-		// about clients, not the node; keep them out of the error log.
-		ErrorLog: zap.NewStdLog(log.Named("api.http").WithOptions(zap.IncreaseLevel(zap.WarnLevel))),
+		// The server's own complaints (accept errors, panics, bad
+		// handshakes) go to the node's log at warn, not to stderr.
+		ErrorLog: zapStdLog(log.Named("http")),
 	}
 	return srv, newCappedListener(ln, o.MaxConnections, o.MaxConnectionsPerAddress, log.Named("api"))
+}
+
+func zapStdLog(log *zap.Logger) *stdlog.Logger {
+	l, err := zap.NewStdLogAt(log, zap.WarnLevel)
+	if err != nil { // only for an invalid level
+		return zap.NewStdLog(log)
+	}
+	return l
 }
 
 // cappedListener counts open connections, in total and per address, and
