@@ -206,8 +206,10 @@ func New(cfg *config.Config, opts Options) (n *Node, err error) {
 		return nil, fmt.Errorf("derive accounts secret key: %w", err)
 	}
 	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log.Named("accounts"), SecretKey: secretKey,
-		// Behind the default loopback listener every console user shares
-		// one address, so the per-address budget is set for a whole shift.
+		// Names that are no account, per address (real accounts are slowed
+		// per address and account instead): behind the loopback listener
+		// or a proxy every console user shares one address, so mistyped
+		// names of a whole shift fit.
 		LoginsPerMinute: 30})
 	return n, nil
 }
