@@ -112,6 +112,7 @@ func (f *federation) start(cc string) *node.Node {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	cfg.Metrics.PerCountry = true // tests read per-country series; configure may turn them off
 	if f.configure != nil {
 		f.configure(cc, cfg)
 	}

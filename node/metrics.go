@@ -2,6 +2,8 @@ package node
 
 import (
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -77,8 +79,13 @@ func newMetrics(n *Node) *metrics {
 		Name: "vigil_alert_hooks_dropped_total",
 		Help: "Alerts not sent to the webhook or command because the hook queue was full (still in the API and console).",
 	})
-	m.reg.MustRegister(m.schedulerFailures, m.hookDrops, m.admissionRefusals, m.deliveryLatency, m.escalations, m.loginFailures, m.received, m.rejected,
-		m.drillRTT, m.drillReachable, m.drillAck, m.drillMisses,
+	// Series per member country show who is talking to whom, and when:
+	// exposed only if asked for (metrics.per_country). They are kept up
+	// to date either way, so turning them on needs no other change.
+	if n.cfg.Metrics.PerCountry {
+		m.reg.MustRegister(m.admissionRefusals, m.drillRTT, m.drillReachable, m.drillAck, m.drillMisses)
+	}
+	m.reg.MustRegister(m.schedulerFailures, m.hookDrops, m.deliveryLatency, m.escalations, m.loginFailures, m.received, m.rejected,
 		n.gater.RefusedConnections(), // node/transport/gater.go: refused and timed-out libp2p connections
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "vigil_connected_peers", Help: "Roster members with an open connection.",
@@ -91,37 +98,75 @@ func newMetrics(n *Node) *metrics {
 			}
 			return float64(c)
 		}),
-		&stateCollector{n: n},
+		&stateCollector{n: n, perCountry: n.cfg.Metrics.PerCountry},
 		collectors.NewGoCollector(),
 	)
 	return m
 }
 
-// stateCollector reads outbox depths and open cases at scrape time, so the
-// numbers are never stale and cost nothing between scrapes.
-type stateCollector struct{ n *Node }
+// stateCollector reports outbox depths and open cases. Counting them reads
+// every queued message and case, so the counts are cached for
+// stateCacheTTL: a scrape every few seconds, or many scrapers, cost one
+// count per interval, not one per scrape.
+type stateCollector struct {
+	n          *Node
+	perCountry bool
+
+	mu      sync.Mutex
+	at      time.Time
+	metrics []prometheus.Metric
+}
+
+const stateCacheTTL = 15 * time.Second
 
 var (
-	outboxDesc = prometheus.NewDesc("vigil_outbox_depth", "Undelivered outgoing messages per peer.", []string{"country"}, nil)
-	casesDesc  = prometheus.NewDesc("vigil_open_cases", "Open cases (not in a terminal state, protocol.Terminal), by legal state.", []string{"state"}, nil)
+	outboxDesc      = prometheus.NewDesc("vigil_outbox_depth", "Undelivered outgoing messages per peer (metrics.per_country).", []string{"country"}, nil)
+	outboxTotalDesc = prometheus.NewDesc("vigil_outbox_messages", "Undelivered outgoing messages, all peers.", nil, nil)
+	casesDesc       = prometheus.NewDesc("vigil_open_cases", "Open cases (not in a terminal state, protocol.Terminal), by legal state.", []string{"state"}, nil)
 )
 
-func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- outboxDesc; ch <- casesDesc }
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	if c.perCountry {
+		ch <- outboxDesc
+	}
+	ch <- outboxTotalDesc
+	ch <- casesDesc
+}
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.metrics == nil || time.Since(c.at) >= stateCacheTTL {
+		if ms, err := c.count(); err == nil {
+			c.metrics, c.at = ms, time.Now()
+		}
+		// On error the last counts stay; a failing store shows elsewhere.
+	}
+	for _, m := range c.metrics {
+		ch <- m
+	}
+}
+
+func (c *stateCollector) count() ([]prometheus.Metric, error) {
 	n := c.n
-	_ = n.store.View(func(tx *store.ReadTx) error {
+	var out []prometheus.Metric
+	err := n.store.View(func(tx *store.ReadTx) error {
 		depths, err := tx.OutboxDepths()
 		if err != nil {
 			return err
 		}
 		r, _ := n.roster.Current()
+		total := 0
 		for _, m := range r.Members {
 			if m.PeerID == n.self.String() {
 				continue
 			}
-			ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(depths[m.PeerID]), string(m.Country))
+			total += depths[m.PeerID]
+			if c.perCountry {
+				out = append(out, prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(depths[m.PeerID]), string(m.Country)))
+			}
 		}
+		out = append(out, prometheus.MustNewConstMetric(outboxTotalDesc, prometheus.GaugeValue, float64(total)))
 		cases, err := tx.Cases(0)
 		if err != nil {
 			return err
@@ -133,10 +178,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		for s, v := range byState {
-			ch <- prometheus.MustNewConstMetric(casesDesc, prometheus.GaugeValue, float64(v), s)
+			out = append(out, prometheus.MustNewConstMetric(casesDesc, prometheus.GaugeValue, float64(v), s))
 		}
 		return nil
 	})
+	return out, err
 }
 
 func (m *metrics) handler() http.Handler {

@@ -21,6 +21,7 @@ import (
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/admission"
 	"github.com/vigil-network/vigil/node/alerts"
+	"github.com/vigil-network/vigil/node/api"
 	"github.com/vigil-network/vigil/node/cases"
 	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/deliver"
@@ -63,7 +64,9 @@ type Node struct {
 	cm     *connmgr.BasicConnMgr
 	gater  *transport.Gater
 	token  [32]byte // SHA-256 of the API token
-	clock  protocol.ClockPolicy
+	// metricsToken is the SHA-256 of the scrape token; nil: none.
+	metricsToken *[32]byte
+	clock        protocol.ClockPolicy
 
 	cases    *cases.Service     // submit, act, accept (wire_cases.go)
 	engine   *deliver.Outbox    // delivery workers, built by Start (wire_deliver.go)
@@ -128,6 +131,17 @@ func New(cfg *config.Config, opts Options) (n *Node, err error) {
 		return nil, fmt.Errorf("api token: %w", err)
 	}
 	n.token = sha256.Sum256(bytes.TrimRight(tok, "\r\n "))
+	if cfg.Metrics.TokenFile != "" {
+		mt, err := config.ReadSecret(cfg.Path(cfg.Metrics.TokenFile))
+		if err != nil {
+			return nil, fmt.Errorf("metrics token: %w", err)
+		}
+		if mt = bytes.TrimRight(mt, "\r\n "); len(mt) < 16 {
+			return nil, fmt.Errorf("metrics token %s: shorter than 16 characters", cfg.Metrics.TokenFile)
+		}
+		h := sha256.Sum256(mt)
+		n.metricsToken = &h
+	}
 	authority, err := protocol.ParseAuthorityKey(cfg.Roster.AuthorityKey)
 	if err != nil {
 		return nil, err
@@ -181,9 +195,21 @@ func New(cfg *config.Config, opts Options) (n *Node, err error) {
 	n.drills = n.newDrills()
 	n.newAdmission()
 	n.cases = n.newCases()
-	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log, // accounts names its logger
-		// Behind the default loopback listener every console user shares
-		// one address, so the per-address budget is set for a whole shift.
+	// TOTP secrets are sealed with a key derived from the identity key,
+	// which stays when encryption keys rotate.
+	rawID, err := n.key.Raw()
+	if err != nil {
+		return nil, fmt.Errorf("identity key: %w", err)
+	}
+	secretKey, err := accounts.SecretKeyFrom(rawID)
+	if err != nil {
+		return nil, fmt.Errorf("derive accounts secret key: %w", err)
+	}
+	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log, SecretKey: secretKey, // accounts names its logger
+		// Names that are no account, per address (real accounts are slowed
+		// per address and account instead): behind the loopback listener
+		// or a proxy every console user shares one address, so mistyped
+		// names of a whole shift fit.
 		LoginsPerMinute: 30})
 	return n, nil
 }
@@ -235,10 +261,12 @@ func (n *Node) Start(ctx context.Context) error {
 	n.goRun("scheduler", n.sched.Run)
 	n.goRun("drills", n.drills.Run)
 
-	n.apiSrv = &http.Server{Handler: n.apiHandler(), ReadHeaderTimeout: 10 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return n.ctx }}
+	// Timeouts and connection caps: node/api/httpserver.go.
+	var capped net.Listener
+	n.apiSrv, capped = api.HTTPServer(n.ctx, n.apiHandler(), ln, api.ServerOptions{ReadTimeout: n.cfg.API.ReadTimeout,
+		MaxConnections: n.cfg.API.MaxConnections, MaxConnectionsPerAddress: n.cfg.API.MaxConnectionsPerAddress}, n.log)
 	n.goRun("api", func(ctx context.Context) {
-		if err := n.apiSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := n.apiSrv.Serve(capped); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("api server stopped", zap.Error(err))
 		}
 	})

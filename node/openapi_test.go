@@ -49,8 +49,12 @@ func publicList() string {
 // protected says which routes must demand credentials: everything under
 // /api/v1 except publicAPIRoutes.
 func protected(r route) bool {
-	return strings.HasPrefix(r.Path, "/api/v1/") && !publicAPIRoutes[r]
+	return protectedOutsideAPI[r] || strings.HasPrefix(r.Path, "/api/v1/") && !publicAPIRoutes[r]
 }
+
+// protectedOutsideAPI are the routes outside /api/v1 that demand
+// credentials: the metrics (issue 12).
+var protectedOutsideAPI = map[route]bool{{"GET", "/metrics"}: true}
 
 // apiRoutes are the routes a real server registered, in the document's
 // spelling, and whether each demands credentials.

@@ -29,7 +29,7 @@ func (n *Node) apiDeps() api.Deps {
 		Drills: n.drills, Events: &n.events, Context: n.ctx, Quarantines: n.admission,
 		LoginFailed: func() { n.metrics.loginFailures.Inc() }}
 	if n.metrics != nil {
-		d.Metrics = n.metrics.handler()
+		d.Metrics, d.MetricsTokenHash = n.metrics.handler(), n.metricsToken
 	}
 	if n.cfg.Testing.FaultInjection {
 		d.Faults = apiFaults{n}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -21,11 +22,29 @@ func NewID(now time.Time) string {
 	return hex.EncodeToString(b[:])
 }
 
-// ValidID reports whether s looks like an ID made by NewID.
-func ValidID(s string) bool {
+// ValidID reports whether s is an ID as NewID makes them: 32 lower-case
+// hex characters. IDs are canonical: the upper-case spelling of an ID is
+// not another ID, and not accepted as this one either.
+func ValidID(s string) bool { return IDProblem(s) == "" }
+
+// IDProblem says what is wrong with s as an ID, or "" if nothing is, for
+// a field error.
+func IDProblem(s string) string {
 	if len(s) != 32 {
-		return false
+		return fmt.Sprintf("must be 32 lower-case hex characters, not %d characters", len(s))
 	}
-	_, err := hex.DecodeString(s)
-	return err == nil
+	upper := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			upper = true
+		default:
+			return "must be 32 lower-case hex characters"
+		}
+	}
+	if upper {
+		return "must be lower-case hex: IDs are canonical, write " + strings.ToLower(s)
+	}
+	return ""
 }

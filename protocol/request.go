@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // RequestKind names a kind of request a 24/7 point of contact handles.
@@ -352,6 +353,11 @@ func ParseRequest(doc []byte) (Request, error) {
 // strictDecode decodes one JSON object into v, refusing unknown fields and
 // trailing data, with the problem named as a field error.
 func strictDecode(doc []byte, v any) error {
+	// encoding/json would replace invalid UTF-8 with U+FFFD and forward
+	// a changed text; refuse it instead, naming the field.
+	if !utf8.Valid(doc) {
+		return &ValidationError{Fields: []FieldError{invalidUTF8Field(doc)}}
+	}
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -361,6 +367,62 @@ func strictDecode(doc []byte, v any) error {
 		return &ValidationError{Fields: []FieldError{{Field: "(body)", Message: "trailing data after the JSON object"}}}
 	}
 	return nil
+}
+
+// invalidUTF8Field names the field holding the first invalid UTF-8 byte
+// of doc: the object keys (dotted) down to it.
+func invalidUTF8Field(doc []byte) FieldError {
+	bad := 0
+	for bad < len(doc) {
+		r, size := utf8.DecodeRune(doc[bad:])
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		bad += size
+	}
+	type frame struct {
+		object, wantKey bool
+		key             string
+	}
+	var stack []frame
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	for dec.InputOffset() <= int64(bad) {
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		top := len(stack) - 1
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				stack = append(stack, frame{object: t == '{', wantKey: t == '{'})
+				continue
+			default:
+				stack = stack[:top]
+				top--
+			}
+		case string:
+			if top >= 0 && stack[top].object && stack[top].wantKey {
+				stack[top].key, stack[top].wantKey = t, false
+				continue
+			}
+		}
+		if top >= 0 && stack[top].object {
+			stack[top].wantKey = true // a value ended
+		}
+	}
+	var keys []string
+	for _, f := range stack {
+		if f.object && f.key != "" {
+			keys = append(keys, f.key)
+		}
+	}
+	field := "(body)"
+	if len(keys) > 0 {
+		field = strings.Join(keys, ".")
+	}
+	return FieldError{Field: field, Message: fmt.Sprintf("is not valid UTF-8 (byte %d); send text as UTF-8", bad)}
 }
 
 func jsonFieldError(err error) FieldError {

@@ -25,25 +25,51 @@ type apiClient struct {
 }
 
 type clientFlags struct {
-	config, api, token string
-	json               bool
+	config, api, token, tokenFile string
+	json                          bool
 }
 
 func (f *clientFlags) register(c *cobra.Command) {
 	c.PersistentFlags().StringVar(&f.config, "config", "vigil.yaml", "node config (for the API address and token file)")
 	c.PersistentFlags().StringVar(&f.api, "api", os.Getenv("VIGIL_API"), "API base URL, e.g. http://127.0.0.1:8470 (env VIGIL_API)")
-	c.PersistentFlags().StringVar(&f.token, "token", os.Getenv("VIGIL_TOKEN"), "API token (env VIGIL_TOKEN)")
+	c.PersistentFlags().StringVar(&f.tokenFile, "token-file", os.Getenv("VIGIL_TOKEN_FILE"), "file holding the API token (env VIGIL_TOKEN_FILE)")
+	c.PersistentFlags().StringVar(&f.token, "token", "", "API token; discouraged: other users see it in the process list (use --token-file or env VIGIL_TOKEN)")
 	c.PersistentFlags().BoolVar(&f.json, "json", false, "print JSON for scripts")
 }
 
-// client builds the API client from --api and --token, taking what is
-// missing from the node config (--config).
+// token is the API token from --token, --token-file or VIGIL_TOKEN, in
+// that order; "" if none is given.
+func (f *clientFlags) givenToken() (string, error) {
+	if f.token != "" {
+		return f.token, nil
+	}
+	if f.tokenFile != "" {
+		b, err := os.ReadFile(f.tokenFile)
+		if err != nil {
+			return "", fmt.Errorf("read API token: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("read API token: %s is empty", f.tokenFile)
+		}
+		return tok, nil
+	}
+	return strings.TrimSpace(os.Getenv("VIGIL_TOKEN")), nil
+}
+
+// client builds the API client from --api and the token (--token-file,
+// VIGIL_TOKEN or --token), taking what is missing from the node config
+// (--config).
 func (f *clientFlags) client(opts ...client.Option) (*apiClient, error) {
-	base, token := strings.TrimRight(f.api, "/"), f.token
+	token, err := f.givenToken()
+	if err != nil {
+		return nil, err
+	}
+	base := strings.TrimRight(f.api, "/")
 	if base == "" || token == "" {
 		cfg, err := config.LoadConfig(f.config)
 		if err != nil {
-			return nil, fmt.Errorf("no --api/--token given and %w", err)
+			return nil, fmt.Errorf("no --api and token (--token-file, VIGIL_TOKEN) given and %w", err)
 		}
 		if base == "" {
 			base = "http://" + cfg.API.Listen

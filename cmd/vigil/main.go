@@ -16,6 +16,10 @@ import (
 )
 
 func main() {
+	// Everything the node writes (Badger's files, keys, the audit log,
+	// exports) is for its own user only, even when run by hand under a
+	// umask of 022.
+	syscall.Umask(0o077)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if cmd, err := newRootCmd().ExecuteContextC(ctx); err != nil {

@@ -5,8 +5,8 @@
 // store.Session); every change goes through store.Update, so it is on disk
 // before a method returns. Secrets are kept only in derived form: passwords
 // as Argon2id hashes, session cookies and API tokens as SHA-256 digests.
-// TOTP secrets must be usable, so they are stored as they are and rely on
-// the store's encryption at rest. No account and no password exists until
+// TOTP secrets must be usable, so they are sealed with a node key
+// (Options.SecretKey, secrets.go) rather than hashed. No account and no password exists until
 // an administrator creates one; there are no defaults.
 //
 // Nothing in this package logs a password, cookie, token or TOTP secret or
@@ -47,7 +47,6 @@ var (
 	ErrBadRole        = errors.New("unknown role")
 	ErrLastAdmin      = errors.New("the node must keep at least one enabled admin")
 	ErrBadCredentials = errors.New("wrong user name, password or code")
-	ErrLocked         = errors.New("account temporarily locked after repeated failed logins")
 	ErrThrottled      = errors.New("too many login attempts; wait a minute")
 	ErrTOTPRequired   = errors.New("one-time code required")
 	ErrDisabled       = errors.New("account disabled")
@@ -63,25 +62,34 @@ var (
 type Options struct {
 	SessionTTL  time.Duration // absolute session lifetime; default 12h
 	IdleTimeout time.Duration // session ends after this long unused; default 30m
-	MaxFailures int           // consecutive failed logins before lockout; default 5
-	Lockout     time.Duration // how long a lockout lasts; default 15m
+	// MaxFailures is how many consecutive failed logins for an account
+	// (from any source) raise OnLockout; default 5. Nothing is locked:
+	// failures slow down the source that failed (backoff.go).
+	MaxFailures int
+	// MaxBackoff is the longest a source waits between failed logins for
+	// one account; default 5m.
+	MaxBackoff time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// OnLockout is called once each time an account becomes locked, after
-	// the lock is on disk (e.g. to raise an alert). It must not block long.
+	// OnLockout is called once each time an account reaches MaxFailures
+	// consecutive failed logins, after the count is on disk (e.g. to raise
+	// an alert). It must not block long.
 	OnLockout func(user, remote string)
 
-	// LoginsPerMinute is the login attempt rate allowed per remote address
-	// (IPv4 address or IPv6 /64) and, separately, per user name, with an
-	// equal burst; default 10.
+	// LoginsPerMinute is the rate of logins for names that are no account
+	// allowed per remote address (IPv4 address or IPv6 /64), with an equal
+	// burst; default 10. Real accounts are never held by it.
 	LoginsPerMinute int
-	// MaxTracked bounds how many remote addresses and how many user names
-	// the login throttle remembers (least recently used are forgotten);
-	// default 10000 each.
+	// MaxTracked bounds how many remote addresses and how many (address,
+	// account) pairs the login throttle remembers (least recently used are
+	// forgotten); default 10000 each.
 	MaxTracked int
 	// MaxConcurrentHashes bounds simultaneous password hashes, each of
 	// which holds 19 MiB, so a login flood cannot exhaust memory; default 4.
 	MaxConcurrentHashes int
+	// SecretKey (32 bytes, SecretKeyFrom) seals TOTP secrets in the store;
+	// nil stores them in clear, relying on the store's encryption.
+	SecretKey []byte
 	// TOTPIssuer names the node in authenticator apps; default "Vigil".
 	TOTPIssuer string
 	// Logger receives security events (lockouts, throttling); default none.
@@ -99,9 +107,12 @@ type Manager struct {
 	params  hashParams
 	hashSem chan struct{}
 	dummy   string // hash verified for unknown users, to equalise timing
-	ipLim   *limiterSet
-	userLim *limiterSet
-	log     *zap.Logger
+	// unknownLim throttles names that are no account, per address;
+	// backoff slows failures for real accounts per (address, account).
+	// Kept apart, junk names never hold a real user.
+	unknownLim *limiterSet
+	backoff    *backoffSet
+	log        *zap.Logger
 
 	// dummyOnce computes dummy on first use: an argon2id hash costs 19 MiB
 	// and tens of ms, too much at the start of each of 193 testnet nodes.
@@ -119,8 +130,8 @@ func New(st *store.Store, o Options) *Manager {
 	if o.MaxFailures <= 0 {
 		o.MaxFailures = 5
 	}
-	if o.Lockout <= 0 {
-		o.Lockout = 15 * time.Minute
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 5 * time.Minute
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -145,13 +156,13 @@ func New(st *store.Store, o Options) *Manager {
 		p = *o.hashParams
 	}
 	m := &Manager{
-		st:      st,
-		o:       o,
-		params:  p,
-		hashSem: make(chan struct{}, o.MaxConcurrentHashes),
-		ipLim:   newLimiterSet(o.LoginsPerMinute, o.LoginsPerMinute, o.MaxTracked),
-		userLim: newLimiterSet(o.LoginsPerMinute, o.LoginsPerMinute, o.MaxTracked),
-		log:     o.Logger.Named("accounts"),
+		st:         st,
+		o:          o,
+		params:     p,
+		hashSem:    make(chan struct{}, o.MaxConcurrentHashes),
+		unknownLim: newLimiterSet(o.LoginsPerMinute, o.LoginsPerMinute, o.MaxTracked),
+		backoff:    newBackoffSet(o.MaxBackoff, o.MaxTracked),
+		log:        o.Logger.Named("accounts"),
 	}
 	return m
 }
@@ -370,12 +381,16 @@ func (m *Manager) SetPassword(ctx context.Context, name, password string) error 
 	if err != nil {
 		return err
 	}
-	return m.modifyUser(ctx, name, func(t *store.Tx, u *User) error {
+	err = m.modifyUser(ctx, name, func(t *store.Tx, u *User) error {
 		u.PasswordHash = h
 		u.FailedLogins, u.LockedUntil = 0, time.Time{}
 		_, err := t.DeleteSessions(name)
 		return err
 	})
+	if err == nil {
+		m.backoff.forget(name) // a new password starts afresh
+	}
+	return err
 }
 
 // SetRole changes a user's role. It refuses to demote the last enabled
@@ -422,12 +437,17 @@ func (m *Manager) SetDisabled(ctx context.Context, name string, disabled bool) e
 	})
 }
 
-// Unlock lifts a lockout and clears the failed login count.
+// Unlock clears the failed login count and the login backoff of every
+// source for the user (and a lock left by an older version).
 func (m *Manager) Unlock(ctx context.Context, name string) error {
-	return m.modifyUser(ctx, name, func(_ *store.Tx, u *User) error {
+	err := m.modifyUser(ctx, name, func(_ *store.Tx, u *User) error {
 		u.FailedLogins, u.LockedUntil = 0, time.Time{}
 		return nil
 	})
+	if err == nil {
+		m.backoff.forget(name)
+	}
+	return err
 }
 
 // DeleteUser deletes a user with all their tokens and sessions. It refuses

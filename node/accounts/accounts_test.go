@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -274,76 +277,133 @@ func TestLoginSuccessAndWrongPassword(t *testing.T) {
 	}
 }
 
-func TestLockout(t *testing.T) {
+// Issue 12: failures slow down the source that failed, for that account,
+// with exponential backoff; nothing locks the real user out.
+func TestBackoffNeverLocksOut(t *testing.T) {
 	e := newEnv(t)
 	e.addUser(t, "alice", RoleOperator)
 	var who, from string
 	e.m.o.OnLockout = func(u, r string) { e.locks.Add(1); who, from = u, r }
+	const attacker, user = "192.0.2.66:4000", "198.51.100.10:5000"
+	try := func(pass, remote string) error {
+		_, _, _, err := e.m.Login(e.ctx, "alice", pass, "", remote)
+		return err
+	}
 
-	for i := 1; i <= 4; i++ {
-		if _, _, _, err := e.login("alice", otherPass, ""); !errors.Is(err, ErrBadCredentials) {
+	// Typos are free; after freeFailures each failure doubles the wait.
+	for i := 1; i <= freeFailures-1; i++ {
+		if err := try(otherPass, attacker); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("failure %d: %v", i, err)
 		}
 	}
-	if e.locks.Load() != 0 {
-		t.Fatal("locked too early")
+	var waits []time.Duration
+	for i := 0; i < 12; i++ {
+		if err := try(otherPass, attacker); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("attempt after wait %d: %v", i, err)
+		}
+		// Held back, without the password being checked, until the wait is over.
+		err := try(goodPass, attacker)
+		var te *ThrottledError
+		if !errors.As(err, &te) || !errors.Is(err, ErrThrottled) {
+			t.Fatalf("attempt during the wait: %v, want a ThrottledError", err)
+		}
+		waits = append(waits, te.RetryAfter)
+		e.clock.Advance(te.RetryAfter)
 	}
-	if _, _, _, err := e.login("alice", otherPass, ""); !errors.Is(err, ErrLocked) {
-		t.Fatalf("5th failure: %v, want ErrLocked", err)
+	for i, w := range waits {
+		want := min(time.Second<<i, 5*time.Minute)
+		if w != want {
+			t.Fatalf("wait %d is %v, want %v (all: %v)", i, w, want, waits)
+		}
 	}
-	if e.locks.Load() != 1 || who != "alice" || from != "192.0.2.1:4711" {
-		t.Fatalf("OnLockout calls %d (%q, %q)", e.locks.Load(), who, from)
+	if e.locks.Load() != 1 || who != "alice" || from != attacker {
+		t.Fatalf("OnLockout calls %d (%q, %q), want one for alice from the attacker", e.locks.Load(), who, from)
+	}
+
+	// The real user, from another source, is never held by the attacker's failures.
+	if err := try(otherPass, attacker); !errors.Is(err, ErrBadCredentials) {
+		t.Fatal(err)
+	}
+	if _, _, _, err := e.m.Login(e.ctx, "alice", goodPass, "", user); err != nil {
+		t.Fatalf("real user from another source during the attack: %v", err)
 	}
 	u, _ := e.m.User("alice")
-	if want := e.clock.Now().Add(15 * time.Minute); !u.LockedUntil.Equal(want) {
-		t.Fatalf("LockedUntil %v, want %v", u.LockedUntil, want)
-	}
-	// Locked: even the right password is refused, and no new lockout fires.
-	if _, _, _, err := e.login("alice", goodPass, ""); !errors.Is(err, ErrLocked) {
-		t.Fatalf("right password while locked: %v", err)
-	}
-	e.clock.Advance(14 * time.Minute)
-	if _, _, _, err := e.login("alice", otherPass, ""); !errors.Is(err, ErrLocked) {
-		t.Fatalf("wrong password while locked: %v", err)
-	}
-	if _, _, _, err := e.login("alice", goodPass, ""); !errors.Is(err, ErrLocked) {
-		t.Fatalf("right password still locked: %v", err)
-	}
-	if e.locks.Load() != 1 {
-		t.Fatalf("OnLockout called %d times", e.locks.Load())
-	}
-	e.clock.Advance(time.Minute)
-	if _, _, _, err := e.login("alice", goodPass, ""); err != nil {
-		t.Fatalf("after the lockout: %v", err)
-	}
-	u, _ = e.m.User("alice")
 	if u.FailedLogins != 0 || !u.LockedUntil.IsZero() {
 		t.Fatalf("after success: %+v", u)
 	}
-
-	// Unlock lifts a lockout early.
-	for range 5 {
-		_, _, _, _ = e.login("alice", otherPass, "")
+	// From the attacker's own source (one proxy for all), the right
+	// password gets in once the wait, at most MaxBackoff, is over.
+	err := try(goodPass, attacker)
+	var te *ThrottledError
+	if !errors.As(err, &te) || te.RetryAfter > 5*time.Minute {
+		t.Fatalf("shared source: %v", err)
 	}
-	if e.locks.Load() != 2 {
-		t.Fatalf("second lockout: %d calls", e.locks.Load())
+	e.clock.Advance(te.RetryAfter)
+	if err := try(goodPass, attacker); err != nil {
+		t.Fatalf("right password after the wait: %v", err)
+	}
+	// A success clears the backoff.
+	for i := 1; i <= freeFailures-1; i++ {
+		if err := try(otherPass, attacker); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("after success, failure %d: %v", i, err)
+		}
+	}
+
+	// Unlock clears it at once, for every source.
+	for range 3 {
+		_ = try(otherPass, attacker)
+	}
+	if err := try(goodPass, attacker); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("before Unlock: %v", err)
 	}
 	if err := e.m.Unlock(e.ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := e.login("alice", goodPass, ""); err != nil {
+	if err := try(goodPass, attacker); err != nil {
 		t.Fatalf("after Unlock: %v", err)
 	}
 }
 
-func TestLockoutConcurrent(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.LoginsPerMinute = 1000 })
+// With TOTP enrolled, the attacker's failed codes hold the real user no
+// more than failed passwords do.
+func TestBackoffWithTOTP(t *testing.T) {
+	e := newEnv(t)
+	e.addUser(t, "alice", RoleOperator)
+	secret := enrolTOTP(t, e, "alice")
+	const remote = "192.0.2.1:4711"
+	for range 20 {
+		_, _, _, _ = e.m.Login(e.ctx, "alice", goodPass, "000000", remote)
+	}
+	_, _, _, err := e.m.Login(e.ctx, "alice", goodPass, totpNow(t, secret, e.clock.Now()), remote)
+	var te *ThrottledError
+	if !errors.As(err, &te) {
+		t.Fatalf("after 20 wrong codes: %v, want a wait", err)
+	}
+	e.clock.Advance(te.RetryAfter + 30*time.Second) // a fresh step too
+	if _, _, _, err := e.m.Login(e.ctx, "alice", goodPass, totpNow(t, secret, e.clock.Now()), remote); err != nil {
+		t.Fatalf("right password and code after the wait: %v", err)
+	}
+}
+
+func TestBackoffConcurrent(t *testing.T) {
+	e := newEnv(t)
 	e.addUser(t, "alice", RoleOperator)
 	var wg sync.WaitGroup
+	var checked atomic.Int32
 	for i := range 30 {
 		wg.Go(func() {
-			_, _, _, err := e.m.Login(e.ctx, "alice", otherPass, "", fmt.Sprintf("192.0.2.%d:1", i))
-			if !errors.Is(err, ErrBadCredentials) && !errors.Is(err, ErrLocked) {
+			// Half from one source, in parallel: once failures begin, only
+			// one attempt at a time is checked.
+			remote := fmt.Sprintf("192.0.2.%d:1", i)
+			if i%2 == 0 {
+				remote = "203.0.113.9:1"
+			}
+			_, _, _, err := e.m.Login(e.ctx, "alice", otherPass, "", remote)
+			switch {
+			case errors.Is(err, ErrBadCredentials):
+				checked.Add(1)
+			case errors.Is(err, ErrThrottled):
+			default:
 				t.Errorf("login: %v", err)
 			}
 		})
@@ -352,39 +412,45 @@ func TestLockoutConcurrent(t *testing.T) {
 	if n := e.locks.Load(); n != 1 {
 		t.Fatalf("OnLockout called %d times, want 1", n)
 	}
+	// 15 single attempts from 15 sources, and from the shared one at most
+	// the free failures plus one in flight at a time.
+	if n := checked.Load(); n < 15+1 || n > 15+15 {
+		t.Fatalf("%d attempts checked", n)
+	}
+	u, _ := e.m.User("alice")
+	if int(checked.Load()) != u.FailedLogins {
+		t.Fatalf("FailedLogins %d, checked %d", u.FailedLogins, checked.Load())
+	}
 }
 
 func TestThrottle(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.MaxFailures = 1000 })
 	e.addUser(t, "alice", RoleOperator)
 	ip := func(i int) string { return fmt.Sprintf("198.51.100.7:%d", 1000+i) }
-	// Per remote address (ports do not matter): 10 a minute.
+	// Names that are no account, per remote address (ports do not
+	// matter): 10 a minute.
 	for i := range 10 {
 		if _, _, _, err := e.m.Login(e.ctx, fmt.Sprintf("user%d", i), otherPass, "", ip(i)); !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
-	if _, _, _, err := e.m.Login(e.ctx, "alice", goodPass, "", ip(99)); !errors.Is(err, ErrThrottled) {
-		t.Fatalf("11th attempt from one address: %v", err)
+	if _, _, _, err := e.m.Login(e.ctx, "user99", otherPass, "", ip(99)); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("11th unknown name from one address: %v", err)
 	}
-	// Another address is unaffected.
+	if _, _, _, err := e.m.Login(e.ctx, "Not A Name!", otherPass, "", ip(98)); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("invalid name from the same address: %v", err)
+	}
+	// Issue 12: junk names never hold a real user, from the same address
+	// or any other.
+	if _, _, _, err := e.m.Login(e.ctx, "alice", goodPass, "", ip(99)); err != nil {
+		t.Fatalf("real user behind the junk names: %v", err)
+	}
 	if _, _, _, err := e.m.Login(e.ctx, "alice", goodPass, "", "203.0.113.5:1"); err != nil {
 		t.Fatalf("other address: %v", err)
 	}
 	e.clock.Advance(time.Minute)
-	if _, _, _, err := e.m.Login(e.ctx, "alice", goodPass, "", ip(0)); err != nil {
+	if _, _, _, err := e.m.Login(e.ctx, "user0", otherPass, "", ip(0)); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("a minute later: %v", err)
-	}
-
-	// Per user name, across addresses.
-	for i := range 9 {
-		_, _, _, err := e.m.Login(e.ctx, "alice", otherPass, "", fmt.Sprintf("10.0.%d.1:1", i))
-		if !errors.Is(err, ErrBadCredentials) {
-			t.Fatalf("attempt %d for alice: %v", i, err)
-		}
-	}
-	if _, _, _, err := e.m.Login(e.ctx, "alice", goodPass, "", "10.1.0.1:1"); !errors.Is(err, ErrThrottled) {
-		t.Fatalf("11th attempt for alice in a minute: %v", err)
 	}
 
 	// IPv6 addresses in one /64 share a bucket.
@@ -396,6 +462,25 @@ func TestThrottle(t *testing.T) {
 	}
 	if remoteKey("[::ffff:192.0.2.1]:1") != remoteKey("192.0.2.1:2") {
 		t.Fatal("IPv4-mapped address not unmapped")
+	}
+}
+
+func TestBackoffSetBounded(t *testing.T) {
+	s := newBackoffSet(time.Minute, 100)
+	now := time.Now()
+	for i := range 1000 {
+		k := backoffKey{source: fmt.Sprint(i), user: "alice"}
+		if _, ok := s.begin(k, now); !ok {
+			t.Fatal("fresh key held")
+		}
+		s.end(k, now, attemptFailed)
+	}
+	if s.len() != 100 {
+		t.Fatalf("tracking %d keys, want at most 100", s.len())
+	}
+	s.forget("alice")
+	if s.len() != 0 {
+		t.Fatalf("forget left %d keys", s.len())
 	}
 }
 
@@ -810,19 +895,24 @@ func TestTOTP(t *testing.T) {
 		t.Fatalf("code from a clock 30s ahead: %v", err)
 	}
 
-	// Wrong codes count towards the lockout; a missing code does not reset
-	// the count.
+	// Wrong codes count towards the failure alert; a missing code does
+	// not reset the count.
 	e.clock.Advance(2 * time.Minute)
 	for range 4 {
 		if _, _, _, err := e.login("alice", goodPass, "000000x"); !errors.Is(err, ErrBadCredentials) {
 			t.Fatal(err)
 		}
+		e.clock.Advance(time.Minute) // past the backoff
 	}
 	if _, _, _, err := e.login("alice", goodPass, ""); !errors.Is(err, ErrTOTPRequired) {
 		t.Fatal(err)
 	}
-	if _, _, _, err := e.login("alice", goodPass, wrong(code())); !errors.Is(err, ErrLocked) {
+	before := e.locks.Load()
+	if _, _, _, err := e.login("alice", goodPass, wrong(code())); !errors.Is(err, ErrBadCredentials) {
 		t.Fatalf("5th wrong code: %v", err)
+	}
+	if e.locks.Load() != before+1 {
+		t.Fatal("5th wrong code raised no alert")
 	}
 	e.clock.Advance(15 * time.Minute)
 
@@ -1030,10 +1120,114 @@ func TestThrottleMemoryBounded(t *testing.T) {
 			t.Fatalf("junk name: %v", err)
 		}
 	}
-	if n := e.m.userLim.len(); n != 1 {
-		t.Fatalf("junk names take %d limiter entries, want 1", n)
+	if n := e.m.backoff.len(); n != 0 {
+		t.Fatalf("junk names take %d backoff entries, want none", n)
 	}
-	if n := e.m.ipLim.len(); n != 50 {
+	if n := e.m.unknownLim.len(); n != 50 {
 		t.Fatalf("remote limiter holds %d entries, want the cap of 50", n)
 	}
+}
+
+// enrolTOTP enables TOTP for user and returns the secret.
+func enrolTOTP(t *testing.T, e *env, user string) string {
+	t.Helper()
+	secret, _, err := e.m.BeginTOTP(e.ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.m.ConfirmTOTP(e.ctx, user, totpNow(t, secret, e.clock.Now())); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(30 * time.Second) // the confirming code is spent
+	return secret
+}
+
+func totpNow(t *testing.T, secret string, now time.Time) string {
+	t.Helper()
+	c, err := totp.GenerateCode(secret, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// filesContain reports whether any file under dir holds b.
+func filesContain(t *testing.T, dir string, b []byte) bool {
+	t.Helper()
+	found := false
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		found = found || bytes.Contains(data, b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// Issue 12: with a node key, TOTP secrets are not in clear in the store's
+// files, even without store encryption; secrets stored in clear before
+// still work and are sealed at the next login.
+func TestTOTPSecretSealed(t *testing.T) {
+	key, err := SecretKeyFrom([]byte("identity key bytes of this node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("without a node key the secret is in the files", func(t *testing.T) {
+		e := newEnv(t)
+		e.addUser(t, "alice", RoleOperator)
+		secret, _, err := e.m.BeginTOTP(e.ctx, "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !filesContain(t, e.dir, []byte(secret)) {
+			t.Fatal("the control case does not find the clear secret: the check below proves nothing")
+		}
+	})
+	t.Run("sealed with the node key", func(t *testing.T) {
+		e := newEnv(t, func(o *Options) { o.SecretKey = key })
+		e.addUser(t, "alice", RoleOperator)
+		secret := enrolTOTP(t, e, "alice")
+		u, _ := e.m.User("alice")
+		if !strings.HasPrefix(u.TOTPSecret, sealedPrefix) || strings.Contains(u.TOTPSecret, secret) {
+			t.Fatalf("stored secret %q", u.TOTPSecret)
+		}
+		if filesContain(t, e.dir, []byte(secret)) {
+			t.Fatal("the TOTP secret is in clear in the store's files")
+		}
+		if _, _, _, err := e.login("alice", goodPass, totpNow(t, secret, e.clock.Now())); err != nil {
+			t.Fatalf("login with a sealed secret: %v", err)
+		}
+		// Another node's key cannot open it: the code is refused.
+		other, _ := SecretKeyFrom([]byte("another node"))
+		e.m.o.SecretKey = other
+		e.clock.Advance(30 * time.Second)
+		if _, _, _, err := e.login("alice", goodPass, totpNow(t, secret, e.clock.Now())); !errors.Is(err, ErrBadCredentials) {
+			t.Fatalf("with another key: %v", err)
+		}
+	})
+	t.Run("a clear secret from before is sealed at login", func(t *testing.T) {
+		e := newEnv(t)
+		e.addUser(t, "alice", RoleOperator)
+		secret := enrolTOTP(t, e, "alice")
+		e.m.o.SecretKey = key // the node now has a key
+		if _, _, _, err := e.login("alice", goodPass, totpNow(t, secret, e.clock.Now())); err != nil {
+			t.Fatalf("login with a clear secret: %v", err)
+		}
+		u, _ := e.m.User("alice")
+		if !strings.HasPrefix(u.TOTPSecret, sealedPrefix) {
+			t.Fatalf("not sealed at login: %q", u.TOTPSecret)
+		}
+		e.clock.Advance(30 * time.Second)
+		if _, _, _, err := e.login("alice", goodPass, totpNow(t, secret, e.clock.Now())); err != nil {
+			t.Fatalf("login after sealing: %v", err)
+		}
+	})
 }

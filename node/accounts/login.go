@@ -28,12 +28,15 @@ const maxRemoteLen = 64
 // which is shown to the browser once and never stored, the session and the
 // user.
 //
-// Errors: ErrThrottled (too many attempts from the remote address or for
-// the name), ErrBadCredentials (unknown user, wrong password or wrong
-// code, indistinguishable), ErrLocked (the account is locked; the password
-// is not even checked; also returned by the failure that locks it),
-// ErrTOTPRequired (password right, code missing), ErrDisabled (password
-// right, account disabled). remote is the client address, as in
+// Errors: ErrThrottled (a *ThrottledError for a real account: this source
+// failed too often for it and must wait; for names that are no account:
+// too many from this address), ErrBadCredentials (unknown user, wrong
+// password or wrong code, indistinguishable), ErrTOTPRequired (password
+// right, code missing), ErrDisabled (password right, account disabled).
+// No account is ever locked: failures slow down only the source that
+// failed, for that account (backoff.go), so an attacker cannot keep the
+// real user out, and names that are no account are throttled apart, so
+// they never hold a real user. remote is the client address, as in
 // http.Request.RemoteAddr. The name is matched case-insensitively.
 func (m *Manager) Login(ctx context.Context, name, password, totpCode, remote string) (string, *Session, *User, error) {
 	name = strings.ToLower(strings.TrimSpace(name))
@@ -45,18 +48,8 @@ func (m *Manager) Login(ctx context.Context, name, password, totpCode, remote st
 	if len(password) > MaxPasswordLen+1 {
 		password = password[:MaxPasswordLen+1]
 	}
-	// Names that cannot exist share one bucket, so junk names cannot fill
-	// the limiter's memory.
-	userKey := name
-	if CheckName(name) != nil {
-		userKey = "\x00invalid"
-	}
+	source := remoteKey(remote)
 	now := m.now()
-	if !m.ipLim.allow(remoteKey(remote), now) || !m.userLim.allow(userKey, now) {
-		// The name is not logged: it may be a password typed in the wrong field.
-		m.log.Warn("login throttled", zap.String("remote", remote))
-		return "", nil, nil, ErrThrottled
-	}
 
 	dummy := m.dummyHash() // before the lookup: the first login costs the same for every name
 	var u *User
@@ -68,6 +61,14 @@ func (m *Manager) Login(ctx context.Context, name, password, totpCode, remote st
 		}
 	}
 	if u == nil {
+		// Names that are no account share one bucket per address, apart
+		// from real accounts, so junk names cannot fill memory or hold
+		// anyone.
+		if !m.unknownLim.allow(source, now) {
+			// The name is not logged: it may be a password typed in the wrong field.
+			m.log.Warn("login throttled: too many unknown user names", zap.String("remote", remote))
+			return "", nil, nil, ErrThrottled
+		}
 		// Spend what a real check spends: one hash and one commit.
 		if _, _, err := m.verify(ctx, dummy, password); err != nil {
 			return "", nil, nil, err
@@ -82,11 +83,15 @@ func (m *Manager) Login(ctx context.Context, name, password, totpCode, remote st
 		m.log.Info("failed login for an unknown user", zap.String("remote", remote))
 		return "", nil, nil, ErrBadCredentials
 	}
-	if u.LockedUntil.After(now) {
-		m.log.Info("login refused: account locked", zap.String("user", name), zap.String("remote", remote),
-			zap.Time("locked_until", u.LockedUntil))
-		return "", nil, nil, ErrLocked
+
+	key := backoffKey{source: source, user: name}
+	if wait, ok := m.backoff.begin(key, now); !ok {
+		m.log.Info("login held back after failures from this source", zap.String("user", name),
+			zap.String("remote", remote), zap.Duration("retry_after", wait))
+		return "", nil, nil, &ThrottledError{RetryAfter: wait}
 	}
+	res := attemptNeutral
+	defer func() { m.backoff.end(key, m.now(), res) }()
 
 	// Hash outside the write: the committer must never wait for Argon2.
 	ok, rehash, err := m.verify(ctx, u.PasswordHash, password)
@@ -102,13 +107,13 @@ func (m *Manager) Login(ctx context.Context, name, password, totpCode, remote st
 
 	cookie, csrf := randomToken(), randomToken()
 	var (
-		result    error
-		lockedNow bool
-		sess      *Session
-		out       *User
+		result   error
+		alertNow bool
+		sess     *Session
+		out      *User
 	)
 	err = m.st.Update(ctx, func(t *store.Tx) error {
-		result, lockedNow, sess, out = nil, false, nil, nil
+		result, alertNow, sess, out = nil, false, nil, nil
 		cu, err := t.User(name)
 		if errors.Is(err, store.ErrNotFound) {
 			result = ErrBadCredentials // deleted meanwhile
@@ -117,10 +122,6 @@ func (m *Manager) Login(ctx context.Context, name, password, totpCode, remote st
 		if err != nil {
 			return err
 		}
-		if cu.LockedUntil.After(now) {
-			result = ErrLocked // locked by a concurrent attempt
-			return nil
-		}
 		if cu.PasswordHash != u.PasswordHash {
 			result = ErrBadCredentials // password changed meanwhile; checked the old one
 			return nil
@@ -128,12 +129,9 @@ func (m *Manager) Login(ctx context.Context, name, password, totpCode, remote st
 		fail := func() error {
 			cu.FailedLogins++
 			result = ErrBadCredentials
-			if cu.FailedLogins >= m.o.MaxFailures {
-				cu.FailedLogins = 0
-				cu.LockedUntil = now.Add(m.o.Lockout)
-				lockedNow = true
-				result = ErrLocked
-			}
+			// Once per run of failures: the count goes on (the console
+			// shows it) until a success or an unlock clears it.
+			alertNow = cu.FailedLogins == m.o.MaxFailures
 			return t.PutUser(cu)
 		}
 		if !ok {
@@ -150,11 +148,23 @@ func (m *Manager) Login(ctx context.Context, name, password, totpCode, remote st
 				result = ErrTOTPRequired
 				return nil
 			}
-			step, good := checkTOTP(cu.TOTPSecret, totpCode, now, cu.TOTPLastStep)
+			secret, clear, err := m.openSecret(name, cu.TOTPSecret)
+			if err != nil {
+				// Not the user's fault, and not to be guessed around:
+				// refuse like a wrong code, and say why in the log.
+				m.log.Error("TOTP secret cannot be opened; reset the user's second factor", zap.String("user", name), zap.Error(err))
+				return fail()
+			}
+			step, good := checkTOTP(secret, totpCode, now, cu.TOTPLastStep)
 			if !good {
 				return fail()
 			}
 			cu.TOTPLastStep = step
+			if clear && len(m.o.SecretKey) > 0 { // stored before the node key: seal it now
+				if cu.TOTPSecret, err = m.sealSecret(name, secret); err != nil {
+					return err
+				}
+			}
 		}
 		cu.FailedLogins, cu.LockedUntil = 0, time.Time{}
 		if newHash != "" {
@@ -174,20 +184,22 @@ func (m *Manager) Login(ctx context.Context, name, password, totpCode, remote st
 	if err != nil {
 		return "", nil, nil, err
 	}
-	if lockedNow {
-		m.log.Warn("account locked after repeated failed logins", zap.String("user", name),
-			zap.String("remote", remote), zap.Int("failures", m.o.MaxFailures), zap.Duration("lockout", m.o.Lockout))
+	if alertNow {
+		m.log.Warn("repeated failed logins", zap.String("user", name),
+			zap.String("remote", remote), zap.Int("failures", m.o.MaxFailures))
 		if m.o.OnLockout != nil {
 			m.o.OnLockout(name, remote)
 		}
 	}
-	if result != nil {
-		if errors.Is(result, ErrBadCredentials) {
-			m.log.Info("failed login", zap.String("user", name), zap.String("remote", remote))
-		}
-		return "", nil, nil, result
+	switch {
+	case result == nil:
+		res = attemptSucceeded
+		return cookie, sess, out, nil
+	case errors.Is(result, ErrBadCredentials):
+		res = attemptFailed
+		m.log.Info("failed login", zap.String("user", name), zap.String("remote", remote))
 	}
-	return cookie, sess, out, nil
+	return "", nil, nil, result
 }
 
 // cookieHash returns the store key of a session cookie, or false if the

@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"crypto/subtle"
+	"fmt"
 	"strings"
 	"time"
 
@@ -74,11 +75,15 @@ func (m *Manager) BeginTOTP(ctx context.Context, user string) (secret, otpauthUR
 	if err != nil {
 		return "", "", err
 	}
+	stored, err := m.sealSecret(user, key.Secret())
+	if err != nil {
+		return "", "", fmt.Errorf("seal TOTP secret: %w", err)
+	}
 	err = m.modifyUser(ctx, user, func(_ *store.Tx, u *User) error {
 		if u.TOTPEnabled {
 			return ErrTOTPEnabled
 		}
-		u.TOTPSecret, u.TOTPLastStep = key.Secret(), 0
+		u.TOTPSecret, u.TOTPLastStep = stored, 0
 		return nil
 	})
 	if err != nil {
@@ -99,11 +104,20 @@ func (m *Manager) ConfirmTOTP(ctx context.Context, user, code string) error {
 		if u.TOTPSecret == "" {
 			return ErrTOTPNotStarted
 		}
-		step, ok := checkTOTP(u.TOTPSecret, code, now, u.TOTPLastStep)
+		secret, clear, err := m.openSecret(user, u.TOTPSecret)
+		if err != nil {
+			return err
+		}
+		step, ok := checkTOTP(secret, code, now, u.TOTPLastStep)
 		if !ok {
 			return ErrBadCode
 		}
 		u.TOTPEnabled, u.TOTPLastStep = true, step
+		if clear {
+			if u.TOTPSecret, err = m.sealSecret(user, secret); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err == nil {

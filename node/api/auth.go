@@ -6,7 +6,12 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
+	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +20,7 @@ import (
 	"github.com/vigil-network/vigil/node/accounts"
 	"github.com/vigil-network/vigil/node/actor"
 	"github.com/vigil-network/vigil/node/api/types"
+	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
 
@@ -133,7 +139,8 @@ func (s *Server) authz(perm accounts.Permission, h http.HandlerFunc) http.Handle
 }
 
 // Lockouts returns the callback for accounts.Options.OnLockout: it raises
-// the lockout alert and records the lockout in one transaction. There is
+// the alert for repeated failed logins and records them in one
+// transaction. Nothing is locked; the source that failed is slowed down. There is
 // no request to fail, so when that write fails the error is logged and the
 // alert is announced anyway, as critical and saying it was not recorded.
 func Lockouts(st Store, alerts Alerts, now func() time.Time, log *zap.Logger) func(user, remote string) {
@@ -141,23 +148,60 @@ func Lockouts(st Store, alerts Alerts, now func() time.Time, log *zap.Logger) fu
 	return func(user, remote string) {
 		at := now().UTC()
 		a := &store.Alert{ID: "login/lockout/" + user + "/" + at.Format("20060102T150405"), Kind: "login_lockout", Severity: "warning",
-			RaisedAt: at, Message: "account " + user + " locked after repeated failed logins from " + remote}
+			RaisedAt: at, Message: "repeated failed logins for account " + user + " from " + remote + "; that source is slowed down, the account is not locked"}
 		err := st.Update(context.Background(), func(tx *store.Tx) error {
 			if _, err := tx.RaiseAlert(a); err != nil {
 				return err
 			}
-			return tx.Audit(store.AuditRecord{At: at, Actor: actor.Node.String(), Action: "user.locked", Detail: user + " from " + remote})
+			return tx.Audit(store.AuditRecord{At: at, Actor: actor.Node.String(), Action: "user.login_failures", Detail: user + " from " + remote})
 		})
 		if err != nil {
-			log.Error("lockout NOT recorded in the audit log", zap.String("user", user), zap.String("remote", remote), zap.Error(err))
+			log.Error("repeated failed logins NOT recorded in the audit log", zap.String("user", user), zap.String("remote", remote), zap.Error(err))
 			a.Severity = "critical"
-			a.Message += "; the lockout could NOT be recorded in the audit log or alert list: " + err.Error()
+			a.Message += "; this could NOT be recorded in the audit log or alert list: " + err.Error()
 		}
 		alerts.Announce(a)
 	}
 }
 
+// sameOrigin refuses a request a browser sent from another site: its
+// Origin names another host than the one it was sent to (or a TLS proxy
+// in front forwarded, X-Forwarded-Host, which a cross-site page cannot
+// set without a preflight the API never grants), or Sec-Fetch-Site says
+// cross-site. Clients that are no browser send neither header.
+func sameOrigin(r *http.Request) (string, bool) {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return "cross-site request (Sec-Fetch-Site: cross-site)", false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return "", true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return "cross-site request (Origin " + strconv.Quote(origin) + ")", false
+	}
+	for _, h := range []string{r.Host, r.Header.Get("X-Forwarded-Host")} {
+		if h != "" && strings.EqualFold(u.Host, h) {
+			return "", true
+		}
+	}
+	return "cross-site request (Origin " + strconv.Quote(origin) + " is not this node)", false
+}
+
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	// A form on another site can post text/plain or a form without a
+	// preflight; only a same-origin page or a client can send JSON.
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		WriteError(w, http.StatusUnsupportedMediaType, "log in with Content-Type: application/json",
+			[]protocol.FieldError{{Field: "Content-Type", Message: "must be application/json"}})
+		return
+	}
+	if why, ok := sameOrigin(r); !ok {
+		s.log.Warn("refused cross-site login", zap.String("remote", r.RemoteAddr), zap.String("why", why))
+		WriteError(w, http.StatusForbidden, "login refused: "+why+"; open the console from the node's own address", nil)
+		return
+	}
 	body, ok := ReadBody(w, r)
 	if !ok {
 		return
@@ -177,10 +221,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, accounts.ErrTOTPRequired):
 			WriteJSON(w, http.StatusUnauthorized, types.LoginRefused{Error: "enter the code from your authenticator app", TOTPRequired: true})
-		case errors.Is(err, accounts.ErrLocked):
-			WriteError(w, http.StatusLocked, "account locked after repeated failures; try later or ask an admin", nil)
 		case errors.Is(err, accounts.ErrThrottled):
-			WriteError(w, http.StatusTooManyRequests, "too many attempts; wait a minute", nil)
+			var te *accounts.ThrottledError
+			if errors.As(err, &te) {
+				secs := int(math.Ceil(te.RetryAfter.Seconds()))
+				w.Header().Set("Retry-After", strconv.Itoa(secs))
+				WriteError(w, http.StatusTooManyRequests, fmt.Sprintf("too many failed attempts from here; try again in %d s (an admin can clear this)", secs), nil)
+			} else {
+				w.Header().Set("Retry-After", "60")
+				WriteError(w, http.StatusTooManyRequests, "too many attempts; wait a minute", nil)
+			}
 		case errors.Is(err, accounts.ErrBadCredentials), errors.Is(err, accounts.ErrDisabled):
 			WriteError(w, http.StatusUnauthorized, "wrong user name or password", nil)
 		default:

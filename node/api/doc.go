@@ -44,10 +44,10 @@
 //     content access, unlock, second factor) stand and the 503 says they
 //     were made but not recorded, so an admin can repeat them once the log
 //     is writable. Either way the failure is logged at error level.
-//   - The lockout record, written from node/accounts' callback with no
-//     request to fail: the failure is logged at error level and the
-//     lockout alert is announced (console events and alert hooks, which do
-//     not need the store) as critical, saying it was not recorded.
+//   - The record of repeated failed logins, written from node/accounts'
+//     callback with no request to fail: the failure is logged at error
+//     level and the alert is announced (console events and alert hooks,
+//     which do not need the store) as critical, saying it was not recorded.
 //
 // Records written after the effect use a context that outlives the
 // client's connection, so hanging up cannot leave an action unaudited.

@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -131,8 +133,12 @@ type Deps struct {
 	Context context.Context
 	// Faults enables the test-fault routes; nil answers them with 404.
 	Faults Faults
-	// Metrics serves GET /metrics; nil leaves the route out.
+	// Metrics serves GET /metrics; nil leaves the route out. It needs a
+	// bearer token: MetricsTokenHash's (a scrape token), the node's, or a
+	// user's allowed to read statistics.
 	Metrics http.Handler
+	// MetricsTokenHash is the SHA-256 of the scrape token; nil: none.
+	MetricsTokenHash *[32]byte
 	// LoginFailed counts a failed console login.
 	LoginFailed func()
 }
@@ -174,7 +180,7 @@ func New(d Deps) *Server {
 	s := &Server{d: d, log: d.Log.Named("api"), mux: http.NewServeMux()}
 	s.public("GET /healthz", s.handleHealth)
 	if d.Metrics != nil {
-		s.public("GET /metrics", d.Metrics.ServeHTTP)
+		s.register("GET /metrics", Route{Perm: accounts.PermReadStats}, s.scrape(d.Metrics))
 	}
 	s.public("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -198,7 +204,7 @@ func New(d Deps) *Server {
 	s.Handle("POST /api/v1/cases/{id}/actions", accounts.PermAct, s.handleAct)
 	s.Handle("POST /api/v1/cases/{id}/assign", accounts.PermAssign, s.handleAssign)
 	s.Handle("GET /api/v1/alerts", accounts.PermReadAlerts, s.handleAlerts)
-	s.Handle("GET /api/v1/events", accounts.PermReadCases, s.handleEvents)
+	s.Handle("GET /api/v1/events", accounts.PermReadCases, streaming(s.handleEvents))
 
 	s.Handle("GET /api/v1/peers", accounts.PermReadPeers, s.handlePeers)
 	s.Handle("GET /api/v1/roster", accounts.PermReadPeers, s.handleGetRoster)
@@ -215,7 +221,7 @@ func New(d Deps) *Server {
 
 	s.Handle("GET /api/v1/audit", accounts.PermReadAudit, s.handleAuditSearch)
 	s.Handle("GET /api/v1/audit/verify", accounts.PermReadAudit, s.handleAuditVerify)
-	s.Handle("GET /api/v1/audit/export", accounts.PermReadAudit, s.handleAuditExport)
+	s.Handle("GET /api/v1/audit/export", accounts.PermReadAudit, streaming(s.handleAuditExport))
 	s.Handle("GET /api/v1/stats", accounts.PermReadStats, s.handleStats)
 	s.Handle("GET /api/v1/backup", accounts.PermManageUsers, s.handleBackup) // admins only (backup.go)
 
@@ -239,15 +245,64 @@ func New(d Deps) *Server {
 	return s
 }
 
-// ServeHTTP serves the API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// apiCSP is the Content-Security-Policy of every response that is not a
+// console page (which sets its own): API answers are data, never to be
+// run, framed or rendered as a page.
+const apiCSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox"
+
+// ServeHTTP serves the API. Every response, JSON and errors included,
+// says nosniff and carries a restrictive CSP; the console's pages replace
+// the CSP with their own.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", apiCSP)
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Frame-Options", "DENY")
+	s.mux.ServeHTTP(w, r)
+}
 
 // Handle mounts a route for callers holding perm (AnyCaller: any
 // authenticated caller), with the API's authentication and CSRF checks;
 // ActorOf names the caller inside h. pattern is "METHOD /path" as
 // http.ServeMux spells it. Call it before serving.
 func (s *Server) Handle(pattern string, perm accounts.Permission, h http.HandlerFunc) {
+	if strings.Contains(pattern, "/cases/{id}") || strings.Contains(pattern, "/drafts/{id}") {
+		h = canonicalID(h)
+	}
 	s.register(pattern, Route{Perm: perm}, s.authz(perm, h))
+}
+
+// canonicalID refuses a case or draft ID that is not canonical (e.g.
+// upper-case hex) with a field error, so that no spelling of an ID is
+// taken for another ID.
+func canonicalID(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if msg := protocol.IDProblem(r.PathValue("id")); msg != "" {
+			WriteError(w, http.StatusBadRequest, "id "+msg, []protocol.FieldError{{Field: "id", Message: msg}})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// scrape admits Prometheus with the scrape token, or any caller allowed
+// to read statistics. Metrics show what the node is doing and with whom,
+// so they are not public.
+func (s *Server) scrape(h http.Handler) http.Handler {
+	authed := s.authz(accounts.PermReadStats, h.ServeHTTP)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if want := s.d.MetricsTokenHash; want != nil {
+			if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+				sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+				if subtle.ConstantTimeCompare(sum[:], want[:]) == 1 {
+					h.ServeHTTP(w, r)
+					return
+				}
+			}
+		}
+		authed.ServeHTTP(w, r)
+	})
 }
 
 // public mounts a route that needs no credentials.

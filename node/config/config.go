@@ -44,6 +44,7 @@ type Config struct {
 	Network NetworkConfig `yaml:"network"`
 
 	API       APIConfig       `yaml:"api"`
+	Metrics   MetricsConfig   `yaml:"metrics"`
 	Roster    RosterConfig    `yaml:"roster"`
 	Store     StoreConfig     `yaml:"store"`
 	Delivery  DeliveryConfig  `yaml:"delivery"`
@@ -67,6 +68,26 @@ type APIConfig struct {
 	Listen string `yaml:"listen"`
 	// TokenFile holds the operator bearer token, mode 0600.
 	TokenFile string `yaml:"token_file"`
+	// ReadTimeout bounds reading one whole request, body included, so that
+	// slow clients cannot hold connections (node/api/httpserver.go).
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// MaxConnections caps open API connections; more are answered 503.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress caps open API connections from one address
+	// (IPv4 address or IPv6 /64). A TLS proxy in front is one address.
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+}
+
+// MetricsConfig says who may scrape GET /metrics and what it shows.
+type MetricsConfig struct {
+	// TokenFile, if set, holds a scrape token (mode 0600) that Prometheus
+	// presents as a bearer token. The node's API token and the personal
+	// tokens of users allowed to read statistics are accepted too.
+	TokenFile string `yaml:"token_file"`
+	// PerCountry adds series labelled by member country (outbox depth,
+	// drill results). They show who is talking to whom, so they are off
+	// unless asked for.
+	PerCountry bool `yaml:"per_country"`
 }
 
 // RosterConfig says where the roster lives and who may sign it.
@@ -244,11 +265,12 @@ func DefaultConfig() Config {
 		Listen:        []string{"/ip4/0.0.0.0/tcp/4701", "/ip4/0.0.0.0/udp/4701/quic-v1"},
 		Transports:    []string{TransportTCP, TransportQUIC},
 		Network:       NetworkConfig{HandshakeTimeout: 10 * time.Second},
-		API:           APIConfig{Listen: "127.0.0.1:8470", TokenFile: "keys/api.token"},
-		Roster:        RosterConfig{Path: "roster.json", MaxDropShare: 0.34},
-		Store:         StoreConfig{Profile: "default"},
-		Delivery:      DeliveryConfig{MaxBackoff: 30 * time.Second, Window: 128, ReceiptTimeout: 30 * time.Second},
-		Clock:         ClockConfig{MaxFutureSkew: 5 * time.Minute, MaxAge: 14 * 24 * time.Hour},
+		API: APIConfig{Listen: "127.0.0.1:8470", TokenFile: "keys/api.token", ReadTimeout: 30 * time.Second,
+			MaxConnections: 1024, MaxConnectionsPerAddress: 128},
+		Roster:   RosterConfig{Path: "roster.json", MaxDropShare: 0.34},
+		Store:    StoreConfig{Profile: "default"},
+		Delivery: DeliveryConfig{MaxBackoff: 30 * time.Second, Window: 128, ReceiptTimeout: 30 * time.Second},
+		Clock:    ClockConfig{MaxFutureSkew: 5 * time.Minute, MaxAge: 14 * 24 * time.Hour},
 		Deadlines: DeadlineConfig{AckUrgent: 30 * time.Minute, AckEmergency: 10 * time.Minute,
 			ExpiryWarnings: []time.Duration{14 * 24 * time.Hour, 7 * 24 * time.Hour, 24 * time.Hour}, CheckInterval: 30 * time.Second,
 			InsufficiencyDecision: 72 * time.Hour, HoldReview: 30 * 24 * time.Hour},

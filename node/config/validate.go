@@ -34,6 +34,15 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.API.Listen); err != nil {
 		errs = append(errs, fmt.Sprintf("api.listen %q: %v", c.API.Listen, err))
 	}
+	if c.API.ReadTimeout < time.Second || c.API.ReadTimeout > 10*time.Minute {
+		errs = append(errs, "api.read_timeout must be between 1s and 10m")
+	}
+	if c.API.MaxConnections < 16 || c.API.MaxConnections > 65536 {
+		errs = append(errs, "api.max_connections must be between 16 and 65536")
+	}
+	if c.API.MaxConnectionsPerAddress < 4 || c.API.MaxConnectionsPerAddress > c.API.MaxConnections {
+		errs = append(errs, "api.max_connections_per_address must be at least 4 and at most api.max_connections")
+	}
 	if _, err := protocol.ParseAuthorityKey(c.Roster.AuthorityKey); err != nil {
 		errs = append(errs, "roster.authority_key: "+err.Error())
 	}

@@ -2,7 +2,7 @@
 // My account (everyone): own API tokens (GET/POST/DELETE /api/v1/tokens)
 // and two-factor login (POST /api/v1/me/totp, POST /api/v1/me/totp/confirm).
 
-import { h, $, clear, api, fmtUTC, showBox, setText, errorText, state, copyText, parseTime } from './lib.js';
+import { h, $, clear, api, fmtUTC, showBox, setText, errorText, state, copyText } from './lib.js';
 
 const baseRoles = ['operator', 'supervisor', 'auditor', 'admin'];
 let usersWired = false;
@@ -78,15 +78,23 @@ function userRow(u, roles) {
     else { status.textContent = errorText(r, 'Not deleted'); status.classList.add('error-text'); del.textContent = 'Delete'; }
   });
 
-  const locked = parseTime(u.locked_until);
-  const isLocked = locked && locked.getTime() > Date.now();
+  // Failed logins slow down the source that failed (no lock); Unlock
+  // clears the count and every source's wait at once.
+  let failures = '—';
+  if (u.failed_logins > 0) {
+    const unlock = h('button', { type: 'button', class: 'btn btn-small', dataset: { unlock: u.name } }, 'Unlock');
+    unlock.addEventListener('click', async () => {
+      if (await patchUser(u.name, { unlock: true }, status)) loadUsers();
+    });
+    failures = h('span', null, h('strong', { class: 'error-text' }, String(u.failed_logins)), ' ', unlock);
+  }
   return h('tr', { dataset: { user: u.name }, class: u.disabled ? 'row-closed' : '' },
     h('th', { scope: 'row' }, u.name, state.me && state.me.name === u.name ? h('span', { class: 'muted' }, ' (you)') : ''),
     h('td', null, hiddenLabel(roleID, 'Role of ' + u.name), role, ask),
     h('td', null, hiddenLabel(disID, 'Disable ' + u.name), dis),
     h('td', null, hiddenLabel(caID, 'Content access for ' + u.name), ca),
     h('td', null, u.totp_enabled ? '✓ on' : 'off'),
-    h('td', null, isLocked ? h('strong', { class: 'error-text' }, fmtUTC(u.locked_until)) : '—'),
+    h('td', null, failures),
     h('td', { class: 'row-actions' }, pwBtn, ' ', del, pwBox, ' ', status));
 }
 
