@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -187,6 +188,11 @@ func (l *cappedListener) refuse(c net.Conn, why string) {
 		defer c.Close()
 		body := `{"error":"too many connections: ` + why + `; try again shortly"}` + "\n"
 		_ = c.SetDeadline(time.Now().Add(time.Second))
+		// Read the request's head first (bounded): an answer written before
+		// the client sent its request is one an HTTP client discards as
+		// unsolicited, and the caller would see a broken connection, not
+		// the reason.
+		readRequestHead(c, 8<<10)
 		_, err := io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"+
 			"X-Content-Type-Options: nosniff\r\nRetry-After: 5\r\nConnection: close\r\n"+
 			fmt.Sprintf("Content-Length: %d\r\n\r\n", len(body))+body)
@@ -198,6 +204,20 @@ func (l *cappedListener) refuse(c net.Conn, why string) {
 		}
 		_, _ = io.CopyN(io.Discard, c, 64<<10)
 	}()
+}
+
+// readRequestHead reads from c up to the blank line that ends an HTTP
+// request's head, at most limit bytes; it stops early at the deadline.
+func readRequestHead(c net.Conn, limit int) {
+	buf := make([]byte, 0, 1024)
+	chunk := make([]byte, 512)
+	for len(buf) < limit {
+		n, err := c.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if bytes.Contains(buf, []byte("\r\n\r\n")) || err != nil {
+			return
+		}
+	}
 }
 
 type countedConn struct {
