@@ -104,6 +104,16 @@ func (s *Server) authenticate(r *http.Request) *principal {
 	return nil
 }
 
+// presentedCredentials reports whether r carries a token or a session
+// cookie, valid or not.
+func presentedCredentials(r *http.Request) bool {
+	if r.Header.Get("Authorization") != "" {
+		return true
+	}
+	_, err := r.Cookie(SessionCookie)
+	return err == nil
+}
+
 func stateChanging(method string) bool {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -119,8 +129,13 @@ func (s *Server) authz(perm accounts.Permission, h http.HandlerFunc) http.Handle
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := s.authenticate(r)
 		if p == nil {
-			s.log.Info("refused API call without valid credentials",
-				zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr))
+			// A call with no credentials at all is the console asking who is
+			// logged in before anyone is: normal, not worth a line. Wrong or
+			// expired credentials are.
+			if presentedCredentials(r) {
+				s.log.Info("refused API call without valid credentials",
+					zap.String("method", r.Method), zap.String("path", r.URL.Path), zap.String("remote", r.RemoteAddr))
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
 			WriteError(w, http.StatusUnauthorized, "log in or give a valid API token", nil)
 			return
