@@ -88,8 +88,30 @@ func TestConsoleAuth(t *testing.T) {
 		}
 		u, _ := url.Parse(s.Base())
 		cookies := s.jar.Cookies(u)
-		if len(cookies) != 1 || cookies[0].Name != "vigil_session" {
-			t.Fatalf("session cookie not set: %v", cookies)
+		// One cookie per node (host and port): two consoles in one browser
+		// must not log each other out.
+		if len(cookies) != 1 || cookies[0].Name != "vigil_session_"+strings.NewReplacer(".", "_", ":", "_").Replace(u.Host) {
+			t.Fatalf("session cookie not set per node: %v", cookies)
+		}
+	})
+
+	t.Run("two nodes' consoles in one browser keep their sessions", func(t *testing.T) {
+		f.addUser("DE", "dora", "operator", "dora-long-passphrase")
+		jar, _ := cookiejar.New(nil) // one browser: cookies are shared across the ports of 127.0.0.1
+		open := func(cc, user, pass string) *client.Client {
+			c := client.New(f.entry(cc).API, client.WithHTTPClient(&http.Client{Jar: jar, Timeout: client.DefaultTimeout}))
+			if err := c.Login(context.Background(), user, pass, "", nil); err != nil {
+				t.Fatalf("login %s on %s: %v", user, cc, err)
+			}
+			return c
+		}
+		fr := open("FR", "alice", "alice-long-passphrase")
+		de := open("DE", "dora", "dora-long-passphrase")
+		for name, c := range map[string]*client.Client{"FR": fr, "DE": de} {
+			var me map[string]any
+			if _, err := c.Do(context.Background(), "GET", "/api/v1/me", nil, &me); err != nil {
+				t.Fatalf("%s session lost after the other node's login: %v", name, err)
+			}
 		}
 	})
 

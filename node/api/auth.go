@@ -24,8 +24,25 @@ import (
 	"github.com/vigil-network/vigil/store"
 )
 
-// SessionCookie is the console's session cookie name.
+// SessionCookie is the prefix of the console's session cookie name. The
+// name adds the host and port the browser used (SessionCookieName):
+// browsers share cookies across the ports of one host, so two nodes'
+// consoles open in one browser would otherwise log each other out.
 const SessionCookie = "vigil_session"
+
+// SessionCookieName is the session cookie's name for requests to r's host.
+func SessionCookieName(r *http.Request) string {
+	var b strings.Builder
+	b.WriteString(SessionCookie + "_")
+	for _, c := range strings.ToLower(r.Host) {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			b.WriteRune(c)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
 
 // NodeAdmin is the user the node's bootstrap token acts as: the CLI on the
 // node's host.
@@ -96,7 +113,7 @@ func (s *Server) authenticate(r *http.Request) *principal {
 		}
 		return nil
 	}
-	if c, err := r.Cookie(SessionCookie); err == nil {
+	if c, err := r.Cookie(SessionCookieName(r)); err == nil {
 		if ss, u, err := s.d.Accounts.Session(r.Context(), c.Value); err == nil {
 			return &principal{Name: u.Name, User: u, Session: ss, Via: viaSession}
 		}
@@ -110,7 +127,7 @@ func presentedCredentials(r *http.Request) bool {
 	if r.Header.Get("Authorization") != "" {
 		return true
 	}
-	_, err := r.Cookie(SessionCookie)
+	_, err := r.Cookie(SessionCookieName(r))
 	return err == nil
 }
 
@@ -264,7 +281,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		unaudited(w, "login refused: it could not be recorded in the audit log", err)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: cookie, Path: "/", HttpOnly: true, Secure: true,
+	http.SetCookie(w, &http.Cookie{Name: SessionCookieName(r), Value: cookie, Path: "/", HttpOnly: true, Secure: true,
 		SameSite: http.SameSiteStrictMode, Expires: ss.ExpiresAt})
 	WriteJSON(w, http.StatusOK, types.Me{Name: u.Name, Role: u.Role, CSRFToken: ss.CSRF, TOTPEnabled: u.TOTPEnabled})
 }
@@ -273,14 +290,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 // that cannot be recorded still ends the session, because refusing to
 // would keep alive access its owner asked to end.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
-	if c, err := r.Cookie(SessionCookie); err == nil {
+	if c, err := r.Cookie(SessionCookieName(r)); err == nil {
 		if err := s.d.Accounts.Logout(r.Context(), c.Value); err != nil {
 			s.log.Error("logout", zap.String("user", principalFrom(r).Name), zap.Error(err))
 			WriteError(w, http.StatusServiceUnavailable, "the session could NOT be ended: "+err.Error(), nil)
 			return
 		}
 	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: true,
+	http.SetCookie(w, &http.Cookie{Name: SessionCookieName(r), Value: "", Path: "/", HttpOnly: true, Secure: true,
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	if err := s.audit(r.Context(), store.AuditRecord{Actor: ActorOf(r).String(), Action: "user.logout"}); err != nil {
 		unaudited(w, "logged out, but the logout could not be recorded in the audit log", err)

@@ -30,7 +30,8 @@ import (
 // WithTimeout or WithHTTPClient says otherwise.
 const DefaultTimeout = 30 * time.Second
 
-// SessionCookie is the console's session cookie (node/api.SessionCookie).
+// SessionCookie is the prefix of the console's session cookie name
+// (node/api.SessionCookieName adds the host and port).
 const SessionCookie = "vigil_session"
 
 // Error is an answer outside 2xx.
