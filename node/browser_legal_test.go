@@ -303,6 +303,14 @@ func TestConsoleEmergencyVerificationInBrowser(t *testing.T) {
 	de := b.tab()
 	b.login(de, "DE", "anna", "anna-night-shift-pass")
 	b.openCase(de, "DE", sub.CaseID)
+	// The console names its node: country and organisation (issue 12).
+	var health types.Health
+	if code := f.api("DE", "GET", "/healthz", nil, &health); code != http.StatusOK || health.Organisation == "" {
+		t.Fatalf("DE /healthz: HTTP %d, organisation %q", code, health.Organisation)
+	}
+	if got := b.text(de, ".brand [data-node-organisation]"); got != health.Organisation {
+		t.Errorf("top bar names the organisation %q, want %q", got, health.Organisation)
+	}
 	b.run(de, "DE sees the verification box", chromedp.WaitVisible(css("#case-verify .verify-person")))
 	if got := b.text(de, "#case-verify .verify-person"); got != "Commandant Marc Lefèvre" {
 		t.Errorf("verification contact shown as %q", got)

@@ -35,6 +35,9 @@ func (s *Server) handleHealth(w http.ResponseWriter, req *http.Request) {
 		h.Degraded = append(h.Degraded, fmt.Sprintf("roster serial %d expired at %s", r.Serial, r.ValidUntil.UTC().Format(time.RFC3339)))
 	}
 	h.OtherMembers = len(r.Members)
+	if m, ok := r.MemberByPeer(self); ok {
+		h.Organisation = m.Organisation
+	}
 	if net.IsMember(self) {
 		h.OtherMembers--
 	} else {

@@ -30,9 +30,12 @@ type LoginRefused struct {
 
 // Health is GET /healthz.
 type Health struct {
-	ConnectedMembers int       `json:"connected_members"`
-	Country          string    `json:"country"`
-	Degraded         []string  `json:"degraded,omitempty"`
+	ConnectedMembers int      `json:"connected_members"`
+	Country          string   `json:"country"`
+	Degraded         []string `json:"degraded,omitempty"`
+	// Organisation is this node's member organisation in the roster, so
+	// the console names its node even on the login page.
+	Organisation     string    `json:"organisation,omitempty"`
 	OtherMembers     int       `json:"other_members"`
 	PeerID           string    `json:"peer_id"`
 	RosterExpired    bool      `json:"roster_expired"`

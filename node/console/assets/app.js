@@ -226,7 +226,7 @@ async function nodeName() {
   try {
     const r = await fetch('/healthz', { cache: 'no-store' });
     const h = await r.json();
-    if (h && h.country) setCountry(h.country);
+    if (h && h.country) setCountry(h.country, h.organisation);
   } catch { /* named later, from the case list */ }
 }
 

@@ -122,7 +122,10 @@ async function refreshAlerts() {
 
 // setCountry names the node in the top bar, on the login page and in the
 // tab title.
-export function setCountry(cc) {
+export function setCountry(cc, organisation) {
+  if (organisation) {
+    for (const el of document.querySelectorAll('[data-node-organisation]')) el.textContent = organisation;
+  }
   if (!cc || cc === live.country) return;
   live.country = cc;
   for (const el of document.querySelectorAll('[data-node-country]')) el.textContent = cc;
