@@ -66,6 +66,8 @@ type Node struct {
 	token  [32]byte // SHA-256 of the API token
 	// metricsToken is the SHA-256 of the scrape token; nil: none.
 	metricsToken *[32]byte
+	// draftKey seals drafts at rest (api.DraftKeyFrom).
+	draftKey []byte
 	clock        protocol.ClockPolicy
 
 	cases    *cases.Service     // submit, act, accept (wire_cases.go)
@@ -204,6 +206,11 @@ func New(cfg *config.Config, opts Options) (n *Node, err error) {
 	secretKey, err := accounts.SecretKeyFrom(rawID)
 	if err != nil {
 		return nil, fmt.Errorf("derive accounts secret key: %w", err)
+	}
+	// Drafts are sealed the same way: request contents an operator is
+	// composing are not in clear in the store's files (issue 12).
+	if n.draftKey, err = api.DraftKeyFrom(rawID); err != nil {
+		return nil, fmt.Errorf("derive draft key: %w", err)
 	}
 	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log, SecretKey: secretKey, // accounts names its logger
 		// Names that are no account, per address (real accounts are slowed

@@ -9,12 +9,15 @@ import (
 // Draft is a request an operator is still composing. Drafts belong to one
 // user and never leave the node.
 type Draft struct {
-	ID        string          `json:"id"`
-	Owner     string          `json:"owner"`
-	Kind      string          `json:"kind"`
-	To        string          `json:"to"`
-	Doc       json.RawMessage `json:"doc"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	ID    string          `json:"id"`
+	Owner string          `json:"owner"`
+	Kind  string          `json:"kind"`
+	To    string          `json:"to"`
+	Doc   json.RawMessage `json:"doc"`
+	// Sealed holds the document sealed with a node key instead of Doc
+	// (node/api): drafts stored before sealing keep Doc in clear.
+	Sealed    string    `json:"sealed,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func draftKey(owner, id string) string { return "draft/" + owner + "/" + id }

@@ -605,6 +605,16 @@ func (s *Server) handleDraft(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, http.StatusInternalServerError, err.Error(), nil)
 			return
 		}
+		if d.Sealed != "" {
+			if s.drafts == nil {
+				WriteError(w, http.StatusInternalServerError, "draft "+id+" is sealed and this node has no draft key", nil)
+				return
+			}
+			if d.Doc, err = s.drafts.open(owner, id, d.Sealed); err != nil {
+				WriteError(w, http.StatusInternalServerError, err.Error(), nil)
+				return
+			}
+		}
 		WriteJSON(w, http.StatusOK, DraftOf(d))
 	case http.MethodPut:
 		body, ok := ReadBody(w, r)
@@ -618,6 +628,14 @@ func (s *Server) handleDraft(w http.ResponseWriter, r *http.Request) {
 		}
 		// The caller says what the draft is; the node says whose and when.
 		d := store.Draft{ID: id, Owner: owner, Kind: in.Kind, To: in.To, Doc: in.Doc, UpdatedAt: s.d.Now().UTC()}
+		if s.drafts != nil {
+			sealed, err := s.drafts.seal(owner, id, in.Doc)
+			if err != nil {
+				WriteError(w, http.StatusServiceUnavailable, "draft NOT saved: "+err.Error(), nil)
+				return
+			}
+			d.Doc, d.Sealed = nil, sealed
+		}
 		if err := s.d.Store.Update(r.Context(), func(tx *store.Tx) error { return tx.PutDraft(&d) }); err != nil {
 			WriteError(w, http.StatusServiceUnavailable, "draft NOT saved: "+err.Error(), nil)
 			return

@@ -141,6 +141,9 @@ type Deps struct {
 	MetricsTokenHash *[32]byte
 	// LoginFailed counts a failed console login.
 	LoginFailed func()
+	// DraftKey seals drafts at rest (DraftKeyFrom); nil keeps them in
+	// clear, as tests without a node key do.
+	DraftKey []byte
 }
 
 // Route is one registered route.
@@ -163,6 +166,7 @@ type Server struct {
 	log    *zap.Logger
 	mux    *http.ServeMux
 	routes []Route
+	drafts *draftSealer // nil: drafts in clear
 }
 
 // New builds the API with its routes. Mount more with Handle before
@@ -177,7 +181,11 @@ func New(d Deps) *Server {
 	if d.LoginFailed == nil {
 		d.LoginFailed = func() {}
 	}
-	s := &Server{d: d, log: d.Log.Named("api"), mux: http.NewServeMux()}
+	drafts, err := newDraftSealer(d.DraftKey)
+	if err != nil {
+		panic(err) // DraftKeyFrom makes the only keys there are: a wrong one is a bug
+	}
+	s := &Server{d: d, log: d.Log.Named("api"), mux: http.NewServeMux(), drafts: drafts}
 	s.public("GET /healthz", s.handleHealth)
 	if d.Metrics != nil {
 		s.register("GET /metrics", Route{Perm: accounts.PermReadStats}, s.scrape(d.Metrics))
