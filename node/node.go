@@ -68,7 +68,7 @@ type Node struct {
 	metricsToken *[32]byte
 	// draftKey seals drafts at rest (api.DraftKeyFrom).
 	draftKey []byte
-	clock        protocol.ClockPolicy
+	clock    protocol.ClockPolicy
 
 	cases    *cases.Service     // submit, act, accept (wire_cases.go)
 	engine   *deliver.Outbox    // delivery workers, built by Start (wire_deliver.go)
