@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -66,9 +67,10 @@ type Node struct {
 	token  [32]byte // SHA-256 of the API token
 	// metricsToken is the SHA-256 of the scrape token; nil: none.
 	metricsToken *[32]byte
-	// draftKey seals drafts at rest (api.DraftKeyFrom).
-	draftKey []byte
-	clock    protocol.ClockPolicy
+	// draftKey seals drafts at rest (api.DraftKeyFrom); identifierKey keys
+	// the cases' identifier index (protocol.IdentifierTag).
+	draftKey, identifierKey []byte
+	clock                   protocol.ClockPolicy
 
 	cases    *cases.Service     // submit, act, accept (wire_cases.go)
 	engine   *deliver.Outbox    // delivery workers, built by Start (wire_deliver.go)
@@ -196,7 +198,6 @@ func New(cfg *config.Config, opts Options) (n *Node, err error) {
 	n.sched = n.newScheduler()
 	n.drills = n.newDrills()
 	n.newAdmission()
-	n.cases = n.newCases()
 	// TOTP secrets are sealed with a key derived from the identity key,
 	// which stays when encryption keys rotate.
 	rawID, err := n.key.Raw()
@@ -212,6 +213,12 @@ func New(cfg *config.Config, opts Options) (n *Node, err error) {
 	if n.draftKey, err = api.DraftKeyFrom(rawID); err != nil {
 		return nil, fmt.Errorf("derive draft key: %w", err)
 	}
+	// The key of the identifier index: cases are found by an identifier of
+	// their request without the identifier kept in clear.
+	if n.identifierKey, err = hkdf.Key(sha256.New, rawID, nil, "vigil/cases/identifier-index/v1", 32); err != nil {
+		return nil, fmt.Errorf("derive identifier index key: %w", err)
+	}
+	n.cases = n.newCases()
 	n.accounts = accounts.New(n.store, accounts.Options{Now: n.now, OnLockout: n.onLockout, Logger: n.log, SecretKey: secretKey, // accounts names its logger
 		// Names that are no account, per address (real accounts are slowed
 		// per address and account instead): behind the loopback listener

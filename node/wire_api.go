@@ -27,7 +27,7 @@ func (n *Node) apiDeps() api.Deps {
 		Store: n.store, Accounts: n.accounts,
 		Cases: apiCases{n}, Network: apiNetwork{n}, Auditor: apiAuditor{n}, Alerts: apiAlerts{n},
 		Drills: n.drills, Events: &n.events, Context: n.ctx, Quarantines: n.admission,
-		LoginFailed: func() { n.metrics.loginFailures.Inc() }, DraftKey: n.draftKey}
+		LoginFailed: func() { n.metrics.loginFailures.Inc() }, DraftKey: n.draftKey, IdentifierKey: n.identifierKey}
 	if n.metrics != nil {
 		d.Metrics, d.MetricsTokenHash = n.metrics.handler(), n.metricsToken
 	}

@@ -17,7 +17,7 @@ func (n *Node) newCases() *cases.Service {
 	return cases.New(cases.Options{Store: n.store, Sealer: n.sealer, Directory: n.roster,
 		Outbox: caseOutbox{n}, Publisher: casePublisher{n}, Alerts: caseAlerts{n}, Quota: n.admission,
 		Now: n.now, Country: string(n.cfg.Country), Deadlines: n.cfg.Deadlines, MaxPayload: n.cfg.Admission.MaxPayload,
-		Logger: n.log.Named("cases")})
+		IdentifierKey: n.identifierKey, Logger: n.log.Named("cases")})
 }
 
 // caseOutbox hands new outgoing messages to the delivery workers, which

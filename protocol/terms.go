@@ -1,8 +1,12 @@
 package protocol
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -236,4 +240,33 @@ func (t Terms) MaxDays() int {
 		return t.MaxTotalDays
 	}
 	return MaxPreservationDays
+}
+
+// IdentifierValues lists the identifiers (accounts, addresses, URLs) a
+// request names, of any kind.
+func IdentifierValues(r Request) []string {
+	var ids []Identifier
+	switch v := r.(type) {
+	case *PreservationRequest:
+		ids = v.Identifiers
+	case *EmergencyRequest:
+		ids = v.Identifiers
+	case *EmergencyMLARequest:
+		ids = v.Identifiers
+	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, id.Value)
+	}
+	return out
+}
+
+// IdentifierTag is a keyed hash of an identifier, case and surrounding
+// space ignored: a node keeps these in clear to find a case by an
+// identifier without keeping the identifier itself in clear (the request
+// stays sealed). Only a holder of key can compute one.
+func IdentifierTag(key []byte, value string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(strings.ToLower(strings.TrimSpace(value))))
+	return hex.EncodeToString(m.Sum(nil)[:16])
 }

@@ -122,6 +122,10 @@ type Case struct {
 	Terms *protocol.Terms `json:"terms,omitempty"`
 	// Legal are the facts the legal rules keep besides the state.
 	Legal protocol.LegalFacts `json:"legal,omitzero"`
+	// IdentifierTags are keyed hashes of the request's identifiers
+	// (protocol.IdentifierTag), to find a case by an identifier while the
+	// request itself stays sealed.
+	IdentifierTags []string `json:"identifier_tags,omitempty"`
 }
 
 // LegalTerms is the case's legal terms: those fixed when it opened, or,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -99,7 +100,7 @@ func (s *Server) deliveryState(m *store.Message) string {
 }
 
 func (s *Server) handleCases(w http.ResponseWriter, r *http.Request) {
-	lq, ferrs := parseListQuery(r.URL.Query())
+	lq, ferrs := parseListQuery(r.URL.Query(), s.d.IdentifierKey)
 	if len(ferrs) > 0 {
 		WriteError(w, http.StatusBadRequest, "invalid case list query", ferrs)
 		return
@@ -182,6 +183,7 @@ type listQuery struct {
 	urgency       string
 	direction     string
 	from, to      time.Time // created in [from, to)
+	tag           string    // keyed hash of search, for identifiers
 	search        string    // lower-case
 	sort          string
 	limit         int
@@ -197,7 +199,7 @@ type listKey struct {
 	ID   string    `json:"id"`
 }
 
-func parseListQuery(q url.Values) (listQuery, []protocol.FieldError) {
+func parseListQuery(q url.Values, identifierKey []byte) (listQuery, []protocol.FieldError) {
 	lq := listQuery{states: map[string]bool{}, sort: "newest", limit: defaultPage}
 	var ferrs []protocol.FieldError
 	bad := func(field, msg string) { ferrs = append(ferrs, protocol.FieldError{Field: field, Message: msg}) }
@@ -263,6 +265,9 @@ func parseListQuery(q url.Values) (listQuery, []protocol.FieldError) {
 		bad("q", "at most "+strconv.Itoa(maxSearchLen)+" characters")
 	} else {
 		lq.search = strings.ToLower(v)
+		if v != "" && len(identifierKey) > 0 {
+			lq.tag = protocol.IdentifierTag(identifierKey, v)
+		}
 	}
 	if v := q.Get("sort"); v != "" {
 		if !listSorts[v] {
@@ -314,9 +319,10 @@ func (lq *listQuery) match(c *store.Case) bool {
 		return true
 	}
 	// Reference and IDs are what the store keeps in clear; the request's
-	// identifiers are encrypted and never scanned.
+	// identifiers stay sealed and are found by their keyed hash (an exact
+	// match, case ignored).
 	return strings.Contains(strings.ToLower(c.Reference), lq.search) || strings.HasPrefix(c.ID, lq.search) ||
-		strings.HasPrefix(c.RequestID, lq.search)
+		strings.HasPrefix(c.RequestID, lq.search) || (lq.tag != "" && slices.Contains(c.IdentifierTags, lq.tag))
 }
 
 // keyOf places c in the query's sort order.

@@ -144,6 +144,10 @@ type Deps struct {
 	// DraftKey seals drafts at rest (DraftKeyFrom); nil keeps them in
 	// clear, as tests without a node key do.
 	DraftKey []byte
+	// IdentifierKey is the key of the cases' identifier index
+	// (protocol.IdentifierTag), so the case list finds a case by one of its
+	// request's identifiers; nil: no such search.
+	IdentifierKey []byte
 }
 
 // Route is one registered route.

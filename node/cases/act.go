@@ -235,6 +235,15 @@ func (s *Service) setRequestMeta(c *store.Case, req protocol.Request, received t
 		return
 	}
 	c.Kind = string(req.RequestKind())
+	if len(s.o.IdentifierKey) > 0 {
+		c.IdentifierTags = nil
+		for i, v := range protocol.IdentifierValues(req) {
+			if i == maxIdentifierTags {
+				break
+			}
+			c.IdentifierTags = append(c.IdentifierTags, protocol.IdentifierTag(s.o.IdentifierKey, v))
+		}
+	}
 	var sla time.Duration
 	switch req.RequestKind() {
 	case protocol.KindEmergency, protocol.KindEmergencyMLA:
@@ -289,6 +298,10 @@ func clipReference(s string) string {
 	}
 	return s
 }
+
+// maxIdentifierTags bounds the identifier index a request adds to its case
+// (a peer's request is bounded in size, this in records).
+const maxIdentifierTags = 64
 
 // ActResult is the outcome of a local action.
 type ActResult struct {

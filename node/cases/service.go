@@ -72,7 +72,10 @@ type Options struct {
 	Deadlines config.DeadlineConfig
 	// MaxPayload is the network's cap per message type (admission.max_payload).
 	MaxPayload map[string]int
-	Logger     *zap.Logger
+	// IdentifierKey keys the identifier index of cases
+	// (protocol.IdentifierTag); nil keeps none.
+	IdentifierKey []byte
+	Logger        *zap.Logger
 }
 
 // Service submits, acts on and accepts cases.
