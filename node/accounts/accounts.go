@@ -12,6 +12,10 @@
 // Nothing in this package logs a password, cookie, token or TOTP secret or
 // code, and callers must not either. The records returned carry the
 // password hash and TOTP secret: show clients Info and TokenInfoOf instead.
+//
+// It is one package of about 1,700 lines because users, sessions, tokens,
+// second factors and the login backoff are one security boundary: every
+// way in is checked in one place, against one store of records.
 package accounts
 
 import (

@@ -12,10 +12,11 @@
 // satisfy; it never sees the node. Server.Handle mounts further routes
 // with the same authentication, authorisation and CSRF checks.
 //
-// It is one package of about 2,000 lines on purpose: one route table, one
-// authentication and CSRF middleware and one error format serve every
-// route, and splitting the handlers across packages would export that
-// middleware to each. Its response types (node/api/types) and its client
+// It is one package of about 2,900 lines on purpose: one route table, one
+// authentication and CSRF middleware, one HTTP server with its timeouts and
+// connection caps (httpserver.go) and one error format serve every route,
+// and splitting the handlers across packages would export that middleware
+// to each. Its response types (node/api/types) and its client
 // (node/api/client) are packages of their own.
 //
 // # No audit write is ever dropped
