@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"net/mail"
 	"strings"
-	"sync"
-	"time"
 
 	// Zone names are checked against the IANA database built into the
 	// binary when the host has none, so a node in a minimal container
@@ -178,20 +176,20 @@ func ValidPhone(s string) bool {
 	return digits >= 3
 }
 
-// validZones caches names found valid; the IANA database has a few
-// hundred, so the cache is bounded whatever peers send.
-var validZones sync.Map
-
 // ValidTimeZone reports whether name is an IANA time zone name. Both sides
 // of a case must accept the same names, so besides time.LoadLocation it
 // refuses what only some hosts would load: "" and "Local" (the host's own
 // zone), and names that are not of IANA form, such as "posix/Europe/Paris",
 // "localtime" or, on a case-insensitive file system, "europe/paris" (every
-// part of an IANA name starts with a capital letter).
+// part of an IANA name starts with a capital letter). LoadZone does the
+// checking and keeps what it loaded.
 func ValidTimeZone(name string) bool {
-	if _, ok := validZones.Load(name); ok {
-		return true
-	}
+	_, err := LoadZone(name)
+	return err == nil
+}
+
+// ianaForm reports whether name has the form of an IANA zone name.
+func ianaForm(name string) bool {
 	if name == "" || name == "Local" || len(name) > 64 {
 		return false
 	}
@@ -205,10 +203,6 @@ func ValidTimeZone(name string) bool {
 			}
 		}
 	}
-	if _, err := time.LoadLocation(name); err != nil {
-		return false
-	}
-	validZones.Store(name, true)
 	return true
 }
 

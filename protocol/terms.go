@@ -196,18 +196,19 @@ func treatyList(ts []Treaty) string {
 // loaded are kept, so the cache is bounded by the IANA database.
 var zones sync.Map // name → *time.Location
 
-// LoadZone loads an IANA time zone by name, refusing "Local" and "" (a
-// zone both nodes must agree on cannot depend on the host).
+// LoadZone loads an IANA time zone by name, refusing "Local", "" and names
+// not of IANA form (a zone both nodes must agree on cannot depend on the
+// host; see ValidTimeZone).
 func LoadZone(name string) (*time.Location, error) {
 	if loc, ok := zones.Load(name); ok {
 		return loc.(*time.Location), nil
 	}
-	if !ValidTimeZone(name) {
+	if !ianaForm(name) {
 		return nil, fmt.Errorf("time zone %q is not an IANA time zone name such as Europe/Paris", name)
 	}
 	loc, err := time.LoadLocation(name)
 	if err != nil {
-		return nil, fmt.Errorf("time zone %q is not an IANA time zone name", name)
+		return nil, fmt.Errorf("time zone %q is not an IANA time zone name such as Europe/Paris", name)
 	}
 	zones.Store(name, loc)
 	return loc, nil
