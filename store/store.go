@@ -64,6 +64,7 @@ type Store struct {
 	openCase  func(*Case) bool       // Options.OpenCase
 
 	onCommit func(n int) // test and metrics hook: writes per commit
+	stats    counters
 
 	lazy *lazyCompaction // small profile only (compact.go)
 }
@@ -236,8 +237,15 @@ func (s *Store) commit(batch []*writeReq) {
 		}
 		if err != nil {
 			s.log.Error("store commit failed", zap.Error(err), zap.Int("writes", writes))
-		} else if s.onCommit != nil {
-			s.onCommit(writes)
+		} else {
+			s.stats.commits.Add(1)
+			s.stats.writes.Add(uint64(writes))
+			// Badger v4.9.6 with SyncWrites msyncs the memtable WAL and the
+			// value log on every commit (db.go writeRequests).
+			s.stats.syncs.Add(2)
+			if s.onCommit != nil {
+				s.onCommit(writes)
+			}
 		}
 		for _, w := range waiting {
 			w.r.done <- err
