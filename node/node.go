@@ -173,7 +173,7 @@ func New(cfg *config.Config, opts Options) (n *Node, err error) {
 		}
 	}
 	if n.store, err = store.Open(store.Options{Dir: cfg.Path(cfg.DataDir), Profile: store.Profile(cfg.Store.Profile),
-		EncryptionKey: storeKey, Logger: n.log.Named("store"),
+		Durability: store.Durability(cfg.Store.Durability), EncryptionKey: storeKey, Logger: n.log.Named("store"),
 		PeerReserveBytes: cfg.Admission.PeerReserveBytes, OpenCase: openCaseForQuota}); err != nil {
 		return nil, err
 	}

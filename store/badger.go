@@ -20,6 +20,19 @@ const (
 	ProfileSmall Profile = "small"
 )
 
+// Durability is how a commit is made durable before Update returns.
+type Durability string
+
+const (
+	// DurabilityJournal appends each group commit to the store's journal
+	// and syncs it with one fdatasync; Badger applies it unsynced and is
+	// checkpointed in the background (journal.go).
+	DurabilityJournal Durability = "journal"
+	// DurabilityBadger has Badger sync its WAL and value log on every
+	// commit (SyncWrites): two msyncs per commit.
+	DurabilityBadger Durability = "badger"
+)
+
 // badgerOptions tunes Badger for a small always-on daemon. Badger's defaults
 // (64 MiB memtables ×5, 256 MiB block cache) commit ~86 MiB of heap per
 // database, far more than a node that stores a few thousand cases a year needs.

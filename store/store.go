@@ -22,8 +22,10 @@ var ErrDiskFull = errors.New("not enough free disk space")
 
 // Options configures Open.
 type Options struct {
-	Dir           string
-	Profile       Profile
+	Dir     string
+	Profile Profile
+	// Durability chooses how commits become durable; "" is DurabilityJournal.
+	Durability    Durability
 	EncryptionKey []byte // optional AES key for encryption at rest
 	Logger        *zap.Logger
 	// MaxBatch caps how many queued writes share one commit.

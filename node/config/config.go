@@ -113,6 +113,13 @@ type StoreConfig struct {
 	// EncryptionKeyFile, if set, enables encryption at rest with the AES key
 	// (16, 24 or 32 raw bytes) in that file.
 	EncryptionKeyFile string `yaml:"encryption_key_file"`
+	// Durability is how a commit is made durable before it is
+	// acknowledged: "journal" (default) appends it to the store's own
+	// group-committed journal with one fdatasync and lets Badger catch up
+	// unsynced; "badger" has Badger sync its WAL on every commit, the
+	// mechanics before the journal (kept for comparison in `vigil bench`).
+	// BENCHMARKS.md has the measurements behind the default.
+	Durability string `yaml:"durability"`
 }
 
 // DeliveryConfig tunes the outbox workers.
@@ -268,7 +275,7 @@ func DefaultConfig() Config {
 		API: APIConfig{Listen: "127.0.0.1:8470", TokenFile: "keys/api.token", ReadTimeout: 30 * time.Second,
 			MaxConnections: 1024, MaxConnectionsPerAddress: 128},
 		Roster:   RosterConfig{Path: "roster.json", MaxDropShare: 0.34},
-		Store:    StoreConfig{Profile: "default"},
+		Store:    StoreConfig{Profile: "default", Durability: "journal"},
 		Delivery: DeliveryConfig{MaxBackoff: 30 * time.Second, Window: 128, ReceiptTimeout: 30 * time.Second},
 		Clock:    ClockConfig{MaxFutureSkew: 5 * time.Minute, MaxAge: 14 * 24 * time.Hour},
 		Deadlines: DeadlineConfig{AckUrgent: 30 * time.Minute, AckEmergency: 10 * time.Minute,

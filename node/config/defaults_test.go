@@ -190,7 +190,7 @@ func TestRenderConfigRoundTrips(t *testing.T) {
 			MaxConnections: 64, MaxConnectionsPerAddress: 8},
 		Metrics:  MetricsConfig{TokenFile: "keys/scrape: token", PerCountry: true},
 		Roster:   RosterConfig{Path: "roster-no.json", AuthorityKey: "/UfxyX3ibllAGmjtIH9gf9gOfPMMw4MKBZ8ozup1Xqw=", MaxDropShare: 1},
-		Store:    StoreConfig{Profile: "small", EncryptionKeyFile: "keys/store.key"},
+		Store:    StoreConfig{Profile: "small", EncryptionKeyFile: "keys/store.key", Durability: "badger"},
 		Delivery: DeliveryConfig{MaxBackoff: 7 * time.Second, Window: 4096, ReceiptTimeout: 90 * time.Second},
 		Clock:    ClockConfig{MaxFutureSkew: 90 * time.Second, MaxAge: 36*time.Hour + 30*time.Minute},
 		Deadlines: DeadlineConfig{AckUrgent: time.Hour, AckEmergency: 5 * time.Minute, AckRoutine: 48 * time.Hour,

@@ -54,6 +54,11 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Sprintf("store.profile %q must be default or small", c.Store.Profile))
 	}
+	switch c.Store.Durability {
+	case "journal", "badger":
+	default:
+		errs = append(errs, fmt.Sprintf("store.durability %q must be journal or badger", c.Store.Durability))
+	}
 	if c.Delivery.MaxBackoff <= 0 || c.Delivery.MaxBackoff > 30*time.Second {
 		errs = append(errs, "delivery.max_backoff must be between 0 and 30s")
 	}
