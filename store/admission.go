@@ -210,6 +210,13 @@ func (s *Store) buildOpenIndex() error {
 	if err := wb.Flush(); err != nil {
 		return fmt.Errorf("open-case index: %w", err)
 	}
+	if s.journal != nil {
+		// Written past the journal, once: make it durable in Badger
+		// before the marker could outlive part of the index.
+		if err := s.badgerDurable(); err != nil {
+			return fmt.Errorf("open-case index: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"go.uber.org/zap"
+
+	"github.com/vigil-network/vigil/store/journal"
 )
 
 // ErrNotFound is returned when a record does not exist.
@@ -69,6 +71,16 @@ type Store struct {
 	stats    counters
 
 	lazy *lazyCompaction // small profile only (compact.go)
+
+	// journal makes commits durable with DurabilityJournal (durability.go);
+	// nil with DurabilityBadger.
+	journal *journal.Journal
+	ckpt    chan struct{} // wakes the checkpointer
+	jbuf    []byte        // the record being built; committer only
+	// broken is set when a journaled commit could not be applied to
+	// Badger: the journal holds writes Badger lacks, so the store refuses
+	// writes until a restart replays them. Committer only.
+	broken error
 }
 
 type writeReq struct {
@@ -85,7 +97,17 @@ func Open(opts Options) (*Store, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
 	}
+	switch opts.Durability {
+	case "":
+		opts.Durability = DurabilityJournal
+	case DurabilityJournal, DurabilityBadger:
+	default:
+		return nil, fmt.Errorf("open store %s: unknown durability %q", opts.Dir, opts.Durability)
+	}
 	bopts := badgerOptions(opts.Dir, opts.Profile, opts.EncryptionKey, opts.Logger.Named("badger"))
+	if opts.Durability == DurabilityJournal {
+		bopts = bopts.WithSyncWrites(false) // the journal syncs instead
+	}
 	if opts.MinFreeBytes == 0 {
 		opts.MinFreeBytes = 8 * bopts.MemTableSize
 	}
@@ -97,7 +119,12 @@ func Open(opts Options) (*Store, error) {
 		quit: make(chan struct{}), max: opts.MaxBatch,
 		dir: opts.Dir, minFree: opts.MinFreeBytes, freeBytes: freeSpace(opts.Dir),
 		peerRes: opts.PeerReserveBytes, openCase: opts.OpenCase}
+	if err := s.openJournal(opts); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.buildOpenIndex(); err != nil {
+		s.closeJournal()
 		db.Close()
 		return nil, err
 	}
@@ -110,6 +137,10 @@ func Open(opts Options) (*Store, error) {
 		s.lazy = newLazyCompaction(bopts.NumLevelZeroTables)
 		s.wg.Add(1)
 		go s.lazyCompactor()
+	}
+	if s.journal != nil {
+		s.wg.Add(1)
+		go s.checkpointer()
 	}
 	s.wg.Add(1)
 	go s.committer()
@@ -127,6 +158,14 @@ func (s *Store) Close() error {
 		close(s.quit)
 		s.wg.Wait()
 		err = s.db.Close()
+		if s.journal != nil {
+			if err == nil && s.broken == nil {
+				// Badger flushed every memtable to synced tables on a
+				// clean close: the journal has nothing left to replay.
+				err = s.journal.Reset()
+			}
+			err = errors.Join(err, s.journal.Close())
+		}
 	})
 	return err
 }
@@ -203,10 +242,6 @@ func (s *Store) committer() {
 // once only if no uncommitted write was visible to it; otherwise it waits
 // for (and shares the outcome of) the commit of the writes it saw.
 func (s *Store) commit(batch []*writeReq) {
-	type staged struct {
-		r  *writeReq
-		tx *Tx
-	}
 	var (
 		waiting []staged
 		size    int64 // bytes staged in txn
@@ -225,11 +260,12 @@ func (s *Store) commit(batch []*writeReq) {
 		}
 	}
 	commitWaiting := func() error {
-		err := s.checkSpace(size)
+		err := s.broken
 		if err == nil {
-			if err = txn.Commit(); err != nil {
-				err = fmt.Errorf("commit: %w", err)
-			}
+			err = s.checkSpace(size)
+		}
+		if err == nil {
+			err = s.commitDurably(txn, waiting)
 		}
 		writes := 0
 		for _, w := range waiting {
@@ -242,9 +278,6 @@ func (s *Store) commit(batch []*writeReq) {
 		} else {
 			s.stats.commits.Add(1)
 			s.stats.writes.Add(uint64(writes))
-			// Badger v4.9.6 with SyncWrites msyncs the memtable WAL and the
-			// value log on every commit (db.go writeRequests).
-			s.stats.syncs.Add(2)
 			if s.onCommit != nil {
 				s.onCommit(writes)
 			}
