@@ -2,9 +2,14 @@
 // inbox), receipts and the append-only audit log, kept in Badger v4.
 //
 // Every write goes through one committer goroutine that folds all writes
-// queued since the last commit into a single synced Badger transaction
-// (group commit). Update returns only after that sync, so anything a caller
-// acknowledges to a user or a peer is on disk first.
+// queued since the last commit into a single Badger transaction (group
+// commit). Update returns only once that commit is durable, so anything a
+// caller acknowledges to a user or a peer is on disk first. By default
+// (DurabilityJournal, durability.go) the commit is one record in the
+// store's own journal (package store/journal), synced with one fdatasync,
+// and Badger applies it unsynced behind it; the journal is replayed on
+// Open and checkpointed as Badger flushes. DurabilityBadger has Badger
+// sync every commit itself instead.
 //
 // It is one package (about 3,400 lines) because every record kind, index
 // and the audit log are written in the committer's shared transactions;

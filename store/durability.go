@@ -85,6 +85,10 @@ func encodeWrites(buf []byte, txs []*Tx) []byte {
 
 var errBadRecord = errors.New("malformed journal record")
 
+// errSimulatedCrash is what a test's crashAfterJournal makes a commit
+// return: journaled, never applied to Badger.
+var errSimulatedCrash = errors.New("simulated crash after the journal write")
+
 // applyRecord replays one journal record into Badger (unsynced: the
 // record stays in the journal until a checkpoint).
 func applyRecord(db *badger.DB, rec []byte) error {
@@ -297,6 +301,10 @@ func (s *Store) commitDurably(txn *badger.Txn, waiting []staged) error {
 			err = fmt.Errorf("%w: %w", ErrDiskFull, err)
 		}
 		return fmt.Errorf("commit: %w", err)
+	}
+	if s.crashAfterJournal {
+		s.broken = errSimulatedCrash
+		return s.broken
 	}
 	if err := txn.Commit(); err != nil {
 		// Durable in the journal but not in Badger: readers would not see

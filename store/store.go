@@ -81,6 +81,9 @@ type Store struct {
 	// Badger: the journal holds writes Badger lacks, so the store refuses
 	// writes until a restart replays them. Committer only.
 	broken error
+	// crashAfterJournal (tests) stops a commit between the journal and
+	// Badger, as a crash would.
+	crashAfterJournal bool
 }
 
 type writeReq struct {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 )
@@ -256,14 +257,15 @@ func TestDiskFull(t *testing.T) {
 		t.Run(fmt.Sprintf("prealloc=%v", pre), func(t *testing.T) {
 			o := Options{Dir: t.TempDir(), SegmentSize: 16 << 10, Preallocate: pre}
 			j, _ := open(t, o)
-			full := true
+			j.prep.Wait() // the spare prepared at Open, if any
+			var full atomic.Bool // read by a background spare preparation
+			full.Store(true)
 			j.writeFile = func(f *os.File, b []byte, off int64) (int, error) {
-				if full {
+				if full.Load() {
 					return 0, syscall.ENOSPC
 				}
 				return f.WriteAt(b, off)
 			}
-			j.prep.Wait() // the spare prepared at Open, if any
 			j.mu.Lock()
 			j.spares = nil // no spare: the next rotation must create a file
 			j.mu.Unlock()
@@ -281,7 +283,7 @@ func TestDiskFull(t *testing.T) {
 			if failedAt < 0 {
 				t.Fatal("no append failed on a full disk")
 			}
-			full = false
+			full.Store(false)
 			appendN(t, j, failedAt, failedAt+20)
 			j.Close()
 			j, got := open(t, o)
