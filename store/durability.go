@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -290,9 +291,7 @@ func (s *Store) commitDurably(txn *badger.Txn, waiting []staged) error {
 		txs[i] = w.tx
 	}
 	s.jbuf = encodeWrites(s.jbuf, txs)
-	before := s.journal.Syncs()
-	err := s.journal.Append(s.jbuf)
-	s.stats.syncs.Add(s.journal.Syncs() - before)
+	err := s.journal.Write(s.jbuf)
 	if cap(s.jbuf) > 1<<20 {
 		s.jbuf = nil // one huge batch should not pin its buffer
 	}
@@ -303,15 +302,38 @@ func (s *Store) commitDurably(txn *badger.Txn, waiting []staged) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	if s.crashAfterJournal {
+		if err := s.journal.Sync(); err != nil {
+			return err
+		}
 		s.broken = errSimulatedCrash
 		return s.broken
 	}
-	if err := txn.Commit(); err != nil {
+	// The record is in the page cache (a crash of the process keeps it).
+	// Badger applies the writes while the disk syncs the record; readers
+	// are held at the gate until both are done, so nothing unsynced is
+	// ever read, sent or acknowledged.
+	s.gate.close()
+	applied := make(chan error, 1)
+	go func() { applied <- txn.Commit() }()
+	before := s.journal.Syncs()
+	syncErr := s.journal.Sync()
+	s.stats.syncs.Add(s.journal.Syncs() - before)
+	commitErr := <-applied
+	switch {
+	case syncErr != nil:
+		// Badger has writes the disk may not: refuse writes from here on;
+		// a restart replays what the journal really holds.
+		s.broken = fmt.Errorf("store needs a restart: the journal sync failed: %w", syncErr)
+		s.log.Error("store journal sync failed; restart the node", zap.Error(syncErr))
+	case commitErr != nil:
 		// Durable in the journal but not in Badger: readers would not see
 		// it until a restart replays it. Refuse writes from here on, so
 		// nothing builds on a state that is not the durable one.
-		s.broken = fmt.Errorf("store needs a restart: a journaled commit could not be applied: %w", err)
-		s.log.Error("store commit journaled but not applied; restart the node to replay it", zap.Error(err))
+		s.broken = fmt.Errorf("store needs a restart: a journaled commit could not be applied: %w", commitErr)
+		s.log.Error("store commit journaled but not applied; restart the node to replay it", zap.Error(commitErr))
+	}
+	s.gate.open()
+	if s.broken != nil {
 		return s.broken
 	}
 	if s.journal.Sealed() > 0 {
@@ -321,4 +343,46 @@ func (s *Store) commitDurably(txn *badger.Txn, waiting []staged) error {
 		}
 	}
 	return nil
+}
+
+// readGate holds readers back while a commit is applied to Badger but its
+// journal record is not yet synced, so that no reader sees (and the
+// outbox never sends) a write a power cut could still take back. Only
+// the start of a read waits; a read that started before keeps its
+// snapshot, which does not hold the commit.
+type readGate struct {
+	mu     sync.Mutex
+	closed chan struct{} // non-nil while a commit is in the window
+}
+
+// close opens the window; the committer only.
+func (g *readGate) close() {
+	g.mu.Lock()
+	g.closed = make(chan struct{})
+	g.mu.Unlock()
+}
+
+// open ends the window and releases the readers waiting on it.
+func (g *readGate) open() {
+	g.mu.Lock()
+	close(g.closed)
+	g.closed = nil
+	g.mu.Unlock()
+}
+
+// begin starts a read-only Badger transaction outside any window.
+func (g *readGate) begin(db *badger.DB) *badger.Txn {
+	for {
+		g.mu.Lock()
+		ch := g.closed
+		if ch == nil {
+			// Under the lock: the committer cannot open a window between
+			// this check and the snapshot.
+			txn := db.NewTransaction(false)
+			g.mu.Unlock()
+			return txn
+		}
+		g.mu.Unlock()
+		<-ch
+	}
 }

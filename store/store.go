@@ -76,6 +76,7 @@ type Store struct {
 	// nil with DurabilityBadger.
 	journal *journal.Journal
 	ckpt    chan struct{} // wakes the checkpointer
+	gate    readGate      // keeps readers out of the sync window
 	jbuf    []byte        // the record being built; committer only
 	// broken is set when a journaled commit could not be applied to
 	// Badger: the journal holds writes Badger lacks, so the store refuses
@@ -199,9 +200,15 @@ func (s *Store) update(ctx context.Context, req *writeReq) error {
 	return <-req.done
 }
 
-// View runs fn in a read-only snapshot.
+// View runs fn in a read-only snapshot. It never sees a commit that is
+// not yet durable (durability.go, readGate).
 func (s *Store) View(fn func(*ReadTx) error) error {
-	return s.db.View(func(txn *badger.Txn) error { return fn(&ReadTx{txn: txn}) })
+	if s.db.IsClosed() {
+		return ErrClosed
+	}
+	txn := s.gate.begin(s.db)
+	defer txn.Discard()
+	return fn(&ReadTx{txn: txn})
 }
 
 func (s *Store) committer() {

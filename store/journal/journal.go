@@ -81,8 +81,8 @@ type Options struct {
 	Key []byte
 }
 
-// Journal is an open journal. Append is for one goroutine (the store's
-// committer); Release and Sealed may be called from another.
+// Journal is an open journal. Append, Write and Sync are for one goroutine
+// (the store's committer); Release and Sealed may be called from another.
 type Journal struct {
 	o    Options
 	aead cipher.AEAD // nil without Key
@@ -93,9 +93,10 @@ type Journal struct {
 	active *segment
 	closed bool
 
-	nextSeq uint64
-	buf     []byte // the record being written; reused
-	syncs   atomic.Uint64
+	nextSeq  uint64
+	buf      []byte   // the record being written; reused
+	unsynced *segment // holds a Write that no Sync has covered yet
+	syncs    atomic.Uint64
 
 	prep     sync.WaitGroup // a background spare preparation
 	prepping bool
@@ -281,10 +282,21 @@ func (j *Journal) replaySegment(s *segment, fn func([]byte) error) error {
 }
 
 // Append writes payload as the next record and returns once it is on
-// disk. On error nothing was acknowledged and the record is not replayed
-// unless it fully reached the disk; the caller must treat the write as
-// failed and apply nothing.
+// disk (Write, then Sync). On error nothing was acknowledged and the
+// record is not replayed unless it fully reached the disk; the caller must
+// treat the write as failed and apply nothing.
 func (j *Journal) Append(payload []byte) error {
+	if err := j.Write(payload); err != nil {
+		return err
+	}
+	return j.Sync()
+}
+
+// Write puts payload as the next record in the page cache: it survives a
+// crash of the process, not yet one of the machine. Sync must follow
+// before the next Write; the caller may do other work in between (the
+// store applies the same writes to Badger while Sync waits for the disk).
+func (j *Journal) Write(payload []byte) error {
 	n := recordHead + int64(len(payload))
 	if j.aead != nil {
 		n += int64(j.aead.NonceSize() + j.aead.Overhead())
@@ -324,18 +336,29 @@ func (j *Journal) Append(payload []byte) error {
 	if _, err := j.writeAt(s.f, rec, s.off); err != nil {
 		return fmt.Errorf("journal: write %s: %w", s.path, err)
 	}
+	s.off += int64(len(rec))
+	j.nextSeq++
+	j.unsynced = s
+	return nil
+}
+
+// Sync makes the last Write durable.
+func (j *Journal) Sync() error {
+	s := j.unsynced
+	if s == nil {
+		return nil
+	}
+	j.unsynced = nil
 	if err := j.sync(s.f); err != nil {
 		// The page cache may hold the record or not; the disk's state is
 		// unknown (after a failed fsync, Linux may drop the dirty pages).
-		// Nothing after this record may be appended in its place as if it
-		// never happened: the journal refuses further appends.
+		// Nothing may be appended after this record as if it were on
+		// disk: the journal refuses further writes.
 		j.mu.Lock()
 		j.closed = true
 		j.mu.Unlock()
 		return fmt.Errorf("journal: sync %s: %w", s.path, err)
 	}
-	s.off += int64(len(rec))
-	j.nextSeq++
 	return nil
 }
 
