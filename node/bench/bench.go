@@ -7,12 +7,18 @@
 // It reports:
 //
 //   - end-to-end latency of one request (submit → durable at the receiver →
-//     signed receipt durable at the sender), p50 and p99, sequentially;
+//     signed receipt durable at the sender), p50, p99 and p999 of the whole
+//     and of each segment, sequentially;
 //   - requests per second that one sender sustains to one receiver, with a
 //     number of concurrent submitters that each wait for their receipt;
+//   - CPU time per request, and the stores' commits and syncs per request
+//     from their own counters (store.Stats);
 //   - each as a ratio to the floor (2×fsync + round trip + crypto) and to
-//     the goals: latency within 1.5× the floor, throughput of at least
-//     1,500 durable requests per second.
+//     the goals of issue 13: p50 within 1.5× the floor, p99 within 3×,
+//     at least 3,000 durable requests per second at no more than 0.6 ms of
+//     CPU per request;
+//   - optionally (Compare) the same numbers for the store's previous
+//     durability path (Badger's own synced commits) in the same run.
 //
 // `vigil bench` runs it from the command line; the package's Go benchmarks
 // (go test -bench) measure the same things one operation at a time.
@@ -34,21 +40,26 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	"github.com/vigil-network/vigil/node/testnet"
+	"github.com/vigil-network/vigil/store"
 	"go.uber.org/zap"
 )
 
-// Goals from the benchmark issue.
+// Goals from the benchmark issue (13).
 const (
 	// GoalLatencyRatio is the largest acceptable end-to-end p50 latency as a
 	// multiple of the floor.
 	GoalLatencyRatio = 1.5
+	// GoalP99Ratio is the same for p99.
+	GoalP99Ratio = 3.0
 	// GoalThroughput is the durable requests per second one sender must
 	// sustain to one receiver.
-	GoalThroughput = 1500.0
+	GoalThroughput = 3000.0
+	// GoalCPUPerRequest is the most CPU time (both nodes) a request may
+	// cost under load.
+	GoalCPUPerRequest = 600 * time.Microsecond
 )
 
 // Harness says where a benchmark's in-process nodes live and how they
@@ -63,6 +74,9 @@ type Harness struct {
 	// StoreProfile is the nodes' store profile ["default", as one national
 	// node runs].
 	StoreProfile string
+	// Durability is the nodes' store durability, "journal" or "badger"
+	// [the configuration's default].
+	Durability string
 	// Logger receives the nodes' logs [none: logging is not measured].
 	Logger *zap.Logger
 	// Progress, if set, gets a line as each phase starts.
@@ -127,6 +141,10 @@ type Options struct {
 	FloorSamples int
 	// Timeout bounds the wait for any one receipt [30s].
 	Timeout time.Duration
+	// Compare runs everything again on a second pair whose stores use
+	// Badger's own synced commits (the code path before the journal) and
+	// reports it as Baseline.
+	Compare bool
 }
 
 // SetDefault sets an option left zero (or negative) to its default.
@@ -166,6 +184,8 @@ type Report struct {
 	Latency    Latency    `json:"latency"`
 	Throughput Throughput `json:"throughput"`
 	Goals      Goals      `json:"goals"`
+	// Baseline is the same run with durability "badger" (Options.Compare).
+	Baseline *Report `json:"baseline,omitempty"`
 }
 
 // Machine describes where the run happened.
@@ -190,6 +210,7 @@ type Setup struct {
 	DataDir       string   `json:"data_dir"`
 	Kept          bool     `json:"kept"`
 	StoreProfile  string   `json:"store_profile"`
+	Durability    string   `json:"durability"`
 	Connections   []string `json:"connections"` // sender → receiver remote addresses
 	PayloadBytes  int      `json:"payload_bytes"`
 	EnvelopeBytes int      `json:"envelope_bytes"`
@@ -197,9 +218,13 @@ type Setup struct {
 
 // Floor is what a request cannot go below on this machine.
 type Floor struct {
-	// Fsync is appending 4 KiB to a file in the sender's data dir and
+	// Fsync (F) is appending 4 KiB to a file in the sender's data dir and
 	// fsyncing it.
 	Fsync Stats[Duration] `json:"fsync"`
+	// FdatasyncPrealloc (F_pre) is overwriting 4 KiB in a preallocated
+	// file in the same directory and fdatasyncing it: the disk's cheapest
+	// durable write, what the journal pays per commit.
+	FdatasyncPrealloc Stats[Duration] `json:"fdatasync_prealloc"`
 	// RoundTrip is one libp2p ping on a warm stream between the nodes.
 	RoundTrip Stats[Duration] `json:"round_trip"`
 	// Crypto is seal + open + sign receipt + verify receipt for the
@@ -215,6 +240,9 @@ type Floor struct {
 	// LatencyThreeSyncs adds the third durable write this design makes
 	// (the outbox write before SubmitRequest returns), for context.
 	LatencyThreeSyncs Duration `json:"latency_three_syncs_ms"`
+	// LatencyDisk is the design's own limit on this disk: three F_pre
+	// (outbox, inbox, receipt) + round trip + crypto.
+	LatencyDisk Duration `json:"latency_disk_ms"`
 	// NaiveCeiling is 1/(2×fsync): requests per second of a design that
 	// syncs once per request at each end, without batching.
 	NaiveCeiling float64 `json:"naive_ceiling_per_s"`
@@ -236,11 +264,27 @@ type Latency struct {
 	// verified and durable at the sender.
 	ReceiptBack Stats[Duration] `json:"receipt_back"`
 	// Ratios of end-to-end latency to Floor.Latency.
-	P50Ratio float64 `json:"p50_ratio"`
-	P99Ratio float64 `json:"p99_ratio"`
+	P50Ratio  float64 `json:"p50_ratio"`
+	P99Ratio  float64 `json:"p99_ratio"`
+	P999Ratio float64 `json:"p999_ratio"`
 	// CPUPerRequest is the process's CPU time over the timed requests
 	// (both nodes, including the interleaved fsync probes) per request.
 	CPUPerRequest Duration `json:"cpu_per_request_ms"`
+	// Store is what the two stores did per request.
+	Store StorePerRequest `json:"store_per_request"`
+}
+
+// StorePerRequest is the stores' own counters (store.Stats) over a phase,
+// divided by the requests delivered in it.
+type StorePerRequest struct {
+	// Syncs are sync system calls (fdatasync, fsync, msync) of both nodes.
+	Syncs         float64 `json:"syncs"`
+	SenderSyncs   float64 `json:"sender_syncs"`
+	ReceiverSyncs float64 `json:"receiver_syncs"`
+	// Commits are Badger transactions committed by both nodes; Writes are
+	// the Update calls they carried (Writes/Commits is the group commit).
+	Commits float64 `json:"commits"`
+	Writes  float64 `json:"writes"`
 }
 
 // Throughput is the concurrent phase.
@@ -266,20 +310,42 @@ type Throughput struct {
 	CPU           Duration `json:"cpu_ms"`
 	CPUPerRequest Duration `json:"cpu_per_request_ms"`
 	Utilisation   float64  `json:"cpu_utilisation"`
+	// Store is what the two stores did per request.
+	Store StorePerRequest `json:"store_per_request"`
 }
 
 // Goals says whether the issue's targets are met.
 type Goals struct {
-	LatencyRatio  float64 `json:"latency_ratio"` // goal: p50 ≤ this × floor
-	LatencyMet    bool    `json:"latency_met"`
-	Throughput    float64 `json:"throughput_per_s"` // goal: at least this
-	ThroughputMet bool    `json:"throughput_met"`
+	LatencyRatio  float64  `json:"latency_ratio"` // goal: p50 ≤ this × floor
+	LatencyMet    bool     `json:"latency_met"`
+	P99Ratio      float64  `json:"p99_ratio"` // goal: p99 ≤ this × floor
+	P99Met        bool     `json:"p99_met"`
+	Throughput    float64  `json:"throughput_per_s"` // goal: at least this
+	ThroughputMet bool     `json:"throughput_met"`
+	CPUPerRequest Duration `json:"cpu_per_request_ms"` // goal under load: at most this
+	CPUMet        bool     `json:"cpu_met"`
 }
 
 // Run starts two nodes, measures the floor, sequential latency and
-// throughput, stops the nodes and returns the report.
-func Run(ctx context.Context, o Options) (rep *Report, err error) {
+// throughput, stops the nodes and returns the report; with Compare it
+// then does the same on a second pair with durability "badger".
+func Run(ctx context.Context, o Options) (*Report, error) {
 	o.defaults()
+	rep, err := runPair(ctx, o)
+	if err != nil || !o.Compare {
+		return rep, err
+	}
+	o.Durability, o.Compare = "badger", false
+	o.Progressf("baseline: the same run with durability %q", o.Durability)
+	if rep.Baseline, err = runPair(ctx, o); err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	rep.Machine.LoadAvgEnd = rep.Baseline.Machine.LoadAvgEnd
+	return rep, nil
+}
+
+// runPair is one Run on one fresh pair of nodes.
+func runPair(ctx context.Context, o Options) (rep *Report, err error) {
 	rep = &Report{Started: time.Now().UTC(), Machine: ThisMachine()}
 
 	o.Progressf("starting two nodes")
@@ -293,7 +359,7 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		}
 	}()
 	rep.Setup = Setup{Sender: p.man.Nodes[0].Country, Receiver: p.to, DataDir: p.dir, Kept: o.Keep,
-		StoreProfile: o.StoreProfile, PayloadBytes: len(p.doc)}
+		StoreProfile: o.StoreProfile, Durability: p.senderCfg.Store.Durability, PayloadBytes: len(p.doc)}
 
 	nFsync, nPing, nCrypto := 200, 200, 500
 	if o.FloorSamples > 0 {
@@ -306,7 +372,8 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	}
 	defer probe.close()
 
-	o.Progressf("latency: %d warm-up and %d timed sequential requests, interleaved with %d fsyncs", o.Warmup, o.Requests, nFsync)
+	o.Progressf("latency: %d warm-up and %d timed sequential requests, interleaved with %d fsyncs (%s durability)",
+		o.Warmup, o.Requests, nFsync, rep.Setup.Durability)
 	for i := 0; i < o.Warmup; i++ {
 		if _, err := p.request(ctx, o.Timeout); err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
@@ -315,10 +382,12 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	rep.Setup.Connections = p.transports()
 	// The fsync floor is sampled between the timed requests, so it sees
 	// the same disk as they do: on shared or virtual disks fsync latency
-	// drifts by several times within minutes.
+	// drifts by several times within minutes. The probes' own syncs are
+	// not the stores' and are not counted in Store.
 	stride := max(1, o.Requests/nFsync)
-	var fs, e2e, submit, toRecv, back []time.Duration
-	cpu0, cpuOK := ProcessCPU()
+	var fs fsyncSamples
+	var e2e, submit, toRecv, back []time.Duration
+	m0 := p.meter()
 	for i := 0; i < o.Requests; i++ {
 		s, err := p.request(ctx, o.Timeout)
 		if err != nil {
@@ -328,25 +397,26 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 		submit = append(submit, s.submitted)
 		toRecv = append(toRecv, s.received-s.submitted)
 		back = append(back, s.delivered-s.received)
-		if i%stride == 0 && len(fs) < nFsync {
-			d, err := probe.once()
-			if err != nil {
+		if i%stride == 0 && len(fs.f) < nFsync {
+			if err := fs.add(probe); err != nil {
 				return nil, err
 			}
-			fs = append(fs, d)
 		}
 	}
-	cpu1, _ := ProcessCPU()
-	if fs, err = probe.fill(fs, nFsync); err != nil {
+	cpu, perReq := p.meter().since(m0, o.Requests)
+	if err := probe.fill(&fs, nFsync); err != nil {
 		return nil, err
 	}
 	rep.Floor.finish(fs)
-	rep.Latency = Latency{Warmup: o.Warmup, Requests: o.Requests, Delivered: len(e2e), EndToEnd: SummarizeDurations(e2e),
-		Submit: SummarizeDurations(submit), ToReceiver: SummarizeDurations(toRecv), ReceiptBack: SummarizeDurations(back)}
-	rep.Latency.P50Ratio = ratio(rep.Latency.EndToEnd.P50, rep.Floor.Latency)
-	rep.Latency.P99Ratio = ratio(rep.Latency.EndToEnd.P99, rep.Floor.Latency)
-	if cpuOK && o.Requests > 0 {
-		rep.Latency.CPUPerRequest = Duration((cpu1 - cpu0) / time.Duration(o.Requests))
+	l := &rep.Latency
+	*l = Latency{Warmup: o.Warmup, Requests: o.Requests, Delivered: len(e2e), EndToEnd: SummarizeDurations(e2e),
+		Submit: SummarizeDurations(submit), ToReceiver: SummarizeDurations(toRecv), ReceiptBack: SummarizeDurations(back),
+		Store: perReq}
+	l.P50Ratio = ratio(l.EndToEnd.P50, rep.Floor.Latency)
+	l.P99Ratio = ratio(l.EndToEnd.P99, rep.Floor.Latency)
+	l.P999Ratio = ratio(l.EndToEnd.P999, rep.Floor.Latency)
+	if o.Requests > 0 {
+		l.CPUPerRequest = Duration(cpu / time.Duration(o.Requests))
 	}
 
 	o.Progressf("throughput: %d requests from %d concurrent submitters", o.ThroughputRequests, o.Concurrency)
@@ -356,12 +426,50 @@ func Run(ctx context.Context, o Options) (rep *Report, err error) {
 	if rep.Floor.NaiveCeiling > 0 {
 		rep.Throughput.CeilingRatio = rep.Throughput.PerSecond / rep.Floor.NaiveCeiling
 	}
-	rep.Goals = Goals{LatencyRatio: GoalLatencyRatio, Throughput: GoalThroughput}
-	rep.Goals.LatencyMet = rep.Latency.P50Ratio > 0 && rep.Latency.P50Ratio <= GoalLatencyRatio
-	rep.Goals.ThroughputMet = rep.Throughput.PerSecond >= GoalThroughput
+	t := rep.Throughput
+	rep.Goals = Goals{LatencyRatio: GoalLatencyRatio, P99Ratio: GoalP99Ratio, Throughput: GoalThroughput,
+		CPUPerRequest: Duration(GoalCPUPerRequest)}
+	rep.Goals.LatencyMet = l.P50Ratio > 0 && l.P50Ratio <= GoalLatencyRatio
+	rep.Goals.P99Met = l.P99Ratio > 0 && l.P99Ratio <= GoalP99Ratio
+	rep.Goals.ThroughputMet = t.PerSecond >= GoalThroughput
+	rep.Goals.CPUMet = t.CPUPerRequest > 0 && t.CPUPerRequest.D() <= GoalCPUPerRequest
 	rep.Machine.LoadAvgEnd = LoadAvg()
 	o.Progressf("stopping nodes")
 	return rep, nil
+}
+
+// meter is the process's CPU time and both stores' counters at one
+// moment; since turns two of them into a phase's cost.
+type meter struct {
+	cpu              time.Duration
+	cpuOK            bool
+	sender, receiver store.Stats
+}
+
+func (p *pair) meter() meter {
+	cpu, ok := ProcessCPU()
+	return meter{cpu: cpu, cpuOK: ok, sender: p.sender.Store().Stats(), receiver: p.receiver.Store().Stats()}
+}
+
+// since returns the CPU time from m0 to m (0 where the platform has no
+// counter) and the stores' counters per request over n requests.
+func (m meter) since(m0 meter, n int) (time.Duration, StorePerRequest) {
+	var cpu time.Duration
+	if m.cpuOK && m0.cpuOK {
+		cpu = m.cpu - m0.cpu
+	}
+	if n <= 0 {
+		return cpu, StorePerRequest{}
+	}
+	per := func(a, b uint64) float64 { return float64(a-b) / float64(n) }
+	st := StorePerRequest{
+		SenderSyncs:   per(m.sender.Syncs, m0.sender.Syncs),
+		ReceiverSyncs: per(m.receiver.Syncs, m0.receiver.Syncs),
+		Commits:       per(m.sender.Commits, m0.sender.Commits) + per(m.receiver.Commits, m0.receiver.Commits),
+		Writes:        per(m.sender.Writes, m0.sender.Writes) + per(m.receiver.Writes, m0.receiver.Writes),
+	}
+	st.Syncs = st.SenderSyncs + st.ReceiverSyncs
+	return cpu, st
 }
 
 // measureFloor measures the round-trip and crypto floors and opens the
@@ -397,10 +505,11 @@ func measureFloor(ctx context.Context, p *pair, nPing, nCrypto int, rep *Report)
 
 // finish summarises the fsync samples and derives the floor latency and
 // the naive ceiling from the parts.
-func (f *Floor) finish(fsyncs []time.Duration) {
-	f.Fsync = SummarizeDurations(fsyncs)
+func (f *Floor) finish(fs fsyncSamples) {
+	f.Fsync, f.FdatasyncPrealloc = SummarizeDurations(fs.f), SummarizeDurations(fs.pre)
 	f.Latency = 2*f.Fsync.P50 + f.RoundTrip.P50 + f.Crypto.P50
 	f.LatencyThreeSyncs = f.Latency + f.Fsync.P50
+	f.LatencyDisk = 3*f.FdatasyncPrealloc.P50 + f.RoundTrip.P50 + f.Crypto.P50
 	if f.Fsync.P50 > 0 {
 		f.NaiveCeiling = float64(time.Second) / float64(2*f.Fsync.P50)
 	}
@@ -423,7 +532,7 @@ func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, err
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	cpu0, cpuOK := ProcessCPU()
+	m0 := p.meter()
 	start := time.Now()
 	for i := 0; i < o.Concurrency; i++ {
 		wg.Add(1)
@@ -452,7 +561,7 @@ func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, err
 		}()
 	}
 	wg.Wait()
-	cpu1, _ := ProcessCPU()
+	m1 := p.meter()
 	if firstErr != nil {
 		return t, fmt.Errorf("throughput: %w", firstErr)
 	}
@@ -464,10 +573,12 @@ func measureThroughput(ctx context.Context, p *pair, o Options) (Throughput, err
 	t.GoalRatio = t.PerSecond / GoalThroughput
 	t.EndToEnd, t.Submit = SummarizeDurations(lat), SummarizeDurations(submit)
 	t.ToReceiver, t.ReceiptBack = SummarizeDurations(toRecv), SummarizeDurations(back)
-	if cpuOK && t.Delivered > 0 && t.Wall > 0 {
-		t.CPU = Duration(cpu1 - cpu0)
-		t.CPUPerRequest = Duration((cpu1 - cpu0) / time.Duration(t.Delivered))
-		t.Utilisation = float64(cpu1-cpu0) / (float64(t.Wall) * float64(runtime.NumCPU()))
+	cpu, perReq := m1.since(m0, t.Delivered)
+	t.Store = perReq
+	if cpu > 0 && t.Delivered > 0 && t.Wall > 0 {
+		t.CPU = Duration(cpu)
+		t.CPUPerRequest = Duration(cpu / time.Duration(t.Delivered))
+		t.Utilisation = float64(cpu) / (float64(t.Wall) * float64(runtime.NumCPU()))
 	}
 	return t, nil
 }
@@ -501,91 +612,4 @@ func LoadAvg() string {
 		return ""
 	}
 	return strings.Join(f[:3], " ")
-}
-
-// WriteText writes the report for people.
-func (r *Report) WriteText(w io.Writer) error {
-	var b strings.Builder
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	m, s, f, l, t := r.Machine, r.Setup, r.Floor, r.Latency, r.Throughput
-	cpu := m.CPUModel
-	if cpu == "" {
-		cpu = "unknown CPU"
-	}
-	fmt.Fprintf(&b, "Vigil benchmark, %s: %s → %s on loopback, in one process\n", r.Started.Format(time.RFC3339), s.Sender, s.Receiver)
-	fmt.Fprintf(&b, "machine: %d CPUs (%s), GOMAXPROCS %d, %s %s/%s\n", m.CPUs, cpu, m.GOMAXPROCS, m.GoVersion, m.OS, m.Arch)
-	if m.LoadAvgStart != "" {
-		fmt.Fprintf(&b, "load average: %s at start, %s at end (other work on the machine inflates every number)\n", m.LoadAvgStart, m.LoadAvgEnd)
-	}
-	kept := "removed"
-	if s.Kept {
-		kept = "kept"
-	}
-	fmt.Fprintf(&b, "data: %s (%s), store profile %q\n", s.DataDir, kept, s.StoreProfile)
-	fmt.Fprintf(&b, "request: %d B preservation request JSON, %d B envelope; connections: %s\n\n",
-		s.PayloadBytes, s.EnvelopeBytes, strings.Join(s.Connections, ", "))
-
-	fmt.Fprintln(tw, "FLOOR (this run)\tp50\tp99\tn\t")
-	row := func(name string, st Stats[Duration]) {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t\n", name, st.P50, st.P99, st.N)
-	}
-	row("fsync: 4 KiB append + fsync, data dir*", f.Fsync)
-	row("libp2p round trip, warm ping stream", f.RoundTrip)
-	row("crypto: seal+open+sign+verify", f.Crypto)
-	row("  seal (encrypt + sign)", f.Seal)
-	row("  open (verify + decrypt)", f.Open)
-	row("  sign receipt", f.Sign)
-	row("  verify receipt", f.Verify)
-	fmt.Fprintf(tw, "  floor = 2×fsync + round trip + crypto\t%s\t\t\t\n", f.Latency)
-	fmt.Fprintf(tw, "  (with this design's 3 syncs: %s)\t\t\t\t\n", f.LatencyThreeSyncs)
-	fmt.Fprintf(tw, "  naive ceiling 1/(2×fsync)\t%.0f req/s\t\t\t\n", f.NaiveCeiling)
-	fmt.Fprintf(tw, "  * sampled between the timed sequential requests\t\t\t\t\n")
-	fmt.Fprintln(tw, "\t\t\t\t")
-
-	fmt.Fprintf(tw, "LATENCY (%d sequential, after %d warm-up)\tp50\tp99\tmean\t\n", l.Requests, l.Warmup)
-	lrow := func(name string, st Stats[Duration]) {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", name, st.P50, st.P99, st.Mean)
-	}
-	lrow("end to end: submit → receipt durable at sender", l.EndToEnd)
-	fmt.Fprintf(tw, "    ÷ floor\t%.2f×\t%.2f×\t\t\n", l.P50Ratio, l.P99Ratio)
-	lrow("  submit (validate, seal, durable outbox)", l.Submit)
-	lrow("  → durable at receiver", l.ToReceiver)
-	lrow("  → receipt durable at sender", l.ReceiptBack)
-	if l.CPUPerRequest > 0 {
-		fmt.Fprintf(tw, "  CPU (both nodes)\t%s/request\t\t\t\n", l.CPUPerRequest)
-	}
-	fmt.Fprintln(tw, "\t\t\t\t")
-
-	fmt.Fprintf(tw, "THROUGHPUT (%d requests, %d concurrent submitters)\t\t\t\t\n", t.Requests, t.Concurrency)
-	fmt.Fprintf(tw, "  delivered\t%d in %s\t\t\t\n", t.Delivered, t.Wall)
-	fmt.Fprintf(tw, "  durable requests/s\t%.0f\t\t\t\n", t.PerSecond)
-	fmt.Fprintf(tw, "    ÷ goal %.0f/s\t%.2f×\t\t\t\n", GoalThroughput, t.GoalRatio)
-	fmt.Fprintf(tw, "    ÷ naive ceiling %.0f/s\t%.1f×\t\t\t\n", f.NaiveCeiling, t.CeilingRatio)
-	fmt.Fprintf(tw, "  latency under load\tp50\tp99\tmean\t\n")
-	lrow("  end to end", t.EndToEnd)
-	lrow("    submit", t.Submit)
-	lrow("    → durable at receiver", t.ToReceiver)
-	lrow("    → receipt durable at sender", t.ReceiptBack)
-	if t.CPU > 0 {
-		fmt.Fprintf(tw, "  CPU (both nodes + load)\t%s/request\t%.0f%% of %d CPUs\t\t\n", t.CPUPerRequest, 100*t.Utilisation, m.CPUs)
-	}
-	fmt.Fprintln(tw, "\t\t\t\t")
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	verdict := func(ok bool) string {
-		if ok {
-			return "MET"
-		}
-		return "NOT MET"
-	}
-	fmt.Fprintf(&b, "GOALS\n  latency p50 ≤ %.1f× floor: %.2f× — %s\n  throughput ≥ %.0f/s: %.0f/s — %s\n",
-		GoalLatencyRatio, l.P50Ratio, verdict(r.Goals.LatencyMet), GoalThroughput, t.PerSecond, verdict(r.Goals.ThroughputMet))
-	// tabwriter pads the last cell of each line; drop the trailing spaces.
-	lines := strings.Split(b.String(), "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimRight(l, " ")
-	}
-	_, err := io.WriteString(w, strings.Join(lines, "\n"))
-	return err
 }

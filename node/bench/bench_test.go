@@ -144,8 +144,10 @@ func mustParty(tb testing.TB) *party {
 	return p
 }
 
-// TestRunSmall runs the whole harness with tiny numbers and checks the
-// report is complete. It asserts nothing about speed.
+// TestRunSmall runs the whole harness with tiny numbers, and its
+// baseline, and checks the report is complete and that every request
+// cost the durable writes the design promises (counted by the stores).
+// It asserts nothing about speed.
 func TestRunSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two nodes")
@@ -153,9 +155,29 @@ func TestRunSmall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, Options{Harness: Harness{Dir: t.TempDir(), StoreProfile: "small"}, Requests: 20, Warmup: 5,
-		ThroughputRequests: 100, Concurrency: 8, FloorSamples: 20})
+		ThroughputRequests: 100, Concurrency: 8, FloorSamples: 20, Compare: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rep.Setup.Durability != "journal" || rep.Baseline == nil || rep.Baseline.Setup.Durability != "badger" {
+		t.Fatalf("durability %q, baseline %+v: want journal, then a badger baseline", rep.Setup.Durability, rep.Baseline)
+	}
+	for _, r := range []*Report{rep, rep.Baseline} {
+		// Three durable writes per request: the outbox at the sender, the
+		// inbox at the receiver, the receipt at the sender. Sequentially
+		// nothing is batched, so each is at least one sync.
+		st := r.Latency.Store
+		if st.SenderSyncs < 2 || st.ReceiverSyncs < 1 || st.Commits < 3 || st.Writes < st.Commits {
+			t.Errorf("%s: per sequential request %+v: want ≥ 2 syncs at the sender, ≥ 1 at the receiver, ≥ 3 commits",
+				r.Setup.Durability, st)
+		}
+		if r.Throughput.Store.Syncs <= 0 || r.Throughput.Store.Writes < r.Throughput.Store.Commits {
+			t.Errorf("%s: per request under load %+v", r.Setup.Durability, r.Throughput.Store)
+		}
+		if r.Latency.EndToEnd.P999 < r.Latency.EndToEnd.P99 || r.Floor.FdatasyncPrealloc.N != 20 || r.Floor.LatencyDisk <= 0 {
+			t.Errorf("%s: p999 %v < p99 %v, or F_pre %+v / disk floor %v missing", r.Setup.Durability,
+				r.Latency.EndToEnd.P999, r.Latency.EndToEnd.P99, r.Floor.FdatasyncPrealloc, r.Floor.LatencyDisk)
+		}
 	}
 	if rep.Latency.Delivered != 20 || rep.Latency.EndToEnd.N != 20 {
 		t.Errorf("latency phase delivered %d (%d samples), want 20", rep.Latency.Delivered, rep.Latency.EndToEnd.N)
@@ -201,7 +223,8 @@ func TestRunSmall(t *testing.T) {
 	if err := rep.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"FLOOR", "LATENCY", "THROUGHPUT", "GOALS", "÷ floor"} {
+	for _, want := range []string{"FLOOR", "LATENCY", "THROUGHPUT", "GOALS", "÷ floor", "F_pre", "p999",
+		"syncs/request", "CPU under load", "BASELINE", `durability "badger"`} {
 		if !bytes.Contains(text.Bytes(), []byte(want)) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}
@@ -214,7 +237,8 @@ func TestRunSmall(t *testing.T) {
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back.Latency.EndToEnd.P50 == 0 || back.Throughput.Delivered != 100 {
+	if back.Latency.EndToEnd.P50 == 0 || back.Throughput.Delivered != 100 || back.Baseline == nil ||
+		back.Latency.Store.Syncs != rep.Latency.Store.Syncs {
 		t.Errorf("JSON round trip lost data: %s", b)
 	}
 }
@@ -242,7 +266,16 @@ func TestPercentile(t *testing.T) {
 	if st.P50 != 250 || st.P99 != 495 || st.Min != 1 || st.Max != 500 || st.N != 500 {
 		t.Errorf("summarize(1..500) = %+v", st)
 	}
-	if one := SummarizeDurations([]time.Duration{7}); one.P50 != 7 || one.P99 != 7 {
+	if st.P999 != 500 {
+		t.Errorf("p999 of 500 samples = %v, want the largest", st.P999)
+	}
+	for i := 501; i <= 2000; i++ {
+		s = append(s, time.Duration(i))
+	}
+	if st := SummarizeDurations(s); st.P999 != 1998 || st.P99 != 1980 {
+		t.Errorf("summarize(1..2000): p99 %v, p999 %v; want 1980, 1998", st.P99, st.P999)
+	}
+	if one := SummarizeDurations([]time.Duration{7}); one.P50 != 7 || one.P99 != 7 || one.P999 != 7 {
 		t.Errorf("summarize([7]) = %+v", one)
 	}
 }
@@ -257,7 +290,7 @@ func TestStatsJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"n":2,"min_ms":1,"p50_ms":1,"p90_ms":3,"p99_ms":3,"max_ms":3,"mean_ms":2}`; string(b) != want {
+	if want := `{"n":2,"min_ms":1,"p50_ms":1,"p90_ms":3,"p99_ms":3,"p999_ms":3,"max_ms":3,"mean_ms":2}`; string(b) != want {
 		t.Errorf("durations: %s, want %s", b, want)
 	}
 	var d2 Stats[Duration]
@@ -269,7 +302,7 @@ func TestStatsJSON(t *testing.T) {
 	if b, err = json.Marshal(n); err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"n":3,"min":15.5,"p50":16.5,"p90":17,"p99":17,"max":17,"mean":16.333333333333332,"sum":49}`; string(b) != want {
+	if want := `{"n":3,"min":15.5,"p50":16.5,"p90":17,"p99":17,"p999":17,"max":17,"mean":16.333333333333332,"sum":49}`; string(b) != want {
 		t.Errorf("numbers: %s, want %s", b, want)
 	}
 	var n2 Stats[float64]

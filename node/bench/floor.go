@@ -11,63 +11,109 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 )
 
-// fsyncProbe appends 4 KiB to a scratch file and fsyncs it: the cost of
-// one durable write on a directory's filesystem.
+// fsyncProbe measures a durable 4 KiB write on a directory's filesystem,
+// in two forms sampled alternately, so that both see the same disk:
+//
+//   - F: append 4 KiB to a file and fsync it, what a plain log pays;
+//   - F_pre: overwrite 4 KiB in place in a preallocated, synced file and
+//     fdatasync it, with no metadata to write: what the store's journal
+//     pays (store/journal), the cheapest durable write the disk offers.
 type fsyncProbe struct {
-	f   *os.File
-	buf []byte
+	f, pre *os.File
+	off    int64
+	buf    []byte
 }
 
-// newFsyncProbe creates the scratch file in dir and warms it up.
-func newFsyncProbe(dir string) (*fsyncProbe, error) {
-	f, err := os.CreateTemp(dir, "bench-fsync-*.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("fsync floor: %w", err)
-	}
-	p := &fsyncProbe{f: f, buf: make([]byte, 4<<10)}
+// preallocSize is the preallocated file's size; writes wrap around in it.
+const preallocSize = 8 << 20
+
+// newFsyncProbe creates the scratch files in dir and warms them up.
+func newFsyncProbe(dir string) (p *fsyncProbe, err error) {
+	p = &fsyncProbe{buf: make([]byte, 4<<10)}
+	defer func() {
+		if err != nil {
+			p.close()
+			err = fmt.Errorf("fsync floor: %w", err)
+		}
+	}()
 	for i := range p.buf {
 		p.buf[i] = byte(i)
 	}
+	if p.f, err = os.CreateTemp(dir, "bench-fsync-*.tmp"); err != nil {
+		return p, err
+	}
+	if p.pre, err = os.CreateTemp(dir, "bench-fdatasync-*.tmp"); err != nil {
+		return p, err
+	}
+	if _, err = p.pre.Write(make([]byte, preallocSize)); err != nil {
+		return p, err
+	}
+	if err = p.pre.Sync(); err != nil {
+		return p, err
+	}
 	for i := 0; i < 10; i++ {
-		if _, err := p.once(); err != nil {
-			p.close()
-			return nil, err
+		if _, _, err = p.once(); err != nil {
+			return p, err
 		}
 	}
 	return p, nil
 }
 
-func (p *fsyncProbe) once() (time.Duration, error) {
+// once takes one sample of each: F, then F_pre.
+func (p *fsyncProbe) once() (f, pre time.Duration, err error) {
 	t0 := time.Now()
 	if _, err := p.f.Write(p.buf); err != nil {
-		return 0, fmt.Errorf("fsync floor: write: %w", err)
+		return 0, 0, fmt.Errorf("fsync floor: write: %w", err)
 	}
 	if err := p.f.Sync(); err != nil {
-		return 0, fmt.Errorf("fsync floor: sync: %w", err)
+		return 0, 0, fmt.Errorf("fsync floor: sync: %w", err)
 	}
-	return time.Since(t0), nil
+	t1 := time.Now()
+	if _, err := p.pre.WriteAt(p.buf, p.off); err != nil {
+		return 0, 0, fmt.Errorf("fdatasync floor: write: %w", err)
+	}
+	if err := unix.Fdatasync(int(p.pre.Fd())); err != nil {
+		return 0, 0, fmt.Errorf("fdatasync floor: sync: %w", err)
+	}
+	p.off = (p.off + int64(len(p.buf))) % preallocSize
+	return t1.Sub(t0), time.Since(t1), nil
 }
 
-// fill samples fsyncs into fs until it holds n.
-func (p *fsyncProbe) fill(fs []time.Duration, n int) ([]time.Duration, error) {
-	for len(fs) < n {
-		d, err := p.once()
-		if err != nil {
-			return fs, err
-		}
-		fs = append(fs, d)
+// fsyncSamples are the probe's samples so far.
+type fsyncSamples struct{ f, pre []time.Duration }
+
+func (s *fsyncSamples) add(p *fsyncProbe) error {
+	f, pre, err := p.once()
+	if err != nil {
+		return err
 	}
-	return fs, nil
+	s.f, s.pre = append(s.f, f), append(s.pre, pre)
+	return nil
+}
+
+// fill samples until s holds n of each.
+func (p *fsyncProbe) fill(s *fsyncSamples, n int) error {
+	for len(s.f) < n {
+		if err := s.add(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *fsyncProbe) close() {
-	p.f.Close()
-	os.Remove(p.f.Name())
+	for _, f := range []*os.File{p.f, p.pre} {
+		if f != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}
 }
 
 // pingLatencies measures libp2p round trips on one warm stream with
@@ -253,8 +299,8 @@ func MeasureFloor(ctx context.Context, dir string, samples int) (*Floor, error) 
 		return nil, err
 	}
 	defer probe.close()
-	fs, err := probe.fill(make([]time.Duration, 0, samples), samples)
-	if err != nil {
+	var fs fsyncSamples
+	if err := probe.fill(&fs, samples); err != nil {
 		return nil, err
 	}
 	rep.Floor.finish(fs)

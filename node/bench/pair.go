@@ -55,6 +55,12 @@ func startPair(ctx context.Context, o Harness) (p *pair, err error) {
 	if p.receiverCfg, err = config.LoadConfig(p.man.Nodes[1].Config); err != nil {
 		return p, err
 	}
+	if o.Durability != "" {
+		p.senderCfg.Store.Durability, p.receiverCfg.Store.Durability = o.Durability, o.Durability
+		if err = p.senderCfg.Validate(); err != nil {
+			return p, err
+		}
+	}
 	p.to = p.man.Nodes[1].Country
 	if p.doc, err = RequestDoc(p.to); err != nil {
 		return p, err

@@ -49,14 +49,15 @@ func (d Duration) String() string {
 type Sample interface{ Duration | float64 }
 
 // Stats summarises a set of samples. Percentiles use the nearest-rank
-// method, so P99 of 500 samples is the 495th smallest.
+// method, so P99 of 500 samples is the 495th smallest and P999 of fewer
+// than 1,000 samples is the largest.
 //
 // In JSON a summary of durations holds milliseconds under names that say
 // so (min_ms, p50_ms, ...); a summary of plain numbers holds them under
 // bare names (min, p50, ..., and their sum).
 type Stats[T Sample] struct {
-	N                                  int
-	Min, P50, P90, P99, Max, Mean, Sum T
+	N                                        int
+	Min, P50, P90, P99, P999, Max, Mean, Sum T
 }
 
 // Summarize summarises samples.
@@ -66,8 +67,8 @@ func Summarize[T Sample](samples []T) Stats[T] {
 	}
 	s := slices.Clone(samples)
 	slices.Sort(s)
-	st := Stats[T]{N: len(s), Min: s[0], Max: s[len(s)-1], P50: percentile(s, 50), P90: percentile(s, 90),
-		P99: percentile(s, 99)}
+	st := Stats[T]{N: len(s), Min: s[0], Max: s[len(s)-1], P50: percentile(s, 500), P90: percentile(s, 900),
+		P99: percentile(s, 990), P999: percentile(s, 999)}
 	for _, x := range s {
 		st.Sum += x
 	}
@@ -84,9 +85,10 @@ func SummarizeDurations(samples []time.Duration) Stats[Duration] {
 	return Summarize(ds)
 }
 
-// percentile returns the nearest-rank p-th percentile of sorted samples.
-func percentile[T Sample](sorted []T, p int) T {
-	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 × n)
+// percentile returns the nearest-rank percentile of sorted samples; pm
+// is in thousandths (990 is p99).
+func percentile[T Sample](sorted []T, pm int) T {
+	rank := (pm*len(sorted) + 999) / 1000 // ceil(pm/1000 × n)
 	if rank < 1 {
 		rank = 1
 	}
@@ -101,6 +103,7 @@ type durationStatsJSON struct {
 	P50  Duration `json:"p50_ms"`
 	P90  Duration `json:"p90_ms"`
 	P99  Duration `json:"p99_ms"`
+	P999 Duration `json:"p999_ms"`
 	Max  Duration `json:"max_ms"`
 	Mean Duration `json:"mean_ms"`
 	Sum  Duration `json:"-"`
@@ -112,6 +115,7 @@ type numberStatsJSON struct {
 	P50  float64 `json:"p50"`
 	P90  float64 `json:"p90"`
 	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
 	Max  float64 `json:"max"`
 	Mean float64 `json:"mean"`
 	Sum  float64 `json:"sum"`
