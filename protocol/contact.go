@@ -6,6 +6,9 @@ import (
 	"net/mail"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	// Zone names are checked against the IANA database built into the
 	// binary when the host has none, so a node in a minimal container
 	// accepts the same names as one with /usr/share/zoneinfo.
@@ -57,6 +60,26 @@ func (a *InvestigatingAuthority) UnmarshalJSON(b []byte) error {
 	dec.DisallowUnknownFields()
 	var c Contact
 	if err := dec.Decode(&c); err != nil {
+		return err
+	}
+	*a = InvestigatingAuthority(c)
+	return nil
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON for encoding/json/v2 (strictDecode):
+// the contact block is decoded by the same decoder, with its options, so
+// an unknown or mistyped field inside is named by its full path.
+func (a *InvestigatingAuthority) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() == '"' {
+		var s string
+		if err := jsonv2.UnmarshalDecode(dec, &s); err != nil {
+			return err
+		}
+		*a = InvestigatingAuthority{Organisation: s}
+		return nil
+	}
+	var c Contact
+	if err := jsonv2.UnmarshalDecode(dec, &c); err != nil {
 		return err
 	}
 	*a = InvestigatingAuthority(c)

@@ -3,7 +3,6 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -350,25 +349,6 @@ func ParseRequest(doc []byte) (Request, error) {
 	return req, req.Validate()
 }
 
-// strictDecode decodes one JSON object into v, refusing unknown fields and
-// trailing data, with the problem named as a field error.
-func strictDecode(doc []byte, v any) error {
-	// encoding/json would replace invalid UTF-8 with U+FFFD and forward
-	// a changed text; refuse it instead, naming the field.
-	if !utf8.Valid(doc) {
-		return &ValidationError{Fields: []FieldError{invalidUTF8Field(doc)}}
-	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &ValidationError{Fields: []FieldError{jsonFieldError(err)}}
-	}
-	if len(bytes.TrimSpace(doc[dec.InputOffset():])) != 0 {
-		return &ValidationError{Fields: []FieldError{{Field: "(body)", Message: "trailing data after the JSON object"}}}
-	}
-	return nil
-}
-
 // invalidUTF8Field names the field holding the first invalid UTF-8 byte
 // of doc: the object keys (dotted) down to it.
 func invalidUTF8Field(doc []byte) FieldError {
@@ -425,20 +405,3 @@ func invalidUTF8Field(doc []byte) FieldError {
 	return FieldError{Field: field, Message: fmt.Sprintf("is not valid UTF-8 (byte %d); send text as UTF-8", bad)}
 }
 
-func jsonFieldError(err error) FieldError {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return FieldError{Field: te.Field, Message: fmt.Sprintf("must be a JSON %s", te.Type.Kind())}
-	}
-	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		if name = strings.Trim(name, `"`); name == "" {
-			name = `""` // an empty key is still a field and must be named
-		}
-		return FieldError{Field: name, Message: "is not a field of this request kind"}
-	}
-	if strings.Contains(msg, "parsing time") {
-		return FieldError{Field: "(time)", Message: "times must be RFC 3339 in UTC, e.g. 2026-11-27T03:12:00Z: " + msg}
-	}
-	return FieldError{Field: "(body)", Message: msg}
-}
