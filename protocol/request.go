@@ -404,4 +404,3 @@ func invalidUTF8Field(doc []byte) FieldError {
 	}
 	return FieldError{Field: field, Message: fmt.Sprintf("is not valid UTF-8 (byte %d); send text as UTF-8", bad)}
 }
-
