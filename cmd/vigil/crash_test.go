@@ -90,7 +90,7 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 		recovered bool
 		retried   bool // the first series needed more than one attempt
 		attempts  int
-		err      string // why the key never got a 201, if it did not
+		err       string // why the key never got a 201, if it did not
 	}
 	var (
 		rmu     sync.Mutex
