@@ -51,12 +51,15 @@ func (e classified) Unwrap() []error { return []error{e.err, e.kind} }
 
 type apiCases struct{ n *Node }
 
-func (c apiCases) Submit(ctx context.Context, by actor.Actor, doc []byte) (types.Submission, error) {
-	sub, err := c.n.cases.Submit(ctx, by.String(), doc)
-	if err != nil {
+func (c apiCases) Submit(ctx context.Context, by actor.Actor, doc []byte, idempotencyKey string) (types.Submission, error) {
+	sub, err := c.n.cases.Submit(ctx, by.String(), doc, cases.WithIdempotencyKey(idempotencyKey))
+	switch {
+	case errors.Is(err, cases.ErrIdempotencyMismatch):
+		return types.Submission{}, classified{err, api.ErrIdempotencyMismatch}
+	case err != nil:
 		return types.Submission{}, err
 	}
-	return types.Submission{CaseID: sub.CaseID, MessageID: sub.MessageID}, nil
+	return types.Submission{CaseID: sub.CaseID, MessageID: sub.MessageID, Replayed: sub.Replayed}, nil
 }
 
 func (c apiCases) Validate(doc []byte) error { return c.n.cases.Validate(doc) }

@@ -11,7 +11,8 @@ import (
 )
 
 // newScheduler builds the scheduler over the node's store, clock and
-// roster; session pruning and the audit checkpoint are its extra steps.
+// roster; session pruning, the idempotency-key sweep and the audit
+// checkpoint are its extra steps.
 func (n *Node) newScheduler() *schedule.Scheduler {
 	return schedule.New(schedule.Options{
 		Store: n.store, Now: n.now, Interval: n.cfg.Deadlines.CheckInterval,
@@ -26,6 +27,12 @@ func (n *Node) newScheduler() *schedule.Scheduler {
 		Steps: []schedule.Step{
 			{Name: "sessions", Run: func(ctx context.Context) error {
 				_, err := n.accounts.PruneSessions(ctx)
+				return err
+			}},
+			// Idempotency keys are remembered for cases.IdempotencyWindow
+			// (24 h); the sweep keeps the store from holding them longer.
+			{Name: "idempotency", Run: func(ctx context.Context) error {
+				_, err := n.cases.PruneIdempotency(ctx)
 				return err
 			}},
 			// A signed tree head each pass pins the log's history: a later

@@ -2,6 +2,8 @@ package main
 
 import (
 	"cmp"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,12 +145,21 @@ func newRequestSendCmd(f *clientFlags) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "send",
 		Short: "Send a request from a JSON file (see configs/examples/)",
+		Long: `Send a request from a JSON file (see configs/examples/).
+
+The request is sent with an Idempotency-Key: --idempotency-key, or a
+random one made for this invocation. If the node does not answer (a
+timeout or a broken connection), the request is sent once more with the
+same key, so it is stored at most once. To retry by hand later, give the
+same --idempotency-key and the same file: within 24 hours the node
+answers with the original case instead of opening a second one.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return sendRequest(cmd, f)
 		},
 	}
 	c.Flags().String("file", "", "request JSON file, or - for stdin (required)")
 	c.Flags().String("to", "", "override the recipient country")
+	c.Flags().String("idempotency-key", "", "Idempotency-Key to send (1-128 printable ASCII characters); a random one if not given")
 	_ = c.MarkFlagRequired("file")
 	return c
 }
@@ -169,9 +180,43 @@ func sendRequest(cmd *cobra.Command, f *clientFlags) error {
 			return fmt.Errorf("%s: %w", file, err)
 		}
 	}
-	var sub types.Submission
-	if printed, err := f.fetch(cmd, http.MethodPost, "/api/v1/requests", body, &sub, "request not sent"); printed || err != nil {
+	key, _ := cmd.Flags().GetString("idempotency-key")
+	if key == "" {
+		b := make([]byte, 16)
+		if _, err := rand.Read(b); err != nil {
+			return fmt.Errorf("make an idempotency key: %w", err)
+		}
+		key = hex.EncodeToString(b)
+	}
+	cl, err := f.client()
+	if err != nil {
 		return err
+	}
+	hdr := http.Header{client.IdempotencyKeyHeader: {key}}
+	var raw json.RawMessage
+	_, rh, err := cl.doHeader(cmd.Context(), http.MethodPost, "/api/v1/requests", hdr, body, &raw)
+	if err != nil && client.StatusOf(err) == 0 && cmd.Context().Err() == nil {
+		// No answer: the request may or may not be stored. The same key
+		// makes a second try safe.
+		fmt.Fprintf(cmd.ErrOrStderr(), "no answer (%v); sending again with Idempotency-Key %s\n", err, key)
+		_, rh, err = cl.doHeader(cmd.Context(), http.MethodPost, "/api/v1/requests", hdr, body, &raw)
+	}
+	if err != nil {
+		if client.StatusOf(err) == 0 {
+			return fmt.Errorf("request not sent: %w (it may have been stored: retry with --idempotency-key %s)", err, key)
+		}
+		return fmt.Errorf("request not sent: %w", err)
+	}
+	if f.json {
+		return printJSON(cmd.OutOrStdout(), raw)
+	}
+	var sub types.Submission
+	if err := json.Unmarshal(raw, &sub); err != nil {
+		return fmt.Errorf("POST /api/v1/requests: decode answer: %w", err)
+	}
+	if rh.Get(client.IdempotentReplayedHeader) == "true" {
+		fmt.Fprintf(cmd.OutOrStdout(), "accepted earlier with this Idempotency-Key; not sent again\ncase:    %s\nmessage: %s\n", sub.CaseID, sub.MessageID)
+		return nil
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "accepted and stored; delivering\ncase:    %s\nmessage: %s\n", sub.CaseID, sub.MessageID)
 	return nil

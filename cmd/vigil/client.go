@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 
@@ -90,7 +91,19 @@ func (f *clientFlags) client(opts ...client.Option) (*apiClient, error) {
 // that is the API's message with one line per field at fault; an answer
 // without an error body is "METHOD PATH: STATUS".
 func (c *apiClient) do(ctx context.Context, method, path string, in, out any) error {
-	_, err := c.Do(ctx, method, path, in, out)
+	_, _, err := c.doHeader(ctx, method, path, nil, in, out)
+	return err
+}
+
+// doHeader is do with extra request headers; it returns the answer's
+// headers too.
+func (c *apiClient) doHeader(ctx context.Context, method, path string, hdr http.Header, in, out any) (int, http.Header, error) {
+	status, rh, err := c.DoHeader(ctx, method, path, hdr, in, out)
+	return status, rh, c.readable(method, path, err)
+}
+
+// readable turns an API error into the error people read (see do).
+func (c *apiClient) readable(method, path string, err error) error {
 	var e *client.Error
 	if !errors.As(err, &e) {
 		return err

@@ -23,22 +23,60 @@ import (
 
 // Requests, cases, actions, assignment and drafts.
 
+// IdempotencyKeyHeader makes POST /api/v1/requests idempotent for the
+// caller (issue 13); IdempotentReplayedHeader marks an answer that is an
+// earlier submission returned again.
+const (
+	IdempotencyKeyHeader     = "Idempotency-Key"
+	IdempotentReplayedHeader = "Idempotent-Replayed"
+)
+
 func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
+	key, ok := idempotencyKey(w, r)
+	if !ok {
+		return
+	}
 	body, ok := readJSONBody(w, r)
 	if !ok {
 		return
 	}
-	sub, err := s.d.Cases.Submit(r.Context(), ActorOf(r), body)
+	sub, err := s.d.Cases.Submit(r.Context(), ActorOf(r), body, key)
 	var verr *protocol.ValidationError
 	switch {
 	case errors.As(err, &verr):
 		WriteError(w, http.StatusUnprocessableEntity, "request is invalid", verr.Fields)
+	case errors.Is(err, ErrIdempotencyMismatch):
+		WriteError(w, http.StatusUnprocessableEntity, err.Error()+"; use a new key for a new request",
+			[]protocol.FieldError{{Field: "(header) " + IdempotencyKeyHeader, Message: "was used for a different request"}})
 	case err != nil:
 		s.log.Error("submit request", zap.Error(err))
 		WriteError(w, http.StatusServiceUnavailable, "request was NOT accepted: "+err.Error(), nil)
 	default:
+		if sub.Replayed {
+			w.Header().Set(IdempotentReplayedHeader, "true")
+		}
 		WriteJSON(w, http.StatusCreated, sub)
 	}
+}
+
+// idempotencyKey is the request's Idempotency-Key header ("" if none); it
+// answers 400 itself for a malformed or repeated one.
+func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	vals := r.Header.Values(IdempotencyKeyHeader)
+	switch {
+	case len(vals) == 0:
+		return "", true
+	case len(vals) > 1:
+		WriteError(w, http.StatusBadRequest, IdempotencyKeyHeader+" header is given more than once",
+			[]protocol.FieldError{{Field: "(header) " + IdempotencyKeyHeader, Message: "must be given once"}})
+		return "", false
+	case !store.ValidIdempotencyKey(vals[0]):
+		msg := "must be 1-" + strconv.Itoa(store.MaxIdempotencyKey) + " printable ASCII characters, without spaces"
+		WriteError(w, http.StatusBadRequest, IdempotencyKeyHeader+" header is invalid: it "+msg,
+			[]protocol.FieldError{{Field: "(header) " + IdempotencyKeyHeader, Message: msg}})
+		return "", false
+	}
+	return vals[0], true
 }
 
 func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {

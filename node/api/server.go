@@ -42,8 +42,12 @@ type Store interface {
 // what the case views need from it.
 type Cases interface {
 	// Submit validates, seals and stores a request; errors are
-	// *protocol.ValidationError for a bad document.
-	Submit(ctx context.Context, by actor.Actor, doc []byte) (types.Submission, error)
+	// *protocol.ValidationError for a bad document. A non-empty
+	// idempotencyKey (a valid one: store.ValidIdempotencyKey) makes the
+	// submission idempotent for by: a repeat with the same body returns
+	// the original submission with Replayed set, one with another body
+	// fails with ErrIdempotencyMismatch.
+	Submit(ctx context.Context, by actor.Actor, doc []byte, idempotencyKey string) (types.Submission, error)
 	// Validate checks a request document as Submit would, storing nothing.
 	Validate(doc []byte) error
 	// Act takes one action on a case; errors are *protocol.ValidationError,
@@ -110,6 +114,9 @@ var (
 	ErrNoCase           = errors.New("no such case")
 	ErrRosterDrops      = errors.New("roster drops this node or too many members")
 	ErrRosterUnrecorded = errors.New("roster not applied: its audit record could not be written")
+	// ErrIdempotencyMismatch: the Idempotency-Key was used for a
+	// different request body.
+	ErrIdempotencyMismatch = errors.New("idempotency key was used for a different request")
 )
 
 // Deps is what a Server is built from.

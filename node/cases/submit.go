@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/zap"
 
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
@@ -17,13 +19,88 @@ import (
 type Submission struct {
 	CaseID    string `json:"case_id"`
 	MessageID string `json:"message_id"`
+	// Replayed says the submission is an earlier one returned again for
+	// the same idempotency key: nothing new was stored or queued.
+	Replayed bool `json:"-"`
+}
+
+// IdempotencyWindow is how long an idempotency key is remembered (issue
+// 13). A key first used longer ago than this may create a new request;
+// the scheduler's sweep (PruneIdempotency) deletes older records.
+const IdempotencyWindow = 24 * time.Hour
+
+var (
+	// ErrIdempotencyMismatch means an idempotency key was used before, by
+	// the same actor within IdempotencyWindow, with a different request
+	// body. The error Submit returns wraps it and names the key.
+	ErrIdempotencyMismatch = errors.New("idempotency key was used for a different request")
+	// ErrIdempotencyKey means the key is not 1-128 printable ASCII
+	// characters (store.ValidIdempotencyKey).
+	ErrIdempotencyKey = fmt.Errorf("idempotency key must be 1-%d printable ASCII characters without spaces", store.MaxIdempotencyKey)
+)
+
+// mismatchError is ErrIdempotencyMismatch naming the key and the case it
+// stands for.
+type mismatchError struct{ key, caseID string }
+
+func (e *mismatchError) Error() string {
+	return fmt.Sprintf("Idempotency-Key %q was used for a different request (case %s)", e.key, e.caseID)
+}
+
+func (e *mismatchError) Unwrap() error { return ErrIdempotencyMismatch }
+
+// SubmitOption changes how Submit treats one request.
+type SubmitOption func(*submitOptions)
+
+type submitOptions struct {
+	key string
+}
+
+// WithIdempotencyKey makes a submission idempotent under key, scoped by
+// the submitting actor: submitting the same body with the same key again
+// within IdempotencyWindow returns the original submission (Replayed set)
+// and stores nothing; a different body with the key fails with
+// ErrIdempotencyMismatch. An empty key is no key.
+func WithIdempotencyKey(key string) SubmitOption {
+	return func(o *submitOptions) { o.key = key }
 }
 
 // Submit validates a request document, seals it to the recipient and
 // stores it in the outbox. It returns only once the message is durable,
 // then wakes the peer's delivery worker. Validation failures come back as
-// *protocol.ValidationError.
-func (s *Service) Submit(ctx context.Context, actor string, doc []byte) (*Submission, error) {
+// *protocol.ValidationError. With WithIdempotencyKey, the key's record is
+// checked and written in the same store transaction as the case, so
+// concurrent submissions with one key store exactly one case.
+func (s *Service) Submit(ctx context.Context, actor string, doc []byte, opts ...SubmitOption) (*Submission, error) {
+	var o submitOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	var bodyHash string
+	if o.key != "" {
+		if !store.ValidIdempotencyKey(o.key) {
+			return nil, ErrIdempotencyKey
+		}
+		sum := sha256.Sum256(doc)
+		bodyHash = hex.EncodeToString(sum[:])
+		// A retry of a stored submission is answered from a snapshot,
+		// without validating or sealing again. The check that counts is
+		// the one inside the write transaction below.
+		var rec *store.Idempotency
+		err := s.o.Store.View(func(tx *store.ReadTx) error {
+			var err error
+			rec, err = tx.Idempotency(actor, o.key)
+			return err
+		})
+		switch {
+		case err == nil:
+			if sub, err := s.replay(actor, o.key, bodyHash, rec, s.o.Now()); sub != nil || err != nil {
+				return sub, err
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, fmt.Errorf("read idempotency key: %w", err)
+		}
+	}
 	req, pid, member, _, err := s.check(doc)
 	if err != nil {
 		return nil, err
@@ -47,8 +124,25 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte) (*Submis
 		return nil, fmt.Errorf("seal request: %w", err)
 	}
 	hash := envelopeHash(env.Raw) // outside the committer (issue 10)
-	var queued *store.Message
+	var (
+		queued *store.Message
+		prev   *store.Idempotency // the key's live record, if another submission stored it first
+	)
 	err = s.o.Store.Update(ctx, func(tx *store.Tx) error {
+		queued, prev = nil, nil
+		if o.key != "" {
+			rec, err := tx.Idempotency(actor, o.key)
+			switch {
+			case err == nil && live(rec, now):
+				// Write nothing: the store then answers this call with
+				// the outcome of the commit holding rec, if rec is not
+				// yet durable.
+				prev = rec
+				return nil
+			case err != nil && !errors.Is(err, store.ErrNotFound):
+				return err
+			}
+		}
 		// Built afresh on every run: the store may run fn again, and
 		// PutMessage marks the record it wrote.
 		c := &store.Case{ID: h.CaseID, Direction: store.Outgoing, Kind: string(req.RequestKind()), Country: to,
@@ -63,6 +157,13 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte) (*Submis
 		if err := tx.Enqueue(m); err != nil {
 			return err
 		}
+		if o.key != "" {
+			// An expired record for the key is replaced.
+			if err := tx.PutIdempotency(&store.Idempotency{Actor: actor, Key: o.key, BodyHash: bodyHash,
+				CaseID: c.ID, MessageID: m.ID, CreatedAt: now}); err != nil {
+				return err
+			}
+		}
 		queued = m
 		return tx.Audit(store.AuditRecord{At: now, Actor: actor, Action: "request.submitted", CaseID: c.ID,
 			MessageID: m.ID, MessageHash: hash, Detail: fmt.Sprintf("kind=%s to=%s", c.Kind, to)})
@@ -70,9 +171,53 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte) (*Submis
 	if err != nil {
 		return nil, fmt.Errorf("store request: %w", err)
 	}
+	if prev != nil {
+		return s.replay(actor, o.key, bodyHash, prev, now)
+	}
 	s.o.Outbox.Notify(pid, queued)
 	s.o.Publisher.Case(h.CaseID)
 	return &Submission{CaseID: h.CaseID, MessageID: h.MessageID}, nil
+}
+
+// live reports whether an idempotency record still holds at now.
+func live(rec *store.Idempotency, now time.Time) bool {
+	return now.Sub(rec.CreatedAt) < IdempotencyWindow
+}
+
+// replay answers a submission whose key has a record: the original
+// submission for the same body, ErrIdempotencyMismatch for another, or
+// nil (and no error) if the record has expired.
+func (s *Service) replay(actor, key, bodyHash string, rec *store.Idempotency, now time.Time) (*Submission, error) {
+	if !live(rec, now) {
+		return nil, nil
+	}
+	if rec.BodyHash != bodyHash {
+		return nil, &mismatchError{key: key, caseID: rec.CaseID}
+	}
+	s.o.Logger.Info("idempotent submission replayed", zap.String("actor", actor), zap.String("case_id", rec.CaseID))
+	return &Submission{CaseID: rec.CaseID, MessageID: rec.MessageID, Replayed: true}, nil
+}
+
+// PruneIdempotency deletes idempotency records older than
+// IdempotencyWindow and returns how many it deleted. The scheduler runs
+// it every pass; Submit ignores an expired record anyway, so the sweep
+// only bounds how many are kept.
+func (s *Service) PruneIdempotency(ctx context.Context) (int, error) {
+	cutoff := s.o.Now().Add(-IdempotencyWindow)
+	const batch = 1000 // records per transaction
+	total := 0
+	for {
+		var n int
+		err := s.o.Store.Update(ctx, func(tx *store.Tx) error {
+			var err error
+			n, err = tx.DeleteIdempotencyBefore(cutoff, batch)
+			return err
+		})
+		total += n
+		if err != nil || n < batch {
+			return total, err
+		}
+	}
 }
 
 // Validate checks a request document the way Submit would, without

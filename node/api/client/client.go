@@ -203,29 +203,63 @@ func (c *Client) Delete(ctx context.Context, path string) error {
 // nil; a *json.RawMessage receives the bytes. Any other answer is an
 // *Error.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any) (int, error) {
-	resp, err := c.send(ctx, method, path, in)
+	status, _, err := c.DoHeader(ctx, method, path, nil, in, out)
+	return status, err
+}
+
+// DoHeader is Do with extra request headers (nil for none); it also
+// returns the answer's headers (nil if no answer came).
+func (c *Client) DoHeader(ctx context.Context, method, path string, header http.Header, in, out any) (int, http.Header, error) {
+	resp, err := c.send(ctx, method, path, header, in)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return resp.StatusCode, fmt.Errorf("%s %s: read answer: %w", method, path, err)
+		return resp.StatusCode, resp.Header, fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode, newError(method, path, resp, b)
+		return resp.StatusCode, resp.Header, newError(method, path, resp, b)
 	}
 	if out == nil {
-		return resp.StatusCode, nil
+		return resp.StatusCode, resp.Header, nil
 	}
 	if raw, ok := out.(*json.RawMessage); ok {
 		*raw = b
-		return resp.StatusCode, nil
+		return resp.StatusCode, resp.Header, nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return resp.StatusCode, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
+		return resp.StatusCode, resp.Header, fmt.Errorf("%s %s: decode answer: %w", method, path, err)
 	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, resp.Header, nil
+}
+
+// IdempotencyKeyHeader and IdempotentReplayedHeader are the headers of an
+// idempotent submission (node/api spells them the same).
+const (
+	IdempotencyKeyHeader     = "Idempotency-Key"
+	IdempotentReplayedHeader = "Idempotent-Replayed"
+)
+
+// SubmitRequest posts a request document to POST /api/v1/requests. A
+// non-empty idempotencyKey is sent as the Idempotency-Key header: sending
+// the same document with the same key again (after a timeout, say)
+// returns the original submission, with Replayed set, instead of a second
+// request. Keys are the caller's own and remembered by the node for 24
+// hours.
+func (c *Client) SubmitRequest(ctx context.Context, doc []byte, idempotencyKey string) (types.Submission, error) {
+	var hdr http.Header
+	if idempotencyKey != "" {
+		hdr = http.Header{IdempotencyKeyHeader: {idempotencyKey}}
+	}
+	var sub types.Submission
+	_, rh, err := c.DoHeader(ctx, http.MethodPost, "/api/v1/requests", hdr, doc, &sub)
+	if err != nil {
+		return types.Submission{}, err
+	}
+	sub.Replayed = rh.Get(IdempotentReplayedHeader) == "true"
+	return sub, nil
 }
 
 // Stream calls GET path and returns the 2xx answer's body unread, for an
@@ -234,7 +268,7 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) (int,
 // a client for streams is made WithTimeout(0). Any other answer is an
 // *Error.
 func (c *Client) Stream(ctx context.Context, path string) (io.ReadCloser, error) {
-	resp, err := c.send(ctx, http.MethodGet, path, nil)
+	resp, err := c.send(ctx, http.MethodGet, path, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +285,7 @@ func (c *Client) Stream(ctx context.Context, path string) (io.ReadCloser, error)
 
 // send sends one request with the client's credentials and returns the
 // answer, whatever its status.
-func (c *Client) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, method, path string, header http.Header, in any) (*http.Response, error) {
 	body, err := encode(in)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: encode body: %w", method, path, err)
@@ -263,6 +297,11 @@ func (c *Client) send(ctx context.Context, method, path string, in any) (*http.R
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")

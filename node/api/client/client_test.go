@@ -195,3 +195,38 @@ func TestStream(t *testing.T) {
 		t.Errorf("stream of a 502 = %v, want a *client.Error with its status", err)
 	}
 }
+
+// TestSubmitRequestIdempotencyKey: SubmitRequest sends the key as the
+// Idempotency-Key header (none for ""), and reports Idempotent-Replayed.
+func TestSubmitRequestIdempotencyKey(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/requests" {
+			http.NotFound(w, r)
+			return
+		}
+		got = r.Header.Values(client.IdempotencyKeyHeader)
+		if len(got) == 1 && got[0] == "seen" {
+			w.Header().Set(client.IdempotentReplayedHeader, "true")
+		}
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"case_id": "c1", "message_id": "m1"}`)
+	}))
+	defer srv.Close()
+	c := client.New(srv.URL, client.WithToken("tok"))
+	for _, tc := range []struct {
+		key      string
+		replayed bool
+	}{{"", false}, {"fresh", false}, {"seen", true}} {
+		sub, err := c.SubmitRequest(context.Background(), []byte(`{}`), tc.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{tc.key}; tc.key == "" && len(got) != 0 || tc.key != "" && (len(got) != 1 || got[0] != want[0]) {
+			t.Errorf("key %q: server saw %q", tc.key, got)
+		}
+		if sub.CaseID != "c1" || sub.MessageID != "m1" || sub.Replayed != tc.replayed {
+			t.Errorf("key %q: %+v, want replayed %v", tc.key, sub, tc.replayed)
+		}
+	}
+}

@@ -48,6 +48,10 @@ type Health struct {
 type Submission struct {
 	CaseID    string `json:"case_id"`
 	MessageID string `json:"message_id"`
+	// Replayed says the answer is an earlier submission returned again
+	// for the same Idempotency-Key. It travels as the response header
+	// Idempotent-Replayed: true, not in the body.
+	Replayed bool `json:"-"`
 }
 
 // ActResult is an action accepted into the outbox and the case's new state.
