@@ -277,6 +277,8 @@ func (s *Store) closeJournal() {
 // returns once it is durable: Badger's synced commit, or the journal
 // record then Badger's unsynced commit.
 func (s *Store) commitDurably(txn *badger.Txn, waiting []staged) error {
+	start := time.Now()
+	defer func() { s.stats.commitNanos.Add(int64(time.Since(start))) }()
 	if s.journal == nil {
 		if err := txn.Commit(); err != nil {
 			return fmt.Errorf("commit: %w", err)
@@ -315,8 +317,9 @@ func (s *Store) commitDurably(txn *badger.Txn, waiting []staged) error {
 	s.gate.close()
 	applied := make(chan error, 1)
 	go func() { applied <- txn.Commit() }()
-	before := s.journal.Syncs()
+	before, syncStart := s.journal.Syncs(), time.Now()
 	syncErr := s.journal.Sync()
+	s.stats.syncNanos.Add(int64(time.Since(syncStart)))
 	s.stats.syncs.Add(s.journal.Syncs() - before)
 	commitErr := <-applied
 	switch {

@@ -236,5 +236,11 @@ func TestSyncsPerCommit(t *testing.T) {
 		if got := (after.Syncs - before.Syncs) / (after.Commits - before.Commits); got != want {
 			t.Errorf("%s: %d syncs per commit, want %d", d, got, want)
 		}
+		// The time counters run with the commits: the sync is part of
+		// the commit, and only the journal's is timed apart.
+		commit, sync := after.CommitTime-before.CommitTime, after.SyncTime-before.SyncTime
+		if commit <= 0 || sync > commit || (d == DurabilityJournal) != (sync > 0) {
+			t.Errorf("%s: commit time %v, sync time %v", d, commit, sync)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package store
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Stats are a store's cumulative counters since Open: what `vigil bench`
 // divides by the requests it sent, and what the metrics export.
@@ -14,14 +17,25 @@ type Stats struct {
 	// commits durable (fdatasync, fsync or msync), counted where they are
 	// made.
 	Syncs uint64 `json:"syncs"`
+	// CommitTime is the time spent making commits durable, summed: from
+	// the committer handing a transaction on to it being on disk and
+	// applied (journal write, sync and Badger apply; or Badger's synced
+	// commit). It excludes the time requests wait to be batched.
+	CommitTime time.Duration `json:"commit_time_ns"`
+	// SyncTime is the part of CommitTime spent in the journal's
+	// fdatasync (0 with DurabilityBadger, whose syncs happen inside
+	// Badger's commit and are not timed apart).
+	SyncTime time.Duration `json:"sync_time_ns"`
 }
 
 // counters are the live values behind Stats.
 type counters struct {
 	commits, writes, syncs atomic.Uint64
+	commitNanos, syncNanos atomic.Int64
 }
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.stats.commits.Load(), Writes: s.stats.writes.Load(), Syncs: s.stats.syncs.Load()}
+	return Stats{Commits: s.stats.commits.Load(), Writes: s.stats.writes.Load(), Syncs: s.stats.syncs.Load(),
+		CommitTime: time.Duration(s.stats.commitNanos.Load()), SyncTime: time.Duration(s.stats.syncNanos.Load())}
 }

@@ -285,6 +285,11 @@ type StorePerRequest struct {
 	// the Update calls they carried (Writes/Commits is the group commit).
 	Commits float64 `json:"commits"`
 	Writes  float64 `json:"writes"`
+	// CommitTime is the time both stores spent making commits durable;
+	// SyncTime the part of it in the journal's fdatasync (store.Stats).
+	// Sequentially, where nothing overlaps, both are on the critical path.
+	CommitTime Duration `json:"commit_time_ms"`
+	SyncTime   Duration `json:"sync_time_ms"`
 }
 
 // Throughput is the concurrent phase.
@@ -469,6 +474,9 @@ func (m meter) since(m0 meter, n int) (time.Duration, StorePerRequest) {
 		Writes:        per(m.sender.Writes, m0.sender.Writes) + per(m.receiver.Writes, m0.receiver.Writes),
 	}
 	st.Syncs = st.SenderSyncs + st.ReceiverSyncs
+	d := func(a, b time.Duration) Duration { return Duration((a - b) / time.Duration(n)) }
+	st.CommitTime = d(m.sender.CommitTime, m0.sender.CommitTime) + d(m.receiver.CommitTime, m0.receiver.CommitTime)
+	st.SyncTime = d(m.sender.SyncTime, m0.sender.SyncTime) + d(m.receiver.SyncTime, m0.receiver.SyncTime)
 	return cpu, st
 }
 

@@ -171,6 +171,9 @@ func TestRunSmall(t *testing.T) {
 			t.Errorf("%s: per sequential request %+v: want ≥ 2 syncs at the sender, ≥ 1 at the receiver, ≥ 3 commits",
 				r.Setup.Durability, st)
 		}
+		if st.CommitTime <= 0 || st.SyncTime > st.CommitTime || (r.Setup.Durability == "journal") != (st.SyncTime > 0) {
+			t.Errorf("%s: commit time %v, sync time %v per request", r.Setup.Durability, st.CommitTime, st.SyncTime)
+		}
 		if r.Throughput.Store.Syncs <= 0 || r.Throughput.Store.Writes < r.Throughput.Store.Commits {
 			t.Errorf("%s: per request under load %+v", r.Setup.Durability, r.Throughput.Store)
 		}
@@ -224,7 +227,7 @@ func TestRunSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"FLOOR", "LATENCY", "THROUGHPUT", "GOALS", "÷ floor", "F_pre", "p999",
-		"syncs/request", "CPU under load", "BASELINE", `durability "badger"`} {
+		"syncs/request", "CPU under load", "BASELINE", "durable commits", `durability "badger"`} {
 		if !bytes.Contains(text.Bytes(), []byte(want)) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}

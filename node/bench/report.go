@@ -64,6 +64,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "  CPU (both nodes)\t%s/request\t\t\t\t\n", l.CPUPerRequest)
 	}
 	storeRow(tw, l.Store)
+	criticalPath(tw, l, f)
 	fmt.Fprintln(tw, "\t\t\t\t\t")
 
 	fmt.Fprintf(tw, "THROUGHPUT (%d requests, %d concurrent submitters)\t\t\t\t\t\n", t.Requests, t.Concurrency)
@@ -112,6 +113,23 @@ func (r *Report) WriteText(w io.Writer) error {
 func storeRow(tw io.Writer, st StorePerRequest) {
 	fmt.Fprintf(tw, "  store syncs/request (sender + receiver)\t%.2f\t(%.2f + %.2f)\t\t\t\n", st.Syncs, st.SenderSyncs, st.ReceiverSyncs)
 	fmt.Fprintf(tw, "  store commits/request, writes/request\t%.2f\t%.2f\t\t\t\n", st.Commits, st.Writes)
+	fmt.Fprintf(tw, "  durable commit time/request (of it fdatasync)\t%s\t(%s)\t\t\t\n", st.CommitTime, st.SyncTime)
+}
+
+// criticalPath splits the mean sequential request into what the
+// measurements account for: the stores' durable commits (all on the
+// path, one request at a time), the cryptography and the round trip
+// (their floor p50s), and the rest, which is software: parsing,
+// validation, records, audit, reads, and goroutine hand-offs.
+func criticalPath(tw io.Writer, l Latency, f Floor) {
+	mean := l.EndToEnd.Mean
+	if mean <= 0 {
+		return
+	}
+	rest := mean - l.Store.CommitTime - f.Crypto.P50 - f.RoundTrip.P50
+	pct := func(d Duration) float64 { return 100 * float64(d) / float64(mean) }
+	fmt.Fprintf(tw, "  mean %s = durable commits %s (%.0f%%; fdatasync %s) + crypto %s (%.0f%%) + round trip %s + rest %s (%.0f%%)\t\t\t\t\t\n",
+		mean, l.Store.CommitTime, pct(l.Store.CommitTime), l.Store.SyncTime, f.Crypto.P50, pct(f.Crypto.P50), f.RoundTrip.P50, rest, pct(rest))
 }
 
 // writeComparison prints this run beside its baseline, one line per

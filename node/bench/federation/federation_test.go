@@ -66,7 +66,7 @@ func TestReportForms(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"rss_mib":{"n":2,"min":16,"p50":16,"p90":18,"p99":18,"max":18,"mean":17,"sum":34}`,
+	for _, want := range []string{`"rss_mib":{"n":2,"min":16,"p50":16,"p90":18,"p99":18,"p999":18,"max":18,"mean":17,"sum":34}`,
 		`"latency":{"fsync":{"n":1,"min_ms":2,`, `"latency_ms":5`, `"nodes":6`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("JSON lacks %s:\n%s", want, b)
