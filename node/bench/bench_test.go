@@ -227,7 +227,7 @@ func TestRunSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"FLOOR", "LATENCY", "THROUGHPUT", "GOALS", "÷ floor", "F_pre", "p999",
-		"syncs/request", "CPU under load", "BASELINE", "durable commits", `durability "badger"`} {
+		"syncs/request", "CPU under load", "BASELINE", "durable commits (", `durability "badger"`} {
 		if !bytes.Contains(text.Bytes(), []byte(want)) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}

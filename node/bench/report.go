@@ -127,9 +127,13 @@ func criticalPath(tw io.Writer, l Latency, f Floor) {
 		return
 	}
 	rest := mean - l.Store.CommitTime - f.Crypto.P50 - f.RoundTrip.P50
-	pct := func(d Duration) float64 { return 100 * float64(d) / float64(mean) }
-	fmt.Fprintf(tw, "  mean %s = durable commits %s (%.0f%%; fdatasync %s) + crypto %s (%.0f%%) + round trip %s + rest %s (%.0f%%)\t\t\t\t\t\n",
-		mean, l.Store.CommitTime, pct(l.Store.CommitTime), l.Store.SyncTime, f.Crypto.P50, pct(f.Crypto.P50), f.RoundTrip.P50, rest, pct(rest))
+	pct := func(d Duration) string { return fmt.Sprintf("%.0f%%", 100*float64(d)/float64(mean)) }
+	fmt.Fprintf(tw, "  mean request, split\t%s\t\t\t\t\n", mean)
+	fmt.Fprintf(tw, "    durable commits (%.1f, one after another)\t%s\t%s\t\t\t\n", l.Store.Commits, l.Store.CommitTime, pct(l.Store.CommitTime))
+	fmt.Fprintf(tw, "      of it fdatasync\t%s\t%s\t\t\t\n", l.Store.SyncTime, pct(l.Store.SyncTime))
+	fmt.Fprintf(tw, "    crypto (floor p50)\t%s\t%s\t\t\t\n", f.Crypto.P50, pct(f.Crypto.P50))
+	fmt.Fprintf(tw, "    round trip (floor p50)\t%s\t%s\t\t\t\n", f.RoundTrip.P50, pct(f.RoundTrip.P50))
+	fmt.Fprintf(tw, "    the rest: parsing, records, reads, hand-offs\t%s\t%s\t\t\t\n", rest, pct(rest))
 }
 
 // writeComparison prints this run beside its baseline, one line per
