@@ -52,27 +52,7 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	var pmu sync.Mutex
-	procs := map[string]*testnet.Process{}
-	start := func(e testnet.NodeEntry, kill int) {
-		t.Helper()
-		p, err := testnet.Start(ctx, os.Args[0], e)
-		if err != nil {
-			t.Fatalf("restart %d of %s: %v\n%s", kill, e.Country, err, logTail(e, 4<<10))
-		}
-		pmu.Lock()
-		procs[e.Country] = p
-		pmu.Unlock()
-	}
-	start(fr, 0)
-	start(de, 0)
-	defer func() {
-		pmu.Lock()
-		defer pmu.Unlock()
-		for _, p := range procs {
-			p.Kill()
-		}
-	}()
+	nodes := startNodes(ctx, t, fr, de)
 
 	// The submitters. Each key's 201 answers (case IDs) are recorded;
 	// a key is done once it has one, and a submitter starts no new key
@@ -181,12 +161,8 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 		if rand.IntN(2) == 0 {
 			e = de
 		}
-		pmu.Lock()
-		victim := procs[e.Country]
-		pmu.Unlock()
-		victim.Kill()
+		nodes.kill9Restart(e, i)
 		killed[e.Country]++
-		start(e, i)
 	}
 	close(stop)
 	waited := make(chan struct{})

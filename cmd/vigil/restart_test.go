@@ -41,28 +41,7 @@ func TestKill9LoopUnderTraffic(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
-	var pmu sync.Mutex // procs is read by the deferred cleanup only after the loop
-	procs := map[string]*testnet.Process{}
-	start := func(e testnet.NodeEntry, kill int) {
-		t.Helper()
-		// testnet.Start waits at most 30 s for /healthz.
-		p, err := testnet.Start(ctx, os.Args[0], e)
-		if err != nil {
-			t.Fatalf("restart %d of %s: %v\n%s", kill, e.Country, err, logTail(e, 4<<10))
-		}
-		pmu.Lock()
-		procs[e.Country] = p
-		pmu.Unlock()
-	}
-	start(fr, 0)
-	start(de, 0)
-	defer func() {
-		pmu.Lock()
-		defer pmu.Unlock()
-		for _, p := range procs {
-			p.Kill()
-		}
-	}()
+	nodes := startNodes(ctx, t, fr, de)
 
 	// The sender: submits without pause; a 201 means the request is
 	// durable at FR and must reach DE. Failures while FR is down are
@@ -104,17 +83,9 @@ func TestKill9LoopUnderTraffic(t *testing.T) {
 		// Lives of 50–800 ms: below compactEvery (2 s), so many lives end
 		// before the lazy compactor's first tick would have run.
 		time.Sleep(time.Duration(50+rand.IntN(750)) * time.Millisecond)
-		pmu.Lock()
-		victim := procs[de.Country]
-		pmu.Unlock()
-		victim.Kill()
-		start(de, i)
+		nodes.kill9Restart(de, i)
 		if i%10 == 5 { // the sender crashes too, with a queued outbox
-			pmu.Lock()
-			sender := procs[fr.Country]
-			pmu.Unlock()
-			sender.Kill()
-			start(fr, i)
+			nodes.kill9Restart(fr, i)
 		}
 	}
 	close(stop)
