@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -141,5 +142,47 @@ func benchUpdateParallel(b *testing.B, d Durability) {
 	if commits > 0 {
 		b.ReportMetric(float64(writes)/float64(commits), "writes/commit")
 		b.ReportMetric(float64(largest), "max-writes/commit")
+	}
+}
+
+// BenchmarkManyStores: many small-profile stores on one filesystem, as a
+// testnet runs them, each committing one ~1 KiB write at the same moment
+// (a roster update reaching every node). One op is one such round.
+func BenchmarkManyStores(b *testing.B) { durabilities(b, benchManyStores) }
+
+func benchManyStores(b *testing.B, d Durability) {
+	const n = 48
+	stores := make([]*Store, n)
+	for i := range stores {
+		s, err := Open(Options{Dir: b.TempDir(), Profile: ProfileSmall, Durability: d, Logger: zap.NewNop()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = s.Close() })
+		stores[i] = s
+	}
+	env := payload("bench", 1<<10)
+	ctx := context.Background()
+	round := 0
+	for b.Loop() {
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i, s := range stores {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m := newMsg(fmt.Sprint("m", round, "-", i), "peer", 0)
+				m.Envelope = env
+				errs <- s.Update(ctx, enqueueMsg(m))
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		round++
 	}
 }
