@@ -192,7 +192,7 @@ func sendRequest(cmd *cobra.Command, f *clientFlags) error {
 	if err != nil {
 		return err
 	}
-	hdr := http.Header{client.IdempotencyKeyHeader: {key}}
+	hdr := http.Header{types.IdempotencyKeyHeader: {key}}
 	var raw json.RawMessage
 	_, rh, err := cl.doHeader(cmd.Context(), http.MethodPost, "/api/v1/requests", hdr, body, &raw)
 	if err != nil && client.StatusOf(err) == 0 && cmd.Context().Err() == nil {
@@ -214,7 +214,7 @@ func sendRequest(cmd *cobra.Command, f *clientFlags) error {
 	if err := json.Unmarshal(raw, &sub); err != nil {
 		return fmt.Errorf("POST /api/v1/requests: decode answer: %w", err)
 	}
-	if rh.Get(client.IdempotentReplayedHeader) == "true" {
+	if rh.Get(types.IdempotentReplayedHeader) == "true" {
 		fmt.Fprintf(cmd.OutOrStdout(), "accepted earlier with this Idempotency-Key; not sent again\ncase:    %s\nmessage: %s\n", sub.CaseID, sub.MessageID)
 		return nil
 	}

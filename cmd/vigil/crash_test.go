@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"net/url"
 	"os"
 	"sort"
 	"sync"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/vigil-network/vigil/node/api/client"
-	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/node/testnet"
 )
 
@@ -229,7 +226,7 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 	for {
 		frOut = map[string]int{}
 		delivered := 0
-		for _, c := range allCases(t, fr) {
+		for _, c := range listCases(t, fr) {
 			if c.Direction == "outgoing" {
 				frOut[c.ID]++
 				if c.Delivery == "delivered" {
@@ -260,12 +257,7 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 	}
 
 	// DE holds each exactly once, with its one request, and nothing else.
-	deIn := map[string]int{}
-	for _, c := range allCases(t, de) {
-		if c.Direction == "incoming" {
-			deIn[c.ID]++
-		}
-	}
+	deIn := incomingCases(t, de)
 	for id := range byCase {
 		if deIn[id] != 1 {
 			t.Errorf("case %s is at DE %d times, want exactly 1", id, deIn[id])
@@ -287,26 +279,4 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 		}
 	}
 	t.Logf("%d cases at FR, one per key, all delivered exactly once to DE; %s in all", len(frOut), time.Since(began).Round(time.Second))
-}
-
-// allCases lists every case at a node, page by page.
-func allCases(t *testing.T, e testnet.NodeEntry) []types.CaseSummary {
-	t.Helper()
-	var all []types.CaseSummary
-	cursor := ""
-	for {
-		path := "/api/v1/cases?limit=1000"
-		if cursor != "" {
-			path += "&cursor=" + url.QueryEscape(cursor)
-		}
-		var page types.CaseList
-		if code := apiCall(t, e, http.MethodGet, path, nil, &page); code != http.StatusOK {
-			t.Fatalf("GET %s at %s: HTTP %d", path, e.Country, code)
-		}
-		all = append(all, page.Cases...)
-		if page.NextCursor == "" {
-			return all
-		}
-		cursor = page.NextCursor
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,10 +44,27 @@ func apiCall(t *testing.T, e testnet.NodeEntry, method, path string, body []byte
 	return code
 }
 
+// listCases lists every case at a node, page by page (a page holds at
+// most 1,000).
 func listCases(t *testing.T, e testnet.NodeEntry) []types.CaseSummary {
-	var out types.CaseList
-	apiCall(t, e, "GET", "/api/v1/cases", nil, &out)
-	return out.Cases
+	t.Helper()
+	var all []types.CaseSummary
+	cursor := ""
+	for {
+		path := "/api/v1/cases?limit=1000"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		var page types.CaseList
+		if code := apiCall(t, e, http.MethodGet, path, nil, &page); code != http.StatusOK {
+			t.Fatalf("GET %s at %s: HTTP %d", path, e.Country, code)
+		}
+		all = append(all, page.Cases...)
+		if page.NextCursor == "" {
+			return all
+		}
+		cursor = page.NextCursor
+	}
 }
 
 // TestProcessesSurviveKill9 runs three nodes as real processes, kills the

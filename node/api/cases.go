@@ -23,14 +23,6 @@ import (
 
 // Requests, cases, actions, assignment and drafts.
 
-// IdempotencyKeyHeader makes POST /api/v1/requests idempotent for the
-// caller (issue 13); IdempotentReplayedHeader marks an answer that is an
-// earlier submission returned again.
-const (
-	IdempotencyKeyHeader     = "Idempotency-Key"
-	IdempotentReplayedHeader = "Idempotent-Replayed"
-)
-
 func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 	key, ok := idempotencyKey(w, r)
 	if !ok {
@@ -47,13 +39,13 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusUnprocessableEntity, "request is invalid", verr.Fields)
 	case errors.Is(err, ErrIdempotencyMismatch):
 		WriteError(w, http.StatusUnprocessableEntity, err.Error()+"; use a new key for a new request",
-			[]protocol.FieldError{{Field: "(header) " + IdempotencyKeyHeader, Message: "was used for a different request"}})
+			[]protocol.FieldError{{Field: "(header) " + types.IdempotencyKeyHeader, Message: "was used for a different request"}})
 	case err != nil:
 		s.log.Error("submit request", zap.Error(err))
 		WriteError(w, http.StatusServiceUnavailable, "request was NOT accepted: "+err.Error(), nil)
 	default:
 		if sub.Replayed {
-			w.Header().Set(IdempotentReplayedHeader, "true")
+			w.Header().Set(types.IdempotentReplayedHeader, "true")
 		}
 		WriteJSON(w, http.StatusCreated, sub)
 	}
@@ -62,18 +54,18 @@ func (s *Server) handleSubmit(w http.ResponseWriter, r *http.Request) {
 // idempotencyKey is the request's Idempotency-Key header ("" if none); it
 // answers 400 itself for a malformed or repeated one.
 func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
-	vals := r.Header.Values(IdempotencyKeyHeader)
+	vals := r.Header.Values(types.IdempotencyKeyHeader)
 	switch {
 	case len(vals) == 0:
 		return "", true
 	case len(vals) > 1:
-		WriteError(w, http.StatusBadRequest, IdempotencyKeyHeader+" header is given more than once",
-			[]protocol.FieldError{{Field: "(header) " + IdempotencyKeyHeader, Message: "must be given once"}})
+		WriteError(w, http.StatusBadRequest, types.IdempotencyKeyHeader+" header is given more than once",
+			[]protocol.FieldError{{Field: "(header) " + types.IdempotencyKeyHeader, Message: "must be given once"}})
 		return "", false
 	case !store.ValidIdempotencyKey(vals[0]):
 		msg := "must be 1-" + strconv.Itoa(store.MaxIdempotencyKey) + " printable ASCII characters, without spaces"
-		WriteError(w, http.StatusBadRequest, IdempotencyKeyHeader+" header is invalid: it "+msg,
-			[]protocol.FieldError{{Field: "(header) " + IdempotencyKeyHeader, Message: msg}})
+		WriteError(w, http.StatusBadRequest, types.IdempotencyKeyHeader+" header is invalid: it "+msg,
+			[]protocol.FieldError{{Field: "(header) " + types.IdempotencyKeyHeader, Message: msg}})
 		return "", false
 	}
 	return vals[0], true

@@ -235,13 +235,6 @@ func (c *Client) DoHeader(ctx context.Context, method, path string, header http.
 	return resp.StatusCode, resp.Header, nil
 }
 
-// IdempotencyKeyHeader and IdempotentReplayedHeader are the headers of an
-// idempotent submission (node/api spells them the same).
-const (
-	IdempotencyKeyHeader     = "Idempotency-Key"
-	IdempotentReplayedHeader = "Idempotent-Replayed"
-)
-
 // SubmitRequest posts a request document to POST /api/v1/requests. A
 // non-empty idempotencyKey is sent as the Idempotency-Key header: sending
 // the same document with the same key again (after a timeout, say)
@@ -251,14 +244,14 @@ const (
 func (c *Client) SubmitRequest(ctx context.Context, doc []byte, idempotencyKey string) (types.Submission, error) {
 	var hdr http.Header
 	if idempotencyKey != "" {
-		hdr = http.Header{IdempotencyKeyHeader: {idempotencyKey}}
+		hdr = http.Header{types.IdempotencyKeyHeader: {idempotencyKey}}
 	}
 	var sub types.Submission
 	_, rh, err := c.DoHeader(ctx, http.MethodPost, "/api/v1/requests", hdr, doc, &sub)
 	if err != nil {
 		return types.Submission{}, err
 	}
-	sub.Replayed = rh.Get(IdempotentReplayedHeader) == "true"
+	sub.Replayed = rh.Get(types.IdempotentReplayedHeader) == "true"
 	return sub, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-network/vigil/node/api/client"
+	"github.com/vigil-network/vigil/node/api/types"
 	"github.com/vigil-network/vigil/protocol"
 )
 
@@ -205,9 +206,9 @@ func TestSubmitRequestIdempotencyKey(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		got = r.Header.Values(client.IdempotencyKeyHeader)
+		got = r.Header.Values(types.IdempotencyKeyHeader)
 		if len(got) == 1 && got[0] == "seen" {
-			w.Header().Set(client.IdempotentReplayedHeader, "true")
+			w.Header().Set(types.IdempotentReplayedHeader, "true")
 		}
 		w.WriteHeader(http.StatusCreated)
 		io.WriteString(w, `{"case_id": "c1", "message_id": "m1"}`)

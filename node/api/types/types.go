@@ -44,6 +44,15 @@ type Health struct {
 	Status           string    `json:"status"` // ok or degraded
 }
 
+// The headers of an idempotent submission (POST /api/v1/requests, issue
+// 13): IdempotencyKeyHeader makes a retry land on the same request;
+// IdempotentReplayedHeader marks an answer that is an earlier submission
+// returned again.
+const (
+	IdempotencyKeyHeader     = "Idempotency-Key"
+	IdempotentReplayedHeader = "Idempotent-Replayed"
+)
+
 // Submission is a request accepted into the outbox.
 type Submission struct {
 	CaseID    string `json:"case_id"`
