@@ -53,10 +53,10 @@ func jsonFieldError(err error) FieldError {
 			}
 			return FieldError{Field: name, Message: "is not a field of this request kind"}
 		}
-		if field := dottedPath(se.JSONPointer); field != "" && se.JSONKind != 0 && se.GoType != nil {
-			return FieldError{Field: field, Message: fmt.Sprintf("must be a JSON %s, not a JSON %s", goKindName(se.GoType), kindName(se.JSONKind))}
-		}
 		if field := dottedPath(se.JSONPointer); field != "" {
+			if se.JSONKind != 0 && se.GoType != nil {
+				return FieldError{Field: field, Message: fmt.Sprintf("must be a JSON %s, not a JSON %s", goKindName(se.GoType), kindName(se.JSONKind))}
+			}
 			return FieldError{Field: field, Message: se.Error()}
 		}
 	}
