@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -176,14 +177,43 @@ func loadAuditTree(getJSON func(string, any) error, r *ReadTx) (*auditTree, erro
 	return r.rebuildAuditTree(head.Seq)
 }
 
+// auditCache is the audit log's head and compact range as of the writes
+// staged so far, kept by the committer (the only writer) so that an append
+// does not read and decode both from Badger again: about 20 µs of every
+// commit on the request path (BENCHMARKS.md). It is valid only while it
+// matches what the staging transaction would read; the committer drops it
+// whenever that may not hold (invalidate): a request that appended and then
+// failed, a restaged transaction, a failed commit. Writes made around the
+// committer (tests that tamper with the log) are not seen by it.
+type auditCache struct {
+	valid bool
+	head  auditHead
+	tree  auditTree
+}
+
+func (c *auditCache) invalidate() { c.valid = false }
+
+// auditState returns the head and tree an append builds on: the cache's
+// copy, or the stored one.
+func (t *Tx) auditState() (auditHead, *auditTree, error) {
+	if t.audit != nil && t.audit.valid {
+		tree := t.audit.tree
+		tree.Hashes = slices.Clone(tree.Hashes) // the range appends in place
+		return t.audit.head, &tree, nil
+	}
+	var head auditHead
+	if err := t.getJSON(auditHeadKey, &head); err != nil && !errors.Is(err, ErrNotFound) {
+		return head, nil, err
+	}
+	tree, err := loadAuditTree(t.getJSON, &t.ReadTx)
+	return head, tree, err
+}
+
 // Audit appends a record to the audit log: the hash chain, the Merkle tree
 // and the head are updated in the same transaction.
 func (t *Tx) Audit(a AuditRecord) error {
-	var head auditHead
-	if err := t.getJSON(auditHeadKey, &head); err != nil && !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	tree, err := loadAuditTree(t.getJSON, &t.ReadTx)
+	t.audited = true // from here on a failure of the request drops the cache
+	head, tree, err := t.auditState()
 	if err != nil {
 		return err
 	}
@@ -213,7 +243,15 @@ func (t *Tx) Audit(a AuditRecord) error {
 	if err := t.setJSON(auditTreeKey, tree); err != nil {
 		return err
 	}
-	return t.setJSON(auditHeadKey, auditHead{Seq: a.Seq, Hash: auditHash(b)})
+	newHead := auditHead{Seq: a.Seq, Hash: auditHash(b)}
+	if err := t.setJSON(auditHeadKey, newHead); err != nil {
+		return err
+	}
+	if t.audit != nil {
+		t.audit.valid, t.audit.head, t.audit.tree = true, newHead, *tree
+		t.audit.tree.Hashes = slices.Clone(tree.Hashes)
+	}
+	return nil
 }
 
 // Audit returns audit records with seq > after, oldest first.

@@ -705,3 +705,33 @@ func TestAuditVerifyChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestAuditCacheAfterUnstageableRequest: a request that appends to the
+// audit log and then cannot be staged at all (too big for any transaction)
+// must not leave the committer's audit cache ahead of the store, or the
+// next record would skip a sequence number.
+func TestAuditCacheAfterUnstageableRequest(t *testing.T) {
+	s, _ := openStore(t, t.TempDir())
+	ctx := context.Background()
+	if err := s.Update(ctx, enqueueWithAudit("a", "p", 100)); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.Audit(AuditRecord{Actor: "x", Action: "huge"}); err != nil {
+			return err
+		}
+		for j := range 40 {
+			if err := tx.PutMessage(newMsg(fmt.Sprint("huge", j), "p", 45<<10)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		t.Fatal("a 1.8 MiB request was staged; the test needs one over Badger's batch limit")
+	}
+	if err := s.Update(ctx, enqueueWithAudit("b", "p", 100)); err != nil {
+		t.Fatal(err)
+	}
+	mustVerifyAudit(t, s, 2)
+}

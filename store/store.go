@@ -78,6 +78,7 @@ type Store struct {
 	ckpt    chan struct{} // wakes the checkpointer
 	gate    readGate      // keeps readers out of the sync window
 	jbuf    []byte        // the record being built; committer only
+	audit   auditCache    // the audit head and tree; committer only
 	// broken is set when a journaled commit could not be applied to
 	// Badger: the journal holds writes Badger lacks, so the store refuses
 	// writes until a restart replays them. Committer only.
@@ -284,6 +285,7 @@ func (s *Store) commit(batch []*writeReq) {
 			}
 		}
 		if err != nil {
+			s.audit.invalidate()
 			s.log.Error("store commit failed", zap.Error(err), zap.Int("writes", writes))
 		} else {
 			s.stats.commits.Add(1)
@@ -314,8 +316,11 @@ func (s *Store) commit(batch []*writeReq) {
 				continue
 			}
 		}
-		tx := &Tx{ReadTx: ReadTx{txn: txn}, pending: map[string][]byte{}, openCase: s.openCase}
+		tx := &Tx{ReadTx: ReadTx{txn: txn}, pending: map[string][]byte{}, openCase: s.openCase, audit: &s.audit}
 		if err := r.fn(tx); err != nil {
+			if tx.audited {
+				s.audit.invalidate() // it may have advanced the cache
+			}
 			r.done <- err
 			continue
 		}
@@ -340,6 +345,7 @@ func (s *Store) commit(batch []*writeReq) {
 		}
 		if err != nil {
 			restage()
+			s.audit.invalidate()
 			r.done <- fmt.Errorf("stage write: %w", err)
 			continue
 		}

@@ -68,6 +68,10 @@ type Tx struct {
 	order   []string
 	// openCase is Options.OpenCase: PutCase keeps the open-case index.
 	openCase func(*Case) bool
+	// audit is the committer's audit cache; audited says this request
+	// appended to the log (audit.go).
+	audit   *auditCache
+	audited bool
 }
 
 func (t *Tx) get(key string) ([]byte, error) {

@@ -157,22 +157,26 @@ func (in *Inbox) Handle(s network.Stream) {
 		wg.Add(1)
 		go func() {
 			defer func() { release(); <-sem; wg.Done() }()
-			ft, reply := in.receive(in.ctx, remote, body, log)
+			ft, reply, stored := in.receive(in.ctx, remote, body, log)
 			wmu.Lock()
-			defer wmu.Unlock()
 			if err := transport.WriteFrame(s, ft, reply); err != nil {
 				log.Warn("delivery stream write failed", zap.Error(err))
 				broken()
+			}
+			wmu.Unlock()
+			if stored != nil {
+				in.logReceived(log, stored) // after the receipt is on its way
 			}
 		}()
 	}
 }
 
 // receive opens, stores and receipts one envelope. It returns the frame to
-// answer with. The receipt is sent only after the envelope is durable.
-func (in *Inbox) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap.Logger) (protocol.FrameType, []byte) {
+// answer with, and the envelope if it was newly stored. The receipt is
+// sent only after the envelope is durable.
+func (in *Inbox) receive(ctx context.Context, remote peer.ID, raw []byte, log *zap.Logger) (protocol.FrameType, []byte, *protocol.Envelope) {
 	if ft, body, refused := in.admitEnvelope(remote, raw, log); refused { // before the costly Open (issue 9)
-		return ft, body
+		return ft, body, nil
 	}
 	now := in.o.Now()
 	opened, err := in.o.Opener.Open(raw, in.o.Directory, now, in.o.Clock)
@@ -198,7 +202,7 @@ func (in *Inbox) receive(ctx context.Context, remote peer.ID, raw []byte, log *z
 	}
 	existing, err := in.o.Acceptor.Accept(ctx, opened, receipt, now)
 	if ft, body, refused := in.admissionReply(err, string(opened.Member.Country), env.MessageID, log); refused {
-		return ft, body
+		return ft, body, nil
 	}
 	switch {
 	case errors.Is(err, cases.ErrIDConflict):
@@ -209,7 +213,7 @@ func (in *Inbox) receive(ctx context.Context, remote peer.ID, raw []byte, log *z
 		return reject(env.MessageID, CodeStoreFailure, false, "receiver could not store the message; retry later")
 	case existing != nil:
 		log.Info("duplicate envelope answered with its original receipt", zap.String("message_id", env.MessageID))
-		return protocol.FrameReceipt, existing
+		return protocol.FrameReceipt, existing, nil
 	}
 	if in.o.OnReceived != nil {
 		in.o.OnReceived(env.MessageID)
@@ -217,6 +221,13 @@ func (in *Inbox) receive(ctx context.Context, remote peer.ID, raw []byte, log *z
 	if in.o.CountReceived != nil {
 		in.o.CountReceived()
 	}
+	return protocol.FrameReceipt, receipt.Raw, env
+}
+
+// logReceived logs a newly stored envelope with its case's kind and
+// urgency. It runs after the receipt is written: reading the case is not
+// on the sender's path.
+func (in *Inbox) logReceived(log *zap.Logger, env *protocol.Envelope) {
 	fields := []zap.Field{zap.String("message_id", env.MessageID), zap.String("case_id", env.CaseID), zap.String("type", string(env.Type))}
 	if in.o.CaseMeta != nil {
 		if c := in.o.CaseMeta(env.CaseID); c != nil {
@@ -224,11 +235,11 @@ func (in *Inbox) receive(ctx context.Context, remote peer.ID, raw []byte, log *z
 		}
 	}
 	log.Info("envelope received", fields...)
-	return protocol.FrameReceipt, receipt.Raw
 }
 
-func reject(messageID string, code RejectCode, permanent bool, reason string) (protocol.FrameType, []byte) {
-	return protocol.FrameReject, protocol.Reject{MessageID: messageID, Code: string(code), Permanent: permanent, Reason: reason}.Marshal()
+// reject is receive's answer refusing an envelope (nothing was stored).
+func reject(messageID string, code RejectCode, permanent bool, reason string) (protocol.FrameType, []byte, *protocol.Envelope) {
+	return protocol.FrameReject, protocol.Reject{MessageID: messageID, Code: string(code), Permanent: permanent, Reason: reason}.Marshal(), nil
 }
 
 func (in *Inbox) countRejected(code string) {

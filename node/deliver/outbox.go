@@ -463,12 +463,16 @@ func (w *peerWorker) readReceipts(s network.Stream, out chan<- deliveryResult) e
 }
 
 // recordOutcome stores a verified receipt (delivered) or a permanent
-// refusal, and takes the message out of the outbox.
+// refusal, and takes the message out of the outbox. The transaction reads
+// only the message's record, not its envelope or case: it runs in the
+// store's committer, on every request's path. The case's kind and
+// urgency for the log line are read after "delivered" is reported.
 func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r deliveryResult) {
 	now := w.e.o.Now()
-	var meta []zap.Field // the case's kind and urgency, for the log line
+	recorded := false
 	err := w.e.o.Store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
-		m, err := tx.Message(f.m.ID)
+		recorded = false
+		m, err := tx.MessageMeta(f.m.ID)
 		if err != nil {
 			return err
 		}
@@ -477,9 +481,6 @@ func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r delive
 		}
 		m.Attempts++
 		m.UpdatedAt = now
-		if c, err := tx.Case(m.CaseID); err == nil && c != nil {
-			meta = caseFields(c)
-		}
 		audit := store.AuditRecord{At: now, Actor: "node", CaseID: m.CaseID, MessageID: m.ID}
 		if r.receipt != nil {
 			m.State, m.Receipt, m.DeliveredAt, m.LastError = store.StateDelivered, r.receipt.Raw, r.receipt.ReceivedAt, ""
@@ -494,6 +495,7 @@ func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r delive
 		if err := tx.PutMessage(m); err != nil {
 			return err
 		}
+		recorded = true
 		return tx.Audit(audit)
 	})
 	if err != nil {
@@ -501,6 +503,9 @@ func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r delive
 		// with the same receipt.
 		w.log.Error("record delivery outcome", zap.String("message_id", f.m.ID), zap.Error(err))
 		return
+	}
+	if !recorded {
+		return // an earlier session recorded it
 	}
 	w.e.o.Publisher.Case(f.m.CaseID)
 	if r.receipt != nil {
@@ -510,12 +515,25 @@ func (w *peerWorker) recordOutcome(ctx context.Context, f *inflightMsg, r delive
 		if w.e.o.OnDelivered != nil {
 			w.e.o.OnDelivered(f.m.ID)
 		}
-		w.log.Info("delivered", append(meta, zap.String("message_id", f.m.ID), zap.String("case_id", f.m.CaseID),
+		w.log.Info("delivered", append(w.caseMeta(f.m.CaseID), zap.String("message_id", f.m.ID), zap.String("case_id", f.m.CaseID),
 			zap.String("type", f.m.Type))...)
 	} else {
-		w.log.Warn("peer refused message permanently", append(meta, zap.String("message_id", f.m.ID),
+		w.log.Warn("peer refused message permanently", append(w.caseMeta(f.m.CaseID), zap.String("message_id", f.m.ID),
 			zap.String("case_id", f.m.CaseID), zap.String("type", f.m.Type), zap.String("code", r.reject.Code))...)
 	}
+}
+
+// caseMeta reads the case's kind and urgency for a log line (none if it
+// cannot be read).
+func (w *peerWorker) caseMeta(caseID string) []zap.Field {
+	var meta []zap.Field
+	_ = w.e.o.Store.View(func(tx *store.ReadTx) error {
+		if c, err := tx.Case(caseID); err == nil && c != nil {
+			meta = caseFields(c)
+		}
+		return nil
+	})
+	return meta
 }
 
 // recordFailure counts a failed attempt on messages that stay queued.
@@ -523,7 +541,7 @@ func (w *peerWorker) recordFailure(ctx context.Context, msgs []*store.Message, c
 	now := w.e.o.Now()
 	err := w.e.o.Store.Update(context.WithoutCancel(ctx), func(tx *store.Tx) error {
 		for _, fm := range msgs {
-			m, err := tx.Message(fm.ID)
+			m, err := tx.MessageMeta(fm.ID)
 			if err != nil {
 				return err
 			}
