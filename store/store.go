@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"go.uber.org/zap"
@@ -316,8 +317,11 @@ func (s *Store) commit(batch []*writeReq) {
 				continue
 			}
 		}
+		stageStart := time.Now()
+		stageDone := func() { s.stats.stageNanos.Add(int64(time.Since(stageStart))) }
 		tx := &Tx{ReadTx: ReadTx{txn: txn}, pending: map[string][]byte{}, openCase: s.openCase, audit: &s.audit}
 		if err := r.fn(tx); err != nil {
+			stageDone()
 			if tx.audited {
 				s.audit.invalidate() // it may have advanced the cache
 			}
@@ -325,10 +329,12 @@ func (s *Store) commit(batch []*writeReq) {
 			continue
 		}
 		if len(tx.pending) == 0 && len(waiting) == 0 {
+			stageDone()
 			r.done <- nil // it saw only committed state
 			continue
 		}
 		err := tx.apply(txn)
+		stageDone()
 		if errors.Is(err, badger.ErrTxnTooBig) && len(waiting) > 0 {
 			// txn now holds part of tx: throw it away, commit the earlier
 			// requests alone, then stage tx in a fresh transaction. Their

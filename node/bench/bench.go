@@ -291,6 +291,10 @@ type StorePerRequest struct {
 	// Sequentially, where nothing overlaps, both are on the critical path.
 	CommitTime Duration `json:"commit_time_ms"`
 	SyncTime   Duration `json:"sync_time_ms"`
+	// StageTime is the time both committers spent running the requests'
+	// store functions (reads, record encoding, audit appends) before
+	// their commits; also on the critical path when sequential.
+	StageTime Duration `json:"stage_time_ms"`
 }
 
 // Throughput is the concurrent phase.
@@ -478,6 +482,7 @@ func (m meter) since(m0 meter, n int) (time.Duration, StorePerRequest) {
 	d := func(a, b time.Duration) Duration { return Duration((a - b) / time.Duration(n)) }
 	st.CommitTime = d(m.sender.CommitTime, m0.sender.CommitTime) + d(m.receiver.CommitTime, m0.receiver.CommitTime)
 	st.SyncTime = d(m.sender.SyncTime, m0.sender.SyncTime) + d(m.receiver.SyncTime, m0.receiver.SyncTime)
+	st.StageTime = d(m.sender.StageTime, m0.sender.StageTime) + d(m.receiver.StageTime, m0.receiver.StageTime)
 	return cpu, st
 }
 

@@ -171,8 +171,8 @@ func TestRunSmall(t *testing.T) {
 			t.Errorf("%s: per sequential request %+v: want ≥ 2 syncs at the sender, ≥ 1 at the receiver, ≥ 3 commits",
 				r.Setup.Durability, st)
 		}
-		if st.CommitTime <= 0 || st.SyncTime > st.CommitTime || (r.Setup.Durability == "journal") != (st.SyncTime > 0) {
-			t.Errorf("%s: commit time %v, sync time %v per request", r.Setup.Durability, st.CommitTime, st.SyncTime)
+		if st.CommitTime <= 0 || st.SyncTime > st.CommitTime || (r.Setup.Durability == "journal") != (st.SyncTime > 0) || st.StageTime <= 0 {
+			t.Errorf("%s: commit time %v, sync time %v, staging time %v per request", r.Setup.Durability, st.CommitTime, st.SyncTime, st.StageTime)
 		}
 		if r.Throughput.Store.Syncs <= 0 || r.Throughput.Store.Writes < r.Throughput.Store.Commits {
 			t.Errorf("%s: per request under load %+v", r.Setup.Durability, r.Throughput.Store)

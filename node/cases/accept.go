@@ -21,6 +21,7 @@ import (
 func (s *Service) Accept(ctx context.Context, o *protocol.Opened, r *protocol.Receipt, now time.Time) (existing []byte, err error) {
 	env := o.Envelope
 	info := describePayload(env.Type, o.Payload)
+	info.tags = s.identifierTags(info.req) // outside the committer
 	hash := envelopeHash(env.Raw) // outside the committer (issue 10)
 	for attempt := 0; ; attempt++ {
 		// Nothing is decrypted inside the store committer: a case stored
@@ -113,7 +114,7 @@ func (s *Service) storeIncoming(tx *store.Tx, o *protocol.Opened, info payloadIn
 	if env.Type == protocol.TypeRequest {
 		// Only a case without a request takes one: a new case, or one that
 		// an action arriving before its request opened as a placeholder.
-		s.setRequestMeta(c, info.req, now)
+		s.setRequestMeta(c, info.req, info.tags, now)
 		if info.req == nil {
 			c.Kind = info.kind
 		}
@@ -198,6 +199,7 @@ type payloadInfo struct {
 	kind  string
 	flags []string
 	req   protocol.Request
+	tags  []string            // of a request: its identifier tags
 	meta  protocol.ActionMeta // of an action: what replaying it needs
 }
 

@@ -228,21 +228,33 @@ func removeFlag(flags []string, f string) []string {
 	return slices.DeleteFunc(slices.Clone(flags), func(x string) bool { return x == f })
 }
 
+// identifierTags are the keyed tags of a request's identifiers, for the
+// identifier search. They cost an HMAC each, so they are computed once,
+// outside the store committer, and handed to setRequestMeta.
+func (s *Service) identifierTags(req protocol.Request) []string {
+	if req == nil || len(s.o.IdentifierKey) == 0 {
+		return nil
+	}
+	var tags []string
+	for i, v := range protocol.IdentifierValues(req) {
+		if i == maxIdentifierTags {
+			break
+		}
+		tags = append(tags, protocol.IdentifierTag(s.o.IdentifierKey, v))
+	}
+	return tags
+}
+
 // setRequestMeta fills what a case needs from its request: kind, urgency,
-// acknowledgement deadline and the requester's zone and office hours.
-func (s *Service) setRequestMeta(c *store.Case, req protocol.Request, received time.Time) {
+// acknowledgement deadline, the identifier tags (identifierTags) and the
+// requester's zone and office hours.
+func (s *Service) setRequestMeta(c *store.Case, req protocol.Request, tags []string, received time.Time) {
 	if req == nil {
 		return
 	}
 	c.Kind = string(req.RequestKind())
 	if len(s.o.IdentifierKey) > 0 {
-		c.IdentifierTags = nil
-		for i, v := range protocol.IdentifierValues(req) {
-			if i == maxIdentifierTags {
-				break
-			}
-			c.IdentifierTags = append(c.IdentifierTags, protocol.IdentifierTag(s.o.IdentifierKey, v))
-		}
+		c.IdentifierTags = slices.Clone(tags)
 	}
 	var sla time.Duration
 	switch req.RequestKind() {

@@ -124,6 +124,7 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte, opts ...
 		return nil, fmt.Errorf("seal request: %w", err)
 	}
 	hash := envelopeHash(env.Raw) // outside the committer (issue 10)
+	tags := s.identifierTags(req)
 	var (
 		queued *store.Message
 		prev   *store.Idempotency // the key's live record, if another submission stored it first
@@ -148,7 +149,7 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte, opts ...
 		c := &store.Case{ID: h.CaseID, Direction: store.Outgoing, Kind: string(req.RequestKind()), Country: to,
 			Peer: pid.String(), State: string(protocol.StateOpen), CreatedAt: now, UpdatedAt: now, MessageIDs: []string{h.MessageID},
 			RequestID: h.MessageID, ActionsIndexed: true, Terms: terms}
-		s.setRequestMeta(c, req, now)
+		s.setRequestMeta(c, req, tags, now)
 		m := &store.Message{ID: h.MessageID, CaseID: h.CaseID, Direction: store.Outgoing, Type: string(h.Type),
 			Peer: pid.String(), Country: to, Envelope: env.Raw, State: store.StateQueued, CreatedAt: now, UpdatedAt: now}
 		if err := tx.PutCase(c); err != nil {
