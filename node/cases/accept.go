@@ -21,8 +21,9 @@ import (
 func (s *Service) Accept(ctx context.Context, o *protocol.Opened, r *protocol.Receipt, now time.Time) (existing []byte, err error) {
 	env := o.Envelope
 	info := describePayload(env.Type, o.Payload)
-	info.tags = s.identifierTags(info.req) // outside the committer
-	hash := envelopeHash(env.Raw) // outside the committer (issue 10)
+	// Both outside the committer (issue 10).
+	info.tags = s.identifierTags(info.req)
+	hash := envelopeHash(env.Raw)
 	for attempt := 0; ; attempt++ {
 		// Nothing is decrypted inside the store committer: a case stored
 		// before action metadata existed is decoded here first (issue 9,
