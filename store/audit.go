@@ -248,8 +248,9 @@ func (t *Tx) Audit(a AuditRecord) error {
 		return err
 	}
 	if t.audit != nil {
+		// tree is this append's own copy (auditState), so the cache may
+		// take it as it is.
 		t.audit.valid, t.audit.head, t.audit.tree = true, newHead, *tree
-		t.audit.tree.Hashes = slices.Clone(tree.Hashes)
 	}
 	return nil
 }

@@ -254,7 +254,7 @@ func (s *Service) setRequestMeta(c *store.Case, req protocol.Request, tags []str
 	}
 	c.Kind = string(req.RequestKind())
 	if len(s.o.IdentifierKey) > 0 {
-		c.IdentifierTags = slices.Clone(tags)
+		c.IdentifierTags = tags
 	}
 	var sla time.Duration
 	switch req.RequestKind() {
