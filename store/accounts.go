@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -85,7 +84,7 @@ func (r *ReadTx) User(name string) (*User, error) {
 		return nil, ErrNotFound
 	}
 	var u User
-	if err := r.getJSON(userKey(name), &u); err != nil {
+	if err := r.getRecord(userKey(name), &u); err != nil {
 		return nil, err
 	}
 	return &u, nil
@@ -97,7 +96,7 @@ func (t *Tx) User(name string) (*User, error) {
 		return nil, ErrNotFound
 	}
 	var u User
-	if err := t.getJSON(userKey(name), &u); err != nil {
+	if err := t.getRecord(userKey(name), &u); err != nil {
 		return nil, err
 	}
 	return &u, nil
@@ -109,7 +108,7 @@ func (r *ReadTx) Users() ([]*User, error) {
 	var out []*User
 	err := r.scan(userPrefix, false, func(_ string, v []byte) (bool, error) {
 		var u User
-		if err := json.Unmarshal(v, &u); err != nil {
+		if err := decodeRecord(v, &u); err != nil {
 			return false, decodeErr("user", err)
 		}
 		out = append(out, &u)
@@ -123,7 +122,7 @@ func (t *Tx) PutUser(u *User) error {
 	if err := checkKeyPart("user name", u.Name); err != nil {
 		return err
 	}
-	return t.setJSON(userKey(u.Name), u)
+	return t.setRecord(userKey(u.Name), u)
 }
 
 // DeleteUser removes a user together with all their tokens and sessions,
@@ -157,7 +156,7 @@ func (r *ReadTx) Token(id string) (*Token, error) {
 		return nil, ErrNotFound
 	}
 	var tok Token
-	if err := r.getJSON(tokenKey(id), &tok); err != nil {
+	if err := r.getRecord(tokenKey(id), &tok); err != nil {
 		return nil, err
 	}
 	return &tok, nil
@@ -169,7 +168,7 @@ func (t *Tx) Token(id string) (*Token, error) {
 		return nil, ErrNotFound
 	}
 	var tok Token
-	if err := t.getJSON(tokenKey(id), &tok); err != nil {
+	if err := t.getRecord(tokenKey(id), &tok); err != nil {
 		return nil, err
 	}
 	return &tok, nil
@@ -193,7 +192,7 @@ func (r *ReadTx) Tokens(user string) ([]*Token, error) {
 	var out []*Token
 	err := r.scan(tokenPrefix, false, func(_ string, v []byte) (bool, error) {
 		var tok Token
-		if err := json.Unmarshal(v, &tok); err != nil {
+		if err := decodeRecord(v, &tok); err != nil {
 			return false, decodeErr("token", err)
 		}
 		if user == "" || tok.User == user {
@@ -224,7 +223,7 @@ func (t *Tx) PutToken(tok *Token) error {
 	case string(old) != tok.ID:
 		return fmt.Errorf("token hash already belongs to token %s", old)
 	}
-	if err := t.setJSON(tokenKey(tok.ID), tok); err != nil {
+	if err := t.setRecord(tokenKey(tok.ID), tok); err != nil {
 		return err
 	}
 	t.set(tokenHashKey(tok.Hash), []byte(tok.ID))
@@ -255,7 +254,7 @@ func (r *ReadTx) Session(hash string) (*Session, error) {
 		return nil, ErrNotFound
 	}
 	var s Session
-	if err := r.getJSON(sessionKey(hash), &s); err != nil {
+	if err := r.getRecord(sessionKey(hash), &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -267,7 +266,7 @@ func (t *Tx) Session(hash string) (*Session, error) {
 		return nil, ErrNotFound
 	}
 	var s Session
-	if err := t.getJSON(sessionKey(hash), &s); err != nil {
+	if err := t.getRecord(sessionKey(hash), &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -278,7 +277,7 @@ func (r *ReadTx) Sessions(user string) ([]*Session, error) {
 	var out []*Session
 	err := r.scan(sessionPrefix, false, func(_ string, v []byte) (bool, error) {
 		var s Session
-		if err := json.Unmarshal(v, &s); err != nil {
+		if err := decodeRecord(v, &s); err != nil {
 			return false, decodeErr("session", err)
 		}
 		if user == "" || s.User == user {
@@ -297,7 +296,7 @@ func (t *Tx) PutSession(s *Session) error {
 	if err := checkKeyPart("session user", s.User); err != nil {
 		return err
 	}
-	return t.setJSON(sessionKey(s.Hash), s)
+	return t.setRecord(sessionKey(s.Hash), s)
 }
 
 // DeleteSession removes a session. Deleting a missing session is not an

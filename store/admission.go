@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -187,7 +186,7 @@ func (s *Store) buildOpenIndex() error {
 	if err := s.View(func(r *ReadTx) error {
 		return r.scan("case/", false, func(_ string, v []byte) (bool, error) {
 			var c Case
-			if err := json.Unmarshal(v, &c); err != nil {
+			if err := decodeRecord(v, &c); err != nil {
 				return false, fmt.Errorf("decode case: %w", err)
 			}
 			if s.openCase(&c) {
@@ -232,7 +231,7 @@ type Quarantine struct {
 func quarantineKey(cc string) string { return "quarantine/" + cc }
 
 // PutQuarantine stores (or replaces) a member's quarantine.
-func (t *Tx) PutQuarantine(q *Quarantine) error { return t.setJSON(quarantineKey(q.Country), q) }
+func (t *Tx) PutQuarantine(q *Quarantine) error { return t.setRecord(quarantineKey(q.Country), q) }
 
 // DeleteQuarantine lifts a member's quarantine; it reports whether there
 // was one.
@@ -253,7 +252,7 @@ func (r *ReadTx) Quarantines() ([]*Quarantine, error) {
 	var out []*Quarantine
 	err := r.scan("quarantine/", false, func(_ string, v []byte) (bool, error) {
 		var q Quarantine
-		if err := json.Unmarshal(v, &q); err != nil {
+		if err := decodeRecord(v, &q); err != nil {
 			return false, fmt.Errorf("decode quarantine: %w", err)
 		}
 		out = append(out, &q)
@@ -267,10 +266,10 @@ func (r *ReadTx) Quarantines() ([]*Quarantine, error) {
 // cleared). It reports whether the alert is new or was cleared before.
 func (t *Tx) UpsertAlert(a *Alert) (bool, error) {
 	var old Alert
-	err := t.getJSON(alertKey(a.ID), &old)
+	err := t.getRecord(alertKey(a.ID), &old)
 	fresh := errors.Is(err, ErrNotFound) || (err == nil && old.Cleared)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return false, err
 	}
-	return fresh, t.setJSON(alertKey(a.ID), a)
+	return fresh, t.setRecord(alertKey(a.ID), a)
 }

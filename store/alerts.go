@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -48,34 +47,34 @@ func alertKey(id string) string { return "alert/" + id }
 // whether the alert is new.
 func (t *Tx) RaiseAlert(a *Alert) (bool, error) {
 	var old Alert
-	err := t.getJSON(alertKey(a.ID), &old)
+	err := t.getRecord(alertKey(a.ID), &old)
 	if err == nil {
 		return false, nil
 	}
 	if !errors.Is(err, ErrNotFound) {
 		return false, err
 	}
-	return true, t.setJSON(alertKey(a.ID), a)
+	return true, t.setRecord(alertKey(a.ID), a)
 }
 
 // PutAlert stores an alert, replacing one with the same ID (a summary
 // whose count changed). It returns the alert it replaced, nil if none.
 func (t *Tx) PutAlert(a *Alert) (*Alert, error) {
 	var old Alert
-	err := t.getJSON(alertKey(a.ID), &old)
+	err := t.getRecord(alertKey(a.ID), &old)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil, t.setJSON(alertKey(a.ID), a)
+		return nil, t.setRecord(alertKey(a.ID), a)
 	case err != nil:
 		return nil, err
 	}
-	return &old, t.setJSON(alertKey(a.ID), a)
+	return &old, t.setRecord(alertKey(a.ID), a)
 }
 
 // ClearAlert marks an alert resolved (the case was acknowledged, say).
 func (t *Tx) ClearAlert(id string, at time.Time) error {
 	var a Alert
-	if err := t.getJSON(alertKey(id), &a); err != nil {
+	if err := t.getRecord(alertKey(id), &a); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -85,7 +84,7 @@ func (t *Tx) ClearAlert(id string, at time.Time) error {
 		return nil
 	}
 	a.Cleared, a.ClearedAt = true, at
-	return t.setJSON(alertKey(id), &a)
+	return t.setRecord(alertKey(id), &a)
 }
 
 // OpenAlertsWithPrefix lists the uncleared alerts whose ID starts with
@@ -94,7 +93,7 @@ func (t *Tx) OpenAlertsWithPrefix(prefix string) ([]*Alert, error) {
 	var out []*Alert
 	err := t.scan(alertKey(prefix), false, func(_ string, v []byte) (bool, error) {
 		var a Alert
-		if err := json.Unmarshal(v, &a); err != nil {
+		if err := decodeRecord(v, &a); err != nil {
 			return false, fmt.Errorf("decode alert: %w", err)
 		}
 		if !a.Cleared {
@@ -110,7 +109,7 @@ func (r *ReadTx) Alerts(all bool) ([]*Alert, error) {
 	var out []*Alert
 	err := r.scan("alert/", false, func(_ string, v []byte) (bool, error) {
 		var a Alert
-		if err := json.Unmarshal(v, &a); err != nil {
+		if err := decodeRecord(v, &a); err != nil {
 			return false, fmt.Errorf("decode alert: %w", err)
 		}
 		if all || !a.Cleared {
@@ -127,7 +126,7 @@ func (r *ReadTx) Alerts(all bool) ([]*Alert, error) {
 // Alert returns one alert by ID.
 func (r *ReadTx) Alert(id string) (*Alert, error) {
 	var a Alert
-	if err := r.getJSON(alertKey(id), &a); err != nil {
+	if err := r.getRecord(alertKey(id), &a); err != nil {
 		return nil, err
 	}
 	return &a, nil

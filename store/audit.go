@@ -158,9 +158,9 @@ func (r *ReadTx) rebuildAuditTree(headSeq uint64) (*auditTree, error) {
 
 // loadAuditTree returns the stored compact range, or rebuilds it for a
 // log that predates it.
-func loadAuditTree(getJSON func(string, any) error, r *ReadTx) (*auditTree, error) {
+func loadAuditTree(getRecord func(string, any) error, r *ReadTx) (*auditTree, error) {
 	var tr auditTree
-	err := getJSON(auditTreeKey, &tr)
+	err := getRecord(auditTreeKey, &tr)
 	if err == nil {
 		return &tr, nil
 	}
@@ -168,7 +168,7 @@ func loadAuditTree(getJSON func(string, any) error, r *ReadTx) (*auditTree, erro
 		return nil, err
 	}
 	var head auditHead
-	if err := getJSON(auditHeadKey, &head); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := getRecord(auditHeadKey, &head); err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
 	if head.Seq == 0 {
@@ -202,10 +202,10 @@ func (t *Tx) auditState() (auditHead, *auditTree, error) {
 		return t.audit.head, &tree, nil
 	}
 	var head auditHead
-	if err := t.getJSON(auditHeadKey, &head); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := t.getRecord(auditHeadKey, &head); err != nil && !errors.Is(err, ErrNotFound) {
 		return head, nil, err
 	}
-	tree, err := loadAuditTree(t.getJSON, &t.ReadTx)
+	tree, err := loadAuditTree(t.getRecord, &t.ReadTx)
 	return head, tree, err
 }
 
@@ -240,11 +240,11 @@ func (t *Tx) Audit(a AuditRecord) error {
 	}
 	t.set(auditKey(a.Seq), b)
 	tree.End, tree.Hashes = rng.End(), rng.Hashes()
-	if err := t.setJSON(auditTreeKey, tree); err != nil {
+	if err := t.setRecord(auditTreeKey, tree); err != nil {
 		return err
 	}
 	newHead := auditHead{Seq: a.Seq, Hash: auditHash(b)}
-	if err := t.setJSON(auditHeadKey, newHead); err != nil {
+	if err := t.setRecord(auditHeadKey, newHead); err != nil {
 		return err
 	}
 	if t.audit != nil {
@@ -260,7 +260,7 @@ func (r *ReadTx) Audit(after uint64, limit int) ([]*AuditRecord, error) {
 	var out []*AuditRecord
 	err := r.scan(auditPrefix, false, func(_ string, v []byte) (bool, error) {
 		var a AuditRecord
-		if err := json.Unmarshal(v, &a); err != nil {
+		if err := decodeRecord(v, &a); err != nil {
 			return false, fmt.Errorf("decode audit: %w", err)
 		}
 		if a.Seq > after {
@@ -280,7 +280,7 @@ func (r *ReadTx) VerifyAudit() (n uint64, err error) {
 	prev := ""
 	err = r.scan(auditPrefix, false, func(_ string, v []byte) (bool, error) {
 		var a AuditRecord
-		if err := json.Unmarshal(v, &a); err != nil {
+		if err := decodeRecord(v, &a); err != nil {
 			return false, fmt.Errorf("audit record %d: %w", n+1, err)
 		}
 		if a.Seq != n+1 {
@@ -296,7 +296,7 @@ func (r *ReadTx) VerifyAudit() (n uint64, err error) {
 		return n, err
 	}
 	var head auditHead
-	if herr := r.getJSON(auditHeadKey, &head); herr != nil && !errors.Is(herr, ErrNotFound) {
+	if herr := r.getRecord(auditHeadKey, &head); herr != nil && !errors.Is(herr, ErrNotFound) {
 		return n, herr
 	}
 	if head.Seq != n || head.Hash != prev {
@@ -309,7 +309,7 @@ func (r *ReadTx) VerifyAudit() (n uint64, err error) {
 // root hash (SHA-256 of the empty string for an empty log), as maintained
 // by Tx.Audit.
 func (r *ReadTx) AuditRoot() (size uint64, root []byte, err error) {
-	tree, err := loadAuditTree(r.getJSON, r)
+	tree, err := loadAuditTree(r.getRecord, r)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -383,7 +383,7 @@ func (s *Store) SignAuditCheckpoint(ctx context.Context, signer string, sign fun
 			return nil
 		}
 		out = cp
-		return tx.setJSON(auditCheckpointKey(cp.Size), cp)
+		return tx.setRecord(auditCheckpointKey(cp.Size), cp)
 	})
 	if err != nil {
 		return nil, err
@@ -395,7 +395,7 @@ func (r *ReadTx) latestAuditCheckpoint() (*Checkpoint, error) {
 	var cp *Checkpoint
 	err := r.scan(auditCPPrefix, true, func(_ string, v []byte) (bool, error) {
 		cp = new(Checkpoint)
-		if err := json.Unmarshal(v, cp); err != nil {
+		if err := decodeRecord(v, cp); err != nil {
 			return false, fmt.Errorf("decode audit checkpoint: %w", err)
 		}
 		return false, nil
@@ -408,7 +408,7 @@ func (r *ReadTx) AuditCheckpoints() ([]*Checkpoint, error) {
 	var out []*Checkpoint
 	err := r.scan(auditCPPrefix, false, func(_ string, v []byte) (bool, error) {
 		var cp Checkpoint
-		if err := json.Unmarshal(v, &cp); err != nil {
+		if err := decodeRecord(v, &cp); err != nil {
 			return false, fmt.Errorf("decode audit checkpoint: %w", err)
 		}
 		out = append(out, &cp)
@@ -528,7 +528,7 @@ func (v *auditVerifier) loadCheckpoints() error {
 			return false, nil
 		}
 		sc := storedCheckpoint{cp: new(Checkpoint)}
-		if err := json.Unmarshal(b, sc.cp); err != nil {
+		if err := decodeRecord(b, sc.cp); err != nil {
 			sc.bad = err.Error()
 		} else if sc.cp.Size != size {
 			sc.bad = fmt.Sprintf("stored at size %d but says size %d", size, sc.cp.Size)
@@ -546,7 +546,7 @@ func (v *auditVerifier) loadCheckpoints() error {
 // loadTree reads the stored Merkle tree state, if any.
 func (v *auditVerifier) loadTree() error {
 	var tr auditTree
-	switch err := v.r.getJSON(auditTreeKey, &tr); {
+	switch err := v.r.getRecord(auditTreeKey, &tr); {
 	case err == nil:
 		v.tree = &tr
 	case errors.Is(err, ErrNotFound):
@@ -638,7 +638,7 @@ func (v *auditVerifier) checkPosition(k string) (uint64, bool) {
 // decodeRecord decodes the record at pos and checks it says it is there.
 func (v *auditVerifier) decodeRecord(pos uint64, b []byte) (AuditRecord, bool) {
 	var a AuditRecord
-	if err := json.Unmarshal(b, &a); err != nil {
+	if err := decodeRecord(b, &a); err != nil {
 		v.fail(pos, "record %d was modified: it is not valid JSON", pos)
 		return a, false
 	}
@@ -711,7 +711,7 @@ func (v *auditVerifier) checkTreeNodes(pos uint64, leaf []byte) (bool, error) {
 // readHead reads the audit head; nil if there is none.
 func (v *auditVerifier) readHead() (*auditHead, error) {
 	var head auditHead
-	switch err := v.r.getJSON(auditHeadKey, &head); {
+	switch err := v.r.getRecord(auditHeadKey, &head); {
 	case errors.Is(err, ErrNotFound):
 		return nil, nil
 	case err != nil:
@@ -820,7 +820,7 @@ func (r *ReadTx) ExportAudit(w io.Writer) error {
 			Leaf:      v,
 		}
 		var a AuditRecord
-		if json.Unmarshal(v, &a) == nil {
+		if decodeRecord(v, &a) == nil {
 			line.AuditRecord = &a
 		}
 		return true, enc.Encode(line)

@@ -341,7 +341,7 @@ func TestAuditTamperCheckpoint(t *testing.T) {
 	f := newAuditFixture(t)
 	key := auditCheckpointKey(20)
 	var cp Checkpoint
-	if err := json.Unmarshal(f.raw(key), &cp); err != nil {
+	if err := decodeRecord(f.raw(key), &cp); err != nil {
 		t.Fatal(err)
 	}
 	cp.Signature[0] ^= 1
@@ -558,7 +558,7 @@ func TestAuditLegacyLog(t *testing.T) {
 func TestAuditVerifyChecks(t *testing.T) {
 	rewriteCheckpoint := func(f *auditFixture, size uint64, change func(*Checkpoint)) {
 		var cp Checkpoint
-		if err := json.Unmarshal(f.raw(auditCheckpointKey(size)), &cp); err != nil {
+		if err := decodeRecord(f.raw(auditCheckpointKey(size)), &cp); err != nil {
 			f.t.Fatal(err)
 		}
 		change(&cp)
@@ -634,7 +634,7 @@ func TestAuditVerifyChecks(t *testing.T) {
 			latest: 50},
 		{name: "first prev_hash", tamper: func(f *auditFixture) {
 			var a AuditRecord
-			if err := json.Unmarshal(f.raw(auditKey(1)), &a); err != nil {
+			if err := decodeRecord(f.raw(auditKey(1)), &a); err != nil {
 				f.t.Fatal(err)
 			}
 			a.PrevHash = "00"
@@ -666,7 +666,7 @@ func TestAuditVerifyChecks(t *testing.T) {
 			latest: 50},
 		{name: "tree state size", tamper: func(f *auditFixture) {
 			var tr auditTree
-			if err := json.Unmarshal(f.raw(auditTreeKey), &tr); err != nil {
+			if err := decodeRecord(f.raw(auditTreeKey), &tr); err != nil {
 				f.t.Fatal(err)
 			}
 			tr.Begin = 2

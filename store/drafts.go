@@ -23,7 +23,7 @@ type Draft struct {
 func draftKey(owner, id string) string { return "draft/" + owner + "/" + id }
 
 // PutDraft stores or replaces a draft.
-func (t *Tx) PutDraft(d *Draft) error { return t.setJSON(draftKey(d.Owner, d.ID), d) }
+func (t *Tx) PutDraft(d *Draft) error { return t.setRecord(draftKey(d.Owner, d.ID), d) }
 
 // DeleteDraft removes a draft.
 func (t *Tx) DeleteDraft(owner, id string) { t.del(draftKey(owner, id)) }
@@ -31,7 +31,7 @@ func (t *Tx) DeleteDraft(owner, id string) { t.del(draftKey(owner, id)) }
 // Draft returns one of owner's drafts.
 func (r *ReadTx) Draft(owner, id string) (*Draft, error) {
 	var d Draft
-	if err := r.getJSON(draftKey(owner, id), &d); err != nil {
+	if err := r.getRecord(draftKey(owner, id), &d); err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -42,7 +42,7 @@ func (r *ReadTx) Drafts(owner string) ([]*Draft, error) {
 	var out []*Draft
 	err := r.scan("draft/"+owner+"/", false, func(_ string, v []byte) (bool, error) {
 		var d Draft
-		if err := json.Unmarshal(v, &d); err != nil {
+		if err := decodeRecord(v, &d); err != nil {
 			return false, fmt.Errorf("decode draft: %w", err)
 		}
 		out = append(out, &d)

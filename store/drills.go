@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -78,7 +77,7 @@ func (t *Tx) PutDrillRun(run *DrillRun) error {
 	if err != nil && !isNew {
 		return err
 	}
-	if err := t.setJSON(key, run); err != nil {
+	if err := t.setRecord(key, run); err != nil {
 		return err
 	}
 	if !isNew {
@@ -105,7 +104,7 @@ func (t *Tx) NextDrillNumber() (uint64, error) { return t.nextSeq("drill") }
 // DrillRun returns one drill run.
 func (r *ReadTx) DrillRun(kind, id string) (*DrillRun, error) {
 	var run DrillRun
-	if err := r.getJSON(drillKey(kind, id), &run); err != nil {
+	if err := r.getRecord(drillKey(kind, id), &run); err != nil {
 		return nil, err
 	}
 	return &run, nil
@@ -121,7 +120,7 @@ func (r *ReadTx) DrillRuns(kind string) ([]*DrillRun, error) {
 	var out []*DrillRun
 	err := r.scan(prefix, false, func(_ string, v []byte) (bool, error) {
 		var run DrillRun
-		if err := json.Unmarshal(v, &run); err != nil {
+		if err := decodeRecord(v, &run); err != nil {
 			return false, fmt.Errorf("decode drill run: %w", err)
 		}
 		out = append(out, &run)
@@ -136,7 +135,7 @@ func (r *ReadTx) LatestDrillRun(kind string) (*DrillRun, error) {
 	var out *DrillRun
 	err := r.scan(drillPrefix+kind+"/", true, func(_ string, v []byte) (bool, error) {
 		out = &DrillRun{}
-		if err := json.Unmarshal(v, out); err != nil {
+		if err := decodeRecord(v, out); err != nil {
 			return false, fmt.Errorf("decode drill run: %w", err)
 		}
 		return false, nil

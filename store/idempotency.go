@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"time"
@@ -59,7 +58,7 @@ func idemKey(actor, key string) string { return "idem/" + url.PathEscape(actor) 
 // whatever its age: the caller judges expiry.
 func (r *ReadTx) Idempotency(actor, key string) (*Idempotency, error) {
 	var rec Idempotency
-	if err := r.getJSON(idemKey(actor, key), &rec); err != nil {
+	if err := r.getRecord(idemKey(actor, key), &rec); err != nil {
 		return nil, err
 	}
 	return &rec, nil
@@ -69,7 +68,7 @@ func (r *ReadTx) Idempotency(actor, key string) (*Idempotency, error) {
 // pending writes; see ReadTx.Idempotency.
 func (t *Tx) Idempotency(actor, key string) (*Idempotency, error) {
 	var rec Idempotency
-	if err := t.getJSON(idemKey(actor, key), &rec); err != nil {
+	if err := t.getRecord(idemKey(actor, key), &rec); err != nil {
 		return nil, err
 	}
 	return &rec, nil
@@ -80,7 +79,7 @@ func (t *Tx) PutIdempotency(rec *Idempotency) error {
 	if !ValidIdempotencyKey(rec.Key) {
 		return fmt.Errorf("idempotency key %q is not 1-%d printable ASCII characters", rec.Key, MaxIdempotencyKey)
 	}
-	return t.setJSON(idemKey(rec.Actor, rec.Key), rec)
+	return t.setRecord(idemKey(rec.Actor, rec.Key), rec)
 }
 
 // DeleteIdempotencyBefore deletes up to limit records created before
@@ -91,7 +90,7 @@ func (t *Tx) DeleteIdempotencyBefore(cutoff time.Time, limit int) (int, error) {
 	var old []string
 	err := t.scan("idem/", false, func(k string, v []byte) (bool, error) {
 		var rec Idempotency
-		if err := json.Unmarshal(v, &rec); err != nil {
+		if err := decodeRecord(v, &rec); err != nil {
 			return false, fmt.Errorf("decode idempotency record %s: %w", k, err)
 		}
 		if rec.CreatedAt.Before(cutoff) {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -148,7 +147,7 @@ func outKey(peer string, seq uint64) string {
 // Message returns a message by ID.
 func (r *ReadTx) Message(id string) (*Message, error) {
 	var m Message
-	if err := r.getJSON(msgKey(id), &m); err != nil {
+	if err := r.getRecord(msgKey(id), &m); err != nil {
 		return nil, err
 	}
 	return &m, loadEnvelope(&m, r.get)
@@ -171,12 +170,12 @@ func loadEnvelope(m *Message, get func(string) ([]byte, error)) error {
 // pulling every envelope through the transaction. PutMessage on it keeps
 // the stored envelope.
 func (r *ReadTx) MessageMeta(id string) (*Message, error) {
-	return messageMeta(id, r.getJSON)
+	return messageMeta(id, r.getRecord)
 }
 
-func messageMeta(id string, getJSON func(string, any) error) (*Message, error) {
+func messageMeta(id string, getRecord func(string, any) error) (*Message, error) {
 	var m Message
-	if err := getJSON(msgKey(id), &m); err != nil {
+	if err := getRecord(msgKey(id), &m); err != nil {
 		return nil, err
 	}
 	m.envStored = !m.Purged
@@ -186,7 +185,7 @@ func messageMeta(id string, getJSON func(string, any) error) (*Message, error) {
 // Case returns a case by ID.
 func (r *ReadTx) Case(id string) (*Case, error) {
 	var c Case
-	if err := r.getJSON(caseKey(id), &c); err != nil {
+	if err := r.getRecord(caseKey(id), &c); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -197,7 +196,7 @@ func (r *ReadTx) Cases(limit int) ([]*Case, error) {
 	var out []*Case
 	err := r.scan("case/", true, func(_ string, v []byte) (bool, error) {
 		var c Case
-		if err := json.Unmarshal(v, &c); err != nil {
+		if err := decodeRecord(v, &c); err != nil {
 			return false, fmt.Errorf("decode case: %w", err)
 		}
 		out = append(out, &c)
@@ -257,7 +256,7 @@ func (r *ReadTx) Messages(c *Case) ([]*Message, error) {
 // Message reads through the transaction's pending writes.
 func (t *Tx) Message(id string) (*Message, error) {
 	var m Message
-	if err := t.getJSON(msgKey(id), &m); err != nil {
+	if err := t.getRecord(msgKey(id), &m); err != nil {
 		return nil, err
 	}
 	return &m, loadEnvelope(&m, t.get)
@@ -266,13 +265,13 @@ func (t *Tx) Message(id string) (*Message, error) {
 // MessageMeta reads a message's record through the transaction's pending
 // writes, without its envelope; see ReadTx.MessageMeta.
 func (t *Tx) MessageMeta(id string) (*Message, error) {
-	return messageMeta(id, t.getJSON)
+	return messageMeta(id, t.getRecord)
 }
 
 // Case reads through the transaction's pending writes.
 func (t *Tx) Case(id string) (*Case, error) {
 	var c Case
-	if err := t.getJSON(caseKey(id), &c); err != nil {
+	if err := t.getRecord(caseKey(id), &c); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -291,7 +290,7 @@ func (t *Tx) PutMessage(m *Message) error {
 		t.set(envKey(m.ID), m.Envelope)
 		m.envStored = true
 	}
-	return t.setJSON(msgKey(m.ID), m)
+	return t.setRecord(msgKey(m.ID), m)
 }
 
 // PutCase stores a case.
@@ -299,7 +298,7 @@ func (t *Tx) PutCase(c *Case) error {
 	if err := t.indexOpenCase(c); err != nil {
 		return err
 	}
-	return t.setJSON(caseKey(c.ID), c)
+	return t.setRecord(caseKey(c.ID), c)
 }
 
 // Enqueue puts an outgoing message in its peer's outbox.

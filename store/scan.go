@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 )
 
@@ -10,7 +9,7 @@ import (
 func (r *ReadTx) EachCase(fn func(*Case) error) error {
 	return r.scan("case/", true, func(_ string, v []byte) (bool, error) {
 		var c Case
-		if err := json.Unmarshal(v, &c); err != nil {
+		if err := decodeRecord(v, &c); err != nil {
 			return false, fmt.Errorf("decode case: %w", err)
 		}
 		return true, fn(&c)

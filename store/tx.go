@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -23,12 +22,12 @@ func (r *ReadTx) get(key string) ([]byte, error) {
 	return item.ValueCopy(nil)
 }
 
-func (r *ReadTx) getJSON(key string, v any) error {
+func (r *ReadTx) getRecord(key string, v any) error {
 	b, err := r.get(key)
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := decodeRecord(b, v); err != nil {
 		return fmt.Errorf("decode %s: %w", key, err)
 	}
 	return nil
@@ -84,12 +83,12 @@ func (t *Tx) get(key string) ([]byte, error) {
 	return t.ReadTx.get(key)
 }
 
-func (t *Tx) getJSON(key string, v any) error {
+func (t *Tx) getRecord(key string, v any) error {
 	b, err := t.get(key)
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	if err := decodeRecord(b, v); err != nil {
 		return fmt.Errorf("decode %s: %w", key, err)
 	}
 	return nil
@@ -102,8 +101,8 @@ func (t *Tx) set(key string, val []byte) {
 	t.pending[key] = val
 }
 
-func (t *Tx) setJSON(key string, v any) error {
-	b, err := json.Marshal(v)
+func (t *Tx) setRecord(key string, v any) error {
+	b, err := encodeRecord(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", key, err)
 	}
