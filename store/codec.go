@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -37,7 +38,12 @@ func init() {
 	if err != nil {
 		panic(fmt.Sprintf("record encoder: %v", err))
 	}
-	recordDec, err = cbor.DecOptions{}.DecMode()
+	// A record must always decode once written: no size limits below
+	// what the store itself allows, and strings kept byte for byte even
+	// if not valid UTF-8 (a peer's rejection reason is stored in a
+	// message's last error), as Go strings and encoding/json allow.
+	recordDec, err = cbor.DecOptions{MaxArrayElements: math.MaxInt32, MaxMapPairs: math.MaxInt32,
+		MaxNestedLevels: 256, UTF8: cbor.UTF8DecodeInvalid}.DecMode()
 	if err != nil {
 		panic(fmt.Sprintf("record decoder: %v", err))
 	}

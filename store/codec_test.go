@@ -187,6 +187,40 @@ func TestRecordsWrittenAsJSONStillRead(t *testing.T) {
 	}
 }
 
+// TestRecordKeepsInvalidUTF8: a string that is not valid UTF-8 (a
+// peer's rejection reason, say) must not make its record unreadable.
+func TestRecordKeepsInvalidUTF8(t *testing.T) {
+	m := &Message{ID: "m1", LastError: "peer said: \xff\xfe not utf-8"}
+	rec, err := encodeRecord(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Message
+	if err := decodeRecord(rec, &got); err != nil {
+		t.Fatalf("record with invalid UTF-8 does not decode: %v", err)
+	}
+	if got.LastError != m.LastError {
+		t.Fatalf("last error read back as %q", got.LastError)
+	}
+}
+
+// TestRecordKeepsLongLists: a list longer than the CBOR decoder's default
+// limit (131,072 elements) still decodes.
+func TestRecordKeepsLongLists(t *testing.T) {
+	c := &Case{ID: "c1", MessageIDs: make([]string, 200_000)}
+	rec, err := encodeRecord(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Case
+	if err := decodeRecord(rec, &got); err != nil {
+		t.Fatalf("long list does not decode: %v", err)
+	}
+	if len(got.MessageIDs) != len(c.MessageIDs) {
+		t.Fatalf("read %d message IDs, want %d", len(got.MessageIDs), len(c.MessageIDs))
+	}
+}
+
 // TestDecodeRecordRefusesGarbage: a record that is neither JSON nor CBOR
 // after the tag is an error, not a zero value.
 func TestDecodeRecordRefusesGarbage(t *testing.T) {
