@@ -168,6 +168,22 @@ func (s *Sealer) sharedKey(own EncryptionKey, other [32]byte) *[32]byte {
 // sender), signs the result and returns the envelope with its wire bytes.
 // Sender and SenderEncKey in h are filled in by Seal.
 func (s *Sealer) Seal(h Header, recipientEnc [32]byte, payload []byte) (*Envelope, error) {
+	var nonce [24]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, fmt.Errorf("seal: nonce: %w", err)
+	}
+	return s.SealWithNonce(h, recipientEnc, payload, nonce)
+}
+
+// SealWithNonce is Seal with the caller's nonce. With the same header,
+// recipient key, payload and nonce it returns the same bytes (Ed25519
+// signatures are deterministic), which is what lets a resubmission under
+// an idempotency key land on the message a receiver already holds (issue
+// 13). The caller must never use one nonce for two different payloads to
+// the same recipient key: XSalsa20-Poly1305 loses both confidentiality and
+// integrity then. Deriving the nonce from a keyed hash of the payload
+// itself, as node/cases does, rules that out.
+func (s *Sealer) SealWithNonce(h Header, recipientEnc [32]byte, payload []byte, nonce [24]byte) (*Envelope, error) {
 	h.Sender = s.self
 	h.SenderEncKey = s.current.Public
 	h.RecipientEncKey = recipientEnc
@@ -177,10 +193,7 @@ func (s *Sealer) Seal(h Header, recipientEnc [32]byte, payload []byte) (*Envelop
 	if h.Recipient == "" || h.Type == "" {
 		return nil, fmt.Errorf("seal: recipient and type are required")
 	}
-	env := &Envelope{Header: h}
-	if _, err := rand.Read(env.Nonce[:]); err != nil {
-		return nil, fmt.Errorf("seal: nonce: %w", err)
-	}
+	env := &Envelope{Header: h, Nonce: nonce}
 	env.Ciphertext = box.SealAfterPrecomputation(nil, payload, &env.Nonce, s.sharedKey(s.current, recipientEnc))
 
 	var w canonicalWriter

@@ -90,6 +90,26 @@ var errBadRecord = errors.New("malformed journal record")
 // return: journaled, never applied to Badger.
 var errSimulatedCrash = errors.New("simulated crash after the journal write")
 
+// errSimulatedPowerCut is what a commit lost to SimulatePowerCut returns.
+var errSimulatedPowerCut = errors.New("store needs a restart: simulated power cut before the journal sync")
+
+// SimulatePowerCut makes the store lose its next commit as a power cut in
+// the commit's sync window would: the writes are handed on
+// (UpdateWritten) but never reach the disk, the commit fails, and the
+// store refuses writes until it is closed and opened again, which finds
+// none of them. It is for crash tests (issue 13) and has no effect with
+// DurabilityBadger.
+func (s *Store) SimulatePowerCut() { s.powerCut.Store(true) }
+
+// handOff calls the written hooks of a commit's requests (UpdateWritten).
+func handOff(waiting []staged) {
+	for _, w := range waiting {
+		if w.r.written != nil {
+			w.r.written()
+		}
+	}
+}
+
 // applyRecord replays one journal record into Badger (unsynced: the
 // record stays in the journal until a checkpoint).
 func applyRecord(db *badger.DB, rec []byte) error {
@@ -286,7 +306,17 @@ func (s *Store) commitDurably(txn *badger.Txn, waiting []staged) error {
 		// Badger v4.9.6 with SyncWrites msyncs the value log and the
 		// memtable WAL on every commit (value.go write, db.go writeToLSM).
 		s.stats.syncs.Add(2)
+		handOff(waiting)
 		return nil
+	}
+	if s.powerCut.Swap(false) {
+		// The record reached the page cache, was handed on, and the power
+		// went before the sync: nothing of it is on disk, so nothing is
+		// written or applied, and the store, like the machine, is gone
+		// until it is opened again.
+		handOff(waiting)
+		s.broken = errSimulatedPowerCut
+		return s.broken
 	}
 	txs := make([]*Tx, len(waiting))
 	for i, w := range waiting {
@@ -315,6 +345,10 @@ func (s *Store) commitDurably(txn *badger.Txn, waiting []staged) error {
 	// are held at the gate until both are done, so nothing unsynced is
 	// ever read, sent or acknowledged.
 	s.gate.close()
+	// Hand-offs run inside the window, so a reader they wake (the outbox
+	// reloading from the store) waits at the gate for the sync instead of
+	// reading a snapshot without the writes.
+	handOff(waiting)
 	applied := make(chan error, 1)
 	go func() { applied <- txn.Commit() }()
 	before, syncStart := s.journal.Syncs(), time.Now()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -87,12 +88,18 @@ type Store struct {
 	// crashAfterJournal (tests) stops a commit between the journal and
 	// Badger, as a crash would.
 	crashAfterJournal bool
+	// powerCut (SimulatePowerCut) loses the next commit as a power cut
+	// in its sync window would. Committer only, once armed.
+	powerCut atomic.Bool
 }
 
 type writeReq struct {
 	fn   func(*Tx) error
 	done chan error
 	peer bool // on behalf of a remote member: kept out of the local reserve
+	// written, if set, runs once fn's writes are in the journal record,
+	// before the record is synced (UpdateWritten).
+	written func()
 }
 
 // Open opens (or creates) the store in opts.Dir and starts its committer.
@@ -181,6 +188,23 @@ func (s *Store) Close() error {
 // run on another goroutine and must not block.
 func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 	return s.update(ctx, &writeReq{fn: fn, done: make(chan error, 1)})
+}
+
+// UpdateWritten is Update, and calls written as soon as fn's writes are
+// in the journal record and before that record is synced: a crash of the
+// process keeps them from there on (the record is in the page cache and
+// is replayed on Open), a power cut may not. Update still returns only
+// once the writes are durable. written runs on the committer and must not
+// block; it is not called if fn fails or the record cannot be written.
+// With DurabilityBadger there is no such earlier point: written runs once
+// the commit is synced.
+//
+// It exists for one caller (node/cases, issue 13): handing a new outgoing
+// message to its delivery worker while the sender's own commit syncs,
+// which only a resubmission that seals to the same bytes makes safe
+// against a power cut.
+func (s *Store) UpdateWritten(ctx context.Context, fn func(*Tx) error, written func()) error {
+	return s.update(ctx, &writeReq{fn: fn, done: make(chan error, 1), written: written})
 }
 
 func (s *Store) update(ctx context.Context, req *writeReq) error {
