@@ -62,6 +62,14 @@ func (b barrierSealer) Seal(h protocol.Header, enc [32]byte, payload []byte) (*p
 	return b.Sealer.Seal(h, enc, payload)
 }
 
+func (b barrierSealer) SealWithNonce(h protocol.Header, enc [32]byte, payload []byte, nonce [24]byte) (*protocol.Envelope, error) {
+	if b.wg != nil {
+		b.wg.Done()
+		b.wg.Wait()
+	}
+	return b.Sealer.SealWithNonce(h, enc, payload, nonce)
+}
+
 func newIdemNode(t *testing.T, barrier *sync.WaitGroup) *idemNode {
 	t.Helper()
 	st, err := store.Open(store.Options{Dir: t.TempDir(), Profile: store.ProfileSmall})

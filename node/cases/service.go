@@ -52,6 +52,7 @@ type Quota interface {
 // Sealer seals outgoing payloads and decrypts stored ones (legacy cases).
 type Sealer interface {
 	Seal(h protocol.Header, recipientEnc [32]byte, payload []byte) (*protocol.Envelope, error)
+	SealWithNonce(h protocol.Header, recipientEnc [32]byte, payload []byte, nonce [24]byte) (*protocol.Envelope, error)
 	Decrypt(env *protocol.Envelope) ([]byte, error)
 }
 

@@ -111,15 +111,30 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte, opts ...
 		return nil, fmt.Errorf("roster key for %s: %w", to, err)
 	}
 	now := s.o.Now().UTC()
+	// created is the request's creation time: now, or the time its
+	// UUIDv7 Idempotency-Key carries (resubmit.go).
+	created := now
+	var det *resubmittable
+	if o.key != "" {
+		det = s.resubmission(actor, o.key, now)
+	}
+	h := protocol.Header{MessageID: protocol.NewID(now), CaseID: protocol.NewID(now), Type: protocol.TypeRequest, Recipient: pid}
+	if det != nil {
+		created, h.MessageID, h.CaseID = det.createdAt, det.messageID, det.caseID
+	}
+	h.CreatedAt = created
 	// Judged again at the request's own creation time, which the receiver
 	// judges it by.
-	terms := s.termsFor(req, string(req.RequestKind()), now, protocol.CountryCode(s.o.Country), protocol.CountryCode(to))
+	terms := s.termsFor(req, string(req.RequestKind()), created, protocol.CountryCode(s.o.Country), protocol.CountryCode(to))
 	if terms.Problem != "" {
 		return nil, &protocol.ValidationError{Fields: []protocol.FieldError{{Field: "to", Message: "no treaty basis for this request: " + terms.Problem}}}
 	}
-	h := protocol.Header{MessageID: protocol.NewID(now), CaseID: protocol.NewID(now), Type: protocol.TypeRequest,
-		Recipient: pid, CreatedAt: now}
-	env, err := s.o.Sealer.Seal(h, encKey, doc)
+	var env *protocol.Envelope
+	if det != nil {
+		env, err = s.o.Sealer.SealWithNonce(h, encKey, doc, det.nonce(bodyHash, encKey))
+	} else {
+		env, err = s.o.Sealer.Seal(h, encKey, doc)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("seal request: %w", err)
 	}
@@ -129,7 +144,7 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte, opts ...
 		queued *store.Message
 		prev   *store.Idempotency // the key's live record, if another submission stored it first
 	)
-	err = s.o.Store.Update(ctx, func(tx *store.Tx) error {
+	stage := func(tx *store.Tx) error {
 		queued, prev = nil, nil
 		if o.key != "" {
 			rec, err := tx.Idempotency(actor, o.key)
@@ -144,14 +159,23 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte, opts ...
 				return err
 			}
 		}
+		if det != nil {
+			// The key's record is gone (pruned) but its request is not:
+			// the derived IDs are taken, and must never be overwritten.
+			if _, err := tx.Case(h.CaseID); err == nil {
+				return &mismatchError{key: o.key, caseID: h.CaseID}
+			} else if !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
 		// Built afresh on every run: the store may run fn again, and
 		// PutMessage marks the record it wrote.
 		c := &store.Case{ID: h.CaseID, Direction: store.Outgoing, Kind: string(req.RequestKind()), Country: to,
-			Peer: pid.String(), State: string(protocol.StateOpen), CreatedAt: now, UpdatedAt: now, MessageIDs: []string{h.MessageID},
+			Peer: pid.String(), State: string(protocol.StateOpen), CreatedAt: created, UpdatedAt: now, MessageIDs: []string{h.MessageID},
 			RequestID: h.MessageID, ActionsIndexed: true, Terms: terms}
-		s.setRequestMeta(c, req, tags, now)
+		s.setRequestMeta(c, req, tags, created)
 		m := &store.Message{ID: h.MessageID, CaseID: h.CaseID, Direction: store.Outgoing, Type: string(h.Type),
-			Peer: pid.String(), Country: to, Envelope: env.Raw, State: store.StateQueued, CreatedAt: now, UpdatedAt: now}
+			Peer: pid.String(), Country: to, Envelope: env.Raw, State: store.StateQueued, CreatedAt: created, UpdatedAt: now}
 		if err := tx.PutCase(c); err != nil {
 			return err
 		}
@@ -168,14 +192,31 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte, opts ...
 		queued = m
 		return tx.Audit(store.AuditRecord{At: now, Actor: actor, Action: "request.submitted", CaseID: c.ID,
 			MessageID: m.ID, MessageHash: hash, Detail: fmt.Sprintf("kind=%s to=%s", c.Kind, to)})
-	})
+	}
+	if det != nil {
+		// Sealed deterministically: hand the message to its worker while
+		// the commit syncs (resubmit.go says why that is safe).
+		err = s.o.Store.UpdateWritten(ctx, stage, func() {
+			if queued != nil {
+				s.o.Outbox.Notify(pid, queued)
+			}
+		})
+	} else {
+		err = s.o.Store.Update(ctx, stage)
+	}
+	var mismatch *mismatchError
+	if errors.As(err, &mismatch) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store request: %w", err)
 	}
 	if prev != nil {
 		return s.replay(actor, o.key, bodyHash, prev, now)
 	}
-	s.o.Outbox.Notify(pid, queued)
+	if det == nil {
+		s.o.Outbox.Notify(pid, queued)
+	}
 	s.o.Publisher.Case(h.CaseID)
 	return &Submission{CaseID: h.CaseID, MessageID: h.MessageID}, nil
 }
