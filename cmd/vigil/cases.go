@@ -2,8 +2,6 @@ package main
 
 import (
 	"cmp"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,7 +146,7 @@ func newRequestSendCmd(f *clientFlags) *cobra.Command {
 		Long: `Send a request from a JSON file (see configs/examples/).
 
 The request is sent with an Idempotency-Key: --idempotency-key, or a
-random one made for this invocation. If the node does not answer (a
+new UUIDv7 made for this invocation. If the node does not answer (a
 timeout or a broken connection), the request is sent once more with the
 same key, so it is stored at most once. To retry by hand later, give the
 same --idempotency-key and the same file: within 24 hours the node
@@ -159,7 +157,7 @@ answers with the original case instead of opening a second one.`,
 	}
 	c.Flags().String("file", "", "request JSON file, or - for stdin (required)")
 	c.Flags().String("to", "", "override the recipient country")
-	c.Flags().String("idempotency-key", "", "Idempotency-Key to send (1-128 printable ASCII characters); a random one if not given")
+	c.Flags().String("idempotency-key", "", "Idempotency-Key to send (1-128 printable ASCII characters); a new UUIDv7 if not given")
 	_ = c.MarkFlagRequired("file")
 	return c
 }
@@ -182,11 +180,7 @@ func sendRequest(cmd *cobra.Command, f *clientFlags) error {
 	}
 	key, _ := cmd.Flags().GetString("idempotency-key")
 	if key == "" {
-		b := make([]byte, 16)
-		if _, err := rand.Read(b); err != nil {
-			return fmt.Errorf("make an idempotency key: %w", err)
-		}
-		key = hex.EncodeToString(b)
+		key = client.NewIdempotencyKey()
 	}
 	cl, err := f.client()
 	if err != nil {

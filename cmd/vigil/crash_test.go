@@ -123,7 +123,7 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for w := range submitters {
+	for range submitters {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -133,7 +133,9 @@ func TestCrashUnderLoadLosesNothing(t *testing.T) {
 					return
 				case <-time.After(time.Duration(200+rand.IntN(500)) * time.Millisecond):
 				}
-				key := fmt.Sprintf("crash-%02d-%05d", w, i)
+				// UUIDv7 keys, as the CLI makes them: FR sends each
+				// request while its own commit syncs (issue 13).
+				key := client.NewIdempotencyKey()
 				doc := map[string]any{}
 				for k, v := range template {
 					doc[k] = v

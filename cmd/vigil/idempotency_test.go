@@ -64,8 +64,8 @@ func TestCLIRequestSendIdempotencyKey(t *testing.T) {
 	reset(0)
 	out, err := cli.run(t, "", "request", "send", "--file", file)
 	mustContain(t, "request send after a lost answer", out, err, "accepted and stored; delivering", "sending again with Idempotency-Key")
-	if len(keys) != 2 || keys[0] != keys[1] || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(keys[0]) || bodies[0] != bodies[1] {
-		t.Fatalf("attempts sent keys %q (want one random 32-hex key, twice, with one body)", keys)
+	if len(keys) != 2 || keys[0] != keys[1] || !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(keys[0]) || bodies[0] != bodies[1] {
+		t.Fatalf("attempts sent keys %q (want one new UUIDv7 key, twice, with one body)", keys)
 	}
 	generated := keys[0]
 

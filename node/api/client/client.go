@@ -235,6 +235,18 @@ func (c *Client) DoHeader(ctx context.Context, method, path string, header http.
 	return resp.StatusCode, resp.Header, nil
 }
 
+// NewIdempotencyKey returns a fresh Idempotency-Key: a UUIDv7 (RFC 9562)
+// in its canonical form. Any key of 1-128 printable characters works; a
+// UUIDv7 also carries the time it was made, which lets the node seal the
+// request so that a resubmission under the key is byte for byte the
+// message its peer may already hold, and so send it while its own commit
+// syncs (node/cases, resubmit.go). Make the key once per request, when it
+// is first sent, and reuse it for every retry.
+func NewIdempotencyKey() string {
+	h := protocol.NewID(time.Now())
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
 // SubmitRequest posts a request document to POST /api/v1/requests. A
 // non-empty idempotencyKey is sent as the Idempotency-Key header: sending
 // the same document with the same key again (after a timeout, say)
