@@ -44,7 +44,8 @@ Each result is reported as a ratio to the floor and to the goals (p50
 within 1.5× the floor, p99 within 3×, at least 3,000 requests/s at no more
 than 0.6 ms CPU per request). --compare runs the same again on a fresh pair
 whose stores use Badger's own synced commits (durability "badger", the path
-before the journal) and prints both side by side. Node logs are off unless
+before the journal), submitting without idempotency keys (each request sent
+only once its outbox commit is durable), and prints both side by side. Node logs are off unless
 --log-level is given; logging is not part of what is measured.
 
 With --flood it instead runs three parties on a three-node testnet: a victim,
@@ -93,7 +94,8 @@ process's heap, RSS and CPU, and the victim's refusals by code.`,
 	f.BoolVar(&o.Keep, "keep", false, "keep the testnet directory afterwards")
 	f.StringVar(&o.StoreProfile, "store-profile", o.StoreProfile, "store profile of both nodes: default or small")
 	f.StringVar(&o.Durability, "durability", "", "store durability of both nodes: journal or badger (default: the configuration's, journal)")
-	f.BoolVar(&o.Compare, "compare", false, "run again with durability badger (the previous code path) and report both")
+	f.StringVar(&o.Keys, "keys", "uuidv7", "how requests are submitted: uuidv7 (each under a new UUIDv7 Idempotency-Key, as vigil request send does: sent while the sender's commit syncs) or none (stored, synced, then sent)")
+	f.BoolVar(&o.Compare, "compare", false, "run again with durability badger and no idempotency keys (the previous code path) and report both")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&runFlood, "flood", false, "run the hostile-member flood benchmark (issue 9) instead")
 	f.DurationVar(&fo.Duration, "flood-duration", fo.Duration, "--flood: length of each phase (unloaded, flooded)")

@@ -78,16 +78,30 @@ type Harness struct {
 	// Durability is the nodes' store durability, "journal" or "badger"
 	// [the configuration's default].
 	Durability string
+	// Keys is how requests are submitted: "uuidv7", each under a fresh
+	// UUIDv7 Idempotency-Key as `vigil request send` does, which lets the
+	// sender hand it on while its commit syncs; or "none", the ordinary
+	// path (stored, synced, then sent) ["uuidv7"].
+	Keys string
 	// Logger receives the nodes' logs [none: logging is not measured].
 	Logger *zap.Logger
 	// Progress, if set, gets a line as each phase starts.
 	Progress io.Writer
 }
 
+// The Harness.Keys settings.
+const (
+	KeysUUIDv7 = "uuidv7"
+	KeysNone   = "none"
+)
+
 // SetDefaults fills in the fields left zero.
 func (h *Harness) SetDefaults() {
 	if h.StoreProfile == "" {
 		h.StoreProfile = "default"
+	}
+	if h.Keys == "" {
+		h.Keys = KeysUUIDv7
 	}
 	if h.Logger == nil {
 		h.Logger = zap.NewNop()
@@ -212,6 +226,7 @@ type Setup struct {
 	Kept          bool     `json:"kept"`
 	StoreProfile  string   `json:"store_profile"`
 	Durability    string   `json:"durability"`
+	Keys          string   `json:"keys"`        // Harness.Keys
 	Connections   []string `json:"connections"` // sender → receiver remote addresses
 	PayloadBytes  int      `json:"payload_bytes"`
 	EnvelopeBytes int      `json:"envelope_bytes"`
@@ -345,8 +360,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err != nil || !o.Compare {
 		return rep, err
 	}
-	o.Durability, o.Compare = "badger", false
-	o.Progressf("baseline: the same run with durability %q", o.Durability)
+	// The path before issue 13: Badger's own synced commits, and every
+	// request sent only once its outbox commit is durable.
+	o.Durability, o.Keys, o.Compare = "badger", KeysNone, false
+	o.Progressf("baseline: the same run with durability %q, no idempotency keys", o.Durability)
 	if rep.Baseline, err = runPair(ctx, o); err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
@@ -369,7 +386,7 @@ func runPair(ctx context.Context, o Options) (rep *Report, err error) {
 		}
 	}()
 	rep.Setup = Setup{Sender: p.man.Nodes[0].Country, Receiver: p.to, DataDir: p.dir, Kept: o.Keep,
-		StoreProfile: o.StoreProfile, Durability: p.senderCfg.Store.Durability, PayloadBytes: len(p.doc)}
+		StoreProfile: o.StoreProfile, Durability: p.senderCfg.Store.Durability, Keys: o.Keys, PayloadBytes: len(p.doc)}
 
 	nFsync, nPing, nCrypto := 200, 200, 500
 	if o.FloorSamples > 0 {

@@ -159,8 +159,9 @@ func TestRunSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Setup.Durability != "journal" || rep.Baseline == nil || rep.Baseline.Setup.Durability != "badger" {
-		t.Fatalf("durability %q, baseline %+v: want journal, then a badger baseline", rep.Setup.Durability, rep.Baseline)
+	if rep.Setup.Durability != "journal" || rep.Setup.Keys != KeysUUIDv7 || rep.Baseline == nil ||
+		rep.Baseline.Setup.Durability != "badger" || rep.Baseline.Setup.Keys != KeysNone {
+		t.Fatalf("setup %+v, baseline %+v: want journal with UUIDv7 keys, then a badger baseline without keys", rep.Setup, rep.Baseline)
 	}
 	for _, r := range []*Report{rep, rep.Baseline} {
 		// Three durable writes per request: the outbox at the sender, the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-network/vigil/configs"
 	"github.com/vigil-network/vigil/node"
+	"github.com/vigil-network/vigil/node/cases"
 	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/node/testnet"
 	"github.com/vigil-network/vigil/protocol"
@@ -29,6 +30,7 @@ type pair struct {
 	sender, receiver       *node.Node
 	to                     string // receiver's country
 	doc                    []byte // the request every submission sends
+	keyed                  bool   // submit under UUIDv7 keys (Harness.Keys)
 
 	tr     *Tracker
 	cancel context.CancelFunc
@@ -42,7 +44,12 @@ func startPair(ctx context.Context, o Harness) (p *pair, err error) {
 	if err != nil {
 		return nil, err
 	}
-	p = &pair{dir: dir, removeAt: !o.Keep, man: man, tr: NewTracker()}
+	switch o.Keys {
+	case KeysUUIDv7, KeysNone:
+	default:
+		return nil, fmt.Errorf("bench keys %q: want %q or %q", o.Keys, KeysUUIDv7, KeysNone)
+	}
+	p = &pair{dir: dir, removeAt: !o.Keep, man: man, tr: NewTracker(), keyed: o.Keys == KeysUUIDv7}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, p.close())
@@ -142,7 +149,12 @@ type sample struct {
 // the sender.
 func (p *pair) request(ctx context.Context, timeout time.Duration) (sample, error) {
 	t0 := time.Now()
-	sub, err := p.sender.Cases().Submit(ctx, "bench", p.doc)
+	var opts []cases.SubmitOption
+	if p.keyed {
+		// A UUIDv7 key, as client.NewIdempotencyKey makes (32 hex digits).
+		opts = append(opts, cases.WithIdempotencyKey(protocol.NewID(time.Now())))
+	}
+	sub, err := p.sender.Cases().Submit(ctx, "bench", p.doc, opts...)
 	if err != nil {
 		return sample{}, fmt.Errorf("submit: %w", err)
 	}

@@ -28,7 +28,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if s.Kept {
 		kept = "kept"
 	}
-	fmt.Fprintf(&b, "data: %s (%s), store profile %q, durability %q\n", s.DataDir, kept, s.StoreProfile, s.Durability)
+	fmt.Fprintf(&b, "data: %s (%s), store profile %q, durability %q, keys %q\n", s.DataDir, kept, s.StoreProfile, s.Durability, s.Keys)
 	fmt.Fprintf(&b, "request: %d B preservation request JSON, %d B envelope; connections: %s\n\n",
 		s.PayloadBytes, s.EnvelopeBytes, strings.Join(s.Connections, ", "))
 
@@ -142,10 +142,10 @@ func criticalPath(tw io.Writer, l Latency, f Floor) {
 // writeComparison prints this run beside its baseline, one line per
 // number that matters.
 func writeComparison(b *strings.Builder, r, base *Report) {
-	fmt.Fprintf(b, "\nBASELINE: the same run on a fresh pair with durability %q (floor %s in its own run)\n",
-		base.Setup.Durability, base.Floor.Latency)
+	fmt.Fprintf(b, "\nBASELINE: the same run on a fresh pair with durability %q and keys %q (floor %s in its own run)\n",
+		base.Setup.Durability, base.Setup.Keys, base.Floor.Latency)
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "\t%s\t%s\t\n", r.Setup.Durability, base.Setup.Durability)
+	fmt.Fprintf(tw, "\t%s, keys %s\t%s, keys %s\t\n", r.Setup.Durability, r.Setup.Keys, base.Setup.Durability, base.Setup.Keys)
 	dur := func(name string, a, c Duration) { fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", name, a, c) }
 	num := func(name, format string, a, c float64) {
 		fmt.Fprintf(tw, "  %s\t"+format+"\t"+format+"\t\n", name, a, c)
