@@ -3,6 +3,7 @@ package node_test
 import (
 	"encoding/json"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -112,4 +113,41 @@ func TestComposeRequestFieldsInBrowser(t *testing.T) {
 		t.Fatalf("review shows item 7 organisation %q", v)
 	}
 	screenshot(t, fr, "compose-review-old-preservation")
+
+	// The node stores the request but its answer is lost (the browser's
+	// fetch fails after the node answered): the console says the request
+	// may be stored, and Send again sends it under the same UUIDv7
+	// Idempotency-Key, so the node stores it once and the console opens it.
+	run(fr, "lose the answer to the first send",
+		void(chromedp.Evaluate[bool](`(() => {
+			window.__keys = [];
+			const real = window.fetch;
+			window.fetch = async (path, opts) => {
+				if (path === '/api/v1/requests' && opts && opts.method === 'POST') {
+					window.__keys.push(opts.headers['Idempotency-Key']);
+					const res = await real(path, opts);
+					if (window.__keys.length === 1) throw new TypeError('connection reset');
+					return res;
+				}
+				return real(path, opts);
+			};
+			return true;
+		})()`)),
+		chromedp.Click(css("#compose-send")),
+		chromedp.WaitVisible(css("#compose-send-error")))
+	if v := text(fr, "#compose-send-error"); !strings.Contains(v, "may or may not be stored") || !strings.Contains(v, "Send again") {
+		t.Fatalf("lost answer: %q", v)
+	}
+	if n := f.outgoingAt("FR"); n != 1 {
+		t.Fatalf("%d outgoing cases at FR after the lost answer, want the one stored", n)
+	}
+	run(fr, "send again", chromedp.Click(css("#compose-send")), chromedp.WaitVisible(css("#case-state")))
+	keys, err := chromedp.Run(fr, chromedp.Evaluate[[]string](`window.__keys`))
+	if err != nil || len(keys) != 2 || keys[0] != keys[1] ||
+		!regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(keys[0]) {
+		t.Fatalf("the two sends carried keys %q (%v), want one UUIDv7 twice", keys, err)
+	}
+	if n := f.outgoingAt("FR"); n != 1 {
+		t.Fatalf("%d outgoing cases at FR after Send again, want 1", n)
+	}
 }

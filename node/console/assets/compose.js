@@ -3,7 +3,7 @@
 // inline), then Send (POST /api/v1/requests) and open the new case.
 // Drafts live on the node: PUT/GET/DELETE /api/v1/drafts/{id}.
 
-import { h, $, $$, api, clear, navigate, errorText, fmtUTC, randomID, showBox, setText, loadPeers,
+import { h, $, $$, api, clear, navigate, errorText, fmtUTC, randomID, newIdempotencyKey, showBox, setText, loadPeers,
   clearFieldErrors, showFieldErrors, localClock, officeHoursBadge, relative, zoneParts, officeHours } from './lib.js';
 import { requestSchemas, renderRequest, kindLabels, normalizeRequest, emergencyKinds } from './schema.js';
 import { treatyList, declarationList } from './legal.js';
@@ -242,6 +242,10 @@ function showEdit() {
 }
 
 let reviewed = null;
+// reviewedKey is the Idempotency-Key of the reviewed request: made once
+// per review, and sent again by every Send of it, so pressing Send again
+// after a lost answer cannot store the request twice.
+let reviewedKey = '';
 
 async function review(e) {
   if (e) e.preventDefault();
@@ -255,6 +259,7 @@ async function review(e) {
   setText('compose-status', '');
   if (r.ok) {
     reviewed = d;
+    reviewedKey = newIdempotencyKey();
     const body = clear(document.getElementById('compose-review-body'));
     body.appendChild(renderRequest(d));
     setText('review-to', d.to);
@@ -283,7 +288,7 @@ async function send() {
   btn.disabled = true;
   setText('compose-send-status', 'Sending — sealing and storing in the outbox…');
   showBox('compose-send-error', '');
-  const r = await api('POST', '/api/v1/requests', reviewed);
+  const r = await api('POST', '/api/v1/requests', reviewed, { headers: { 'Idempotency-Key': reviewedKey } });
   sending = false;
   if (r.status === 201 || (r.ok && r.data && r.data.case_id)) {
     const caseID = r.data.case_id;
@@ -299,12 +304,19 @@ async function send() {
     showErrors(r.data && r.data.fields, 'The node refused the request as incomplete. Nothing was sent.');
     return;
   }
+  if (r.status === 0) {
+    // No answer: it may have been stored. The same key makes Send safe.
+    showBox('compose-send-error', 'The node did not answer, so the request may or may not be stored. ' +
+      'Press Send again: it sends the same request under the same Idempotency-Key, which the node stores at most once.');
+    return;
+  }
   showBox('compose-send-error', errorText(r, 'The request was NOT sent'));
 }
 
 function resetForm() {
   draftID = '';
   reviewed = null;
+  reviewedKey = '';
   document.getElementById('compose-to').value = '';
   setKind('preservation');
   showEdit();

@@ -90,12 +90,30 @@ export function shortID(id) {
 const unsafe = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const apiTimeout = 20000;
 
+// newIdempotencyKey returns a UUIDv7 (RFC 9562) for an Idempotency-Key
+// header: random, and carrying the time it was made, which lets the node
+// send the request while its own commit syncs (README, "Retrying a
+// submission").
+export function newIdempotencyKey() {
+  const b = new Uint8Array(16);
+  crypto.getRandomValues(b);
+  let ms = Date.now();
+  for (let i = 5; i >= 0; i--) {
+    b[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  b[6] = (b[6] & 0x0f) | 0x70;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
+}
+
 // api calls the node's JSON API and never throws: it returns {status, ok,
 // data}. status 0 means the node could not be reached. State-changing
 // calls carry the session's CSRF token; a 403 refreshes the token once and
 // retries. A 401 hands over to the login page (unless quiet401).
-export async function api(method, path, body, { quiet401 = false, retried = false } = {}) {
-  const headers = { Accept: 'application/json' };
+export async function api(method, path, body, { quiet401 = false, retried = false, headers: extra = {} } = {}) {
+  const headers = Object.assign({ Accept: 'application/json' }, extra);
   const opts = { method, credentials: 'same-origin', headers, cache: 'no-store' };
   if (body !== undefined) {
     headers['Content-Type'] = 'application/json';
@@ -134,7 +152,7 @@ export async function api(method, path, body, { quiet401 = false, retried = fals
     const me = await api('GET', '/api/v1/me', undefined, { quiet401: true });
     if (me.ok && me.data && me.data.csrf_token && state.me && me.data.csrf_token !== state.me.csrf_token) {
       state.me = Object.assign({}, state.me, me.data);
-      return api(method, path, body, { quiet401, retried: true });
+      return api(method, path, body, { quiet401, retried: true, headers: extra });
     }
   }
   if (res.status === 401 && !quiet401 && typeof state.onUnauthorized === 'function') {
