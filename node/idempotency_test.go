@@ -37,14 +37,18 @@ func postKeyed(t *testing.T, c *client.Client, body []byte, keys ...string) (int
 }
 
 // outgoingAt counts a node's outgoing cases.
-func (f *federation) outgoingAt(cc string) int {
+func (f *federation) outgoingAt(cc string) int { return len(f.casesAt(cc, store.Outgoing)) }
+
+// casesAt is a node's cases in one direction by ID, with their message
+// counts.
+func (f *federation) casesAt(cc string, d store.Direction) map[string]int {
 	f.t.Helper()
-	n := 0
+	out := map[string]int{}
 	err := f.nodes[cc].Store().View(func(tx *store.ReadTx) error {
 		all, err := tx.Cases(0)
 		for _, c := range all {
-			if c.Direction == store.Outgoing {
-				n++
+			if c.Direction == d {
+				out[c.ID] = len(c.MessageIDs)
 			}
 		}
 		return err
@@ -52,7 +56,7 @@ func (f *federation) outgoingAt(cc string) int {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	return n
+	return out
 }
 
 // TestSubmitIdempotencyKeyAPI is issue 13 through the HTTP API of a real

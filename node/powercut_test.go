@@ -8,28 +8,11 @@ import (
 
 	"github.com/vigil-network/vigil/node/api/client"
 	"github.com/vigil-network/vigil/node/api/types"
-	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
 
 // incomingAt is a node's incoming cases by ID, with their message counts.
-func (f *federation) incomingAt(cc string) map[string]int {
-	f.t.Helper()
-	out := map[string]int{}
-	err := f.nodes[cc].Store().View(func(tx *store.ReadTx) error {
-		all, err := tx.Cases(0)
-		for _, c := range all {
-			if c.Direction == store.Incoming {
-				out[c.ID] = len(c.MessageIDs)
-			}
-		}
-		return err
-	})
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return out
-}
+func (f *federation) incomingAt(cc string) map[string]int { return f.casesAt(cc, store.Incoming) }
 
 // TestPowerCutAfterSendResubmissionAgrees is issue 13's window, with a
 // real pair: FR hands a keyed request to its delivery worker while the
@@ -48,10 +31,6 @@ func TestPowerCutAfterSendResubmissionAgrees(t *testing.T) {
 	e := f.entry("FR")
 	admin := client.New(e.API, client.WithToken(e.Token))
 	doc := exampleRequest(t, "DE")
-	uuid := func() string {
-		h := protocol.NewID(f.clock.Now())
-		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-	}
 	// A delivery first: the worker's stream is open, as on a busy node.
 	f.waitDelivered("FR", f.submit("FR", "DE").CaseID)
 	before := f.incomingAt("DE")
@@ -77,7 +56,7 @@ func TestPowerCutAfterSendResubmissionAgrees(t *testing.T) {
 		return got
 	}
 
-	key := uuid()
+	key := client.NewIdempotencyKey() // the clock is not moved: the key's time is the node's
 	atDE := cut(doc, key)
 	if n := f.outgoingAt("FR"); n != 1 {
 		t.Fatalf("FR has %d outgoing cases after the cut, want only the first delivery", n)
@@ -97,7 +76,7 @@ func TestPowerCutAfterSendResubmissionAgrees(t *testing.T) {
 	}
 
 	// The same key, another body, after a second cut.
-	key2 := uuid()
+	key2 := client.NewIdempotencyKey()
 	atDE2 := cut(doc, key2)
 	var changed map[string]any
 	json.Unmarshal(doc, &changed)
