@@ -307,3 +307,33 @@ func TestSimulatePowerCutLosesTheHandedOnCommit(t *testing.T) {
 	putMsgs(t, r, 3, 5, 1000) // the IDs are free again, and writes work
 	wantMsgs(t, r, 0, 5, 1000)
 }
+
+// ViewApplied does not wait for a commit in its sync window (View does):
+// read from inside the window, where View would wait for ever.
+func TestViewAppliedDoesNotWaitAtTheGate(t *testing.T) {
+	s, _ := openStore(t, t.TempDir())
+	putMsgs(t, s, 0, 1, 100)
+	read := make(chan error, 1)
+	err := s.UpdateWritten(context.Background(), func(tx *Tx) error { return tx.Enqueue(newMsg("m1", "peer", 100)) }, func() {
+		// On the committer, inside the window.
+		done := make(chan error, 1)
+		go func() {
+			done <- s.ViewApplied(func(tx *ReadTx) error {
+				_, err := tx.Message("m0")
+				return err
+			})
+		}()
+		select {
+		case err := <-done:
+			read <- err
+		case <-time.After(10 * time.Second):
+			read <- errors.New("ViewApplied waited for the sync window to close")
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -237,6 +237,23 @@ func (s *Store) View(fn func(*ReadTx) error) error {
 	return fn(&ReadTx{txn: txn})
 }
 
+// ViewApplied runs fn in a read-only snapshot of everything applied,
+// durable or not: unlike View it does not wait for a commit in its sync
+// window, and may see that commit's writes. Use it only where an absence
+// is what counts, because what is absent here is absent on disk too;
+// read anything found again with View before acting on it. (Submit's
+// idempotency pre-check: under load, waiting at the gate lined every
+// submitter up behind each commit and halved the writes per commit,
+// BENCHMARKS.md.)
+func (s *Store) ViewApplied(fn func(*ReadTx) error) error {
+	if s.db.IsClosed() {
+		return ErrClosed
+	}
+	txn := s.db.NewTransaction(false)
+	defer txn.Discard()
+	return fn(&ReadTx{txn: txn})
+}
+
 func (s *Store) committer() {
 	defer s.wg.Done()
 	for {

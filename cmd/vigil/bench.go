@@ -94,7 +94,7 @@ process's heap, RSS and CPU, and the victim's refusals by code.`,
 	f.BoolVar(&o.Keep, "keep", false, "keep the testnet directory afterwards")
 	f.StringVar(&o.StoreProfile, "store-profile", o.StoreProfile, "store profile of both nodes: default or small")
 	f.StringVar(&o.Durability, "durability", "", "store durability of both nodes: journal or badger (default: the configuration's, journal)")
-	f.StringVar(&o.Keys, "keys", "uuidv7", "how requests are submitted: uuidv7 (each under a new UUIDv7 Idempotency-Key, as vigil request send does: sent while the sender's commit syncs) or none (stored, synced, then sent)")
+	f.StringVar(&o.Keys, "keys", "uuidv7", "how requests are submitted: uuidv7 (each under a new UUIDv7 Idempotency-Key, as vigil request send does: sent while the sender's commit syncs) none (stored, synced, then sent), or random (keys that are no UUIDv7: the ordinary path, with idempotency records)")
 	f.BoolVar(&o.Compare, "compare", false, "run again with durability badger and no idempotency keys (the previous code path) and report both")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&runFlood, "flood", false, "run the hostile-member flood benchmark (issue 9) instead")

@@ -81,7 +81,9 @@ type Harness struct {
 	// Keys is how requests are submitted: "uuidv7", each under a fresh
 	// UUIDv7 Idempotency-Key as `vigil request send` does, which lets the
 	// sender hand it on while its commit syncs; or "none", the ordinary
-	// path (stored, synced, then sent) ["uuidv7"].
+	// path (stored, synced, then sent); or "random", random keys that
+	// are no UUIDv7: idempotency records kept, the ordinary path
+	// ["uuidv7"].
 	Keys string
 	// Logger receives the nodes' logs [none: logging is not measured].
 	Logger *zap.Logger
@@ -93,6 +95,7 @@ type Harness struct {
 const (
 	KeysUUIDv7 = "uuidv7"
 	KeysNone   = "none"
+	KeysRandom = "random"
 )
 
 // SetDefaults fills in the fields left zero.

@@ -30,7 +30,7 @@ type pair struct {
 	sender, receiver       *node.Node
 	to                     string // receiver's country
 	doc                    []byte // the request every submission sends
-	keyed                  bool   // submit under UUIDv7 keys (Harness.Keys)
+	keys                   string // Harness.Keys
 
 	tr     *Tracker
 	cancel context.CancelFunc
@@ -45,11 +45,11 @@ func startPair(ctx context.Context, o Harness) (p *pair, err error) {
 		return nil, err
 	}
 	switch o.Keys {
-	case KeysUUIDv7, KeysNone:
+	case KeysUUIDv7, KeysNone, KeysRandom:
 	default:
-		return nil, fmt.Errorf("bench keys %q: want %q or %q", o.Keys, KeysUUIDv7, KeysNone)
+		return nil, fmt.Errorf("bench keys %q: want %q, %q or %q", o.Keys, KeysUUIDv7, KeysRandom, KeysNone)
 	}
-	p = &pair{dir: dir, removeAt: !o.Keep, man: man, tr: NewTracker(), keyed: o.Keys == KeysUUIDv7}
+	p = &pair{dir: dir, removeAt: !o.Keep, man: man, tr: NewTracker(), keys: o.Keys}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, p.close())
@@ -150,9 +150,12 @@ type sample struct {
 func (p *pair) request(ctx context.Context, timeout time.Duration) (sample, error) {
 	t0 := time.Now()
 	var opts []cases.SubmitOption
-	if p.keyed {
+	switch p.keys {
+	case KeysUUIDv7:
 		// A UUIDv7 key, as client.NewIdempotencyKey makes (32 hex digits).
 		opts = append(opts, cases.WithIdempotencyKey(protocol.NewID(time.Now())))
+	case KeysRandom:
+		opts = append(opts, cases.WithIdempotencyKey("r"+protocol.NewID(time.Now())))
 	}
 	sub, err := p.sender.Cases().Submit(ctx, "bench", p.doc, opts...)
 	if err != nil {

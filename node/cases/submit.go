@@ -85,13 +85,20 @@ func (s *Service) Submit(ctx context.Context, actor string, doc []byte, opts ...
 		bodyHash = hex.EncodeToString(sum[:])
 		// A retry of a stored submission is answered from a snapshot,
 		// without validating or sealing again. The check that counts is
-		// the one inside the write transaction below.
+		// the one inside the write transaction below. A key not even
+		// applied is not on disk either, so the first look need not wait
+		// for a commit's sync; a record it finds may not be durable yet,
+		// and is read again through View, which waits.
 		var rec *store.Idempotency
-		err := s.o.Store.View(func(tx *store.ReadTx) error {
+		read := func(tx *store.ReadTx) error {
 			var err error
 			rec, err = tx.Idempotency(actor, o.key)
 			return err
-		})
+		}
+		err := s.o.Store.ViewApplied(read)
+		if err == nil {
+			err = s.o.Store.View(read)
+		}
 		switch {
 		case err == nil:
 			if sub, err := s.replay(actor, o.key, bodyHash, rec, s.o.Now()); sub != nil || err != nil {
