@@ -337,3 +337,24 @@ func TestViewAppliedDoesNotWaitAtTheGate(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A write refused for want of disk space is never handed on: nothing of
+// it was written, so a peer must not see it either.
+func TestUpdateWrittenDiskFullHandsNothingOn(t *testing.T) {
+	s, _ := openStore(t, t.TempDir(), func(o *Options) { o.MinFreeBytes = 1 << 20 })
+	s.freeBytes = (&fakeFree{free: []uint64{1 << 20, 1 << 30}}).probe // full, then room again
+	handed := 0
+	enqueue := func(id string) error {
+		return s.UpdateWritten(context.Background(), func(tx *Tx) error { return tx.Enqueue(newMsg(id, "peer", 100)) },
+			func() { handed++ })
+	}
+	if err := enqueue("m1"); !errors.Is(err, ErrDiskFull) || handed != 0 {
+		t.Fatalf("disk full: err %v, hand-offs %d; want ErrDiskFull and none", err, handed)
+	}
+	if err := enqueue("m2"); err != nil || handed != 1 {
+		t.Fatalf("with room again: err %v, hand-offs %d; want one", err, handed)
+	}
+	if err := s.View(func(tx *ReadTx) error { _, err := tx.Message("m1"); return err }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the refused write is stored: %v", err)
+	}
+}
