@@ -11,12 +11,21 @@ import (
 // NewID returns a random, time-ordered identifier (UUIDv7 layout) as 32 hex
 // characters. Time ordering keeps store scans in creation order.
 func NewID(now time.Time) string {
-	var b [16]byte
-	ms := uint64(now.UnixMilli())
-	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
-	if _, err := rand.Read(b[6:]); err != nil {
+	var bits [10]byte
+	if _, err := rand.Read(bits[:]); err != nil {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err)) // never happens on Linux
 	}
+	return IDFrom(now, bits)
+}
+
+// IDFrom is an ID in NewID's layout with the caller's bits in place of
+// the random ones (all but the six that mark UUIDv7): the same time and
+// bits give the same ID, for IDs that must be derived, not drawn.
+func IDFrom(at time.Time, bits [10]byte) string {
+	var b [16]byte
+	ms := uint64(at.UnixMilli())
+	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	copy(b[6:], bits[:])
 	b[6] = (b[6] & 0x0f) | 0x70
 	b[8] = (b[8] & 0x3f) | 0x80
 	return hex.EncodeToString(b[:])

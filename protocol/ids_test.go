@@ -42,3 +42,19 @@ func TestIDsCanonical(t *testing.T) {
 		}
 	}
 }
+
+// TestIDFrom: a derived ID is a valid, time-ordered ID (NewID's prefix for
+// the same millisecond), the same for the same bits, another for others.
+func TestIDFrom(t *testing.T) {
+	at := time.Date(2026, 12, 3, 3, 12, 0, 0, time.UTC)
+	var bits [10]byte
+	copy(bits[:], "0123456789")
+	a, b := protocol.IDFrom(at, bits), protocol.IDFrom(at, bits)
+	if a != b || !protocol.ValidID(a) || a[:12] != protocol.NewID(at)[:12] || a[12] != '7' {
+		t.Fatalf("IDFrom = %s, %s", a, b)
+	}
+	bits[9] ^= 1
+	if protocol.IDFrom(at, bits) == a {
+		t.Fatal("other bits gave the same ID")
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"strings"
 	"time"
+
+	"github.com/vigil-network/vigil/protocol"
 )
 
 // A submission under an Idempotency-Key that is a UUIDv7 (RFC 9562: the
@@ -84,16 +86,12 @@ func hmacSum(key []byte, parts ...[]byte) [32]byte {
 	return out
 }
 
-// derivedID is an ID in NewID's layout (UUIDv7: time-ordered, so case
-// lists stay in creation order) with its random bits taken from sum.
+// derivedID is a time-ordered ID (protocol.IDFrom, so case lists stay in
+// creation order) with its other bits taken from sum.
 func derivedID(at time.Time, sum [32]byte) string {
-	var b [16]byte
-	ms := uint64(at.UnixMilli())
-	b[0], b[1], b[2], b[3], b[4], b[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
-	copy(b[6:], sum[:10])
-	b[6] = (b[6] & 0x0f) | 0x70
-	b[8] = (b[8] & 0x3f) | 0x80
-	return hex.EncodeToString(b[:])
+	var bits [10]byte
+	copy(bits[:], sum[:])
+	return protocol.IDFrom(at, bits)
 }
 
 // uuidV7Time is the time a UUIDv7 key carries (its first 48 bits, in Unix
