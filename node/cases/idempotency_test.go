@@ -2,7 +2,6 @@ package cases_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
@@ -13,9 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/vigil-network/vigil/node/admission"
 	"github.com/vigil-network/vigil/node/cases"
-	"github.com/vigil-network/vigil/node/config"
 	"github.com/vigil-network/vigil/protocol"
 	"github.com/vigil-network/vigil/store"
 )
@@ -72,20 +69,9 @@ func (b barrierSealer) SealWithNonce(h protocol.Header, enc [32]byte, payload []
 
 func newIdemNode(t *testing.T, barrier *sync.WaitGroup) *idemNode {
 	t.Helper()
-	st, err := store.Open(store.Options{Dir: t.TempDir(), Profile: store.ProfileSmall})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	own, _, _ := sealer(t)
-	_, deID, deEnc := sealer(t)
-	dir := oneMember{deID, protocol.Member{Country: "DE", PeerID: deID.String(), Treaties: protocolParties,
-		EncryptionKey: base64.StdEncoding.EncodeToString(deEnc.Public[:])}, protocol.Member{Country: "FR", Treaties: protocolParties}}
-	n := &idemNode{st: st, now: time.Date(2026, 11, 27, 10, 30, 0, 0, time.UTC)}
-	n.svc = cases.New(cases.Options{Store: st, Sealer: barrierSealer{own, barrier}, Directory: dir, Outbox: n, Publisher: n,
-		Alerts: noAlerts{}, Quota: admission.New(admission.Options{}), Country: "FR", Now: n.clock,
-		Deadlines: config.DefaultConfig().Deadlines, MaxPayload: config.DefaultConfig().Admission.MaxPayload})
-	return n
+	k := newSenderKeys(t)
+	k.idKey = nil // random IDs: the ordinary path
+	return k.nodeWith(t, time.Date(2026, 11, 27, 10, 30, 0, 0, time.UTC), barrierSealer{k.own, barrier})
 }
 
 // request is the example preservation request to DE with a reference of

@@ -35,6 +35,12 @@ func newSenderKeys(t *testing.T) senderKeys {
 // node is a sender with these keys on a fresh store, its clock at now.
 func (k senderKeys) node(t *testing.T, now time.Time) *idemNode {
 	t.Helper()
+	return k.nodeWith(t, now, k.own)
+}
+
+// nodeWith is node sealing through sealer.
+func (k senderKeys) nodeWith(t *testing.T, now time.Time, sealer cases.Sealer) *idemNode {
+	t.Helper()
 	st, err := store.Open(store.Options{Dir: t.TempDir(), Profile: store.ProfileSmall})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +49,7 @@ func (k senderKeys) node(t *testing.T, now time.Time) *idemNode {
 	dir := oneMember{k.deID, protocol.Member{Country: "DE", PeerID: k.deID.String(), Treaties: protocolParties,
 		EncryptionKey: base64.StdEncoding.EncodeToString(k.deEnc.Public[:])}, protocol.Member{Country: "FR", Treaties: protocolParties}}
 	n := &idemNode{st: st, now: now}
-	n.svc = cases.New(cases.Options{Store: st, Sealer: k.own, Directory: dir, Outbox: n, Publisher: n,
+	n.svc = cases.New(cases.Options{Store: st, Sealer: sealer, Directory: dir, Outbox: n, Publisher: n,
 		Alerts: noAlerts{}, Quota: admission.New(admission.Options{}), Country: "FR", Now: n.clock,
 		Deadlines: config.DefaultConfig().Deadlines, MaxPayload: config.DefaultConfig().Admission.MaxPayload, IdentifierKey: k.idKey})
 	return n
