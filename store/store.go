@@ -243,8 +243,8 @@ func (s *Store) View(fn func(*ReadTx) error) error {
 // is what counts, because what is absent here is absent on disk too;
 // read anything found again with View before acting on it. (Submit's
 // idempotency pre-check: under load, waiting at the gate lined every
-// submitter up behind each commit and halved the writes per commit,
-// BENCHMARKS.md.)
+// submitter up behind each commit and tripled the sender's syncs per
+// request, BENCHMARKS.md.)
 func (s *Store) ViewApplied(fn func(*ReadTx) error) error {
 	if s.db.IsClosed() {
 		return ErrClosed
