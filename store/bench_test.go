@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
@@ -112,6 +114,55 @@ func benchUpdateSerial(b *testing.B, d Durability) {
 	}
 	b.ReportMetric(float64(ops)/b.Elapsed().Seconds(), "ops/s")
 	b.ReportMetric(float64(s.Stats().Syncs-syncs)/float64(ops), "syncs/op")
+}
+
+// BenchmarkUpdateSerialByPath: BenchmarkUpdateSerial's Update, taking
+// turns between committing on the caller's goroutine (an idle store,
+// since stop 21) and handing the write to the committer goroutine and
+// waiting to be woken by it (before), so both see the same disk and the
+// same VM drift. Reported: each path's p50 and p99 in µs.
+//
+// idle is the pause before each Update. Back to back, the committer's
+// goroutine is still being woken from the last one; a node's commits come
+// after network waits, with the vCPUs halted (BENCHMARKS.md, wake-ups).
+func BenchmarkUpdateSerialByPath(b *testing.B) {
+	for _, d := range []Durability{DurabilityJournal, DurabilityBadger} {
+		for _, idle := range []time.Duration{0, 200 * time.Microsecond} {
+			b.Run(fmt.Sprintf("%s/idle=%v", d, idle), func(b *testing.B) { benchUpdateByPath(b, d, idle) })
+		}
+	}
+}
+
+func benchUpdateByPath(b *testing.B, d Durability, idle time.Duration) {
+	s, _ := benchStore(b, d)
+	env := payload("bench", benchEnvSize)
+	ctx := context.Background()
+	var lat [2][]time.Duration // [0] the caller commits, [1] via the committer
+	ops := 0
+	for b.Loop() {
+		if idle > 0 {
+			time.Sleep(idle)
+		}
+		path := ops % 2
+		s.viaCommitter.Store(path == 1)
+		m := newMsg(fmt.Sprint("m", ops), fmt.Sprint("peer", ops%8), 0)
+		m.Envelope = env
+		start := time.Now()
+		if err := s.Update(ctx, enqueueMsg(m)); err != nil {
+			b.Fatal(err)
+		}
+		lat[path] = append(lat[path], time.Since(start))
+		ops++
+	}
+	for i, name := range []string{"caller", "committer"} {
+		l := lat[i]
+		if len(l) == 0 {
+			continue
+		}
+		slices.Sort(l)
+		b.ReportMetric(float64(l[len(l)/2].Microseconds()), name+"-p50-µs")
+		b.ReportMetric(float64(l[len(l)*99/100].Microseconds()), name+"-p99-µs")
+	}
 }
 
 // BenchmarkUpdateParallel: the same Update from 16×GOMAXPROCS goroutines;

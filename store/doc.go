@@ -1,13 +1,15 @@
 // Package store is a node's durable memory: cases, messages (the outbox and
 // inbox), receipts and the append-only audit log, kept in Badger v4.
 //
-// Every write goes through one committer goroutine that folds all writes
-// queued since the last commit into a single Badger transaction (group
-// commit). Update returns only once that commit is durable, so anything a
-// caller acknowledges to a user or a peer is on disk first. By default
-// (DurabilityJournal, durability.go) the commit is one record in the
-// store's own journal (package store/journal), synced with one fdatasync,
-// and Badger applies it unsynced behind it; the journal is replayed on
+// One commit runs at a time. An Update that finds the store idle commits
+// on its own goroutine; one that finds a commit running queues, and the
+// committer goroutine folds everything queued meanwhile into a single
+// Badger transaction (group commit). Update returns only once the commit
+// holding its writes is durable, so anything a caller acknowledges to a
+// user or a peer is on disk first. By default (DurabilityJournal,
+// durability.go) the commit is one record in the store's own journal
+// (package store/journal), synced with one fdatasync, and Badger applies
+// it unsynced behind it; the journal is replayed on
 // Open and checkpointed as Badger flushes. DurabilityBadger has Badger
 // sync every commit itself instead.
 //

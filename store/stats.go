@@ -13,6 +13,10 @@ type Stats struct {
 	// Writes is the number of Update calls whose writes were committed;
 	// Writes/Commits is the group-commit factor.
 	Writes uint64 `json:"writes"`
+	// CallerCommits is the part of Commits run on the goroutine of an
+	// Update that found no commit running, with no hand-off to the
+	// committer goroutine and back; the rest queued behind a commit.
+	CallerCommits uint64 `json:"caller_commits"`
 	// Syncs is the number of sync system calls the store issued to make
 	// commits durable (fdatasync, fsync or msync), counted where they are
 	// made.
@@ -36,6 +40,7 @@ type Stats struct {
 // counters are the live values behind Stats.
 type counters struct {
 	commits, writes, syncs atomic.Uint64
+	callerCommits          atomic.Uint64
 	commitNanos, syncNanos atomic.Int64
 	stageNanos             atomic.Int64
 }
@@ -43,6 +48,7 @@ type counters struct {
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	return Stats{Commits: s.stats.commits.Load(), Writes: s.stats.writes.Load(), Syncs: s.stats.syncs.Load(),
-		CommitTime: time.Duration(s.stats.commitNanos.Load()), SyncTime: time.Duration(s.stats.syncNanos.Load()),
+		CallerCommits: s.stats.callerCommits.Load(),
+		CommitTime:    time.Duration(s.stats.commitNanos.Load()), SyncTime: time.Duration(s.stats.syncNanos.Load()),
 		StageTime: time.Duration(s.stats.stageNanos.Load())}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +63,20 @@ type Store struct {
 	closeOnce sync.Once
 	mu        sync.RWMutex // guards closed against racing Update senders
 	closed    bool
+
+	// commitMu is held by whoever runs a commit: the committer goroutine,
+	// or an Update that found no commit running and commits on its own
+	// goroutine (update). It guards the fields marked "committer only".
+	commitMu sync.Mutex
+	// held is 1 while the committer has taken a request off writes and
+	// waits for commitMu (tests count it as queued: waitQueued).
+	held atomic.Int32
+	// leading is set while a caller commits for itself (lead); committer
+	// only.
+	leading bool
+	// viaCommitter (tests, benchmarks) sends every Update to the
+	// committer, as before stop 21, for A/B measurements in one run.
+	viaCommitter atomic.Bool
 
 	dir       string
 	minFree   int64
@@ -194,7 +209,7 @@ func (s *Store) Update(ctx context.Context, fn func(*Tx) error) error {
 // in the journal record and before that record is synced: a crash of the
 // process keeps them from there on (the record is in the page cache and
 // is replayed on Open), a power cut may not. Update still returns only
-// once the writes are durable. written runs on the committer and must not
+// once the writes are durable. written runs inside the commit and must not
 // block; it is not called if fn fails or the record cannot be written.
 // With DurabilityBadger there is no such earlier point: written runs once
 // the commit is synced.
@@ -212,6 +227,18 @@ func (s *Store) update(ctx context.Context, req *writeReq) error {
 	if s.closed {
 		s.mu.RUnlock()
 		return ErrClosed
+	}
+	if !s.viaCommitter.Load() && s.held.Load() == 0 && len(s.writes) == 0 && s.commitMu.TryLock() {
+		// No commit is running and none is waiting: commit here instead
+		// of waking the committer and being woken by it. On this 2-vCPU
+		// VM each of those two hand-offs costs a goroutine wake-up
+		// (BENCHMARKS.md, stop 21). Writes already waiting go first, with
+		// the committer, so a caller never overtakes them. Close waits
+		// for this commit (wg).
+		s.wg.Add(1)
+		s.mu.RUnlock()
+		s.lead(req)
+		return <-req.done
 	}
 	select {
 	case s.writes <- req:
@@ -254,6 +281,47 @@ func (s *Store) ViewApplied(fn func(*ReadTx) error) error {
 	return fn(&ReadTx{txn: txn})
 }
 
+// lead commits first, with the requests queued behind it, on the calling
+// goroutine, which holds commitMu and a count in wg.
+func (s *Store) lead(first *writeReq) {
+	defer s.wg.Done()
+	defer s.commitMu.Unlock()
+	defer crashOnPanic()
+	batch := s.fill([]*writeReq{first})
+	s.holdForCompaction() // bounds level 0 (small profile, compact.go)
+	s.leading = true
+	s.commit(batch)
+	s.leading = false
+}
+
+// crashOnPanic ends the process on a panic in a commit. The panic leaves
+// the batch half staged: the other requests in it are never answered and
+// the audit cache may be ahead of Badger. On the committer goroutine a
+// panic ends the process anyway; a caller committing for itself may be
+// one whose panics are recovered (net/http's handlers), and the node
+// would go on with writers hung and its audit head unknown.
+func crashOnPanic() {
+	if p := recover(); p != nil {
+		stack := debug.Stack()
+		go func() { panic(fmt.Sprintf("store commit: %v\n%s", p, stack)) }()
+		select {}
+	}
+}
+
+// fill appends queued requests to batch, up to MaxBatch, without waiting.
+func (s *Store) fill(batch []*writeReq) []*writeReq {
+	for len(batch) < s.max {
+		select {
+		case r := <-s.writes:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// committer commits what callers queue while another commit runs.
 func (s *Store) committer() {
 	defer s.wg.Done()
 	for {
@@ -262,6 +330,8 @@ func (s *Store) committer() {
 		case first = <-s.writes:
 		case <-s.quit:
 			// Drain anything that slipped in before closed was set.
+			s.commitMu.Lock()
+			defer s.commitMu.Unlock()
 			for {
 				select {
 				case r := <-s.writes:
@@ -271,18 +341,13 @@ func (s *Store) committer() {
 				}
 			}
 		}
-		batch := []*writeReq{first}
-	fill:
-		for len(batch) < s.max {
-			select {
-			case r := <-s.writes:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
+		s.held.Store(1)
+		s.commitMu.Lock()
+		s.held.Store(0)
+		batch := s.fill([]*writeReq{first})
 		s.holdForCompaction() // bounds level 0 (small profile, compact.go)
 		s.commit(batch)
+		s.commitMu.Unlock()
 	}
 }
 
@@ -331,6 +396,9 @@ func (s *Store) commit(batch []*writeReq) {
 			s.log.Error("store commit failed", zap.Error(err), zap.Int("writes", writes))
 		} else {
 			s.stats.commits.Add(1)
+			if s.leading {
+				s.stats.callerCommits.Add(1)
+			}
 			s.stats.writes.Add(uint64(writes))
 			if s.onCommit != nil {
 				s.onCommit(writes)

@@ -133,13 +133,17 @@ func blockCommitter(t *testing.T, s *Store) (release func()) {
 	return release
 }
 
-// waitQueued waits until n requests sit in the committer's queue.
+// queued counts the requests waiting for the next commit: in the queue,
+// or taken off it by the committer, which waits for the running commit.
+func queued(s *Store) int { return len(s.writes) + int(s.held.Load()) }
+
+// waitQueued waits until n requests wait for the next commit.
 func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for len(s.writes) < n {
+	for queued(s) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d writes queued", len(s.writes), n)
+			t.Fatalf("only %d of %d writes queued", queued(s), n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -1139,11 +1143,15 @@ func TestCloseRacingUpdates(t *testing.T) {
 func TestUpdateContextCanceledWhileQueueFull(t *testing.T) {
 	s, _ := openStore(t, t.TempDir(), func(o *Options) { o.MaxBatch = 1 })
 	release := blockCommitter(t, s)
-	queued := make(chan error, 1)
-	go func() {
-		queued <- s.Update(context.Background(), func(tx *Tx) error { return tx.PutMessage(newMsg("queued", "p", 10)) })
-	}()
-	waitQueued(t, s, 1) // the queue (capacity MaxBatch=1) is now full
+	queued := make(chan error, 2)
+	for _, id := range []string{"queued", "queued2"} {
+		go func() {
+			queued <- s.Update(context.Background(), func(tx *Tx) error { return tx.PutMessage(newMsg(id, "p", 10)) })
+		}()
+	}
+	// The committer holds one, waiting for the blocking commit; the other
+	// fills the queue (capacity MaxBatch=1).
+	waitQueued(t, s, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	err := s.Update(ctx, func(tx *Tx) error { return tx.PutMessage(newMsg("late", "p", 10)) })
@@ -1151,8 +1159,10 @@ func TestUpdateContextCanceledWhileQueueFull(t *testing.T) {
 		t.Fatalf("Update with expired ctx = %v, want DeadlineExceeded", err)
 	}
 	release()
-	if err := <-queued; err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := <-queued; err != nil {
+			t.Fatal(err)
+		}
 	}
 	err = s.View(func(r *ReadTx) error {
 		if _, err := r.Message("queued"); err != nil {

@@ -304,6 +304,9 @@ type StorePerRequest struct {
 	// the Update calls they carried (Writes/Commits is the group commit).
 	Commits float64 `json:"commits"`
 	Writes  float64 `json:"writes"`
+	// CallerCommits are the commits run by the Update's own goroutine,
+	// without a hand-off to the committer (store.Stats.CallerCommits).
+	CallerCommits float64 `json:"caller_commits"`
 	// CommitTime is the time both stores spent making commits durable;
 	// SyncTime the part of it in the journal's fdatasync (store.Stats).
 	// Sequentially, where nothing overlaps, both are on the critical path.
@@ -497,6 +500,7 @@ func (m meter) since(m0 meter, n int) (time.Duration, StorePerRequest) {
 		ReceiverSyncs: per(m.receiver.Syncs, m0.receiver.Syncs),
 		Commits:       per(m.sender.Commits, m0.sender.Commits) + per(m.receiver.Commits, m0.receiver.Commits),
 		Writes:        per(m.sender.Writes, m0.sender.Writes) + per(m.receiver.Writes, m0.receiver.Writes),
+		CallerCommits: per(m.sender.CallerCommits, m0.sender.CallerCommits) + per(m.receiver.CallerCommits, m0.receiver.CallerCommits),
 	}
 	st.Syncs = st.SenderSyncs + st.ReceiverSyncs
 	d := func(a, b time.Duration) Duration { return Duration((a - b) / time.Duration(n)) }

@@ -113,6 +113,7 @@ func (r *Report) WriteText(w io.Writer) error {
 func storeRow(tw io.Writer, st StorePerRequest) {
 	fmt.Fprintf(tw, "  store syncs/request (sender + receiver)\t%.2f\t(%.2f + %.2f)\t\t\t\n", st.Syncs, st.SenderSyncs, st.ReceiverSyncs)
 	fmt.Fprintf(tw, "  store commits/request, writes/request\t%.2f\t%.2f\t\t\t\n", st.Commits, st.Writes)
+	fmt.Fprintf(tw, "  commits run by their caller (no hand-off)/request\t%.2f\t\t\t\t\n", st.CallerCommits)
 	fmt.Fprintf(tw, "  durable commit time/request (of it fdatasync)\t%s\t(%s)\t\t\t\n", st.CommitTime, st.SyncTime)
 	fmt.Fprintf(tw, "  committer staging time/request\t%s\t\t\t\t\n", st.StageTime)
 }
