@@ -246,6 +246,11 @@ type Floor struct {
 	FdatasyncPrealloc Stats[Duration] `json:"fdatasync_prealloc"`
 	// RoundTrip is one libp2p ping on a warm stream between the nodes.
 	RoundTrip Stats[Duration] `json:"round_trip"`
+	// RoundTripIdle is the same ping after the stream (and, on a quiet
+	// machine, the CPUs) idled for 1 ms, as each hop of a request does
+	// while the other side syncs: the machine's wake-up cost, which the
+	// back-to-back ping does not pay.
+	RoundTripIdle Stats[Duration] `json:"round_trip_idle"`
 	// Crypto is seal + open + sign receipt + verify receipt for the
 	// benchmark request; the parts follow.
 	Crypto Stats[Duration] `json:"crypto"`
@@ -262,6 +267,9 @@ type Floor struct {
 	// LatencyDisk is the design's own limit on this disk: three F_pre
 	// (outbox, inbox, receipt) + round trip + crypto.
 	LatencyDisk Duration `json:"latency_disk_ms"`
+	// LatencyIdle is Latency with the idle round trip in place of the
+	// warm one: the floor as a request's hops meet the network.
+	LatencyIdle Duration `json:"latency_idle_rtt_ms"`
 	// NaiveCeiling is 1/(2×fsync): requests per second of a design that
 	// syncs once per request at each end, without batching.
 	NaiveCeiling float64 `json:"naive_ceiling_per_s"`
@@ -286,6 +294,9 @@ type Latency struct {
 	P50Ratio  float64 `json:"p50_ratio"`
 	P99Ratio  float64 `json:"p99_ratio"`
 	P999Ratio float64 `json:"p999_ratio"`
+	// P50RatioIdle is the p50 over Floor.LatencyIdle (not a goal: what
+	// is left once the machine's wake-up on the network is counted).
+	P50RatioIdle float64 `json:"p50_ratio_idle_rtt"`
 	// CPUPerRequest is the process's CPU time over the timed requests
 	// (both nodes, including the interleaved fsync probes) per request.
 	CPUPerRequest Duration `json:"cpu_per_request_ms"`
@@ -448,6 +459,7 @@ func runPair(ctx context.Context, o Options) (rep *Report, err error) {
 	l.P50Ratio = ratio(l.EndToEnd.P50, rep.Floor.Latency)
 	l.P99Ratio = ratio(l.EndToEnd.P99, rep.Floor.Latency)
 	l.P999Ratio = ratio(l.EndToEnd.P999, rep.Floor.Latency)
+	l.P50RatioIdle = ratio(l.EndToEnd.P50, rep.Floor.LatencyIdle)
 	if o.Requests > 0 {
 		l.CPUPerRequest = Duration(cpu / time.Duration(o.Requests))
 	}
@@ -518,6 +530,10 @@ func measureFloor(ctx context.Context, p *pair, nPing, nCrypto int, rep *Report)
 	if err != nil {
 		return nil, err
 	}
+	rttIdle, err := idleRoundTrips(ctx, p.sender.Host(), p.receiver.PeerID(), nPing, roundTripIdle)
+	if err != nil {
+		return nil, err
+	}
 	s, r, dir, err := p.nodeParties()
 	if err != nil {
 		return nil, fmt.Errorf("crypto floor: %w", err)
@@ -536,6 +552,7 @@ func measureFloor(ctx context.Context, p *pair, nPing, nCrypto int, rep *Report)
 	}
 	f := &rep.Floor
 	f.RoundTrip, f.Crypto = SummarizeDurations(rtt), SummarizeDurations(total)
+	f.RoundTripIdle = SummarizeDurations(rttIdle)
 	f.Seal, f.Open = SummarizeDurations(seal), SummarizeDurations(open)
 	f.Sign, f.Verify = SummarizeDurations(sign), SummarizeDurations(verify)
 	return newFsyncProbe(p.senderCfg.Path(p.senderCfg.DataDir))
@@ -548,6 +565,7 @@ func (f *Floor) finish(fs fsyncSamples) {
 	f.Latency = 2*f.Fsync.P50 + f.RoundTrip.P50 + f.Crypto.P50
 	f.LatencyThreeSyncs = f.Latency + f.Fsync.P50
 	f.LatencyDisk = 3*f.FdatasyncPrealloc.P50 + f.RoundTrip.P50 + f.Crypto.P50
+	f.LatencyIdle = f.Latency - f.RoundTrip.P50 + f.RoundTripIdle.P50
 	if f.Fsync.P50 > 0 {
 		f.NaiveCeiling = float64(time.Second) / float64(2*f.Fsync.P50)
 	}

@@ -211,6 +211,15 @@ func TestRunSmall(t *testing.T) {
 		if st.CommitTime <= 0 || st.SyncTime > st.CommitTime || (r.Setup.Durability == "journal") != (st.SyncTime > 0) || st.StageTime <= 0 {
 			t.Errorf("%s: commit time %v, sync time %v, staging time %v per request", r.Setup.Durability, st.CommitTime, st.SyncTime, st.StageTime)
 		}
+		// Sequentially most commits find the store idle and run on their
+		// caller's goroutine.
+		if st.CallerCommits <= 1 || st.CallerCommits > st.Commits {
+			t.Errorf("%s: %.2f of %.2f commits per sequential request run by their callers", r.Setup.Durability, st.CallerCommits, st.Commits)
+		}
+		if f := r.Floor; f.RoundTripIdle.N != 20 || f.RoundTripIdle.P50 <= 0 || f.LatencyIdle != f.Latency-f.RoundTrip.P50+f.RoundTripIdle.P50 ||
+			r.Latency.P50RatioIdle <= 0 {
+			t.Errorf("%s: idle round trip %+v, floor with it %v, p50 over it %.2f", r.Setup.Durability, f.RoundTripIdle, f.LatencyIdle, r.Latency.P50RatioIdle)
+		}
 		if r.Throughput.Store.Syncs <= 0 || r.Throughput.Store.Writes < r.Throughput.Store.Commits {
 			t.Errorf("%s: per request under load %+v", r.Setup.Durability, r.Throughput.Store)
 		}
@@ -264,7 +273,7 @@ func TestRunSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"FLOOR", "LATENCY", "THROUGHPUT", "GOALS", "÷ floor", "F_pre", "p999",
-		"syncs/request", "CPU under load", "BASELINE", "durable commits (", `durability "badger"`} {
+		"syncs/request", "CPU under load", "BASELINE", "idle (wake-up)", "commits run by their caller", "durable commits (", `durability "badger"`} {
 		if !bytes.Contains(text.Bytes(), []byte(want)) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}

@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -139,6 +142,47 @@ func pingLatencies(ctx context.Context, h host.Host, p peer.ID, n int) ([]time.D
 			}
 		case <-ctx.Done():
 			return nil, fmt.Errorf("round-trip floor: %w", ctx.Err())
+		}
+	}
+	return out, nil
+}
+
+// roundTripIdle is how long the floor's idle round trips wait first.
+const roundTripIdle = time.Millisecond
+
+// idleRoundTrips is pingLatencies with the stream left idle for idle
+// before each ping. Each network hop of a request follows a wait for an
+// fdatasync, with the machine's CPUs halted; on a VM waking them costs
+// more than a back-to-back ping shows (BENCHMARKS.md, "wake-up").
+func idleRoundTrips(ctx context.Context, h host.Host, p peer.ID, n int, idle time.Duration) ([]time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+time.Duration(n)*(idle+10*time.Millisecond))
+	defer cancel()
+	s, err := h.NewStream(ctx, p, ping.ID)
+	if err != nil {
+		return nil, fmt.Errorf("idle round-trip floor: %w", err)
+	}
+	defer s.Reset()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	const warm = 10
+	out, buf, back := make([]time.Duration, 0, n), make([]byte, ping.PingSize), make([]byte, ping.PingSize)
+	for i := 0; i < warm+n; i++ {
+		time.Sleep(idle)
+		_, _ = rand.Read(buf)
+		start := time.Now()
+		if _, err := s.Write(buf); err != nil {
+			return nil, fmt.Errorf("idle round-trip floor: %w", err)
+		}
+		if _, err := io.ReadFull(s, back); err != nil {
+			return nil, fmt.Errorf("idle round-trip floor: %w", err)
+		}
+		rtt := time.Since(start)
+		if !bytes.Equal(buf, back) {
+			return nil, fmt.Errorf("idle round-trip floor: the ping came back altered")
+		}
+		if i >= warm {
+			out = append(out, rtt)
 		}
 	}
 	return out, nil
