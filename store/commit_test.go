@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -99,12 +100,15 @@ func TestCloseWaitsForACallersCommit(t *testing.T) {
 	mustVerifyAudit(t, s2, 1)
 }
 
-const panicDirEnv = "VIGIL_STORE_PANIC_DIR"
+const (
+	panicDirEnv  = "VIGIL_STORE_PANIC_DIR"
+	panicModeEnv = "VIGIL_STORE_PANIC_MODE"
+)
 
 // TestHelperPanickingHandler commits from an HTTP handler whose store
 // function panics. net/http recovers a handler's panic; the store must
 // end the process instead, as a panic on its committer goroutine does
-// (crashOnPanic says why).
+// (crashUnlessFinished says why).
 func TestHelperPanickingHandler(t *testing.T) {
 	dir := os.Getenv(panicDirEnv)
 	if dir == "" {
@@ -116,7 +120,12 @@ func TestHelperPanickingHandler(t *testing.T) {
 		os.Exit(2)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_ = s.Update(r.Context(), func(*Tx) error { panic("boom in a store function") })
+		_ = s.Update(r.Context(), func(*Tx) error {
+			if os.Getenv(panicModeEnv) == "goexit" {
+				runtime.Goexit() // as t.FailNow in a store function
+			}
+			panic("boom in a store function")
+		})
 	}))
 	_, err = http.Get(srv.URL)
 	fmt.Printf("SURVIVED the panic (%v)\n", err)
@@ -128,17 +137,24 @@ func TestHelperPanickingHandler(t *testing.T) {
 }
 
 func TestPanicInACommitEndsTheProcess(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPanickingHandler$")
-	cmd.Env = append(os.Environ(), panicDirEnv+"="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
-		t.Fatalf("the process survived a panic in a commit (err %v):\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "store commit: boom in a store function") {
-		t.Fatalf("the crash does not name the store function's panic:\n%s", out)
-	}
-	if strings.Contains(string(out), "SURVIVED") {
-		t.Fatalf("the handler's panic was recovered:\n%s", out)
+	for mode, want := range map[string]string{
+		"panic":  "store commit: boom in a store function",
+		"goexit": "store commit: the committing goroutine exited (runtime.Goexit)",
+	} {
+		t.Run(mode, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPanickingHandler$")
+			cmd.Env = append(os.Environ(), panicDirEnv+"="+t.TempDir(), panicModeEnv+"="+mode)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+				t.Fatalf("the process survived a %s in a commit (err %v):\n%s", mode, err, out)
+			}
+			if !strings.Contains(string(out), want) {
+				t.Fatalf("the crash does not say %q:\n%s", want, out)
+			}
+			if strings.Contains(string(out), "SURVIVED") {
+				t.Fatalf("the handler went on:\n%s", out)
+			}
+		})
 	}
 }
