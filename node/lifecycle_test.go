@@ -228,6 +228,12 @@ func TestCaseLifecycle(t *testing.T) {
 		fr.Partition(de.PeerID())
 		de.Partition(fr.PeerID())
 		f.mustAct("FR", sub.CaseID, op("withdraw"))
+		// Crossing actions replay in the order of their UUIDv7 IDs, which
+		// is random within one millisecond; now that a lone commit runs
+		// on its caller, both can land in one. Withdraw must sort first
+		// for confirm_preservation to be the one flagged (a withdrawal
+		// after a confirmation is valid).
+		time.Sleep(2 * time.Millisecond)
 		f.mustAct("DE", sub.CaseID, op("confirm_preservation", "executing_authority", "BKA", "domestic_legal_basis", "StPO",
 			"period_days", 60, "start_date", today()))
 		fr.Heal()
